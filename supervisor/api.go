@@ -1,0 +1,369 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrStopped is returned by requests made after Run ended.
+var ErrStopped = errors.New("supervisor is not running")
+
+// Status is a snapshot of one instance.
+type Status struct {
+	ID       uint64    `json:"id"`
+	App      string    `json:"app"`
+	Type     string    `json:"type"`
+	Name     string    `json:"name"` // "web.1", or "app/web.1" for a loaded app
+	Pid      int       `json:"pid"`  // 0 when not running
+	State    State     `json:"state"`
+	Since    time.Time `json:"since"`   // when it entered State
+	Started  time.Time `json:"started"` // when its process last started
+	Restarts int       `json:"restarts"`
+	Ready    bool      `json:"ready"`
+	Port     int       `json:"port"`
+	Socket   string    `json:"socket,omitempty"`
+	Exit     string    `json:"exit,omitempty"` // last exit status
+	Served   bool      `json:"served"`
+	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
+}
+
+// Status returns every instance, in app and type order.
+func (s *Supervisor) Status() ([]Status, error) {
+	var out []Status
+	ok := s.call(func() {
+		for _, inst := range s.ordered() {
+			st := Status{ID: inst.id, App: inst.t.app.name, Type: inst.t.spec.Name, Name: inst.name,
+				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
+				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status}
+			if inst.proc != nil {
+				st.Pid, st.Started = inst.pid, inst.started
+			}
+			if inst.exit != nil {
+				st.Exit = inst.exit.String()
+			}
+			out = append(out, st)
+		}
+	})
+	if !ok {
+		return nil, ErrStopped
+	}
+	return out, nil
+}
+
+// ordered returns the instances sorted by app, type order, number, age.
+func (s *Supervisor) ordered() []*instance {
+	appIdx := map[*app]int{}
+	for i, a := range s.apps {
+		appIdx[a] = i
+	}
+	typeIdx := map[*ptype]int{}
+	for _, a := range s.apps {
+		for i, t := range a.types {
+			typeIdx[t] = i
+		}
+	}
+	out := append([]*instance(nil), s.insts...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if appIdx[a.t.app] != appIdx[b.t.app] {
+			return appIdx[a.t.app] < appIdx[b.t.app]
+		}
+		if typeIdx[a.t] != typeIdx[b.t] {
+			return typeIdx[a.t] < typeIdx[b.t]
+		}
+		if a.num != b.num {
+			return a.num < b.num
+		}
+		return a.id < b.id
+	})
+	return out
+}
+
+// match resolves targets — "web", "web.2", "APP", "APP/web", "APP/web.2"
+// — to instances. An unknown target is an error naming it.
+func (s *Supervisor) matchLocked(targets []string) ([]*instance, error) {
+	seen := map[*instance]bool{}
+	var out []*instance
+	add := func(inst *instance) {
+		if !seen[inst] && !inst.remove {
+			seen[inst] = true
+			out = append(out, inst)
+		}
+	}
+	for _, target := range targets {
+		n := len(out)
+		appName, rest, hasApp := strings.Cut(target, "/")
+		for _, inst := range s.ordered() {
+			a := inst.t.app
+			switch {
+			case hasApp:
+				if a.name == appName && (inst.t.spec.Name == rest || instName(inst) == rest) {
+					add(inst)
+				}
+			case a.first && (inst.t.spec.Name == target || instName(inst) == target):
+				add(inst)
+			case a.name == target:
+				add(inst)
+			}
+		}
+		if len(out) == n && !s.knownTarget(target) {
+			return nil, fmt.Errorf("no process matches %q", target)
+		}
+	}
+	return out, nil
+}
+
+// knownTarget reports a target naming an app or type that has no
+// instance now (scaled to 0): not an error.
+func (s *Supervisor) knownTarget(target string) bool {
+	appName, rest, hasApp := strings.Cut(target, "/")
+	for _, a := range s.apps {
+		if hasApp && a.name != appName {
+			continue
+		}
+		if !hasApp && a.name == target {
+			return true
+		}
+		name := target
+		if hasApp {
+			name = rest
+		}
+		if (hasApp || a.first) && a.typeNamed(name) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func instName(inst *instance) string { return inst.t.spec.Name + "." + strconv.Itoa(inst.num) }
+
+// Stop stops the targets' instances; they stay listed as stopped until
+// restarted. It returns the names it stopped.
+func (s *Supervisor) Stop(targets []string) ([]string, error) {
+	var names []string
+	var err error
+	if !s.call(func() {
+		var insts []*instance
+		insts, err = s.matchLocked(targets)
+		for _, inst := range insts {
+			inst.restartAfter = false
+			s.stopLocked(inst, true)
+			names = append(names, inst.name)
+		}
+	}) {
+		return nil, ErrStopped
+	}
+	return names, err
+}
+
+// Restart restarts the targets' instances (starting stopped, exited and
+// fatal ones). Served instances are replaced the rolling way (the new one
+// ready before the old one stops); others stop, then start. It returns the
+// names it restarted without waiting for them.
+func (s *Supervisor) Restart(targets []string) ([]string, error) {
+	var names []string
+	var served []*instance
+	var err error
+	if !s.call(func() {
+		var insts []*instance
+		insts, err = s.matchLocked(targets)
+		if err != nil {
+			return
+		}
+		for _, inst := range insts {
+			names = append(names, inst.name)
+			inst.rs.reset()
+			switch inst.state {
+			case StateStopped, StateExited, StateFatal:
+				s.startLocked(inst)
+			case StateBackoff:
+				inst.timer.Stop()
+				inst.timer = nil
+				s.startLocked(inst)
+			case StateStopping:
+				inst.restartAfter = true
+			default:
+				if inst.served() {
+					served = append(served, inst)
+					continue
+				}
+				inst.restartAfter = true
+				s.stopLocked(inst, false)
+			}
+		}
+	}) {
+		return nil, ErrStopped
+	}
+	if len(served) > 0 {
+		go func() {
+			if err := s.replace(served); err != nil {
+				s.log.Errorf("restart: %v", err)
+			}
+		}()
+	}
+	return names, err
+}
+
+// Signal sends sig to the main process of the targets' running instances
+// (not the group: a Gunicorn worker dies on HUP, so its master must get
+// it). It returns the names signalled.
+func (s *Supervisor) Signal(sig syscall.Signal, targets []string) ([]string, error) {
+	var names []string
+	var err error
+	if !s.call(func() {
+		var insts []*instance
+		insts, err = s.matchLocked(targets)
+		for _, inst := range insts {
+			if inst.proc == nil {
+				continue
+			}
+			if e := inst.proc.Signal(sig, false); e != nil {
+				err = errors.Join(err, fmt.Errorf("signalling %s: %w", inst.name, e))
+				continue
+			}
+			names = append(names, inst.name)
+		}
+	}) {
+		return nil, ErrStopped
+	}
+	return names, err
+}
+
+// Scale sets the number of instances of appName's type typ (appName ""
+// = the first app). Surplus instances (highest numbers first) are
+// drained and stopped; missing ones are started.
+func (s *Supervisor) Scale(appName, typ string, n int) error {
+	if n < 0 {
+		return fmt.Errorf("scale %s=%d: count must not be negative", typ, n)
+	}
+	var err error
+	if !s.call(func() { err = s.scaleLocked(appName, typ, n) }) {
+		return ErrStopped
+	}
+	return err
+}
+
+func (s *Supervisor) scaleLocked(appName, typ string, n int) error {
+	a := s.appNamed(appName)
+	if a == nil {
+		return fmt.Errorf("no app %q", appName)
+	}
+	t := a.typeNamed(typ)
+	if t == nil {
+		return fmt.Errorf("no process type %q", typ)
+	}
+	if s.shutdown {
+		return errors.New("gsup is stopping")
+	}
+	if t.scale != n {
+		s.log.Infof("scaling %s from %d to %d", typ, t.scale, n)
+	}
+	t.scale = n
+	for _, inst := range append([]*instance(nil), s.insts...) {
+		if inst.t == t && inst.num > n && !inst.remove {
+			inst.remove = true
+			s.stopLocked(inst, true)
+		}
+	}
+	s.startTypeLocked(t)
+	return nil
+}
+
+func (s *Supervisor) appNamed(name string) *app {
+	for _, a := range s.apps {
+		if name == "" && a.first || a.name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// ScaleServed adds delta instances to the served type of the first app
+// (TTIN/TTOU); it never goes below one, as Gunicorn's TTOU.
+func (s *Supervisor) ScaleServed(delta int) {
+	s.post(func() {
+		if len(s.apps) == 0 {
+			return
+		}
+		a := s.apps[0]
+		t := a.typeNamed(a.spec.Serve.Upstream)
+		if t == nil {
+			s.log.Warnf("no %q process type to scale", a.spec.Serve.Upstream)
+			return
+		}
+		n := max(t.scale+delta, 1)
+		if err := s.scaleLocked("", t.spec.Name, n); err != nil {
+			s.log.Warn(err)
+		}
+	})
+}
+
+// Reopen reopens every per-process log file and sends each running
+// instance whose type sets reopen_signal that signal.
+func (s *Supervisor) Reopen() {
+	s.post(func() {
+		for _, t := range s.allTypes() {
+			if t.logFile != nil {
+				if err := t.logFile.Reopen(); err != nil {
+					s.log.Errorf("reopening %s: %v", t.logFile.Path(), err)
+				}
+			}
+		}
+		for _, inst := range s.insts {
+			if sig := inst.t.spec.ReopenSignal; sig != 0 && inst.proc != nil {
+				if err := inst.proc.Signal(sig, false); err != nil {
+					s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
+				}
+			}
+		}
+	})
+}
+
+// Reap reaps adopted orphans (call it on SIGCHLD). It only acts as the
+// child subreaper or PID 1.
+func (s *Supervisor) Reap() {
+	if s.os == nil || !s.cfg.Subreaper {
+		return
+	}
+	s.post(func() {
+		if s.reaping {
+			return
+		}
+		s.reaping = true
+		go func() {
+			for _, pid := range s.os.reapOrphans() {
+				s.log.Debugf("reaped orphan pid %d", pid)
+			}
+			s.post(func() { s.reaping = false })
+		}()
+	})
+}
+
+// Lines returns the recent output lines of the targets' instances (all
+// when targets is empty), oldest first.
+func (s *Supervisor) Lines(targets []string) ([]Line, error) {
+	var rings []*ring
+	var err error
+	if !s.call(func() {
+		insts := s.ordered()
+		if len(targets) > 0 {
+			insts, err = s.matchLocked(targets)
+		}
+		for _, inst := range insts {
+			rings = append(rings, inst.ring)
+		}
+	}) {
+		return nil, ErrStopped
+	}
+	var out []Line
+	for _, r := range rings {
+		out = append(out, r.snapshot()...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, err
+}

@@ -1,0 +1,200 @@
+package supervisor
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// osStarter starts real processes. Every fork happens on one goroutine
+// locked to its OS thread for the starter's whole life: the parent-death
+// signal fires when the forking *thread* exits (golang/go#27505), so that
+// thread must outlive the children. Close ends the goroutine, and with it
+// the thread, which sends SIGKILL to any child still alive.
+type osStarter struct {
+	forks chan func()
+	quit  chan struct{}
+
+	// mu is held across fork+registration and across orphan reaping, so
+	// the reaper never takes a pid exec.Cmd.Wait is about to wait for.
+	mu    sync.Mutex
+	known map[int]bool
+}
+
+func newOSStarter() *osStarter {
+	s := &osStarter{forks: make(chan func()), quit: make(chan struct{}), known: map[int]bool{}}
+	go s.run()
+	return s
+}
+
+func (s *osStarter) run() {
+	runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+	for {
+		select {
+		case f := <-s.forks:
+			f()
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// Close stops the forking thread. Children still alive get SIGKILL.
+func (s *osStarter) Close() { close(s.quit) }
+
+// Start implements Starter.
+func (s *osStarter) Start(req StartRequest) (Proc, error) {
+	return s.start(req, true)
+}
+
+func (s *osStarter) start(req StartRequest, pdeathsig bool) (*osProc, error) {
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	cmd.Env = req.Env
+	cmd.Dir = req.Dir
+	if req.Stdout != nil {
+		cmd.Stdout = req.Stdout
+		cmd.Stderr = req.Stdout
+	}
+	if req.Stdin != nil {
+		cmd.Stdin = req.Stdin
+	}
+	cmd.ExtraFiles = req.Files
+	cmd.WaitDelay = time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: req.Setpgid, Credential: req.Cred}
+	if pdeathsig {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
+	done := make(chan error, 1)
+	f := func() {
+		s.mu.Lock()
+		err := cmd.Start()
+		if err == nil {
+			s.known[cmd.Process.Pid] = true
+		}
+		s.mu.Unlock()
+		done <- err
+	}
+	select {
+	case s.forks <- f:
+	case <-s.quit:
+		return nil, errors.New("supervisor is shutting down")
+	}
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	return &osProc{cmd: cmd, starter: s}, nil
+}
+
+type osProc struct {
+	cmd     *exec.Cmd
+	starter *osStarter
+}
+
+func (p *osProc) Pid() int { return p.cmd.Process.Pid }
+
+func (p *osProc) Signal(sig syscall.Signal, group bool) error {
+	if group {
+		err := syscall.Kill(-p.cmd.Process.Pid, sig)
+		if errors.Is(err, syscall.ESRCH) {
+			return nil
+		}
+		return err
+	}
+	err := p.cmd.Process.Signal(sig) // a pidfd: safe after the process was reaped
+	if errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	return err
+}
+
+func (p *osProc) Wait() ExitStatus {
+	err := p.cmd.Wait()
+	s := p.starter
+	s.mu.Lock()
+	delete(s.known, p.cmd.Process.Pid)
+	s.mu.Unlock()
+	st := ExitStatus{Code: -1}
+	if p.cmd.ProcessState == nil {
+		_ = err
+		return st
+	}
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ok && ws.Signaled():
+		st.Signal = ws.Signal()
+	case ok:
+		st.Code = ws.ExitStatus()
+	default:
+		st.Code = p.cmd.ProcessState.ExitCode()
+	}
+	return st
+}
+
+// setSubreaper makes gsup the reaper of orphans of its descendants.
+func setSubreaper() error {
+	const prSetChildSubreaper = 36
+	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// reapOrphans reaps zombie children that are not processes this starter
+// started (adopted orphans of descendants). It finds them by scanning
+// /proc and waits for each by pid, so exec.Cmd.Wait keeps its statuses.
+func (s *osStarter) reapOrphans() (reaped []int) {
+	self := os.Getpid()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dir, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := dir.Readdirnames(-1)
+	dir.Close()
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || s.known[pid] {
+			continue
+		}
+		ppid, state, ok := procStat(pid)
+		if !ok || ppid != self || state != 'Z' {
+			continue
+		}
+		var ws syscall.WaitStatus
+		if got, err := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); err == nil && got == pid {
+			reaped = append(reaped, pid)
+		}
+	}
+	return reaped
+}
+
+// procStat returns the parent pid and state letter of pid.
+func procStat(pid int) (ppid int, state byte, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// "pid (comm) S ppid ..."; comm may contain spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return 0, 0, false
+	}
+	fields := strings.Fields(s[i+2:])
+	if len(fields) < 2 {
+		return 0, 0, false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	if err != nil {
+		return 0, 0, false
+	}
+	return ppid, fields[0][0], true
+}

@@ -1,0 +1,74 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// StartRequest is everything needed to start one instance's process.
+type StartRequest struct {
+	Name    string   // "web.1", for messages
+	Argv    []string // argv[0] is an absolute path or found in PATH of Env
+	Env     []string
+	Dir     string
+	Stdin   *os.File   // nil = /dev/null
+	Stdout  *os.File   // write end of the output pipe (stdout and stderr); the starter does not close it
+	Files   []*os.File // passed as fds 3.. (sockets)
+	Cred    *syscall.Credential
+	Setpgid bool
+}
+
+// ExitStatus is how a process ended.
+type ExitStatus struct {
+	Code   int            // exit code; -1 when killed by a signal
+	Signal syscall.Signal // the signal that killed it, or 0
+}
+
+// Success reports an exit with status 0.
+func (e ExitStatus) Success() bool { return e.Code == 0 && e.Signal == 0 }
+
+func (e ExitStatus) String() string {
+	if e.Signal != 0 {
+		return "signal " + signalName(e.Signal)
+	}
+	return fmt.Sprintf("status %d", e.Code)
+}
+
+// Proc is one started process. Wait is called exactly once, from one
+// goroutine; Signal may be called from any goroutine, also after Wait
+// returned (the group may outlive its leader).
+type Proc interface {
+	Pid() int
+	// Signal sends sig to the process, or to its whole process group.
+	Signal(sig syscall.Signal, group bool) error
+	// Wait blocks until the process exited and returns how.
+	Wait() ExitStatus
+}
+
+// Starter starts processes. The real one forks from a dedicated OS thread;
+// tests of the state machine use a fake.
+type Starter interface {
+	Start(req StartRequest) (Proc, error)
+}
+
+// signalName is "TERM" for SIGTERM.
+func signalName(s syscall.Signal) string {
+	for name, v := range signalsByName {
+		if v == s {
+			return name
+		}
+	}
+	return fmt.Sprintf("%d", int(s))
+}
+
+var signalsByName = map[string]syscall.Signal{
+	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ILL": syscall.SIGILL,
+	"TRAP": syscall.SIGTRAP, "ABRT": syscall.SIGABRT, "BUS": syscall.SIGBUS, "FPE": syscall.SIGFPE,
+	"KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV, "USR2": syscall.SIGUSR2,
+	"PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM, "CHLD": syscall.SIGCHLD,
+	"CONT": syscall.SIGCONT, "STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN,
+	"TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG, "XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+	"VTALRM": syscall.SIGVTALRM, "PROF": syscall.SIGPROF, "WINCH": syscall.SIGWINCH, "IO": syscall.SIGIO,
+	"PWR": syscall.SIGPWR, "SYS": syscall.SIGSYS,
+}

@@ -1,0 +1,854 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gsup/procfile"
+)
+
+// Config is what a Supervisor needs besides the Spec.
+type Config struct {
+	Log     *logrus.Logger // gsup's own log; required
+	Stdout  io.Writer      // children's prefixed lines; nil = os.Stdout
+	Color   bool           // colour the prefixes (stdout is a terminal)
+	Starter Starter        // nil = real processes (and the guard, when Self is set)
+	// Self is gsup's executable, re-executed as the guard process and as
+	// the child helper (umask, LISTEN_PID). "" = no guard; umask and
+	// sockets are then refused.
+	Self      string
+	Environ   []string // children's base environment (gsup's own); NOTIFY_SOCKET, LISTEN_*, WATCHDOG_* are dropped
+	Subreaper bool     // become the child subreaper (automatic as PID 1)
+	// Drain is called (on its own goroutine) after a served instance left
+	// rotation (EventDraining) and before its stop signal is sent; it
+	// returns when the instance's requests are done or ctx ends. nil = no
+	// drain.
+	Drain func(ctx context.Context, ev Event)
+	// DrainTimeout bounds Drain (the front's graceful timeout).
+	DrainTimeout time.Duration
+	// Sockets are the listeners of [socket.NAME], by name, passed to the
+	// process types that ask for them.
+	Sockets map[string]*os.File
+}
+
+// State is an instance's state.
+type State string
+
+// The instance states.
+const (
+	StateStarting State = "starting" // process started, not yet ready
+	StateRunning  State = "running"  // ready
+	StateStopping State = "stopping" // stop signal sent (or draining)
+	StateStopped  State = "stopped"  // stopped by us
+	StateBackoff  State = "backoff"  // exited, waiting to be started again
+	StateExited   State = "exited"   // exited for good (restart policy)
+	StateFatal    State = "fatal"    // kept crashing; not retried until asked
+)
+
+// StopMode says how Shutdown stops.
+type StopMode int
+
+// The stop modes.
+const (
+	StopGraceful StopMode = iota // stop_signal to every group, SIGKILL after stop_timeout
+	StopForce                    // SIGKILL to every group now
+)
+
+// ErrFailed wraps the reason gsup stops because something failed (exit 1).
+var ErrFailed = errors.New("failed")
+
+// Supervisor runs the processes of one or more apps. Create it with New,
+// then call Run; every other method may be called from any goroutine
+// while Run runs.
+type Supervisor struct {
+	cfg     Config
+	log     *logrus.Logger
+	out     *Output
+	starter Starter
+	os      *osStarter // nil with a fake Starter
+	guard   *guard
+	events  broadcaster
+	posts   chan func()
+	quit    chan struct{} // closed when the loop ends
+	rundir  string        // per-instance sockets (notify, listen = "unix")
+
+	reloadMu sync.Mutex // one rollout at a time
+
+	// Owned by the loop goroutine.
+	apps       []*app
+	insts      []*instance
+	nextID     uint64
+	seq        uint64
+	shutdown   bool
+	finished   bool
+	result     error
+	rolloutCtx context.Context
+	rolloutEnd context.CancelFunc
+	reaping    bool
+}
+
+type app struct {
+	name  string
+	spec  *procfile.Spec
+	first bool
+	types []*ptype
+}
+
+type ptype struct {
+	app     *app
+	spec    procfile.Process
+	scale   int  // desired instances
+	waiting bool // start deferred until its `after` types are ready
+	color   int
+	logFile *LogFile
+}
+
+type instance struct {
+	id       uint64
+	t        *ptype
+	num      int
+	name     string // "web.1" or "app/web.1"
+	port     int
+	socket   string // GSUP_SOCKET path with listen = "unix"
+	state    State
+	since    time.Time
+	proc     Proc
+	pid      int
+	started  time.Time
+	seq      uint64 // start order
+	restarts int
+	rs       restartState
+	ready    bool
+	exit     *ExitStatus
+
+	wantStop     bool // the current stop was asked for
+	restartAfter bool // start again once stopped
+	remove       bool // forget the instance once stopped
+	readyFailed  bool // killed because it did not become ready in time
+
+	timer    *time.Timer // backoff or kill timer
+	probeEnd context.CancelFunc
+	notify   *notifyListener
+	status   string // last STATUS= from the child
+
+	readyC   chan struct{} // closed when it first becomes ready
+	doneC    chan struct{} // closed when it reaches stopped, exited or fatal
+	doneOnce bool
+	ring     *ring
+}
+
+// New returns a Supervisor; nothing runs until Run.
+func New(cfg Config) *Supervisor {
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+	s := &Supervisor{
+		cfg:   cfg,
+		log:   cfg.Log,
+		posts: make(chan func(), 256),
+		quit:  make(chan struct{}),
+	}
+	s.out = NewOutput(cfg.Stdout, cfg.Color, cfg.Log)
+	s.rolloutCtx, s.rolloutEnd = context.WithCancel(context.Background())
+	return s
+}
+
+// post runs f on the loop goroutine. It does nothing once the loop ended.
+func (s *Supervisor) post(f func()) {
+	select {
+	case s.posts <- f:
+	case <-s.quit:
+	}
+}
+
+// call runs f on the loop goroutine and waits for it; false when the
+// loop has ended.
+func (s *Supervisor) call(f func()) bool {
+	done := make(chan struct{})
+	select {
+	case s.posts <- func() { f(); close(done) }:
+	case <-s.quit:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-s.quit:
+		return false
+	}
+}
+
+// Subscribe returns every event published from now on, and a function
+// that ends the subscription.
+func (s *Supervisor) Subscribe() (<-chan Event, func()) { return s.events.subscribe() }
+
+// Run starts spec's processes and supervises them until a Shutdown
+// finishes (nil), every process has exited for good (nil if all exited 0,
+// else an error wrapping ErrFailed), or a critical process went fatal (an
+// error wrapping ErrFailed). Canceling ctx is a graceful Shutdown.
+func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
+	defer close(s.quit)
+	if s.cfg.Starter != nil {
+		s.starter = s.cfg.Starter
+	} else {
+		s.os = newOSStarter()
+		defer s.os.Close()
+		s.starter = s.os
+		if s.cfg.Subreaper || os.Getpid() == 1 {
+			if err := setSubreaper(); err != nil {
+				return fmt.Errorf("becoming child subreaper: %w", err)
+			}
+			s.cfg.Subreaper = true
+		}
+		if s.cfg.Self != "" {
+			g, err := startGuard(s.os, s.cfg.Self)
+			if err != nil {
+				return err
+			}
+			s.guard = g
+			defer g.close()
+		}
+	}
+	dir, err := os.MkdirTemp("", "gsup")
+	if err != nil {
+		return fmt.Errorf("creating runtime folder: %w", err)
+	}
+	s.rundir = dir
+	defer os.RemoveAll(dir)
+
+	s.loadLocked(spec)
+	s.checkDoneLocked()
+	stopCtx := ctx.Done()
+	for !s.finished {
+		select {
+		case f := <-s.posts:
+			f()
+		case <-stopCtx:
+			stopCtx = nil
+			s.shutdownLocked(StopGraceful)
+		}
+	}
+	for _, t := range s.allTypes() {
+		if t.logFile != nil {
+			t.logFile.Close()
+		}
+	}
+	return s.result
+}
+
+// Shutdown stops every process: StopGraceful sends each its stop_signal
+// (to the whole group, in reverse start order) and SIGKILL after its
+// stop_timeout; StopForce sends SIGKILL at once (also during a graceful
+// stop). Run returns once all have stopped.
+func (s *Supervisor) Shutdown(mode StopMode) {
+	s.post(func() { s.shutdownLocked(mode) })
+}
+
+func (s *Supervisor) shutdownLocked(mode StopMode) {
+	if mode == StopForce {
+		if !s.shutdown {
+			s.shutdownLocked(StopGraceful)
+		}
+		for _, inst := range s.insts {
+			if inst.proc != nil {
+				_ = inst.proc.Signal(syscall.SIGKILL, true)
+			}
+		}
+		return
+	}
+	if s.shutdown {
+		return
+	}
+	s.shutdown = true
+	s.rolloutEnd()
+	order := append([]*instance(nil), s.insts...)
+	sort.SliceStable(order, func(i, j int) bool { return order[i].seq > order[j].seq })
+	for _, inst := range order {
+		s.stopLocked(inst, false)
+	}
+	s.checkDoneLocked()
+}
+
+// failLocked stops everything and makes Run return err.
+func (s *Supervisor) failLocked(err error) {
+	if s.result == nil {
+		s.result = err
+	}
+	s.shutdownLocked(StopGraceful)
+}
+
+func (s *Supervisor) allTypes() []*ptype {
+	var out []*ptype
+	for _, a := range s.apps {
+		out = append(out, a.types...)
+	}
+	return out
+}
+
+// loadLocked adds an app and starts its processes.
+func (s *Supervisor) loadLocked(spec *procfile.Spec) *app {
+	a := &app{name: spec.App, spec: spec, first: len(s.apps) == 0}
+	s.apps = append(s.apps, a)
+	for _, p := range spec.Processes {
+		t := s.newTypeLocked(a, p)
+		a.types = append(a.types, t)
+	}
+	s.events.publish(Event{Time: time.Now(), Kind: EventLoaded, App: a.name})
+	for _, t := range a.types {
+		s.startTypeLocked(t)
+	}
+	return a
+}
+
+func (s *Supervisor) newTypeLocked(a *app, p procfile.Process) *ptype {
+	t := &ptype{app: a, spec: p, scale: p.Scale, color: len(s.allTypes()) + len(a.types)}
+	if p.LogFile != "" {
+		lf, err := OpenLogFile(p.LogFile)
+		if err != nil {
+			s.log.Errorf("%s: %v; its output goes to stdout", p.Name, err)
+		} else {
+			t.logFile = lf
+		}
+	}
+	return t
+}
+
+// startTypeLocked starts the missing instances of t, unless its `after`
+// types are not ready yet.
+func (s *Supervisor) startTypeLocked(t *ptype) {
+	if s.shutdown {
+		return
+	}
+	if !s.afterReadyLocked(t) {
+		if !t.waiting {
+			t.waiting = true
+			s.log.Infof("%s waits for %v to be ready", t.spec.Name, t.spec.After)
+		}
+		return
+	}
+	t.waiting = false
+	for n := 1; n <= t.scale; n++ {
+		if s.findLocked(t, n) == nil {
+			inst := s.newInstanceLocked(t, n, t.spec.BasePort+n-1)
+			s.startLocked(inst)
+		}
+	}
+}
+
+// afterReadyLocked reports whether every instance of t's `after` types is
+// ready.
+func (s *Supervisor) afterReadyLocked(t *ptype) bool {
+	for _, name := range t.spec.After {
+		dep := t.app.typeNamed(name)
+		if dep == nil {
+			continue
+		}
+		n := 0
+		for _, inst := range s.insts {
+			if inst.t == dep && !inst.remove {
+				if !inst.ready {
+					return false
+				}
+				n++
+			}
+		}
+		if n < dep.scale {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *app) typeNamed(name string) *ptype {
+	for _, t := range a.types {
+		if t.spec.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
+// findLocked returns the live instance number n of t (not one being
+// replaced).
+func (s *Supervisor) findLocked(t *ptype, n int) *instance {
+	for _, inst := range s.insts {
+		if inst.t == t && inst.num == n && !inst.remove {
+			return inst
+		}
+	}
+	return nil
+}
+
+func (s *Supervisor) newInstanceLocked(t *ptype, n, port int) *instance {
+	s.nextID++
+	name := fmt.Sprintf("%s.%d", t.spec.Name, n)
+	if !t.app.first {
+		name = t.app.name + "/" + name
+	}
+	inst := &instance{
+		id: s.nextID, t: t, num: n, name: name, port: port,
+		state: StateStopped, since: time.Now(),
+		readyC: make(chan struct{}), doneC: make(chan struct{}),
+		ring: &ring{name: name},
+	}
+	if t.spec.Listen == "unix" {
+		inst.socket = fmt.Sprintf("%s/%s.%d.%d.sock", s.rundir, t.spec.Name, n, inst.id)
+	}
+	s.insts = append(s.insts, inst)
+	s.widthLocked()
+	return inst
+}
+
+func (s *Supervisor) widthLocked() {
+	w := 0
+	for _, inst := range s.insts {
+		w = max(w, len(inst.name))
+	}
+	s.out.setWidth(w)
+}
+
+// served reports whether inst belongs to the type the HTTP front serves.
+func (inst *instance) served() bool {
+	sp := inst.t.app.spec
+	return inst.t.app.first && sp.Serve.Enabled && inst.t.spec.Name == sp.Serve.Upstream
+}
+
+// addr is where inst listens: "unix:/path" or "127.0.0.1:port".
+func (inst *instance) addr() string {
+	if inst.socket != "" {
+		return "unix:" + inst.socket
+	}
+	return fmt.Sprintf("127.0.0.1:%d", inst.port)
+}
+
+func (s *Supervisor) event(kind EventKind, inst *instance) Event {
+	ev := Event{Time: time.Now(), Kind: kind, App: inst.t.app.name, Type: inst.t.spec.Name,
+		Instance: inst.name, ID: inst.id, Pid: inst.pid, Addr: inst.addr(), Served: inst.served()}
+	return ev
+}
+
+func (s *Supervisor) setState(inst *instance, st State) {
+	inst.state = st
+	inst.since = time.Now()
+}
+
+// startLocked starts inst's process.
+func (s *Supervisor) startLocked(inst *instance) {
+	t := inst.t
+	inst.wantStop, inst.readyFailed, inst.ready = false, false, false
+	inst.status = ""
+	argv, env, err := s.commandLocked(inst)
+	var cred *syscall.Credential
+	if err == nil {
+		cred, err = credential(t.spec.User, t.spec.Group)
+	}
+	var p Proc
+	if err == nil {
+		p, err = s.spawnLocked(inst, argv, env, cred)
+	}
+	if err != nil {
+		s.log.Errorf("starting %s: %v", inst.name, err)
+		inst.started = time.Now()
+		s.afterExitLocked(inst, ExitStatus{Code: 127})
+		return
+	}
+	s.seq++
+	inst.seq = s.seq
+	inst.proc = p
+	inst.pid = p.Pid()
+	inst.started = time.Now()
+	s.setState(inst, StateStarting)
+	s.guard.add(inst.pid)
+	s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
+	s.events.publish(s.event(EventStarted, inst))
+	go func() {
+		st := p.Wait()
+		s.post(func() { s.exitedLocked(inst, p, st) })
+	}()
+	s.watchReadyLocked(inst, p)
+}
+
+func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *syscall.Credential) (Proc, error) {
+	t := inst.t
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	for _, name := range t.spec.Sockets {
+		f := s.cfg.Sockets[name]
+		if f == nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("socket %q is not open", name)
+		}
+		files = append(files, f)
+	}
+	dir := t.spec.Cwd
+	if dir == "" {
+		dir = t.app.spec.Dir
+	}
+	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true})
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	go s.out.pump(r, stream{name: inst.name, color: t.color + inst.num - 1, file: t.logFile, ring: inst.ring})
+	return p, nil
+}
+
+// commandLocked returns the argv and environment of inst's process.
+func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err error) {
+	t := inst.t
+	own := map[string]string{
+		"PORT":     fmt.Sprint(inst.port),
+		"PS":       fmt.Sprintf("%s.%d", t.spec.Name, inst.num),
+		"GSUP_APP": t.app.name,
+	}
+	if inst.socket != "" {
+		_ = os.Remove(inst.socket)
+		own["GSUP_SOCKET"] = inst.socket
+	}
+	if t.spec.Ready == "notify" {
+		path := fmt.Sprintf("%s/%d.notify", s.rundir, inst.id)
+		if inst.notify == nil {
+			n, err := listenNotify(path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("notify socket: %w", err)
+			}
+			inst.notify = n
+		}
+		own["NOTIFY_SOCKET"] = path
+	}
+	if len(t.spec.Sockets) > 0 {
+		own["LISTEN_FDS"] = fmt.Sprint(len(t.spec.Sockets))
+		own["LISTEN_FDNAMES"] = joinNames(t.spec.Sockets)
+	}
+	env = mergeEnv(s.cfg.Environ, t.app.spec.Env, t.spec.Env, own)
+	argv = shellArgv(t.spec.Command)
+	if t.spec.Umask >= 0 || len(t.spec.Sockets) > 0 {
+		if s.cfg.Self == "" {
+			return nil, nil, errors.New("umask and sockets need gsup's own executable")
+		}
+		helper := []string{s.cfg.Self, ChildArg}
+		if t.spec.Umask >= 0 {
+			helper = append(helper, "-umask", fmt.Sprintf("%03o", t.spec.Umask))
+		}
+		argv = append(append(helper, "--"), argv...)
+	}
+	return argv, env, nil
+}
+
+func joinNames(names []string) string {
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ":"
+		}
+		out += n
+	}
+	return out
+}
+
+// watchReadyLocked starts inst's readiness check.
+func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
+	mode := inst.t.spec.Ready
+	timeout := inst.t.spec.ReadyTimeout
+	if timeout <= 0 {
+		timeout = procfile.DefaultReadyTimeout
+	}
+	if mode == "" || mode == "none" {
+		s.readyLocked(inst, p)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	inst.probeEnd = cancel
+	onTimeout := func() {
+		if inst.proc != p || inst.ready || inst.state != StateStarting {
+			return
+		}
+		s.log.Errorf("%s not ready after %v; killing it", inst.name, timeout)
+		inst.readyFailed = true
+		_ = p.Signal(syscall.SIGKILL, true)
+	}
+	if mode == "notify" {
+		n := inst.notify
+		go n.serve(func() { s.post(func() { s.readyLocked(inst, p) }) },
+			func(st string) { s.post(func() { inst.status = st }) })
+		go func() {
+			<-ctx.Done()
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				s.post(onTimeout)
+			}
+		}()
+		return
+	}
+	addr := inst.addr()
+	go func() {
+		defer cancel()
+		if probe(ctx, mode, addr) {
+			s.post(func() { s.readyLocked(inst, p) })
+		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			s.post(onTimeout)
+		}
+	}()
+}
+
+func (s *Supervisor) readyLocked(inst *instance, p Proc) {
+	if inst.proc != p || inst.ready || inst.state != StateStarting {
+		return
+	}
+	inst.ready = true
+	s.setState(inst, StateRunning)
+	if inst.t.spec.Ready != "" && inst.t.spec.Ready != "none" {
+		s.log.Infof("%s ready", inst.name)
+	}
+	s.events.publish(s.event(EventReady, inst))
+	select {
+	case <-inst.readyC:
+	default:
+		close(inst.readyC)
+	}
+	for _, t := range inst.t.app.types {
+		if t.waiting {
+			s.startTypeLocked(t)
+		}
+	}
+}
+
+// exitedLocked handles the exit of inst's process p.
+func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
+	if inst.proc != p {
+		return
+	}
+	_ = p.Signal(syscall.SIGKILL, true) // whatever is left of the group
+	s.guard.remove(inst.pid)
+	inst.proc = nil
+	if inst.timer != nil {
+		inst.timer.Stop()
+		inst.timer = nil
+	}
+	if inst.probeEnd != nil {
+		inst.probeEnd()
+		inst.probeEnd = nil
+	}
+	if inst.notify != nil {
+		inst.notify.close()
+		inst.notify = nil
+	}
+	inst.ready = false
+	inst.exit = &st
+	if inst.wantStop || s.shutdown {
+		s.setState(inst, StateStopped)
+		s.log.Infof("%s stopped (%s)", inst.name, st)
+		ev := s.event(EventStopped, inst)
+		ev.Status, ev.Code = st.String(), st.Code
+		s.events.publish(ev)
+		if inst.restartAfter && !s.shutdown && !inst.remove {
+			inst.restartAfter = false
+			s.startLocked(inst)
+			return
+		}
+		s.doneLocked(inst)
+		return
+	}
+	s.afterExitLocked(inst, st)
+}
+
+// afterExitLocked applies the restart policy to an exit inst did on its
+// own (or a failed start).
+func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
+	now := time.Now()
+	uptime := now.Sub(inst.started)
+	success := st.Success()
+	if inst.readyFailed {
+		uptime, success = 0, false
+	}
+	ev := s.event(EventExited, inst)
+	ev.Status, ev.Code = st.String(), st.Code
+	s.events.publish(ev)
+	d, delay := inst.rs.decide(inst.t.spec.Restart, success, uptime, now)
+	switch d {
+	case decideDone:
+		s.setState(inst, StateExited)
+		if success {
+			s.log.Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.t.spec.Restart)
+		} else {
+			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.t.spec.Restart)
+		}
+		s.doneLocked(inst)
+		if !success && inst.t.spec.Critical {
+			s.failLocked(fmt.Errorf("%w: critical process %s exited with %s", ErrFailed, inst.name, st))
+		}
+	case decideFatal:
+		s.setState(inst, StateFatal)
+		s.log.Errorf("%s exited with %s; it exited %d times within %v, each soon after starting: fatal, not restarted until asked", inst.name, st, flapMaxQuick+1, flapWindow)
+		ev := s.event(EventFatal, inst)
+		ev.Status, ev.Code = st.String(), st.Code
+		s.events.publish(ev)
+		s.doneLocked(inst)
+		if inst.t.spec.Critical {
+			s.failLocked(fmt.Errorf("%w: critical process %s is fatal", ErrFailed, inst.name))
+		}
+	case decideRestart:
+		inst.restarts++
+		ev := s.event(EventRestarting, inst)
+		ev.Delay = delay
+		s.events.publish(ev)
+		if delay == 0 {
+			s.log.Warnf("%s exited with %s after %v; restarting", inst.name, st, uptime.Round(time.Millisecond))
+			s.startLocked(inst)
+			return
+		}
+		s.log.Warnf("%s exited with %s after %v; restarting in %v", inst.name, st, uptime.Round(time.Millisecond), delay)
+		s.setState(inst, StateBackoff)
+		inst.timer = time.AfterFunc(delay, func() {
+			s.post(func() {
+				if inst.state == StateBackoff && !s.shutdown {
+					inst.timer = nil
+					s.startLocked(inst)
+				}
+			})
+		})
+	}
+}
+
+// doneLocked marks inst as having reached a final state.
+func (s *Supervisor) doneLocked(inst *instance) {
+	if !inst.doneOnce {
+		inst.doneOnce = true
+		close(inst.doneC)
+	}
+	if inst.remove {
+		for i, x := range s.insts {
+			if x == inst {
+				s.insts = append(s.insts[:i], s.insts[i+1:]...)
+				break
+			}
+		}
+		if inst.socket != "" {
+			_ = os.Remove(inst.socket)
+		}
+		s.widthLocked()
+	}
+	s.checkDoneLocked()
+}
+
+// checkDoneLocked ends Run when there is nothing left to supervise.
+func (s *Supervisor) checkDoneLocked() {
+	if s.finished {
+		return
+	}
+	if s.shutdown {
+		for _, inst := range s.insts {
+			switch inst.state {
+			case StateStarting, StateRunning, StateStopping:
+				return
+			}
+		}
+		s.finished = true
+		return
+	}
+	if len(s.insts) == 0 {
+		return
+	}
+	failed := 0
+	for _, inst := range s.insts {
+		if inst.state != StateExited {
+			return
+		}
+		if inst.exit != nil && !inst.exit.Success() {
+			failed++
+		}
+	}
+	for _, t := range s.allTypes() {
+		if t.waiting {
+			return
+		}
+	}
+	if failed > 0 {
+		s.result = fmt.Errorf("%w: every process has exited, %d with a non-zero status", ErrFailed, failed)
+	} else {
+		s.log.Info("every process has exited with status 0")
+	}
+	s.finished = true
+}
+
+// stopLocked stops inst. With drain, a served ready instance first leaves
+// rotation and is drained.
+func (s *Supervisor) stopLocked(inst *instance, drain bool) {
+	switch inst.state {
+	case StateBackoff:
+		if inst.timer != nil {
+			inst.timer.Stop()
+			inst.timer = nil
+		}
+		s.setState(inst, StateStopped)
+		s.events.publish(s.event(EventStopped, inst))
+		s.doneLocked(inst)
+	case StateStopped, StateExited, StateFatal:
+		if inst.remove {
+			s.doneLocked(inst)
+		}
+	case StateStarting, StateRunning:
+		inst.wantStop = true
+		p := inst.proc
+		wasReady := inst.ready
+		s.setState(inst, StateStopping)
+		if drain && wasReady && inst.served() && s.cfg.Drain != nil {
+			ev := s.event(EventDraining, inst)
+			s.events.publish(ev)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+				defer cancel()
+				s.cfg.Drain(ctx, ev)
+				s.post(func() {
+					if inst.proc == p {
+						s.signalStopLocked(inst)
+					}
+				})
+			}()
+			return
+		}
+		s.signalStopLocked(inst)
+	}
+}
+
+// signalStopLocked sends inst's stop signal to its group and arms the
+// SIGKILL timer.
+func (s *Supervisor) signalStopLocked(inst *instance) {
+	p := inst.proc
+	if p == nil {
+		return
+	}
+	sig := inst.t.spec.StopSignal
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	timeout := inst.t.spec.StopTimeout
+	if err := p.Signal(sig, true); err != nil {
+		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
+	}
+	s.events.publish(s.event(EventStopping, inst))
+	if inst.timer != nil {
+		inst.timer.Stop()
+	}
+	inst.timer = time.AfterFunc(timeout, func() {
+		s.post(func() {
+			if inst.proc == p {
+				s.log.Warnf("%s did not stop within %v of %s; sending KILL", inst.name, timeout, signalName(sig))
+				_ = p.Signal(syscall.SIGKILL, true)
+			}
+		})
+	})
+}
