@@ -85,7 +85,7 @@ func (p *fakeProc) Wait() ExitStatus { return <-p.exitC }
 // signalling wraps a fakeStarter so procs react to signals.
 type reactiveStarter struct {
 	*fakeStarter
-	react func(p *fakeProc, sig syscall.Signal)
+	react func(p *fakeProc, sig syscall.Signal) // sig 0: it was just started
 }
 
 func (r reactiveStarter) Start(req StartRequest) (Proc, error) {
@@ -93,6 +93,7 @@ func (r reactiveStarter) Start(req StartRequest) (Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.react(p.(*fakeProc), 0)
 	return &reactiveProc{p.(*fakeProc), r.react}, nil
 }
 
@@ -336,6 +337,9 @@ func TestStopOrderAndKillAfterTimeout(t *testing.T) {
 		var mu sync.Mutex
 		var order []string
 		react := func(p *fakeProc, sig syscall.Signal) {
+			if sig == 0 {
+				return
+			}
 			mu.Lock()
 			order = append(order, p.name+":"+signalName(sig))
 			mu.Unlock()
@@ -391,7 +395,11 @@ func TestRollingReloadStartsNewBeforeOldStops(t *testing.T) {
 		drained := map[string]bool{}
 		react := func(p *fakeProc, sig syscall.Signal) {
 			mu.Lock()
-			log = append(log, "signal "+p.name+":"+p.port+" "+signalName(sig))
+			if sig == 0 {
+				log = append(log, "start "+p.name+" 127.0.0.1:"+p.port)
+			} else {
+				log = append(log, "signal "+p.name+":"+p.port+" "+signalName(sig))
+			}
 			mu.Unlock()
 			politeReact(p, sig)
 		}
@@ -413,15 +421,9 @@ func TestRollingReloadStartsNewBeforeOldStops(t *testing.T) {
 		}
 		spec2 := testSpec(procfile.Process{Name: "web", Scale: 2, Command: "app v2"}, procfile.Process{Name: "worker", Command: "w v2"})
 		spec2.Serve.Enabled = true
-		go func() {
-			for ev := range evs {
-				if ev.Kind == EventStarted {
-					mu.Lock()
-					log = append(log, "start "+ev.Instance+" "+ev.Addr)
-					mu.Unlock()
-				}
-			}
-		}()
+		mu.Lock()
+		log = nil
+		mu.Unlock()
 		if err := s.Reload(spec2); err != nil {
 			t.Fatal(err)
 		}
