@@ -4,4 +4,18 @@
 //
 // Every error names the file and line (and the key, for TOML) it comes
 // from, in the form "gsup.toml:12: process.web.restart: ...".
+//
+// Load puts the sources together. Settings: defaults < TOML file <
+// environment < command line (the last two arrive merged in
+// Options.Over). Children's environment: gsup's own < .env files (a later
+// file wins) < TOML env < [process.NAME] env; Spec.Env holds the middle
+// two, Process.Env the last. Process types: the Procfile's in file order,
+// each completed by a [process.NAME] table of the same name, then the TOML
+// file's own tables in file order; that order gives each type its block of
+// PortsPerType ports. Load's doc comment gives the base port rule.
+//
+// The TOML file is decoded by BurntSushi/toml into plain maps and checked
+// key by key here, so that unknown keys, wrong types and bad values all
+// come out with their line (found by keyLines, as the decoder does not
+// expose key positions).
 package procfile

@@ -264,6 +264,7 @@ func (s *Supervisor) scaleLocked(appName, typ string, n int) error {
 		s.log.Infof("scaling %s from %d to %d", typ, t.scale, n)
 	}
 	t.scale = n
+	s.widthLocked()
 	for _, inst := range append([]*instance(nil), s.insts...) {
 		if inst.t == t && inst.num > n && !inst.remove {
 			inst.remove = true
@@ -327,11 +328,8 @@ func (s *Supervisor) Reopen() {
 // Reap reaps adopted orphans (call it on SIGCHLD). It only acts as the
 // child subreaper or PID 1.
 func (s *Supervisor) Reap() {
-	if s.os == nil || !s.cfg.Subreaper {
-		return
-	}
 	s.post(func() {
-		if s.reaping {
+		if s.os == nil || !s.cfg.Subreaper || s.reaping {
 			return
 		}
 		s.reaping = true

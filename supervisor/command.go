@@ -55,7 +55,8 @@ func execForm(command string) string {
 var shellKeywords = map[string]bool{
 	"if": true, "then": true, "else": true, "elif": true, "fi": true, "case": true, "esac": true,
 	"for": true, "while": true, "until": true, "do": true, "done": true, "{": true, "}": true,
-	"!": true, "function": true, "select": true, "[[": true, "time": true,
+	"!": true, "function": true, "select": true, "[[": true, "time": true, "exit": true, "times": true,
+	"command": true, "getopts": true, "hash": true, "jobs": true, "fg": true, "bg": true, "type": true, "local": true,
 	// Special builtins: exec would try to run them as programs.
 	".": true, ":": true, "break": true, "continue": true, "eval": true, "export": true,
 	"readonly": true, "return": true, "set": true, "shift": true, "trap": true, "unset": true,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -302,6 +303,7 @@ func (s *Supervisor) loadLocked(spec *procfile.Spec) *app {
 		t := s.newTypeLocked(a, p)
 		a.types = append(a.types, t)
 	}
+	s.widthLocked()
 	s.events.publish(Event{Time: time.Now(), Kind: EventLoaded, App: a.name})
 	for _, t := range a.types {
 		s.startTypeLocked(t)
@@ -408,10 +410,24 @@ func (s *Supervisor) newInstanceLocked(t *ptype, n, port int) *instance {
 	return inst
 }
 
+// widthLocked pads names to the longest of the instances that exist or
+// the formation asks for, so the first lines already line up.
 func (s *Supervisor) widthLocked() {
 	w := 0
 	for _, inst := range s.insts {
 		w = max(w, len(inst.name))
+	}
+	for _, a := range s.apps {
+		for _, t := range a.types {
+			if t.scale == 0 {
+				continue
+			}
+			n := len(t.spec.Name) + 1 + len(strconv.Itoa(t.scale))
+			if !a.first {
+				n += len(a.name) + 1
+			}
+			w = max(w, n)
+		}
 	}
 	s.out.setWidth(w)
 }

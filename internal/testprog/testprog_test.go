@@ -1,0 +1,253 @@
+package testprog
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, Programs())
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		Cmds:                Commands(),
+		Setup:               Setup,
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+	})
+}
+
+func TestParseInterspersed(t *testing.T) {
+	tests := []struct {
+		args    []string
+		pos     []string
+		after   string
+		printed string
+	}{
+		{args: []string{"3"}, pos: []string{"3"}},
+		{args: []string{"3", "-after", "1s", "-print", "hi"}, pos: []string{"3"}, after: "1s", printed: "hi"},
+		{args: []string{"-print", "hi", "3", "4"}, pos: []string{"3", "4"}, printed: "hi"},
+		{args: []string{"a", "--", "-after", "b"}, pos: []string{"a", "-after", "b"}},
+		{args: []string{"--", "-x", "-y"}, pos: []string{"-x", "-y"}},
+		{args: nil, pos: nil},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		after := fs.String("after", "", "")
+		printed := fs.String("print", "", "")
+		pos, err := parseInterspersed(fs, tt.args)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if !slices.Equal(pos, tt.pos) || *after != tt.after || *printed != tt.printed {
+			t.Errorf("%q: got %q after=%q print=%q; want %q after=%q print=%q",
+				tt.args, pos, *after, *printed, tt.pos, tt.after, tt.printed)
+		}
+	}
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if _, err := parseInterspersed(fs, []string{"a", "-nosuch"}); err == nil {
+		t.Error("unknown flag after an argument: no error")
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want syscall.Signal
+	}{
+		{"TERM", syscall.SIGTERM},
+		{"SIGHUP", syscall.SIGHUP},
+		{"usr1", syscall.SIGUSR1},
+		{"9", syscall.SIGKILL},
+		{"WINCH", syscall.SIGWINCH},
+	}
+	for _, tt := range tests {
+		got, err := parseSignal(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("parseSignal(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+		if name := signalName(got); tt.in == "TERM" && name != "TERM" {
+			t.Errorf("signalName(%v) = %q", got, name)
+		}
+	}
+	for _, bad := range []string{"", "NOPE", "0", "99", "-1"} {
+		if _, err := parseSignal(bad); err == nil {
+			t.Errorf("parseSignal(%q): no error", bad)
+		}
+	}
+}
+
+func TestNotifyLine(t *testing.T) {
+	tests := map[string]string{
+		"READY=1":                       "READY=1",
+		"READY=1\n":                     "READY=1",
+		"READY=1\nSTATUS=up\nMAINPID=7": "READY=1 STATUS=up MAINPID=7",
+		"\n\nSTOPPING=1\n":              "STOPPING=1",
+	}
+	for in, want := range tests {
+		if got := notifyLine([]byte(in)); got != want {
+			t.Errorf("notifyLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAliveAndTagged(t *testing.T) {
+	if !alive(os.Getpid()) {
+		t.Fatal("this process is not alive")
+	}
+	tag := "TESTPROG_TAG=" + t.Name()
+	cmd := exec.Command("sleep", "60")
+	cmd.Env = append(os.Environ(), tag)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if got := tagged(tag); !slices.Equal(got, []int{cmd.Process.Pid}) {
+		t.Errorf("tagged(%q) = %v, want [%d]", tag, got, cmd.Process.Pid)
+	}
+	cmd.Process.Kill()
+	// Not reaped yet: a zombie, which counts as gone.
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("killed child %d still alive", cmd.Process.Pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := procState(cmd.Process.Pid); got != "Z" {
+		t.Errorf("state of a killed, unreaped child = %q, want Z", got)
+	}
+	if got := tagged(tag); len(got) != 0 {
+		t.Errorf("tagged(%q) after kill = %v", tag, got)
+	}
+	cmd.Wait()
+	if alive(cmd.Process.Pid) || procState(cmd.Process.Pid) != "" {
+		t.Error("reaped child still has a state")
+	}
+}
+
+// startProgram runs one of the programs (this test binary under the
+// program's name) in dir, with stdout collected in the returned builder.
+func startProgram(t *testing.T, dir, name string, args ...string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Args = append([]string{name}, args...)
+	cmd.Dir = dir
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, &out
+}
+
+// waitFor polls for path to exist and returns its content, trimmed.
+func waitFor(t *testing.T, path string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			return strings.TrimSpace(string(data))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear: %v", path, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEchoserverFinishesStreamOnTERM(t *testing.T) {
+	dir := t.TempDir()
+	cmd, out := startProgram(t, dir, "echoserver", "-addr", "127.0.0.1:0", "-ready", "addr")
+	addr := waitFor(t, filepath.Join(dir, "addr"))
+	resp, err := http.Get("http://" + addr + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	first, err := r.ReadString('\n')
+	if err != nil || first != "chunk 1\n" {
+		t.Fatalf("first chunk %q, %v", first, err)
+	}
+	// The handler is running: a graceful stop lets it finish.
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("rest of the stream: %v (got %q)", err, rest)
+	}
+	if want := "chunk 2\nchunk 3\nchunk 4\nchunk 5\n"; string(rest) != want {
+		t.Errorf("rest of the stream = %q, want %q", rest, want)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("echoserver: %v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "echoserver stopped\n") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+func TestEchoserverListenFDs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// os/exec cannot set LISTEN_PID to the child's pid; sh can, as $$
+	// stays the pid across exec. echoserver is on PATH (testscript.Main).
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec echoserver -ready addr`)
+	cmd.Dir = dir
+	cmd.ExtraFiles = []*os.File{f}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := waitFor(t, filepath.Join(dir, "addr"))
+	if addr != ln.Addr().String() {
+		t.Errorf("listening on %s, want the inherited %s", addr, ln.Addr())
+	}
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf(" pid=%d ", cmd.Process.Pid); !strings.Contains(string(body), want) {
+		t.Errorf("body %q does not contain %q", body, want)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("echoserver: %v\n%s", err, &out)
+	}
+}

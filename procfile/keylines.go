@@ -1,0 +1,341 @@
+package procfile
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// keyLines maps every key of a TOML document, spelled as toml.Key.String()
+// spells it, to the line it first appears on. Keys inside inline tables
+// count; inline tables in an array are recorded under the array's key
+// without an index ("serve.bind.address"), as toml.MetaData.Keys lists
+// them. BurntSushi/toml keeps key positions to itself, hence this scanner.
+//
+// It is meant for documents toml has already accepted: on anything it does
+// not expect it stops and returns what it found so far. It never panics.
+func keyLines(src []byte) map[string]int {
+	s := &keyScanner{src: src, line: 1, lines: map[string]int{}}
+	s.document()
+	return s.lines
+}
+
+type keyScanner struct {
+	src   []byte
+	pos   int
+	line  int
+	lines map[string]int
+}
+
+// maxNesting bounds the recursion into arrays and inline tables.
+const maxNesting = 64
+
+func (s *keyScanner) peek() byte {
+	if s.pos < len(s.src) {
+		return s.src[s.pos]
+	}
+	return 0
+}
+
+func (s *keyScanner) next() {
+	if s.pos < len(s.src) {
+		if s.src[s.pos] == '\n' {
+			s.line++
+		}
+		s.pos++
+	}
+}
+
+func (s *keyScanner) hasPrefix(p string) bool {
+	return bytes.HasPrefix(s.src[s.pos:], []byte(p))
+}
+
+// skip skips spaces, tabs and comments, and newlines too when newlines is
+// set. A comment's newline is left for the caller unless newlines is set.
+func (s *keyScanner) skip(newlines bool) {
+	for s.pos < len(s.src) {
+		switch s.peek() {
+		case ' ', '\t', '\r':
+			s.next()
+		case '\n':
+			if !newlines {
+				return
+			}
+			s.next()
+		case '#':
+			for s.pos < len(s.src) && s.peek() != '\n' {
+				s.next()
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (s *keyScanner) record(k toml.Key, line int) {
+	if k == nil {
+		return
+	}
+	name := k.String()
+	if _, ok := s.lines[name]; !ok {
+		s.lines[name] = line
+	}
+}
+
+// recordAll records every prefix of k longer than from elements.
+func (s *keyScanner) recordAll(k toml.Key, from, line int) {
+	for i := from + 1; i <= len(k); i++ {
+		s.record(k[:i:i], line)
+	}
+}
+
+func (s *keyScanner) document() {
+	var table toml.Key
+	for {
+		s.skip(true)
+		if s.pos >= len(s.src) {
+			return
+		}
+		line := s.line
+		if s.peek() == '[' {
+			s.next()
+			array := s.peek() == '['
+			if array {
+				s.next()
+			}
+			k, ok := s.key()
+			if !ok {
+				return
+			}
+			s.skip(false)
+			if s.peek() != ']' {
+				return
+			}
+			s.next()
+			if array {
+				if s.peek() != ']' {
+					return
+				}
+				s.next()
+			}
+			table = k
+			s.recordAll(table, 0, line)
+			continue
+		}
+		k, ok := s.key()
+		if !ok {
+			return
+		}
+		s.skip(false)
+		if s.peek() != '=' {
+			return
+		}
+		s.next()
+		full := append(table[:len(table):len(table)], k...)
+		s.recordAll(full, len(table), line)
+		if !s.value(full, 0) {
+			return
+		}
+	}
+}
+
+// key reads a dotted key.
+func (s *keyScanner) key() (toml.Key, bool) {
+	var k toml.Key
+	for {
+		s.skip(false)
+		part, ok := s.simpleKey()
+		if !ok {
+			return nil, false
+		}
+		k = append(k, part)
+		s.skip(false)
+		if s.peek() != '.' {
+			return k, true
+		}
+		s.next()
+	}
+}
+
+func (s *keyScanner) simpleKey() (string, bool) {
+	switch s.peek() {
+	case '"':
+		start := s.pos
+		if !s.basicString() {
+			return "", false
+		}
+		return unquoteKey(string(s.src[start:s.pos])), true
+	case '\'':
+		start := s.pos
+		if !s.literalString() {
+			return "", false
+		}
+		return string(s.src[start+1 : s.pos-1]), true
+	}
+	start := s.pos
+	for s.pos < len(s.src) && isNameByte(s.peek()) {
+		s.next()
+	}
+	return string(s.src[start:s.pos]), s.pos > start
+}
+
+// unquoteKey decodes a basic-string key; it falls back to the text between
+// the quotes for escapes Go does not share with TOML.
+func unquoteKey(q string) string {
+	if u, err := strconv.Unquote(q); err == nil {
+		return u
+	}
+	return q[1 : len(q)-1]
+}
+
+// value skips one value; keys of inline tables are recorded under k.
+func (s *keyScanner) value(k toml.Key, depth int) bool {
+	if depth > maxNesting {
+		return false
+	}
+	s.skip(false)
+	switch s.peek() {
+	case '"':
+		if s.hasPrefix(`"""`) {
+			return s.multiline(`"""`, true)
+		}
+		return s.basicString()
+	case '\'':
+		if s.hasPrefix(`'''`) {
+			return s.multiline(`'''`, false)
+		}
+		return s.literalString()
+	case '[':
+		s.next()
+		for {
+			s.skip(true)
+			if s.peek() == ']' {
+				s.next()
+				return true
+			}
+			if !s.value(k, depth+1) {
+				return false
+			}
+			s.skip(true)
+			switch s.peek() {
+			case ',':
+				s.next()
+			case ']':
+				s.next()
+				return true
+			default:
+				return false
+			}
+		}
+	case '{':
+		s.next()
+		for {
+			s.skip(true)
+			if s.peek() == '}' {
+				s.next()
+				return true
+			}
+			line := s.line
+			sub, ok := s.key()
+			if !ok {
+				return false
+			}
+			s.skip(false)
+			if s.peek() != '=' {
+				return false
+			}
+			s.next()
+			var full toml.Key
+			if k != nil {
+				full = append(k[:len(k):len(k)], sub...)
+				s.recordAll(full, len(k), line)
+			}
+			if !s.value(full, depth+1) {
+				return false
+			}
+			s.skip(true)
+			switch s.peek() {
+			case ',':
+				s.next()
+			case '}':
+				s.next()
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	// A number, boolean or date-time (which may hold one space).
+	start := s.pos
+	for s.pos < len(s.src) && !strings.ContainsRune(",]}#\r\n", rune(s.peek())) {
+		s.next()
+	}
+	return s.pos > start
+}
+
+func (s *keyScanner) basicString() bool {
+	s.next() // "
+	for s.pos < len(s.src) {
+		switch s.peek() {
+		case '\\':
+			s.next()
+			if s.peek() == '\n' {
+				return false
+			}
+			s.next()
+		case '"':
+			s.next()
+			return true
+		case '\n':
+			return false
+		default:
+			s.next()
+		}
+	}
+	return false
+}
+
+func (s *keyScanner) literalString() bool {
+	s.next() // '
+	for s.pos < len(s.src) {
+		switch s.peek() {
+		case '\'':
+			s.next()
+			return true
+		case '\n':
+			return false
+		default:
+			s.next()
+		}
+	}
+	return false
+}
+
+// multiline skips a multi-line string opened by delim: three double
+// quotes, or three single quotes.
+func (s *keyScanner) multiline(delim string, escapes bool) bool {
+	for range delim {
+		s.next()
+	}
+	for s.pos < len(s.src) {
+		if escapes && s.peek() == '\\' {
+			s.next()
+			s.next()
+			continue
+		}
+		if s.hasPrefix(delim) {
+			for range delim {
+				s.next()
+			}
+			// Up to two more quotes belong to the string itself.
+			for i := 0; i < 2 && s.peek() == delim[0]; i++ {
+				s.next()
+			}
+			return true
+		}
+		s.next()
+	}
+	return false
+}

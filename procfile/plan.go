@@ -1,0 +1,151 @@
+package procfile
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// WritePlan writes the resolved plan that `gsup check` prints: the app,
+// the files read, every process type with its instances, ports and
+// settings, the sockets, the front and gsup's own files. Values of
+// environment variables are left out (they may be secrets): only names are
+// shown. Settings at their defaults are left out of a type's line. The
+// layout is stable: one line a thing, the first word saying what it is.
+func (s *Spec) WritePlan(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	line := func(cells ...string) { fmt.Fprintln(tw, strings.Join(cells, "\t")) }
+
+	line("app", fmt.Sprintf("%s (%s)", s.App, s.Dir))
+	var files []string
+	for _, f := range s.Files {
+		files = append(files, s.rel(f))
+	}
+	line("files", strings.Join(files, " "))
+	if len(s.Env) > 0 {
+		line("env", strings.Join(sortedKeys(s.Env), " "))
+	}
+	line("ports", fmt.Sprintf("base %d, +%d a type", s.BasePort, PortsPerType))
+	for _, p := range s.Processes {
+		var ports string
+		switch {
+		case p.Scale == 0:
+			ports = "-"
+		case p.Scale == 1:
+			ports = fmt.Sprintf("port %d", p.BasePort)
+		default:
+			ports = fmt.Sprintf("ports %d-%d", p.BasePort, p.BasePort+p.Scale-1)
+		}
+		cells := []string{
+			p.Name,
+			fmt.Sprintf("x%d", p.Scale),
+			ports,
+			"ready=" + p.Ready,
+			"restart=" + string(p.Restart),
+			fmt.Sprintf("stop=%s/%s", SignalName(p.StopSignal), p.StopTimeout),
+		}
+		var extra []string
+		add := func(cond bool, format string, args ...any) {
+			if cond {
+				extra = append(extra, fmt.Sprintf(format, args...))
+			}
+		}
+		add(p.ReadyTimeout != DefaultReadyTimeout, "ready-timeout=%s", p.ReadyTimeout)
+		add(p.Listen != "port", "listen=%s", p.Listen)
+		add(len(p.After) > 0, "after=%s", strings.Join(p.After, ","))
+		add(len(p.Sockets) > 0, "sockets=%s", strings.Join(p.Sockets, ","))
+		add(p.Critical, "critical")
+		add(p.Cwd != s.Dir, "cwd=%s", s.rel(p.Cwd))
+		add(p.User != "", "user=%s", p.User)
+		add(p.Group != "", "group=%s", p.Group)
+		add(p.Umask >= 0, "umask=%04o", p.Umask)
+		add(p.ReopenSignal != 0, "reopen=%s", SignalName(p.ReopenSignal))
+		add(p.LogFile != "", "log=%s", s.rel(p.LogFile))
+		add(len(p.Env) > 0, "env=%s", strings.Join(sortedKeys(p.Env), ","))
+		cells = append(cells, strings.Join(extra, "  "))
+		cells = append(cells, strings.ReplaceAll(p.Command, "\n", `\n`))
+		line(cells...)
+	}
+	for _, so := range s.Sockets {
+		bind := so.Bind
+		if bind == "" {
+			bind = "(from systemd only)"
+		}
+		line("socket", fmt.Sprintf("%s %s mode=%04o", so.Name, bind, so.Mode))
+	}
+
+	sv := s.Serve
+	switch {
+	case sv.Enabled:
+		var binds []string
+		for _, b := range sv.Bind {
+			a := b.Address
+			if b.Scheme == "https" {
+				a += " (https)"
+			}
+			binds = append(binds, a)
+		}
+		if len(binds) == 0 {
+			binds = []string{strings.TrimSpace(s.defaultBind + " (default)")}
+		}
+		line("serve", strings.Join(binds, ", ")+" -> "+sv.Upstream)
+		line("front", fmt.Sprintf("forwarded-allow-ips=%s proxy-protocol=%s proxy-allow-from=%s timeout=%s graceful-timeout=%s",
+			orNone(sv.ForwardedAllowIPs), sv.ProxyProtocol, orNone(sv.ProxyAllowFrom), sv.Timeout, sv.GracefulTimeout))
+		access := "off"
+		if sv.AccessLogfile != "" {
+			access = s.rel(sv.AccessLogfile)
+		}
+		line("access", access)
+	case sv.NoServe:
+		line("serve", "off (--no-serve)")
+	default:
+		line("serve", fmt.Sprintf("off (no %s in the formation)", sv.Upstream))
+	}
+
+	pid := "none"
+	if s.Pid != "" {
+		pid = s.rel(s.Pid)
+	}
+	line("pid", pid)
+	line("control", fmt.Sprintf("%s mode=%04o", s.rel(s.Control), s.ControlMode))
+	errlog := "stderr"
+	if s.ErrorLogfile != "" && s.ErrorLogfile != "-" {
+		errlog = s.rel(s.ErrorLogfile)
+	}
+	line("log", fmt.Sprintf("%s level=%s format=%s", errlog, s.LogLevel, s.LogFormat))
+	if s.Subreaper {
+		line("subreaper", "on")
+	}
+}
+
+// rel shows an absolute path inside Dir relative to it.
+func (s *Spec) rel(p string) string {
+	if !filepath.IsAbs(p) || s.Dir == "" {
+		return p
+	}
+	r, err := filepath.Rel(s.Dir, p)
+	if err != nil || r == ".." || strings.HasPrefix(r, "../") {
+		return p
+	}
+	return r
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ",")
+}
