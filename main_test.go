@@ -1,8 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -26,4 +34,145 @@ func TestScripts(t *testing.T) {
 		Setup:               testprog.Setup,
 		RequireExplicitExec: true,
 	})
+}
+
+// gsupBinary returns a path named gsup that runs this test binary as gsup
+// (testscript.Main dispatches on the name).
+func gsupBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gsup")
+	if err := os.Symlink(self, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A closed stdout is reported once and never kills gsup: it keeps
+// supervising, and stops cleanly when asked.
+func TestClosedStdoutDoesNotKillGsup(t *testing.T) {
+	dir := t.TempDir()
+	procfile := "talker: i=0; while :; do i=$((i+1)); echo line $i; echo $i > count; sleep 0.01; done\n"
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(procfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(gsupBinary(t), "start", "--no-serve", "--port", "7000", "--control", "gsup.sock")
+	cmd.Dir = dir
+	cmd.Stdout = w
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	// Read a line, then close the read end: gsup's next writes get EPIPE.
+	buf := make([]byte, 64)
+	if _, err := r.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	count := func() int {
+		b, _ := os.ReadFile(filepath.Join(dir, "count"))
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	// The child keeps running (so gsup is alive and writing) well past the close.
+	start := count()
+	deadline := time.Now().Add(10 * time.Second)
+	for count() < start+50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("child stopped making progress after stdout closed; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("gsup exited with %v after its stdout closed; stderr:\n%s", err, stderr.String())
+	}
+	if n := strings.Count(stderr.String(), "writing children's output"); n != 1 {
+		t.Errorf("closed stdout reported %d times, want once; stderr:\n%s", n, stderr.String())
+	}
+}
+
+// children returns the pids whose parent is ppid, with their state.
+func children(ppid int) map[int]byte {
+	out := map[int]byte{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+2:])
+		if p, _ := strconv.Atoi(f[1]); p == ppid {
+			out[pid] = f[0][0]
+		}
+	}
+	return out
+}
+
+// With --subreaper, orphans of the children are adopted by gsup and
+// reaped when they exit: no zombie piles up.
+func TestSubreaperReapsOrphans(t *testing.T) {
+	dir := t.TempDir()
+	procfile := "orphaner: for i in 1 2 3 4 5 6 7 8 9 10; do (sleep 0.3 &); done; exec sleep 1000\n"
+	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(procfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(gsupBinary(t), "start", "--no-serve", "--subreaper", "--port", "7000", "--control", "gsup.sock")
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	pid := cmd.Process.Pid
+	adopted := func() int {
+		n := 0
+		for c := range children(pid) {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c)); strings.HasPrefix(string(b), "sleep\x000.3") {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for adopted() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("gsup never adopted an orphan")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for {
+		zombies := 0
+		for _, st := range children(pid) {
+			if st == 'Z' {
+				zombies++
+			}
+		}
+		if zombies == 0 && adopted() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d zombie children of gsup left", zombies)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
