@@ -14,6 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"gsup/procfile"
+	"gsup/serve"
+	"gsup/serve/listen"
 	"gsup/signals"
 	"gsup/supervisor"
 )
@@ -198,12 +200,79 @@ func (f *textFormatter) Format(e *logrus.Entry) ([]byte, error) {
 
 // gsup is the running instance: it wires the supervisor to signals.
 type gsup struct {
-	opts    procfile.Options
-	log     *logrus.Logger
-	errLog  *supervisor.LogFile
-	sup     *supervisor.Supervisor
-	mu      sync.Mutex
-	stopped bool
+	opts      procfile.Options
+	log       *logrus.Logger
+	errLog    *supervisor.LogFile
+	sup       *supervisor.Supervisor
+	srv       *serve.Server // nil when not serving
+	grace     time.Duration
+	frontOnce sync.Once
+}
+
+// route keeps the front's rotation in step with the served instances.
+func route(evs <-chan supervisor.Event, srv *serve.Server) {
+	for ev := range evs {
+		if !ev.Served {
+			continue
+		}
+		switch ev.Kind {
+		case supervisor.EventReady:
+			srv.Add(ev.ID, ev.Addr)
+		case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
+			supervisor.EventStopped, supervisor.EventFatal:
+			srv.Remove(ev.ID)
+		}
+	}
+}
+
+// stopFront closes the listeners and waits up to grace for the requests
+// in flight (once; later calls return at once).
+func (g *gsup) stopFront(grace time.Duration) {
+	g.frontOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := g.srv.Shutdown(ctx); err != nil {
+			g.log.Warnf("requests still in flight after %v were cut off", grace)
+		}
+	})
+}
+
+func socketNames(spec *procfile.Spec) []string {
+	var names []string
+	for _, s := range spec.Sockets {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// childSockets opens the [socket.NAME] listeners gsup holds for its
+// children: taken from systemd by name (held), else bound here.
+func childSockets(spec *procfile.Spec, held []*listen.Listener) (map[string]*os.File, error) {
+	out := map[string]*os.File{}
+	for _, sock := range spec.Sockets {
+		var l *listen.Listener
+		for _, h := range held {
+			if h.Name == sock.Name {
+				l = h
+			}
+		}
+		if l == nil {
+			if sock.Bind == "" {
+				return nil, fmt.Errorf("socket %s: no bind, and systemd passed no socket of that name", sock.Name)
+			}
+			lns, err := listen.Open([]procfile.Bind{{Address: sock.Bind}}, listen.Options{UnixMode: sock.Mode, ProxyProtocol: "off"})
+			if err != nil {
+				return nil, fmt.Errorf("socket %s: %w", sock.Name, err)
+			}
+			l = lns[0]
+		}
+		f, err := l.File()
+		if err != nil {
+			return nil, fmt.Errorf("socket %s: %w", sock.Name, err)
+		}
+		out[sock.Name] = f
+	}
+	return out, nil
 }
 
 func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Spec) error {
@@ -232,7 +301,32 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	if f, ok := stdout.(*os.File); ok {
 		color = term.IsTerminal(int(f.Fd()))
 	}
-	sup := supervisor.New(supervisor.Config{
+	// The front and the children's sockets are opened before any process
+	// starts: a bind that fails stops gsup with nothing started.
+	var sup *supervisor.Supervisor
+	var srv *serve.Server
+	var held []*listen.Listener
+	if spec.Serve.Enabled {
+		srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: log, Stdout: stdout,
+			OnLimit: func(id uint64) { sup.Replace(id) }})
+		if err != nil {
+			return failed(err)
+		}
+		held, err = srv.Listen(spec.Serve.Bind, socketNames(spec), os.Getenv("PORT"))
+		if err != nil {
+			return failed(err)
+		}
+	} else if len(spec.Sockets) > 0 {
+		_, held, err = listen.Inherited(listen.Options{}, socketNames(spec))
+		if err != nil {
+			return failed(err)
+		}
+	}
+	sockets, err := childSockets(spec, held)
+	if err != nil {
+		return failed(err)
+	}
+	cfg := supervisor.Config{
 		Log:          log,
 		Stdout:       stdout,
 		Color:        color,
@@ -240,8 +334,19 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 		Environ:      os.Environ(),
 		Subreaper:    spec.Subreaper,
 		DrainTimeout: spec.Serve.GracefulTimeout,
-	})
-	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup}
+		Sockets:      sockets,
+	}
+	if srv != nil {
+		cfg.Drain = func(ctx context.Context, ev supervisor.Event) { srv.Drain(ctx, ev.ID) }
+	}
+	sup = supervisor.New(cfg)
+	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout}
+	if srv != nil {
+		evs, stopEvents := sup.Subscribe()
+		defer stopEvents()
+		go route(evs, srv)
+		srv.Serve()
+	}
 
 	sigs, stopSignals := signals.Notify()
 	defer stopSignals()
@@ -251,6 +356,9 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 
 	log.Infof("starting gsup (pid %d) for %s", os.Getpid(), spec.App)
 	err = sup.Run(ctx, spec)
+	if srv != nil {
+		g.stopFront(0)
+	}
 	if err != nil {
 		if errors.Is(err, supervisor.ErrFailed) {
 			return failed(err)
@@ -265,28 +373,52 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 func (g *gsup) Stop(mode signals.StopMode) {
 	switch mode {
 	case signals.StopForce:
+		if g.srv != nil {
+			g.srv.Close()
+		}
 		g.sup.Shutdown(supervisor.StopForce)
-	default:
+	case signals.StopQuick:
+		if g.srv != nil {
+			go g.stopFront(0)
+		}
 		g.sup.Shutdown(supervisor.StopGraceful)
+	default:
+		if g.srv == nil {
+			g.sup.Shutdown(supervisor.StopGraceful)
+			return
+		}
+		go func() {
+			g.stopFront(g.grace)
+			g.sup.Shutdown(supervisor.StopGraceful)
+		}()
 	}
 }
 
-// Reload implements signals.Target: re-read the config; a bad one is
-// reported and the old one keeps running.
+// Reload implements signals.Target (HUP): reloadConfig in the
+// background.
 func (g *gsup) Reload() {
+	go func() {
+		if err := g.reloadConfig(); err != nil {
+			g.log.Errorf("reload: %v", err)
+		}
+	}()
+}
+
+// reloadConfig re-reads the config and replaces every instance, one at
+// a time; it returns when the rollout is done. A bad config is refused
+// (the error names file and line) and the running one is kept.
+func (g *gsup) reloadConfig() error {
 	spec, err := procfile.Load(g.opts)
 	if err != nil {
 		g.log.Errorf("reload refused, the running config is kept: %v", err)
-		return
+		return configErr(err)
 	}
-	go func() {
-		g.log.Info("reloading")
-		if err := g.sup.Reload(spec); err != nil {
-			g.log.Errorf("reload: %v", err)
-			return
-		}
-		g.log.Info("reload done")
-	}()
+	g.log.Info("reloading")
+	if err := g.sup.Reload(spec); err != nil {
+		return err
+	}
+	g.log.Info("reload done")
+	return nil
 }
 
 // Reopen implements signals.Target.
@@ -297,6 +429,11 @@ func (g *gsup) Reopen() {
 		}
 	}
 	g.sup.Reopen()
+	if g.srv != nil {
+		if err := g.srv.Reopen(); err != nil {
+			g.log.Errorf("reopening access log: %v", err)
+		}
+	}
 	g.log.Info("log files reopened")
 }
 

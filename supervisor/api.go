@@ -365,3 +365,77 @@ func (s *Supervisor) Lines(targets []string) ([]Line, error) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, err
 }
+
+// Replace replaces the instance with the given ID (Event.ID) the rolling
+// way when it is served, else stop-then-start (max_requests). It returns
+// at once.
+func (s *Supervisor) Replace(id uint64) {
+	s.post(func() {
+		for _, inst := range s.insts {
+			if inst.id != id || inst.remove || s.shutdown {
+				continue
+			}
+			if inst.served() && (inst.state == StateRunning || inst.state == StateStarting) {
+				go func() {
+					if err := s.replace([]*instance{inst}); err != nil {
+						s.log.Errorf("replacing %s: %v", inst.name, err)
+					}
+				}()
+				return
+			}
+			if inst.state == StateRunning || inst.state == StateStarting {
+				inst.restartAfter = true
+				s.stopLocked(inst, false)
+			}
+			return
+		}
+	})
+}
+
+// Follow returns the new output lines of the targets' instances (every
+// instance when targets is empty; instances started later included when
+// they match a type or app), until cancel. Lines a slow follower cannot
+// take are dropped.
+func (s *Supervisor) Follow(targets []string) (<-chan Line, func(), error) {
+	var err error
+	if len(targets) > 0 && !s.call(func() {
+		_, err = s.matchLocked(targets)
+	}) {
+		return nil, nil, ErrStopped
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	want := func(name string) bool {
+		if len(targets) == 0 {
+			return true
+		}
+		for _, t := range targets {
+			if lineMatches(name, t) {
+				return true
+			}
+		}
+		return false
+	}
+	ch, cancel := s.lines.follow(want)
+	return ch, cancel, nil
+}
+
+// lineMatches reports whether instance name ("web.1", "app/web.1")
+// matches a target ("web", "web.1", "app", "app/web").
+func lineMatches(name, target string) bool {
+	if name == target {
+		return true
+	}
+	app, rest, hasApp := strings.Cut(name, "/")
+	if !hasApp {
+		rest, app = name, ""
+	}
+	typ, _, _ := strings.Cut(rest, ".")
+	switch {
+	case app == "":
+		return target == typ
+	default:
+		return target == app || target == app+"/"+typ
+	}
+}

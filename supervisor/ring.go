@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,11 +19,11 @@ type Line struct {
 // ring keeps an instance's most recent lines. Safe for concurrent use.
 type ring struct {
 	name  string
+	hub   *lineHub
 	mu    sync.Mutex
 	lines []Line
 	next  int
 	full  bool
-	tail  func(Line) // called with each new line (live followers); may be nil
 }
 
 func (r *ring) add(t time.Time, text []byte) {
@@ -36,10 +37,53 @@ func (r *ring) add(t time.Time, text []byte) {
 	if r.next == 0 {
 		r.full = true
 	}
-	tail := r.tail
 	r.mu.Unlock()
-	if tail != nil {
-		tail(l)
+	if r.hub != nil {
+		r.hub.publish(l)
+	}
+}
+
+// lineHub passes new lines to followers (`gsup logs -f`). A follower that
+// cannot keep up loses lines rather than slowing the children down.
+type lineHub struct {
+	n    atomic.Int32
+	mu   sync.Mutex
+	subs map[chan Line]func(string) bool
+}
+
+func (h *lineHub) publish(l Line) {
+	if h.n.Load() == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch, want := range h.subs {
+		if want(l.Instance) {
+			select {
+			case ch <- l:
+			default:
+			}
+		}
+	}
+}
+
+func (h *lineHub) follow(want func(string) bool) (<-chan Line, func()) {
+	ch := make(chan Line, 1024)
+	h.mu.Lock()
+	if h.subs == nil {
+		h.subs = map[chan Line]func(string) bool{}
+	}
+	h.subs[ch] = want
+	h.n.Add(1)
+	h.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.subs, ch)
+			h.n.Add(-1)
+			h.mu.Unlock()
+		})
 	}
 }
 

@@ -78,6 +78,7 @@ type Supervisor struct {
 	os      *osStarter // nil with a fake Starter
 	guard   *guard
 	events  broadcaster
+	lines   lineHub
 	posts   chan func()
 	quit    chan struct{} // closed when the loop ends
 	rundir  string        // per-instance sockets (notify, listen = "unix")
@@ -400,7 +401,7 @@ func (s *Supervisor) newInstanceLocked(t *ptype, n, port int) *instance {
 		id: s.nextID, t: t, num: n, name: name, port: port,
 		state: StateStopped, since: time.Now(),
 		readyC: make(chan struct{}), doneC: make(chan struct{}),
-		ring: &ring{name: name},
+		ring: &ring{name: name, hub: &s.lines},
 	}
 	if t.spec.Listen == "unix" {
 		inst.socket = fmt.Sprintf("%s/%s.%d.%d.sock", s.rundir, t.spec.Name, n, inst.id)

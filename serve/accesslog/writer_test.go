@@ -1,0 +1,317 @@
+package accesslog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a goroutine-safe bytes.Buffer standing in for stdout.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWriterFileBufferedThenFlushed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	if err := os.WriteFile(path, []byte("old line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write([]byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != "old line\n" {
+		t.Errorf("line written before a flush: %q", got)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, path); got != "old line\none\n" {
+		t.Errorf("after Flush (appending to the existing file): %q", got)
+	}
+}
+
+func TestWriterFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	w, err := OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0644 less the process umask, which is never more permissive.
+	if perm := st.Mode().Perm(); perm&^0o644 != 0 || perm&0o600 != 0o600 {
+		t.Errorf("mode %v, want 0644 (less umask)", perm)
+	}
+}
+
+func TestWriterTimedFlush(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	w, err := OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := time.Now()
+	w.Write([]byte("timed\n"))
+	waitFor(t, "the timed flush", func() bool { return readFile(t, path) == "timed\n" })
+	if d := time.Since(start); d < flushDelay/2 {
+		t.Errorf("flushed after %v, expected about %v", d, flushDelay)
+	}
+	// The timer re-arms for the next line.
+	w.Write([]byte("again\n"))
+	waitFor(t, "the second timed flush", func() bool { return readFile(t, path) == "timed\nagain\n" })
+}
+
+func TestWriterFlushesWhenFull(t *testing.T) {
+	out := &syncBuffer{}
+	w, err := OpenWriter("-", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	n := flushSize/len(line) + 1
+	for i := 0; i < n; i++ {
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := out.String()
+	if len(got) == 0 || len(got)%len(line) != 0 {
+		t.Errorf("after %d bytes, %d were written (want whole lines, at least one flush)", n*len(line), len(got))
+	}
+	big := bytes.Repeat([]byte("y"), 2*flushSize)
+	if n, err := w.Write(big); n != len(big) || err != nil {
+		t.Errorf("large write: %d, %v", n, err)
+	}
+	if !strings.HasSuffix(out.String(), string(big)) {
+		t.Errorf("a write larger than the buffer is not written at once")
+	}
+}
+
+func TestWriterReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	w, err := OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Write([]byte("before rotation\n"))
+	rotated := filepath.Join(dir, "access.log.1")
+	if err := os.Rename(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("after rotation\n"))
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, rotated); got != "before rotation\n" {
+		t.Errorf("rotated file: %q", got)
+	}
+	if got := readFile(t, path); got != "after rotation\n" {
+		t.Errorf("new file: %q", got)
+	}
+}
+
+func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "logs")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(sub, "access.log")
+	w, err := OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	moved := filepath.Join(dir, "moved")
+	if err := os.Rename(sub, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reopen(); err == nil {
+		t.Fatal("Reopen into a missing directory succeeded")
+	}
+	w.Write([]byte("still logged\n"))
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(moved, "access.log")); got != "still logged\n" {
+		t.Errorf("old file after a failed reopen: %q", got)
+	}
+}
+
+func TestWriterStdout(t *testing.T) {
+	out := &syncBuffer{}
+	w, err := OpenWriter("-", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("to stdout\n"))
+	if err := w.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "to stdout\n" {
+		t.Errorf("Reopen on stdout did not flush: %q", got)
+	}
+	w.Write([]byte("closing\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "to stdout\nclosing\n" {
+		t.Errorf("Close did not flush: %q", got)
+	}
+	if _, err := w.Write([]byte("late\n")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Write after Close: %v, want os.ErrClosed", err)
+	}
+	if err := w.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestWriterReportsErrors(t *testing.T) {
+	w, err := OpenWriter("-", failWriter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("x\n"))
+	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Flush: %v, want the write error", err)
+	}
+	// A failed background flush is reported by the next call.
+	w.Write([]byte("y\n"))
+	time.Sleep(2 * flushDelay)
+	if _, err := w.Write([]byte("z\n")); err == nil {
+		t.Errorf("Write after a failed timed flush: no error")
+	}
+	if _, err := OpenWriter(filepath.Join(t.TempDir(), "missing", "access.log"), nil); err == nil {
+		t.Errorf("OpenWriter in a missing directory succeeded")
+	}
+}
+
+func TestWriterConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "access.log")
+	w, err := OpenWriter(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Compile("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, lines = 8, 2000
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := baseEntry(t)
+			e.Status = 200 + g
+			var buf []byte
+			for i := 0; i < lines; i++ {
+				buf = f.Append(buf[:0], e)
+				if _, err := w.Write(buf); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%500 == 0 {
+					w.Reopen()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(readFile(t, path), "\n"), "\n")
+	if len(got) != goroutines*lines {
+		t.Fatalf("%d lines, want %d", len(got), goroutines*lines)
+	}
+	counts := map[string]int{}
+	for _, l := range got {
+		if !strings.HasPrefix(l, "127.0.0.1 - brk0v [") || !strings.HasSuffix(l, `"curl/8.0"`) {
+			t.Fatalf("torn line: %q", l)
+		}
+		counts[strings.Fields(l)[8]]++
+	}
+	for g := 0; g < goroutines; g++ {
+		if n := counts[fmt.Sprint(200+g)]; n != lines {
+			t.Errorf("status %d: %d lines, want %d", 200+g, n, lines)
+		}
+	}
+}
+
+func BenchmarkWriter(b *testing.B) {
+	w, err := OpenWriter(filepath.Join(b.TempDir(), "access.log"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	f, _ := Compile("")
+	e := baseEntry(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 0, 512)
+		for pb.Next() {
+			buf = f.Append(buf[:0], e)
+			w.Write(buf)
+		}
+	})
+}

@@ -1,0 +1,238 @@
+package forward
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// ClientInfo is what a connection says about its client. The connection
+// layer fills it once per connection, after the PROXY header (if any) has
+// been read; it then holds for every request of that connection.
+type ClientInfo struct {
+	// Addr is the client: the source of an accepted PROXY header when the
+	// header carried one (command PROXY over TCP/IPv4 or TCP/IPv6), else the
+	// socket peer. Zero on a UNIX socket unless a PROXY header named a
+	// client. IPv4-mapped addresses are unmapped.
+	Addr netip.AddrPort
+	// Peer is the socket peer; zero on a UNIX socket.
+	Peer netip.AddrPort
+	// Unix is set when the connection was accepted on a UNIX socket.
+	Unix bool
+	// HTTPS is set when a PROXY v2 header's SSL TLV says the client used
+	// TLS, or the bind says scheme = "https".
+	HTTPS bool
+	// Proxied is set when a PROXY header was accepted, including v1 UNKNOWN
+	// and v2 LOCAL, which leave Addr at the socket peer.
+	Proxied bool
+}
+
+// Policy is the forwarded-headers trust policy of the HTTP front.
+type Policy struct {
+	// Allow lists the clients whose forwarding headers are trusted
+	// (forwarded_allow_ips). nil trusts nobody (except UNIX peers below).
+	Allow *AllowList
+	// TrustUnixPeers trusts a UNIX-socket peer that has no address
+	// (trust_unix_peers, true by default in gsup's configuration).
+	TrustUnixPeers bool
+}
+
+// Trusted reports whether the forwarding headers of ci's requests are
+// trusted. It is decided on ci.Addr: the PROXY client when a header named
+// one, else the socket peer. A UNIX-socket client without an address is
+// trusted when TrustUnixPeers is set or the allow list holds "*"; a client
+// with no address on a TCP socket (which a real connection never has) only
+// by "*".
+func (p Policy) Trusted(ci ClientInfo) bool {
+	if ci.Unix && !ci.Addr.IsValid() {
+		return p.TrustUnixPeers || p.Allow.All()
+	}
+	return p.Allow.Allows(ci.Addr.Addr())
+}
+
+// Canonical names of the headers the front sets.
+const (
+	HeaderFor   = "X-Forwarded-For"
+	HeaderProto = "X-Forwarded-Proto"
+	HeaderHost  = "X-Forwarded-Host"
+)
+
+// forwardingNames are the forwarding headers, other than the X-Forwarded-*
+// family, that are removed from untrusted clients' requests: lower case,
+// with '-' where a name may also be spelt with '_'.
+var forwardingNames = []string{
+	"forwarded",       // RFC 7239
+	"x-real-ip",       // nginx's convention
+	"front-end-https", // Microsoft's "on"
+	"x-url-scheme",
+	"client-ip", // read by Rails' remote_ip
+	"x-client-ip",
+	"true-client-ip", // Akamai, Cloudflare
+	"x-cluster-client-ip",
+	"cf-connecting-ip",
+	"fastly-client-ip",
+}
+
+const forwardedPrefix = "x-forwarded-"
+
+// isForwarding reports whether a header name (any case, '-' or '_') is a
+// forwarding header, and whether it is spelt with an underscore. It does
+// not allocate: it runs for every header of every request.
+func isForwarding(name string) (forwarding, underscore bool) {
+	underscore = strings.IndexByte(name, '_') >= 0
+	if len(name) >= len(forwardedPrefix) && foldEqual(name[:len(forwardedPrefix)], forwardedPrefix) {
+		return true, underscore
+	}
+	for _, n := range forwardingNames {
+		if len(n) == len(name) && foldEqual(name, n) {
+			return true, underscore
+		}
+	}
+	return false, underscore
+}
+
+// foldEqual reports whether s equals lower (lower case, '-' for '_') when
+// s's ASCII letters are lower-cased and its '_' read as '-'.
+func foldEqual(s, lower string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Rewrite sets the forwarding headers of a request going to an app process.
+// out is a copy of the inbound headers with the hop-by-hop headers already
+// removed; host is the request's Host; trusted is Policy.Trusted(ci).
+//
+// From a trusted client:
+//   - X-Forwarded-For is extended with ci.Addr's IP (its lines joined into
+//     one, "a, b, client"), or kept as it is when ci.Addr is empty (a UNIX
+//     socket without PROXY);
+//   - X-Forwarded-Proto is kept when its first element is "http" or "https"
+//     (any case), else set to Scheme's answer;
+//   - X-Forwarded-Host is kept when present, else set to host;
+//   - every other forwarding header (Forwarded, X-Real-IP,
+//     X-Forwarded-Port, X-Forwarded-Prefix, X-Forwarded-Ssl, ...) is passed
+//     on as the trusted proxy sent it.
+//
+// From an untrusted client, every forwarding header is removed first: the
+// X-Forwarded-* family (including Gunicorn's secure_scheme_headers
+// X-Forwarded-Ssl and X-Forwarded-Protocol, and X-Forwarded-Port,
+// -Prefix, -Scheme, -Server), Forwarded, X-Real-IP, Front-End-Https,
+// X-Url-Scheme and the client-IP headers (Client-IP, X-Client-IP,
+// True-Client-IP, X-Cluster-Client-IP, CF-Connecting-IP, Fastly-Client-IP),
+// in any case. Then X-Forwarded-For is set to ci.Addr's IP,
+// X-Forwarded-Proto to "https" or "http" from the connection, and
+// X-Forwarded-Host to host. X-Forwarded-Port is not set: apps derive the
+// port from Host and the scheme.
+//
+// In both cases the underscore spellings of forwarding headers
+// (X_Forwarded_For, x_real_ip, ...) are removed: no proxy sends them, and
+// servers that map header names to CGI-style variables would merge them
+// into the real ones (Gunicorn before 22.0, issue #2799).
+//
+// X-Forwarded-For is absent only when there is no address to put in it:
+// a UNIX-socket client without PROXY and without a trusted chain.
+// X-Forwarded-Host is set only when host is not empty.
+func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) {
+	scheme := Scheme(out, ci, trusted)
+	for name := range out {
+		forwarding, underscore := isForwarding(name)
+		if forwarding && (underscore || !trusted) {
+			delete(out, name)
+		}
+	}
+	client := ""
+	if ci.Addr.IsValid() {
+		client = ci.Addr.Addr().String()
+	}
+
+	if chain := joinValues(out.Values(HeaderFor)); trusted && chain != "" {
+		if client != "" {
+			chain += ", " + client
+		}
+		out.Set(HeaderFor, chain)
+	} else if client != "" {
+		out.Set(HeaderFor, client)
+	} else {
+		out.Del(HeaderFor)
+	}
+
+	if _, ok := protoOf(out); !trusted || !ok {
+		out.Set(HeaderProto, scheme)
+	}
+
+	if !trusted || joinValues(out.Values(HeaderHost)) == "" {
+		if host != "" {
+			out.Set(HeaderHost, host)
+		} else {
+			out.Del(HeaderHost)
+		}
+	}
+}
+
+// Scheme returns "https" or "http": the scheme of the request as the app
+// process will see it. From a trusted client, X-Forwarded-Proto decides
+// when its first element is "http" or "https"; without one, Gunicorn's
+// secure_scheme_headers say https (X-Forwarded-Ssl: on,
+// X-Forwarded-Protocol: ssl) and so does Front-End-Https: on (values
+// compared without case). Otherwise, and always for an untrusted client,
+// the connection decides (ci.HTTPS). Unlike Gunicorn, contradictory
+// headers are not an error: X-Forwarded-Proto wins.
+func Scheme(in http.Header, ci ClientInfo, trusted bool) string {
+	if trusted {
+		if p, ok := protoOf(in); ok {
+			return p
+		}
+		if strings.EqualFold(firstValue(in, "X-Forwarded-Ssl"), "on") ||
+			strings.EqualFold(firstValue(in, "X-Forwarded-Protocol"), "ssl") ||
+			strings.EqualFold(firstValue(in, "Front-End-Https"), "on") {
+			return "https"
+		}
+	}
+	if ci.HTTPS {
+		return "https"
+	}
+	return "http"
+}
+
+// protoOf returns the first element of X-Forwarded-Proto, lower-cased,
+// when it is "http" or "https".
+func protoOf(h http.Header) (string, bool) {
+	switch p := strings.ToLower(firstValue(h, HeaderProto)); p {
+	case "http", "https":
+		return p, true
+	}
+	return "", false
+}
+
+// firstValue returns the first comma-separated element of a header, trimmed.
+func firstValue(h http.Header, name string) string {
+	v := h.Get(name)
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}
+
+// joinValues joins a list header's lines into one, dropping empty elements.
+func joinValues(lines []string) string {
+	var parts []string
+	for _, line := range lines {
+		for _, v := range strings.Split(line, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				parts = append(parts, v)
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,190 @@
+package listen
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gsup/procfile"
+)
+
+// TestHAProxy puts a real HAProxy in front of the listeners, with
+// send-proxy (v1), send-proxy-v2, send-proxy-v2-ssl behind a TLS frontend,
+// a UNIX-socket server, and PROXY v2 health checks (LOCAL).
+func TestHAProxy(t *testing.T) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("haproxy is not installed (Debian package haproxy): CI must install it")
+		}
+		t.Skip("haproxy is not installed (Debian package haproxy)")
+	}
+	dir := t.TempDir()
+	log, logs := testLogger()
+	o := Options{ProxyProtocol: ProxyRequired, Log: log}
+	gsupTCP := openOne(t, procfile.Bind{Address: "127.0.0.1:0"}, o)
+	gsupUnix := openOne(t, procfile.Bind{Address: "unix:" + filepath.Join(dir, "gsup.sock")}, o)
+	checks := make(chan seen, 100)
+	for _, l := range []*Listener{gsupTCP, gsupUnix} {
+		srv := &http.Server{ConnContext: ConnContext, ReadHeaderTimeout: 5 * time.Second,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/health" {
+					ci, _ := FromContext(r.Context())
+					select {
+					case checks <- seen{Addr: apString(ci.Addr), Peer: apString(ci.Peer), Proxied: ci.Proxied, Unix: ci.Unix}:
+					default:
+					}
+				}
+				infoHandler(w, r)
+			})}
+		go func() { _ = srv.Serve(l) }()
+		t.Cleanup(func() { _ = srv.Close() })
+	}
+
+	// HAProxy's frontends are sockets made here and passed as fd@3.., so no
+	// port has to be guessed.
+	var fronts []net.Listener
+	var files []*os.File
+	for range 4 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		fronts = append(fronts, l)
+		files = append(files, listenerFile(t, l))
+	}
+	pemPath := filepath.Join(dir, "site.pem")
+	writeSelfSigned(t, pemPath)
+	config := fmt.Sprintf(`
+global
+    log stderr format raw local0 warning
+defaults
+    mode tcp
+    log global
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend v1
+    bind fd@3
+    default_backend v1
+backend v1
+    server gsup %[1]s send-proxy
+frontend v2
+    bind fd@4
+    default_backend v2
+backend v2
+    option httpchk GET /health
+    server gsup %[1]s send-proxy-v2 check check-send-proxy inter 200ms
+frontend tls
+    bind fd@5 ssl crt %[2]s
+    default_backend tls
+backend tls
+    server gsup %[1]s send-proxy-v2-ssl
+frontend unix
+    bind fd@6
+    default_backend unix
+backend unix
+    server gsup unix@%[3]s send-proxy-v2
+`, gsupTCP.Addr(), pemPath, gsupUnix.Path)
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", cfgPath)
+	cmd.ExtraFiles = files
+	var out logBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("haproxy's output:\n%s", out.String())
+		}
+	})
+
+	check := func(name string, c net.Conn, https, unix bool) {
+		t.Helper()
+		client := c.LocalAddr().String()
+		if tc, ok := c.(*tls.Conn); ok {
+			client = tc.NetConn().LocalAddr().String()
+		}
+		_, got := getConn(t, c, nil, 3)
+		for i, s := range got {
+			if s.Addr != client || !s.Proxied || s.HTTPS != https || s.Unix != unix {
+				t.Errorf("%s, request %d: gsup saw %+v; the client is %s", name, i+1, s, client)
+			}
+		}
+	}
+	check("send-proxy", dialAddr(t, "tcp", fronts[0].Addr().String()), false, false)
+	check("send-proxy-v2", dialAddr(t, "tcp", fronts[1].Addr().String()), false, false)
+	check("send-proxy-v2 to a UNIX socket", dialAddr(t, "tcp", fronts[3].Addr().String()), false, true)
+	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fronts[2].Addr().String(),
+		&tls.Config{InsecureSkipVerify: true}) // a throw-away certificate made above
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	check("send-proxy-v2-ssl", tc, true, false)
+
+	// Health checks carry a LOCAL header: the client is HAProxy itself.
+	select {
+	case s := <-checks:
+		if !s.Proxied || s.Addr == "" || s.Addr != s.Peer {
+			t.Errorf("health check seen as %+v", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("no health check arrived")
+	}
+	if lines := logs.lines(); len(lines) != 0 {
+		t.Errorf("gsup logged %q", lines)
+	}
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 and its key, PEM.
+func writeSelfSigned(t *testing.T, path string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	b = append(b, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})...)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,323 @@
+// Package serve is gsup's HTTP front: it listens on the binds, applies
+// the PROXY protocol and forwarded-header trust, refuses bad requests,
+// balances the rest over the ready instances of the served process type,
+// and writes the access log.
+//
+// It never imports the supervisor: main hands it the ready instances
+// (Add, Remove) and calls Drain before an instance stops.
+//
+// Subpackages: listen (binds, UNIX sockets, systemd sockets, PROXY
+// protocol), forward (who is trusted, X-Forwarded-*), httpcheck (request
+// validation and limits), upstream (the pooled client and balancer
+// towards the app), accesslog (Gunicorn's format).
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gsup/procfile"
+	"gsup/serve/accesslog"
+	"gsup/serve/forward"
+	"gsup/serve/httpcheck"
+	"gsup/serve/listen"
+	"gsup/serve/upstream"
+)
+
+// Timeouts towards clients (the app side has Timeout).
+const (
+	readHeaderTimeout = 10 * time.Second // whole request head
+	idleTimeout       = 75 * time.Second // idle keep-alive connection (nginx's keepalive_timeout)
+	proxyHeaderWait   = 5 * time.Second  // PROXY header
+	bodyReadTimeout   = 60 * time.Second // a buffered request body (nginx's client_body_timeout)
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Settings procfile.Serve
+	Log      *logrus.Logger
+	Stdout   io.Writer // the access log's "-"
+	// OnLimit is called when an instance served max_requests requests;
+	// main replaces it gracefully.
+	OnLimit func(id uint64)
+}
+
+// Server is the HTTP front. Create with New, open with Listen, then Serve.
+type Server struct {
+	cfg     Config
+	set     procfile.Serve
+	log     *logrus.Logger
+	policy  forward.Policy
+	limits  httpcheck.Limits
+	bal     *upstream.Balancer
+	proxy   *upstream.Proxy
+	format  *accesslog.Format
+	access  *accesslog.Writer
+	srv     *http.Server
+	lns     []*listen.Listener
+	pid     int
+	wg      sync.WaitGroup
+	served  chan struct{}
+	closing sync.Once
+}
+
+type ctxKey struct{}
+
+// reqInfo is what a request carries through the proxy.
+type reqInfo struct {
+	ci      forward.ClientInfo
+	trusted bool
+}
+
+// New prepares a Server; it opens the access log but no listener.
+func New(cfg Config) (*Server, error) {
+	set := cfg.Settings
+	allow, err := forward.ParseAllowList(set.ForwardedAllowIPs)
+	if err != nil {
+		return nil, fmt.Errorf("forwarded_allow_ips: %w", err)
+	}
+	if allow.All() {
+		cfg.Log.Warn("forwarded_allow_ips = *: every client may set X-Forwarded-* (safe only when nothing but trusted proxies can reach gsup)")
+	}
+	format, err := accesslog.Compile(set.AccessLogformat)
+	if err != nil {
+		return nil, fmt.Errorf("access_logformat: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		set:    set,
+		log:    cfg.Log,
+		policy: forward.Policy{Allow: allow, TrustUnixPeers: set.TrustUnixPeers},
+		limits: httpcheck.Limits{RequestLine: set.LimitRequestLine, Fields: set.LimitRequestFields, FieldSize: set.LimitRequestFieldSize},
+		bal:    upstream.NewBalancer(),
+		format: format,
+		pid:    os.Getpid(),
+		served: make(chan struct{}),
+	}
+	if set.AccessLogfile != "" {
+		w, err := accesslog.OpenWriter(set.AccessLogfile, cfg.Stdout)
+		if err != nil {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
+		s.access = w
+	}
+	if set.MaxRequests > 0 && cfg.OnLimit != nil {
+		s.bal.SetMaxRequests(set.MaxRequests, set.MaxRequestsJitter, cfg.OnLimit)
+	}
+	s.proxy = upstream.NewProxy(s.bal, upstream.Options{
+		Timeout:           set.Timeout,
+		BufferBody:        set.BufferBody,
+		BufferResponse:    set.BufferResponse,
+		MaxBody:           set.MaxBody,
+		IgnoreClientAbort: set.IgnoreClientAbort,
+		Rewrite:           s.rewrite,
+		Log:               cfg.Log,
+	})
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    httpcheck.MaxHeaderBytes(s.limits),
+		ErrorLog:          newErrorLog(cfg.Log),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ci := listen.Info(c)
+			return context.WithValue(ctx, ctxKey{}, &reqInfo{ci: ci, trusted: s.policy.Trusted(ci)})
+		},
+	}
+	return s, nil
+}
+
+func (s *Server) listenOptions() listen.Options {
+	allow, _ := forward.ParseAllowList(s.set.ProxyAllowFrom)
+	return listen.Options{
+		UnixMode:      s.set.UnixMode,
+		UnixOwner:     s.set.UnixOwner,
+		UnixGroup:     s.set.UnixGroup,
+		ProxyProtocol: s.set.ProxyProtocol,
+		ProxyAllow:    allow,
+		HeaderTimeout: proxyHeaderWait,
+		Log:           s.log,
+	}
+}
+
+// Listen opens binds; with none, the sockets systemd passed (except
+// those named in exclude, which are returned for the children), else
+// 0.0.0.0:$PORT when port is set, else 127.0.0.1:8000.
+func (s *Server) Listen(binds []procfile.Bind, exclude []string, port string) (held []*listen.Listener, err error) {
+	if _, err := forward.ParseAllowList(s.set.ProxyAllowFrom); err != nil {
+		return nil, fmt.Errorf("proxy_allow_from: %w", err)
+	}
+	o := s.listenOptions()
+	if len(binds) == 0 {
+		var inherited []*listen.Listener
+		inherited, held, err = listen.Inherited(o, exclude)
+		if err != nil {
+			return nil, err
+		}
+		if len(inherited) > 0 {
+			s.lns = inherited
+			return held, nil
+		}
+		addr := procfile.DefaultBind
+		if port != "" {
+			addr = "0.0.0.0:" + port
+		}
+		binds = []procfile.Bind{{Address: addr}}
+	}
+	lns, err := listen.Open(binds, o)
+	if err != nil {
+		for _, l := range held {
+			l.Close()
+		}
+		return nil, err
+	}
+	s.lns = append(s.lns, lns...)
+	return held, nil
+}
+
+// Addrs lists where the server listens.
+func (s *Server) Addrs() []string {
+	var out []string
+	for _, l := range s.lns {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+// Serve serves every listener until Shutdown.
+func (s *Server) Serve() {
+	for _, l := range s.lns {
+		s.log.Infof("listening at %s", l.Name)
+		s.wg.Add(1)
+		go func(l *listen.Listener) {
+			defer s.wg.Done()
+			if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Errorf("serving %s: %v", l.Name, err)
+			}
+		}(l)
+	}
+}
+
+// Shutdown stops accepting, waits for requests in flight (until ctx
+// ends), then closes every connection, listener and the access log.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	s.wg.Wait()
+	for _, l := range s.lns {
+		l.Close()
+	}
+	if s.access != nil {
+		s.access.Close()
+	}
+	return err
+}
+
+// Close closes every listener and connection at once; a Shutdown
+// waiting for requests returns.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// Add puts a ready instance in rotation.
+func (s *Server) Add(id uint64, addr string) { s.bal.Add(id, addr) }
+
+// Remove takes an instance out of rotation; its requests in flight go on.
+func (s *Server) Remove(id uint64) { s.bal.Remove(id) }
+
+// Drain waits until id has no request in flight, or ctx ends.
+func (s *Server) Drain(ctx context.Context, id uint64) {
+	s.bal.Remove(id)
+	s.bal.Drain(ctx, id)
+}
+
+// Ready is the number of instances in rotation.
+func (s *Server) Ready() int { return s.bal.Len() }
+
+// Reopen reopens the access log (USR1).
+func (s *Server) Reopen() error {
+	if s.access == nil {
+		return nil
+	}
+	return s.access.Reopen()
+}
+
+func (s *Server) rewrite(out http.Header, in *http.Request) {
+	ri, _ := in.Context().Value(ctxKey{}).(*reqInfo)
+	if ri == nil {
+		ri = &reqInfo{}
+	}
+	forward.Rewrite(out, in.Host, ri.ci, ri.trusted)
+}
+
+// ServeHTTP checks the request, proxies it and logs it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
+	if ri == nil {
+		ri = &reqInfo{}
+	}
+	rec := &upstream.Record{}
+	switch {
+	case s.set.HealthPath != "" && r.URL.Path == s.set.HealthPath:
+		rec.Status = http.StatusOK
+		body := "ok\n"
+		if s.bal.Len() == 0 {
+			rec.Status = http.StatusServiceUnavailable
+			body = "no instance ready\n"
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(rec.Status)
+		n, _ := io.WriteString(w, body)
+		rec.BytesSent = int64(n)
+	default:
+		if status, reason := httpcheck.Check(r, s.limits); status != 0 {
+			s.log.Debugf("refused a request from %s: %s", ri.ci.Addr, reason)
+			w.Header().Set("Connection", "close")
+			http.Error(w, reason, status)
+			rec.Status = status
+			break
+		}
+		s.proxy.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
+	}
+	if s.access != nil {
+		s.logAccess(r, ri, rec, w.Header(), start)
+	}
+}
+
+func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h http.Header, start time.Time) {
+	e := accesslog.Entry{
+		Request:        r,
+		Status:         rec.Status,
+		BytesSent:      rec.BytesSent,
+		ResponseHeader: h,
+		Start:          start,
+		Duration:       time.Since(start),
+		PID:            s.pid,
+		Scheme:         forward.Scheme(r.Header, ri.ci, ri.trusted),
+	}
+	if ri.ci.Addr.IsValid() {
+		e.RemoteAddr = ri.ci.Addr.Addr().Unmap().String()
+		e.RemotePort = strconv.Itoa(int(ri.ci.Addr.Port()))
+	}
+	buf := s.format.Append(make([]byte, 0, 256), &e)
+	s.access.Write(buf)
+}
+
+// newErrorLog sends net/http's own messages (connections it refuses
+// itself, and the like) to gsup's log at debug level.
+func newErrorLog(l *logrus.Logger) *log.Logger {
+	return log.New(l.WriterLevel(logrus.DebugLevel), "", 0)
+}

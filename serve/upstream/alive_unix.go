@@ -1,0 +1,32 @@
+//go:build unix
+
+package upstream
+
+import (
+	"net"
+	"syscall"
+)
+
+// stale reports whether a pooled connection was closed by the app, or has
+// unexpected bytes waiting, while it sat idle. It costs one non-blocking
+// recv(2) and is used only before requests that cannot be replayed.
+func stale(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var buf [1]byte
+	dead := false
+	err = rc.Read(func(fd uintptr) bool {
+		// No error is EOF (n == 0) or bytes nobody asked for (n > 0);
+		// EAGAIN is the healthy case.
+		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		dead = err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
+		return true
+	})
+	return dead || err != nil
+}

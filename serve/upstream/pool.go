@@ -1,0 +1,144 @@
+package upstream
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"time"
+)
+
+const (
+	// idleTimeout closes a pooled connection left unused this long. It is
+	// below the shortest keep-alive timeout common among app servers
+	// (Gunicorn's threaded workers: 2 s), so the app rarely closes a
+	// connection the pool still offers.
+	idleTimeout = time.Second
+	// maxIdle bounds the idle connections kept per instance.
+	maxIdle = 256
+	// readBufSize is the size of each connection's bufio.Reader.
+	readBufSize = 4 << 10
+	// dialTimeout bounds a connect to a local app.
+	dialTimeout = 5 * time.Second
+)
+
+// pconn is one connection to an app instance.
+type pconn struct {
+	be     *backend
+	c      net.Conn
+	br     *bufio.Reader
+	head   []byte // request head scratch, reused
+	uses   int    // exchanges completed on it
+	idleAt int64  // monoNow() when it was put back
+	wdl    bool   // a write deadline is set
+}
+
+var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+
+// dial opens a new connection to be.
+func (be *backend) dial(ctx context.Context) (*pconn, error) {
+	c, err := dialer.DialContext(ctx, be.network, be.address)
+	if err != nil {
+		return nil, err
+	}
+	return &pconn{be: be, c: c, br: bufio.NewReaderSize(c, readBufSize), head: make([]byte, 0, 1024)}, nil
+}
+
+// getIdle pops the most recently used idle connection, or returns nil.
+// Connections idle for longer than idleTimeout are closed on the way.
+func (be *backend) getIdle() *pconn {
+	be.mu.Lock()
+	n := len(be.idle)
+	if n == 0 {
+		be.mu.Unlock()
+		return nil
+	}
+	pc := be.idle[n-1]
+	be.idle[n-1] = nil
+	be.idle = be.idle[:n-1]
+	if monoNow()-pc.idleAt < int64(idleTimeout) {
+		be.mu.Unlock()
+		return pc
+	}
+	// The top one is stale, so is everything under it.
+	stale := append([]*pconn{pc}, be.idle...)
+	clear(be.idle)
+	be.idle = be.idle[:0]
+	be.mu.Unlock()
+	for _, pc := range stale {
+		pc.c.Close()
+	}
+	return nil
+}
+
+// put returns a connection after a complete exchange.
+func (be *backend) put(pc *pconn) {
+	pc.uses++
+	if be.removed.Load() {
+		pc.c.Close()
+		return
+	}
+	pc.idleAt = monoNow()
+	be.mu.Lock()
+	if be.closed || len(be.idle) >= maxIdle {
+		be.mu.Unlock()
+		pc.c.Close()
+		return
+	}
+	be.idle = append(be.idle, pc)
+	if !be.reaping {
+		be.reaping = true
+		if be.reaper == nil {
+			be.reaper = time.AfterFunc(idleTimeout, be.reap)
+		} else {
+			be.reaper.Reset(idleTimeout)
+		}
+	}
+	be.mu.Unlock()
+}
+
+// reap closes connections idle for longer than idleTimeout; it runs on a
+// timer while the pool holds any.
+func (be *backend) reap() {
+	now := monoNow()
+	be.mu.Lock()
+	i := 0
+	for i < len(be.idle) && now-be.idle[i].idleAt >= int64(idleTimeout) {
+		i++
+	}
+	stale := append([]*pconn(nil), be.idle[:i]...)
+	n := copy(be.idle, be.idle[i:])
+	clear(be.idle[n:])
+	be.idle = be.idle[:n]
+	if n > 0 && !be.closed {
+		be.reaper.Reset(time.Duration(int64(idleTimeout) - (now - be.idle[0].idleAt)))
+	} else {
+		be.reaping = false
+	}
+	be.mu.Unlock()
+	for _, pc := range stale {
+		pc.c.Close()
+	}
+}
+
+// closeIdle closes the idle connections and makes put close later ones.
+func (be *backend) closeIdle() {
+	be.mu.Lock()
+	be.closed = true
+	idle := be.idle
+	be.idle = nil
+	if be.reaper != nil {
+		be.reaper.Stop()
+	}
+	be.reaping = false
+	be.mu.Unlock()
+	for _, pc := range idle {
+		pc.c.Close()
+	}
+}
+
+// idleCount is the number of pooled connections (for tests).
+func (be *backend) idleCount() int {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	return len(be.idle)
+}

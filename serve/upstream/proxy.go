@@ -1,0 +1,889 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+const (
+	defaultTimeout = 30 * time.Second
+	defaultBuffer  = 1 << 20
+	// expectTimeout is how long a streamed body with Expect: 100-continue
+	// waits for the app's answer before it is sent anyway (as net/http's
+	// DefaultTransport does).
+	expectTimeout = time.Second
+	// max1xx bounds the informational responses forwarded per request.
+	max1xx = 10
+	// oneWrite is the largest request (head and buffered body) copied into
+	// one buffer for a single write; larger ones go out with writev.
+	oneWrite = 16 << 10
+	// bigWrite is the request size from which the write gets the exchange
+	// deadline too: smaller ones fit in the socket buffer.
+	bigWrite = 64 << 10
+	// maxAttempts bounds the connections one request tries.
+	maxAttempts = 32
+)
+
+// aLongTimeAgo is a deadline in the past, to unblock a read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Options configure a Proxy. The zero value is usable.
+type Options struct {
+	// Timeout bounds the wait for the app's response head, from the moment
+	// the request is sent (default 30s). A response with a small enough
+	// Content-Length must also arrive whole within Timeout after its head;
+	// a stream may run for any time after its head. Expiry gives 504.
+	Timeout time.Duration
+	// BufferBody: request bodies up to this size are read from the client
+	// before an instance is picked, and sent on with a Content-Length
+	// (default 1 MiB; negative: never). Larger bodies, and bodies sent
+	// with Expect: 100-continue that are not known to be small, stream to
+	// the app while its response may already be coming (full duplex).
+	BufferBody int64
+	// BufferResponse: responses with a Content-Length up to this size are
+	// read from the app whole before the client is written to, so a slow
+	// client never holds an instance (default 1 MiB; negative: never).
+	// Responses without a Content-Length, larger ones and
+	// text/event-stream are streamed, flushed as they arrive.
+	BufferResponse int64
+	// MaxBody: larger request bodies get 413 (0: unlimited).
+	MaxBody int64
+	// IgnoreClientAbort: a client that goes away does not cancel the
+	// upstream exchange (the app finishes its work; the response is
+	// dropped).
+	IgnoreClientAbort bool
+	// Rewrite, if set, is called with the outbound request's header fields
+	// once the hop-by-hop ones are gone, to set the forwarding ones. out
+	// shares its value slices with in.Header: replace values (Set, Add,
+	// Del, assignment), do not write into those slices, and do not keep
+	// out after returning. Host and the request target are not taken from
+	// out: they go through unchanged.
+	Rewrite func(out http.Header, in *http.Request)
+	// Log gets upstream failures at error level and client aborts at
+	// debug level (default: nothing is logged).
+	Log *logrus.Logger
+}
+
+// Proxy is an http.Handler that passes requests to the instances of a
+// Balancer. See the package documentation for its behaviour.
+type Proxy struct {
+	b           *Balancer
+	timeout     time.Duration
+	bufBody     int64
+	bufResp     int64
+	maxBody     int64
+	ignoreAbort bool
+	rewrite     func(http.Header, *http.Request)
+	log         *logrus.Logger
+	pool        sync.Pool // *exchange
+}
+
+// NewProxy returns a Proxy in front of the instances of b.
+func NewProxy(b *Balancer, o Options) *Proxy {
+	p := &Proxy{
+		b:           b,
+		timeout:     o.Timeout,
+		bufBody:     sizeOption(o.BufferBody),
+		bufResp:     sizeOption(o.BufferResponse),
+		maxBody:     max(o.MaxBody, 0),
+		ignoreAbort: o.IgnoreClientAbort,
+		rewrite:     o.Rewrite,
+		log:         o.Log,
+	}
+	if p.timeout <= 0 {
+		p.timeout = defaultTimeout
+	}
+	if p.log == nil {
+		p.log = logrus.New()
+		p.log.SetOutput(io.Discard)
+		p.log.SetLevel(logrus.PanicLevel)
+	}
+	return p
+}
+
+func sizeOption(v int64) int64 {
+	switch {
+	case v == 0:
+		return defaultBuffer
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// Record is what the Proxy did with one request, for the access log.
+type Record struct {
+	Status      int    // status sent to the client; 499 when it went away first
+	BytesSent   int64  // response body bytes written to the client
+	Upstream    string // address of the instance that answered, if any
+	ClientAbort bool   // the client went away before the response was complete
+}
+
+type recordKey struct{}
+
+// WithRecord returns a context carrying r; the Proxy fills in the Record
+// of a request whose context carries one.
+func WithRecord(ctx context.Context, r *Record) context.Context {
+	return context.WithValue(ctx, recordKey{}, r)
+}
+
+// RecordFrom returns the Record carried by ctx, or nil.
+func RecordFrom(ctx context.Context) *Record {
+	r, _ := ctx.Value(recordKey{}).(*Record)
+	return r
+}
+
+// exchange is the state of one request. It is pooled; nothing in it may end
+// up in the ResponseWriter's header map.
+type exchange struct {
+	p   *Proxy
+	w   http.ResponseWriter
+	r   *http.Request
+	rec *Record
+	own Record // used when the context carries no Record
+
+	out        http.Header // outbound fields, reused
+	uri        string
+	upType     string
+	replayable bool
+
+	body      []byte    // buffered request body
+	bodyBuf   *[]byte   // its pooled storage
+	prefix    []byte    // part of a streamed body already read
+	stream    io.Reader // streamed request body, or nil
+	streamLen int64     // its length, -1 for chunked
+
+	expect        bool // Expect: 100-continue goes to the app
+	expectPending bool // waiting for the app's 100 before sending the body
+	skipBody      bool // the app answered without asking for the body
+	sent          bool // some of the request went out
+	writeErr      error
+	lastErr       error
+	deadline      time.Time
+
+	// The goroutine that sends a streamed body.
+	bodyDone      chan struct{}
+	bodyReadErr   error // from the client
+	bodyWriteErr  error // towards the app
+	bodyComplete  bool
+	cutting       atomic.Bool
+	readingClient atomic.Bool
+
+	h  respHead
+	cr chunkedReader
+	lr lengthReader
+
+	// Client-abort cancellation.
+	cur     atomic.Pointer[pconn]
+	aborted atomic.Bool
+	stop    func() bool
+	abortFn func()
+	noReuse bool
+}
+
+func (p *Proxy) getExchange() *exchange {
+	if v := p.pool.Get(); v != nil {
+		return v.(*exchange)
+	}
+	x := &exchange{p: p, out: make(http.Header, 16)}
+	x.abortFn = x.abort
+	return x
+}
+
+func (p *Proxy) putExchange(x *exchange) {
+	if x.noReuse {
+		return
+	}
+	putBuf(x.bodyBuf)
+	clear(x.out)
+	h, cr := x.h, x.cr
+	*x = exchange{p: p, out: x.out, abortFn: x.abortFn}
+	// Keep the scratch buffers, drop what they point to.
+	x.h = respHead{raw: h.raw[:0], offs: h.offs[:0], fields: clearFields(h.fields)}
+	x.cr.trailer = respHead{raw: cr.trailer.raw[:0], offs: cr.trailer.offs[:0], fields: clearFields(cr.trailer.fields)}
+	p.pool.Put(x)
+}
+
+func clearFields(f []field) []field {
+	clear(f[:cap(f)])
+	return f[:0]
+}
+
+// abort runs (through context.AfterFunc) when the client goes away.
+func (x *exchange) abort() {
+	x.aborted.Store(true)
+	if pc := x.cur.Load(); pc != nil {
+		pc.c.Close()
+	}
+}
+
+// stopAbort detaches the abort hook and reports whether it never ran.
+func (x *exchange) stopAbort() bool {
+	if x.stop == nil {
+		return !x.aborted.Load()
+	}
+	ok := x.stop()
+	x.stop = nil
+	if !ok {
+		x.noReuse = true // abort may still be running and looking at x
+	}
+	return ok
+}
+
+// ServeHTTP passes r to an app instance and its response back to w.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := p.getExchange()
+	x.w, x.r = w, r
+	if x.rec = RecordFrom(r.Context()); x.rec == nil {
+		x.rec = &x.own
+	}
+	x.serve()
+	p.putExchange(x)
+}
+
+func (x *exchange) serve() {
+	p, r := x.p, x.r
+	if r.Method == http.MethodConnect {
+		x.reply(http.StatusMethodNotAllowed)
+		return
+	}
+	upType := upgradeType(r.Header)
+	if !isPrint(upType) {
+		x.reply(http.StatusBadRequest)
+		return
+	}
+	if p.maxBody > 0 && r.ContentLength > p.maxBody {
+		x.reply(http.StatusRequestEntityTooLarge)
+		return
+	}
+	if p.b.Len() == 0 {
+		x.reply(http.StatusServiceUnavailable)
+		return
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	if hasBody {
+		expect := strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+		if err := x.takeBody(expect); err != nil {
+			x.bodyFailed(err)
+			return
+		}
+		x.expect = expect && x.stream != nil
+	}
+	x.replayable = !hasBody && idempotent(r.Method)
+	x.uri = requestURI(r)
+	x.upType = upType
+	x.buildHeader(upType, x.expect)
+	x.run()
+}
+
+// takeBody reads a small enough request body whole, or sets it up to
+// stream.
+func (x *exchange) takeBody(expect bool) error {
+	r, p := x.r, x.p
+	body, cl := r.Body, r.ContentLength
+	if cl < 0 && p.maxBody > 0 {
+		body = http.MaxBytesReader(x.w, body, p.maxBody)
+	}
+	switch {
+	case cl > 0 && cl <= p.bufBody:
+		x.bodyBuf = getBuf(int(cl))
+		if _, err := io.ReadFull(body, *x.bodyBuf); err != nil {
+			return err
+		}
+		x.body = *x.bodyBuf
+		return nil
+	case cl < 0 && p.bufBody > 0 && !expect && r.Trailer == nil:
+		x.bodyBuf = getBuf(int(min(4<<10, p.bufBody+1)))
+		n := 0
+		for {
+			if n == len(*x.bodyBuf) {
+				if int64(n) > p.bufBody {
+					break // too big to buffer: stream it
+				}
+				nb := getBuf(int(min(int64(2*n), p.bufBody+1)))
+				copy(*nb, *x.bodyBuf)
+				putBuf(x.bodyBuf)
+				x.bodyBuf = nb
+			}
+			m, err := body.Read((*x.bodyBuf)[n:])
+			n += m
+			if err == io.EOF {
+				x.body = (*x.bodyBuf)[:n]
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		x.prefix, x.stream, x.streamLen = (*x.bodyBuf)[:n], body, -1
+		return nil
+	default:
+		x.stream, x.streamLen = body, cl
+		return nil
+	}
+}
+
+type outcome int
+
+const (
+	finished   outcome = iota
+	retryFresh         // a pooled connection was stale: try a new one
+	retryOther         // nothing reached the instance: try another
+)
+
+func (x *exchange) run() {
+	var skip tried
+	fresh := false
+	var lastBe *backend
+	for range maxAttempts {
+		be := x.p.b.pick(&skip)
+		if be == nil {
+			break
+		}
+		lastBe = be
+		pc, reused, err := x.connect(be, fresh)
+		fresh = false
+		if err != nil {
+			be.done(false)
+			if x.r.Context().Err() != nil && !x.p.ignoreAbort {
+				x.clientAbort(be, err)
+				return
+			}
+			be.markDown()
+			skip.add(be)
+			x.lastErr = fmt.Errorf("connecting: %w", err)
+			x.p.log.Debugf("upstream %s: %s %s: %v; trying another instance", be.addr, x.r.Method, x.uri, err)
+			continue
+		}
+		switch x.roundTrip(be, pc, reused) {
+		case finished:
+			x.stopAbort()
+			return
+		case retryFresh:
+			fresh = true
+		case retryOther:
+			skip.add(be)
+		}
+		x.p.log.Debugf("upstream %s: %s %s: %v; trying again", be.addr, x.r.Method, x.uri, x.lastErr)
+	}
+	x.stopAbort()
+	if lastBe == nil {
+		x.reply(http.StatusServiceUnavailable)
+		return
+	}
+	x.p.log.Errorf("upstream %s: %s %s: %v", lastBe.addr, x.r.Method, x.uri, x.lastErr)
+	x.rec.Upstream = lastBe.addr
+	x.reply(http.StatusBadGateway)
+}
+
+// connect returns an idle connection to be, or a new one.
+func (x *exchange) connect(be *backend, fresh bool) (pc *pconn, reused bool, err error) {
+	if !fresh {
+		for pc = be.getIdle(); pc != nil; pc = be.getIdle() {
+			if x.replayable || !stale(pc.c) {
+				return pc, true, nil
+			}
+			pc.c.Close()
+		}
+	}
+	ctx := x.r.Context()
+	if x.p.ignoreAbort {
+		ctx = context.WithoutCancel(ctx)
+	}
+	if pc, err = be.dial(ctx); err != nil {
+		return nil, false, err
+	}
+	if be.isDown() {
+		be.markUp()
+	}
+	return pc, false, nil
+}
+
+// drop closes the connection of a failed attempt.
+func (x *exchange) drop(pc *pconn) {
+	x.cur.Store(nil)
+	pc.c.Close()
+}
+
+// roundTrip sends the request on pc and handles the response.
+func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
+	x.rec.Upstream = be.addr
+	if !x.p.ignoreAbort {
+		x.cur.Store(pc)
+		if x.stop == nil {
+			x.stop = context.AfterFunc(x.r.Context(), x.abortFn)
+		}
+		if x.aborted.Load() {
+			x.drop(pc)
+			be.done(false)
+			x.clientAbort(be, context.Canceled)
+			return finished
+		}
+	}
+	now := time.Now()
+	x.deadline = now.Add(x.p.timeout)
+	pc.c.SetReadDeadline(x.deadline)
+	if len(x.body) > bigWrite {
+		pc.c.SetWriteDeadline(x.deadline)
+		pc.wdl = true
+	} else if pc.wdl {
+		pc.c.SetWriteDeadline(time.Time{})
+		pc.wdl = false
+	}
+	host := x.r.Host
+	if host == "" {
+		host = be.host
+	}
+	head := x.appendHead(pc.head[:0], host)
+	var n int64
+	var err error
+	switch {
+	case len(x.body) == 0:
+		var m int
+		m, err = pc.c.Write(head)
+		n = int64(m)
+	case len(head)+len(x.body) <= oneWrite:
+		head = append(head, x.body...)
+		var m int
+		m, err = pc.c.Write(head)
+		n = int64(m)
+	default:
+		bufs := net.Buffers{head, x.body}
+		n, err = bufs.WriteTo(pc.c)
+	}
+	pc.head = head[:0]
+	x.sent = n > 0
+	if err != nil {
+		if n == 0 && !x.aborted.Load() {
+			x.drop(pc)
+			be.done(false)
+			x.lastErr = fmt.Errorf("writing request: %w", err)
+			if reused {
+				return retryFresh
+			}
+			be.markDown()
+			return retryOther
+		}
+		// Part of it went out: the app may have answered early.
+		x.writeErr = err
+	}
+	if x.stream != nil && x.writeErr == nil {
+		if x.expect {
+			x.expectPending = true
+			if t := now.Add(expectTimeout); t.Before(x.deadline) {
+				pc.c.SetReadDeadline(t)
+			}
+		} else {
+			x.startBody(pc)
+		}
+	}
+	return x.readResponse(be, pc, reused)
+}
+
+func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
+	h := &x.h
+	n1xx := 0
+	for {
+		got, err := h.read(pc.br)
+		if err != nil {
+			if x.expectPending && !got && isTimeout(err) && time.Now().Before(x.deadline) {
+				// The app did not answer Expect: send the body anyway.
+				x.expectPending = false
+				pc.c.SetReadDeadline(x.deadline)
+				x.startBody(pc)
+				continue
+			}
+			if !got && reused && x.replayable && !isTimeout(err) && !x.aborted.Load() {
+				x.drop(pc)
+				be.done(false)
+				x.lastErr = fmt.Errorf("reading response head on a reused connection: %w", err)
+				return retryFresh
+			}
+			x.headFailed(be, pc, err)
+			return finished
+		}
+		switch {
+		case h.status >= 200:
+		case h.status == http.StatusSwitchingProtocols:
+			x.switchProtocols(be, pc)
+			return finished
+		case h.status == http.StatusContinue:
+			if x.expectPending {
+				x.expectPending = false
+				pc.c.SetReadDeadline(x.deadline)
+				x.w.WriteHeader(http.StatusContinue)
+				x.startBody(pc)
+			}
+			continue
+		default:
+			if n1xx++; n1xx > max1xx {
+				x.headFailed(be, pc, errors.New("too many 1xx responses"))
+				return finished
+			}
+			dst := x.w.Header()
+			h.copyTo(dst)
+			x.w.WriteHeader(h.status)
+			clear(dst) // 1xx fields must not stick to the final response
+			continue
+		}
+		break
+	}
+	if x.expectPending {
+		// A final answer to Expect: the body is not sent.
+		x.expectPending, x.skipBody = false, true
+	}
+	x.forward(be, pc)
+	return finished
+}
+
+// headFailed handles an exchange that ended before a final response head
+// was forwarded.
+func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
+	x.cutBody(pc)
+	x.drop(pc)
+	be.done(x.sent)
+	switch {
+	case x.aborted.Load() || !x.p.ignoreAbort && x.r.Context().Err() != nil:
+		x.clientAbort(be, err)
+	case x.bodyReadErr != nil:
+		x.bodyFailed(x.bodyReadErr)
+	case isTimeout(err):
+		x.p.log.Errorf("upstream %s: %s %s: no response head within %v", be.addr, x.r.Method, x.uri, x.p.timeout)
+		x.reply(http.StatusGatewayTimeout)
+	default:
+		if x.writeErr != nil {
+			err = fmt.Errorf("%w (after writing request: %v)", err, x.writeErr)
+		}
+		x.p.log.Errorf("upstream %s: %s %s: reading response: %v", be.addr, x.r.Method, x.uri, err)
+		x.reply(http.StatusBadGateway)
+	}
+}
+
+// finishUpstream ends the exchange with the app: the connection goes back
+// to the pool if it can carry another request, and the instance counts one
+// request fewer in flight.
+func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
+	if x.bodyDone != nil {
+		select {
+		case <-x.bodyDone:
+		default:
+			reusable = false
+		}
+		x.cutBody(pc)
+		reusable = reusable && x.bodyComplete
+	}
+	reusable = reusable && !x.skipBody && x.writeErr == nil && pc.br.Buffered() == 0
+	if x.stopAbort() && reusable {
+		x.cur.Store(nil)
+		be.put(pc)
+	} else {
+		pc.c.Close()
+	}
+	be.done(true)
+}
+
+// forward passes a final response on to the client.
+func (x *exchange) forward(be *backend, pc *pconn) {
+	h, w, rec := &x.h, x.w, x.rec
+	if !h.hasBody(x.r.Method) {
+		x.finishUpstream(be, pc, !h.close)
+		x.writeHead(be)
+		return
+	}
+	if !h.chunked && h.clen >= 0 && h.clen <= x.p.bufResp && !h.sse {
+		var bp *[]byte
+		if h.clen > 0 {
+			bp = getBuf(int(h.clen))
+			if h.clen > int64(pc.br.Buffered()) {
+				pc.c.SetReadDeadline(time.Now().Add(x.p.timeout))
+			}
+			if _, err := io.ReadFull(pc.br, *bp); err != nil {
+				putBuf(bp)
+				x.headFailed(be, pc, fmt.Errorf("body: %w", unexpected(err)))
+				return
+			}
+		}
+		x.finishUpstream(be, pc, !h.close)
+		if x.writeHead(be) && bp != nil {
+			n, err := w.Write(*bp)
+			rec.BytesSent += int64(n)
+			if err != nil {
+				x.clientAbort(be, err)
+			}
+		}
+		putBuf(bp)
+		return
+	}
+
+	// Streaming: flushed whenever the app has nothing more ready.
+	pc.c.SetReadDeadline(time.Time{})
+	var src io.Reader
+	var ready func() bool
+	switch {
+	case h.chunked:
+		x.cr.reset(pc.br)
+		src, ready = &x.cr, x.cr.ready
+	case h.clen >= 0:
+		x.lr = lengthReader{br: pc.br, n: h.clen}
+		src = &x.lr
+	default:
+		src, h.close = pc.br, true
+	}
+	if !x.writeHead(be) {
+		x.finishUpstream(be, pc, false)
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	bp := getBuf(copySize)
+	var rerr, werr error
+	for {
+		n, err := src.Read(*bp)
+		if n > 0 {
+			m, e := w.Write((*bp)[:n])
+			rec.BytesSent += int64(m)
+			if e != nil {
+				werr = e
+				break
+			}
+			if err == nil && (ready == nil && pc.br.Buffered() == 0 || ready != nil && !ready()) {
+				flush(w, flusher)
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			}
+			break
+		}
+	}
+	putBuf(bp)
+	switch {
+	case werr != nil:
+		x.finishUpstream(be, pc, false)
+		x.clientAbort(be, werr)
+	case rerr != nil && (x.aborted.Load() || !x.p.ignoreAbort && x.r.Context().Err() != nil):
+		x.finishUpstream(be, pc, false)
+		x.clientAbort(be, rerr)
+	case rerr != nil:
+		x.finishUpstream(be, pc, false)
+		x.p.log.Errorf("upstream %s: %s %s: response body cut after %d bytes: %v", be.addr, x.r.Method, x.uri, rec.BytesSent, rerr)
+		x.abortClient()
+	default:
+		if h.chunked && len(x.cr.trailer.fields) > 0 {
+			// Flush first so that net/http sends a chunked body, which
+			// can carry trailers, and not a Content-Length.
+			flush(w, flusher)
+			dst := w.Header()
+			for _, f := range x.cr.trailer.fields {
+				if hopByHop(f.key) || f.key == "Content-Length" {
+					continue
+				}
+				k := http.TrailerPrefix + f.key
+				dst[k] = append(dst[k], f.value)
+			}
+		}
+		x.finishUpstream(be, pc, !h.close)
+	}
+}
+
+// writeHead copies the final response head to w and writes it. It reports
+// false when the client has already gone (IgnoreClientAbort only: otherwise
+// the exchange was cancelled before).
+func (x *exchange) writeHead(be *backend) bool {
+	if x.p.ignoreAbort && x.r.Context().Err() != nil {
+		x.clientAbort(be, context.Canceled)
+		return false
+	}
+	dst := x.w.Header()
+	x.h.copyTo(dst)
+	if _, ok := dst["Content-Type"]; !ok {
+		dst["Content-Type"] = nil // no sniffing: the app did not say
+	}
+	x.rec.Status = x.h.status
+	x.w.WriteHeader(x.h.status)
+	return true
+}
+
+// abortClient cuts the client connection after a response head went out
+// (net/http recovers the panic quietly), when running under net/http's
+// server, as ReverseProxy does.
+func (x *exchange) abortClient() {
+	if x.r.Context().Value(http.ServerContextKey) != nil {
+		x.noReuse = true
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func flush(w http.ResponseWriter, f http.Flusher) {
+	if f != nil {
+		f.Flush()
+		return
+	}
+	http.NewResponseController(w).Flush()
+}
+
+// clientAbort records a client that went away.
+func (x *exchange) clientAbort(be *backend, err error) {
+	if x.rec.Status == 0 {
+		x.rec.Status = 499
+	}
+	x.rec.ClientAbort = true
+	addr := "-"
+	if be != nil {
+		addr = be.addr
+	}
+	x.p.log.Debugf("upstream %s: %s %s: client went away: %v", addr, x.r.Method, x.uri, err)
+}
+
+// bodyFailed answers a request whose body could not be read from the
+// client.
+func (x *exchange) bodyFailed(err error) {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		x.reply(http.StatusRequestEntityTooLarge)
+	case isTimeout(err):
+		x.reply(http.StatusRequestTimeout)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isNetErr(err):
+		x.clientAbort(nil, fmt.Errorf("reading request body: %w", err))
+	default:
+		x.p.log.Debugf("%s %s: bad request body: %v", x.r.Method, x.r.RequestURI, err)
+		x.reply(http.StatusBadRequest)
+	}
+}
+
+// reply sends a short plain-text error response.
+func (x *exchange) reply(code int) {
+	h := x.w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	switch code {
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", "1")
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestTimeout:
+		h.Set("Connection", "close")
+	}
+	x.w.WriteHeader(code)
+	n, _ := io.WriteString(x.w, http.StatusText(code)+"\n")
+	x.rec.Status = code
+	x.rec.BytesSent += int64(n)
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+func isNetErr(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne)
+}
+
+// startBody starts the goroutine that streams the request body to the app
+// while the response is read, with full duplex enabled on the client side
+// so that net/http lets both run at once.
+func (x *exchange) startBody(pc *pconn) {
+	http.NewResponseController(x.w).EnableFullDuplex()
+	x.bodyDone = make(chan struct{})
+	go x.sendBody(pc)
+}
+
+// sendBody writes the streamed request body to pc. It never touches the
+// client after cutBody has started.
+func (x *exchange) sendBody(pc *pconn) {
+	defer close(x.bodyDone)
+	bp := getBuf(copySize)
+	defer putBuf(bp)
+	buf := *bp
+	chunked := x.streamLen < 0
+	var werr error
+	write := func(p []byte) bool {
+		if len(p) == 0 {
+			return true
+		}
+		if chunked {
+			var hdr [20]byte
+			b := append(strconv.AppendInt(hdr[:0], int64(len(p)), 16), "\r\n"...)
+			bufs := net.Buffers{b, p, crlf}
+			_, werr = bufs.WriteTo(pc.c)
+		} else {
+			_, werr = pc.c.Write(p)
+		}
+		return werr == nil
+	}
+	if !write(x.prefix) {
+		x.bodyWriteErr = werr
+		return
+	}
+	for {
+		x.readingClient.Store(true)
+		if x.cutting.Load() {
+			x.readingClient.Store(false)
+			return
+		}
+		n, err := x.stream.Read(buf)
+		x.readingClient.Store(false)
+		if n > 0 && !write(buf[:n]) {
+			x.bodyWriteErr = werr
+			return
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if !x.cutting.Load() {
+				x.bodyReadErr = err
+				pc.c.Close() // the app must not take a truncated body for a whole one
+			}
+			return
+		}
+	}
+	if chunked {
+		end := []byte("0\r\n")
+		for k, vv := range x.r.Trailer {
+			for _, v := range vv {
+				end = append(end, k...)
+				end = append(end, ": "...)
+				end = appendValue(end, v)
+				end = append(end, "\r\n"...)
+			}
+		}
+		end = append(end, "\r\n"...)
+		if _, werr = pc.c.Write(end); werr != nil {
+			x.bodyWriteErr = werr
+			return
+		}
+	}
+	x.bodyComplete = true
+}
+
+var crlf = []byte("\r\n")
+
+// cutBody stops the body goroutine, if any, and waits for it: it closes the
+// app connection (which ends a blocked write) and makes a blocked read from
+// the client return.
+func (x *exchange) cutBody(pc *pconn) {
+	if x.bodyDone == nil {
+		return
+	}
+	select {
+	case <-x.bodyDone:
+	default:
+		x.cutting.Store(true)
+		pc.c.Close()
+		if x.readingClient.Load() {
+			http.NewResponseController(x.w).SetReadDeadline(aLongTimeAgo)
+		}
+		<-x.bodyDone
+	}
+	x.bodyDone = nil
+}

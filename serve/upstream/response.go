@@ -1,0 +1,564 @@
+package upstream
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+const (
+	// maxHeadBytes bounds a response head (and a trailer section).
+	maxHeadBytes = 1 << 20
+	// maxChunkLine bounds a chunk-size line with its extensions.
+	maxChunkLine = 4 << 10
+)
+
+var (
+	errHeadTooLarge = errors.New("response head larger than 1 MiB")
+	errChunkLine    = errors.New("malformed chunked encoding")
+)
+
+// headError is a malformed response head.
+type headError struct{ msg string }
+
+func (e *headError) Error() string { return "malformed response head: " + e.msg }
+
+func malformed(format string, a ...any) error { return &headError{fmt.Sprintf(format, a...)} }
+
+// field is one header field line; key is in canonical form.
+type field struct{ key, value string }
+
+// respHead is a response head parsed by hand: net/http's ReadResponse
+// builds a Response, a header map and a string per value, all of which
+// would be copied into the ResponseWriter's map anyway. Here the whole head
+// becomes one string, the fields are slices of it, and they go into the
+// ResponseWriter's map with one more allocation for all the value slices.
+type respHead struct {
+	status    int
+	minor     int   // HTTP/1.minor
+	clen      int64 // Content-Length, -1 when absent
+	chunked   bool
+	close     bool // the connection cannot carry another exchange
+	keepAlive bool // Connection: keep-alive (HTTP/1.0)
+	hasConn   bool // a Connection field names headers to drop
+	sse       bool // Content-Type: text/event-stream
+	upgrade   string
+	fields    []field
+
+	raw  []byte  // the head as read, reused
+	offs []int32 // key start, key end, value start, value end per field, reused
+}
+
+// readRaw reads lines into h.raw up to and including an empty line. got
+// reports whether any byte arrived.
+func readRaw(br *bufio.Reader, raw []byte) (_ []byte, got bool, err error) {
+	raw = raw[:0]
+	lineStart := 0
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(frag) > 0 {
+			got = true
+		}
+		if len(raw)+len(frag) > maxHeadBytes {
+			return raw, got, errHeadTooLarge
+		}
+		raw = append(raw, frag...)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			if err == io.EOF && got {
+				err = io.ErrUnexpectedEOF
+			}
+			return raw, got, err
+		}
+		if n := len(raw) - lineStart; n == 1 || n == 2 && raw[lineStart] == '\r' {
+			return raw, got, nil
+		}
+		lineStart = len(raw)
+	}
+}
+
+// read reads and parses one response head from br. got reports whether any
+// byte of it arrived (a reused connection that fails with got false may be
+// retried).
+func (h *respHead) read(br *bufio.Reader) (got bool, err error) {
+	h.raw, got, err = readRaw(br, h.raw)
+	if err != nil {
+		return got, err
+	}
+	return true, h.parse()
+}
+
+// parse parses h.raw, which holds a complete head.
+func (h *respHead) parse() error {
+	b := h.raw
+	*h = respHead{raw: b, offs: h.offs[:0], fields: h.fields[:0], clen: -1}
+	eol := indexLF(b, 0)
+	line := trimCR(b[:eol])
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[8] != ' ' {
+		return malformed("status line %q", clip(line))
+	}
+	switch line[7] {
+	case '0':
+		h.minor = 0
+	case '1':
+		h.minor = 1
+	default:
+		return malformed("status line %q", clip(line))
+	}
+	c0, c1, c2 := line[9], line[10], line[11]
+	if !isDigit(c0) || !isDigit(c1) || !isDigit(c2) || c0 == '0' || len(line) > 12 && line[12] != ' ' {
+		return malformed("status line %q", clip(line))
+	}
+	h.status = int(c0-'0')*100 + int(c1-'0')*10 + int(c2-'0')
+	for i := 13; i < len(line); i++ {
+		if !validValueByte(line[i]) {
+			return malformed("status line %q", clip(line))
+		}
+	}
+	// Field lines: canonicalise keys in place and note offsets, so that
+	// one string conversion serves every key and value.
+	for start := eol + 1; ; {
+		end := indexLF(b, start)
+		line := trimCR(b[start:end])
+		if len(line) == 0 {
+			break
+		}
+		if err := h.addOffsets(b, start, len(line)); err != nil {
+			return err
+		}
+		start = end + 1
+	}
+	return h.build(string(b))
+}
+
+// addOffsets checks the field line b[start:start+n] and records it.
+func (h *respHead) addOffsets(b []byte, start, n int) error {
+	line := b[start : start+n]
+	if line[0] == ' ' || line[0] == '\t' {
+		return malformed("folded field line %q", clip(line))
+	}
+	colon := -1
+	for i, c := range line {
+		if c == ':' {
+			colon = i
+			break
+		}
+		if !validKeyByte(c) {
+			return malformed("field name in %q", clip(line))
+		}
+	}
+	if colon <= 0 {
+		return malformed("field line %q", clip(line))
+	}
+	canonicalize(line[:colon])
+	vs, ve := colon+1, len(line)
+	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
+		ve--
+	}
+	for _, c := range line[vs:ve] {
+		if !validValueByte(c) {
+			return malformed("field value in %q", clip(line))
+		}
+	}
+	h.offs = append(h.offs, int32(start), int32(start+colon), int32(start+vs), int32(start+ve))
+	return nil
+}
+
+// build makes the fields from s (the head as a string) and works out the
+// framing.
+func (h *respHead) build(s string) error {
+	var teSeen bool
+	for i := 0; i < len(h.offs); i += 4 {
+		f := field{key: s[h.offs[i]:h.offs[i+1]], value: s[h.offs[i+2]:h.offs[i+3]]}
+		h.fields = append(h.fields, f)
+		switch f.key {
+		case "Content-Length":
+			n, ok := parseLength(f.value)
+			if !ok || h.clen >= 0 && n != h.clen {
+				return malformed("Content-Length %q", f.value)
+			}
+			h.clen = n
+		case "Transfer-Encoding":
+			if h.minor == 0 {
+				continue // RFC 9112 6.1: ignored in HTTP/1.0, as net/http does
+			}
+			if teSeen || !strings.EqualFold(strings.TrimSpace(f.value), "chunked") {
+				return malformed("unsupported Transfer-Encoding %q", f.value)
+			}
+			teSeen, h.chunked = true, true
+		case "Connection":
+			for tok := range strings.SplitSeq(f.value, ",") {
+				tok = strings.TrimSpace(tok)
+				switch {
+				case strings.EqualFold(tok, "close"):
+					h.close = true
+				case strings.EqualFold(tok, "keep-alive"):
+					h.keepAlive = true
+				case tok == "" || strings.EqualFold(tok, "upgrade"):
+				default:
+					h.hasConn = true
+				}
+			}
+		case "Upgrade":
+			if h.upgrade == "" {
+				h.upgrade = f.value
+			}
+		case "Content-Type":
+			h.sse = isEventStream(f.value)
+		}
+	}
+	if h.chunked && h.clen >= 0 {
+		// RFC 9112 6.3: Transfer-Encoding wins, and the connection must
+		// not be reused.
+		h.clen, h.close = -1, true
+	}
+	if h.minor == 0 && !h.keepAlive {
+		h.close = true
+	}
+	return nil
+}
+
+// hasBody reports whether the response carries a body, for a request with
+// the given method.
+func (h *respHead) hasBody(method string) bool {
+	return method != http.MethodHead && h.status >= 200 && h.status != 204 && h.status != 304
+}
+
+// copyTo adds the end-to-end fields to dst, leaving out hop-by-hop ones.
+// The value slices share one new backing array.
+func (h *respHead) copyTo(dst http.Header) {
+	strs := make([]string, len(h.fields))
+	for i, f := range h.fields {
+		switch f.key {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+			"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
+			continue
+		case "Trailer":
+			if !h.chunked {
+				continue // no trailer section can follow
+			}
+		case "Content-Length":
+			if _, dup := dst["Content-Length"]; dup || h.chunked {
+				continue // repeats were checked to be equal
+			}
+		}
+		if h.hasConn && h.connNames(f.key) {
+			continue
+		}
+		strs[i] = f.value
+		if vv, ok := dst[f.key]; ok {
+			dst[f.key] = append(vv, f.value)
+		} else {
+			dst[f.key] = strs[i : i+1 : i+1]
+		}
+	}
+}
+
+// connNames reports whether a Connection field lists key.
+func (h *respHead) connNames(key string) bool {
+	for _, f := range h.fields {
+		if f.key == "Connection" && listsToken(f.value, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// listsToken reports whether the comma-separated list v holds tok,
+// compared without case.
+func listsToken(v, tok string) bool {
+	for t := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func isEventStream(ct string) bool {
+	ct, _, _ = strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
+}
+
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		if !isDigit(v[i]) {
+			return 0, false
+		}
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, true
+}
+
+// indexLF returns the index of the first '\n' at or after i; the caller
+// knows there is one.
+func indexLF(b []byte, i int) int {
+	for ; b[i] != '\n'; i++ {
+	}
+	return i
+}
+
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
+func clip(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "..."
+	}
+	return string(b)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// validKeyByte reports whether c may appear in a field name (RFC 9110
+// token).
+func validKeyByte(c byte) bool {
+	return c < 128 && tokenTable[c]
+}
+
+var tokenTable = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validValueByte reports whether c may appear in a field value: VCHAR, SP,
+// HTAB or obs-text, as net/textproto accepts.
+func validValueByte(c byte) bool {
+	return c >= 0x20 && c != 0x7f || c == '\t'
+}
+
+// canonicalize rewrites a valid field name in place the way
+// textproto.CanonicalMIMEHeaderKey does.
+func canonicalize(k []byte) {
+	upper := true
+	for i, c := range k {
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		k[i] = c
+		upper = c == '-'
+	}
+}
+
+// lengthReader reads exactly n bytes of body from br.
+type lengthReader struct {
+	br *bufio.Reader
+	n  int64
+}
+
+func (l *lengthReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.br.Read(p)
+	l.n -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// chunkedReader decodes a chunked body from br and keeps its trailer
+// fields.
+type chunkedReader struct {
+	br      *bufio.Reader
+	left    int64 // bytes left in the current chunk
+	crlf    bool  // the CRLF after a chunk's data is still to come
+	err     error
+	trailer respHead // only its fields are used
+}
+
+func (cr *chunkedReader) reset(br *bufio.Reader) {
+	cr.br, cr.left, cr.crlf, cr.err = br, 0, false, nil
+	cr.trailer.fields = cr.trailer.fields[:0]
+}
+
+func (cr *chunkedReader) Read(p []byte) (int, error) {
+	if cr.err != nil {
+		return 0, cr.err
+	}
+	for cr.left == 0 {
+		if err := cr.next(); err != nil {
+			if err == io.EOF && !cr.crlf {
+				cr.err = io.EOF
+			} else {
+				cr.err = unexpected(err)
+			}
+			return 0, cr.err
+		}
+	}
+	if int64(len(p)) > cr.left {
+		p = p[:cr.left]
+	}
+	n, err := cr.br.Read(p)
+	cr.left -= int64(n)
+	if cr.left == 0 {
+		cr.crlf = true
+	}
+	if err != nil {
+		cr.err = unexpected(err)
+	}
+	return n, cr.err
+}
+
+// ready reports whether the next Read can return data without waiting for
+// the app: the rest of the current chunk, or the next chunk's size line
+// and at least one byte after it, is buffered.
+func (cr *chunkedReader) ready() bool {
+	n := cr.br.Buffered()
+	if cr.left > 0 || n == 0 {
+		return n > 0
+	}
+	b, _ := cr.br.Peek(n)
+	if cr.crlf {
+		if len(b) < 2 {
+			return false
+		}
+		b = b[2:]
+	}
+	i := bytes.IndexByte(b, '\n')
+	return i >= 0 && i+1 < len(b)
+}
+
+// next reads the end of the previous chunk and the next chunk-size line;
+// after the last chunk it reads the trailer section and returns io.EOF with
+// cr.crlf false.
+func (cr *chunkedReader) next() error {
+	if cr.crlf {
+		line, err := cr.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if string(line) != "\r\n" {
+			return errChunkLine
+		}
+		cr.crlf = false
+	}
+	line, err := cr.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull || len(line) > maxChunkLine {
+		return errChunkLine
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	size, ok := parseChunkSize(line)
+	if !ok {
+		return errChunkLine
+	}
+	if size > 0 {
+		cr.left = size
+		return nil
+	}
+	// Last chunk: the trailer section, then an empty line.
+	t := &cr.trailer
+	t.raw, _, err = readRaw(cr.br, t.raw)
+	if err != nil {
+		return unexpected(err)
+	}
+	t.offs = t.offs[:0]
+	for start := 0; ; {
+		end := indexLF(t.raw, start)
+		line := trimCR(t.raw[start:end])
+		if len(line) == 0 {
+			break
+		}
+		if err := t.addOffsets(t.raw, start, len(line)); err != nil {
+			return err
+		}
+		start = end + 1
+	}
+	if len(t.offs) > 0 {
+		s := string(t.raw)
+		for i := 0; i < len(t.offs); i += 4 {
+			t.fields = append(t.fields, field{key: s[t.offs[i]:t.offs[i+1]], value: s[t.offs[i+2]:t.offs[i+3]]})
+		}
+	}
+	return io.EOF
+}
+
+// parseChunkSize parses "HEX[;ext...]\r\n" (CRLF required, as net/http does
+// since bare LF there was used for request smuggling).
+func parseChunkSize(line []byte) (int64, bool) {
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return 0, false
+	}
+	line = line[:len(line)-2]
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		c := line[i]
+		var d byte
+		switch {
+		case '0' <= c && c <= '9':
+			d = c - '0'
+		case 'a' <= c && c <= 'f':
+			d = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			goto rest
+		}
+		if i >= 15 {
+			return 0, false
+		}
+		n = n<<4 | int64(d)
+	}
+rest:
+	if i == 0 {
+		return 0, false
+	}
+	for ; i < len(line); i++ {
+		if c := line[i]; c == ';' {
+			break
+		} else if c != ' ' && c != '\t' {
+			return 0, false
+		}
+	}
+	for ; i < len(line); i++ {
+		if c := line[i]; c == '\r' || c == '\n' || c == 0 {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
