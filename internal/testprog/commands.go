@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +38,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"noprocs":    cmdNoprocs,
 		"countlines": cmdCountlines,
 		"freeport":   cmdFreeport,
+		"portblock":  cmdPortblock,
 		"shortdir":   cmdShortdir,
 		"readenv":    cmdReadenv,
 	}
@@ -535,4 +537,35 @@ func cmdReadenv(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Check(err)
 	ts.Setenv(args[0], strings.TrimSpace(string(data)))
+}
+
+// portblock VAR: sets VAR to a random base port below the kernel's
+// ephemeral range (10000-29999) such that the first ten ports of three
+// consecutive blocks of 100 (base, base+100, base+200: gsup's children's
+// ports for three process types) are free on 127.0.0.1 just now. Ports
+// from freeport come from the ephemeral range, so the two never meet.
+func cmdPortblock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: portblock VAR")
+	}
+	free := func(base int) bool {
+		for blk := 0; blk < 3; blk++ {
+			for i := 0; i < 10; i++ {
+				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+blk*100+i))
+				if err != nil {
+					return false
+				}
+				ln.Close()
+			}
+		}
+		return true
+	}
+	for try := 0; try < 100; try++ {
+		base := 10000 + rand.IntN(19700)
+		if free(base) {
+			ts.Setenv(args[0], strconv.Itoa(base))
+			return
+		}
+	}
+	ts.Fatalf("portblock: no free block found")
 }
