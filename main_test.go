@@ -28,12 +28,42 @@ func TestMain(m *testing.M) {
 // TestScripts runs testscripts/*.txtar with the real gsup binary and real
 // processes.
 func TestScripts(t *testing.T) {
+	cmds := testprog.Commands()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testscripts",
-		Cmds:                testprog.Commands(),
+		Cmds:                cmds,
 		Setup:               testprog.Setup,
 		RequireExplicitExec: true,
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "root":
+				return os.Geteuid() == 0, nil
+			}
+			if prog, ok := strings.CutPrefix(cond, "peer:"); ok {
+				return hasPeer(prog)
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 	})
+}
+
+// hasPeer reports whether a peer program is installed. Under CI
+// (CI=true) a missing one is an error, so a script's
+// `[!peer:nginx] skip 'needs the Debian package nginx'` fails there
+// instead of skipping: CI must never pass by skipping.
+func hasPeer(prog string) (bool, error) {
+	if _, err := exec.LookPath(prog); err == nil {
+		return true, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/usr/lib/gunicorn"} {
+		if _, err := os.Stat(filepath.Join(dir, prog)); err == nil {
+			return true, nil
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		return false, fmt.Errorf("%s is not installed and CI=true: peer tests must run (see .ci/run)", prog)
+	}
+	return false, nil
 }
 
 // gsupBinary returns a path named gsup that runs this test binary as gsup
