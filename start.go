@@ -207,6 +207,39 @@ type gsup struct {
 	srv       *serve.Server // nil when not serving
 	grace     time.Duration
 	frontOnce sync.Once
+	notify    *signals.Notifier
+}
+
+// relayReadiness tells the service manager READY=1 once every instance
+// that must be ready is (the listeners are open before any process
+// starts), keeps STATUS= current, and brackets each reload with
+// RELOADING=1 ... READY=1.
+func (g *gsup) relayReadiness(evs <-chan supervisor.Event) {
+	sent := false
+	check := func() {
+		ready, status, err := g.sup.Summary()
+		if err != nil {
+			return
+		}
+		if !sent && ready {
+			sent = true
+			g.notify.Ready(status)
+			return
+		}
+		g.notify.Status(status)
+	}
+	check()
+	for ev := range evs {
+		switch ev.Kind {
+		case supervisor.EventReloading:
+			g.notify.Reloading()
+		case supervisor.EventReloaded:
+			_, status, _ := g.sup.Summary()
+			g.notify.Ready(status)
+		default:
+			check()
+		}
+	}
 }
 
 // route keeps the front's rotation in step with the served instances.
@@ -340,7 +373,18 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 		cfg.Drain = func(ctx context.Context, ev supervisor.Event) { srv.Drain(ctx, ev.ID) }
 	}
 	sup = supervisor.New(cfg)
-	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout}
+	notifier := signals.NewNotifier(os.Environ(), log)
+	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier}
+	if notifier.Enabled() {
+		evs, stopEvents := sup.Subscribe()
+		defer stopEvents()
+		go g.relayReadiness(evs)
+		if interval := signals.WatchdogInterval(os.Environ()); interval > 0 {
+			stopDog := make(chan struct{})
+			defer close(stopDog)
+			go notifier.Watchdog(interval, func() bool { return sup.Ping(interval) }, stopDog)
+		}
+	}
 	if srv != nil {
 		evs, stopEvents := sup.Subscribe()
 		defer stopEvents()
@@ -371,6 +415,7 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 
 // Stop implements signals.Target.
 func (g *gsup) Stop(mode signals.StopMode) {
+	g.notify.Stopping()
 	switch mode {
 	case signals.StopForce:
 		if g.srv != nil {
@@ -411,6 +456,9 @@ func (g *gsup) reloadConfig() error {
 	spec, err := procfile.Load(g.opts)
 	if err != nil {
 		g.log.Errorf("reload refused, the running config is kept: %v", err)
+		g.notify.Reloading()
+		_, status, _ := g.sup.Summary()
+		g.notify.Ready(status)
 		return configErr(err)
 	}
 	g.log.Info("reloading")

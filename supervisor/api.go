@@ -8,10 +8,46 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"gsup/procfile"
 )
 
 // ErrStopped is returned by requests made after Run ended.
 var ErrStopped = errors.New("supervisor is not running")
+
+// ErrNotFound is found (errors.Is) in the errors about a target, app or
+// process type that does not exist; their messages name it.
+var ErrNotFound = errors.New("not found")
+
+// notFoundError is an error about something that does not exist.
+type notFoundError struct{ msg string }
+
+func (e *notFoundError) Error() string        { return e.msg }
+func (e *notFoundError) Is(target error) bool { return target == ErrNotFound }
+
+func notFound(format string, args ...any) error {
+	return &notFoundError{msg: fmt.Sprintf(format, args...)}
+}
+
+// AppInfo describes one app the supervisor runs.
+type AppInfo struct {
+	Name  string
+	First bool           // the app gsup started with: it cannot be unloaded
+	Spec  *procfile.Spec // what it runs now; shared, never changed
+}
+
+// Apps returns the apps, the first app first.
+func (s *Supervisor) Apps() ([]AppInfo, error) {
+	var out []AppInfo
+	if !s.call(func() {
+		for _, a := range s.apps {
+			out = append(out, AppInfo{Name: a.name, First: a.first, Spec: a.spec})
+		}
+	}) {
+		return nil, ErrStopped
+	}
+	return out, nil
+}
 
 // Status is a snapshot of one instance.
 type Status struct {
@@ -112,7 +148,7 @@ func (s *Supervisor) matchLocked(targets []string) ([]*instance, error) {
 			}
 		}
 		if len(out) == n && !s.knownTarget(target) {
-			return nil, fmt.Errorf("no process matches %q", target)
+			return nil, notFound("no process matches %q", target)
 		}
 	}
 	return out, nil
@@ -251,11 +287,11 @@ func (s *Supervisor) Scale(appName, typ string, n int) error {
 func (s *Supervisor) scaleLocked(appName, typ string, n int) error {
 	a := s.appNamed(appName)
 	if a == nil {
-		return fmt.Errorf("no app %q", appName)
+		return notFound("no app %q", appName)
 	}
 	t := a.typeNamed(typ)
 	if t == nil {
-		return fmt.Errorf("no process type %q", typ)
+		return notFound("no process type %q", typ)
 	}
 	if s.shutdown {
 		return errors.New("gsup is stopping")
@@ -437,5 +473,60 @@ func lineMatches(name, target string) bool {
 		return target == typ
 	default:
 		return target == app || target == app+"/"+typ
+	}
+}
+
+// Summary reports whether every instance the formation asks for is
+// ready (a process that exited for good counts as done, a fatal one as
+// not ready), with a one-line status such as "web 2/2 ready, worker 1/1
+// ready".
+func (s *Supervisor) Summary() (ready bool, status string, err error) {
+	if !s.call(func() {
+		ready = true
+		var parts []string
+		for _, a := range s.apps {
+			for _, t := range a.types {
+				if t.scale == 0 {
+					continue
+				}
+				n := 0
+				for _, inst := range s.insts {
+					if inst.t == t && !inst.remove && (inst.ready || inst.state == StateExited) {
+						n++
+					}
+				}
+				if n < t.scale || t.waiting {
+					ready = false
+				}
+				name := t.spec.Name
+				if !a.first {
+					name = a.name + "/" + name
+				}
+				parts = append(parts, fmt.Sprintf("%s %d/%d ready", name, n, t.scale))
+			}
+		}
+		status = strings.Join(parts, ", ")
+		if s.shutdown {
+			ready, status = false, "stopping"
+		}
+	}) {
+		return false, "", ErrStopped
+	}
+	return ready, status, nil
+}
+
+// Ping reports whether the supervisor loop answers within timeout (the
+// systemd watchdog's health check).
+func (s *Supervisor) Ping(timeout time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		s.call(func() {})
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
 	}
 }
