@@ -1,0 +1,244 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gsup/procfile"
+)
+
+func defaults() procfile.Serve {
+	return procfile.Serve{
+		Enabled:               true,
+		Upstream:              "web",
+		ForwardedAllowIPs:     []string{"127.0.0.1", "::1"},
+		ProxyProtocol:         "off",
+		ProxyAllowFrom:        []string{"127.0.0.1", "::1"},
+		Timeout:               5 * time.Second,
+		GracefulTimeout:       5 * time.Second,
+		TrustUnixPeers:        true,
+		UnixMode:              0o660,
+		BufferBody:            procfile.DefaultBuffer,
+		BufferResponse:        procfile.DefaultBuffer,
+		LimitRequestLine:      4094,
+		LimitRequestFields:    100,
+		LimitRequestFieldSize: 8190,
+	}
+}
+
+// front starts a Server on a free port in front of backend; it returns
+// the front's address and the access log's path.
+func front(t *testing.T, set procfile.Serve, backend http.Handler, onLimit func(uint64)) (string, string) {
+	t.Helper()
+	app := httptest.NewServer(backend)
+	t.Cleanup(app.Close)
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	set.AccessLogfile = logPath
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s, err := New(Config{Settings: set, Log: log, Stdout: io.Discard, OnLimit: onLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Listen([]procfile.Bind{{Address: "127.0.0.1:0"}}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	s.Add(1, strings.TrimPrefix(app.URL, "http://"))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s.lns[0].Addr().String(), logPath
+}
+
+func accessLog(t *testing.T, path string) string {
+	t.Helper()
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// eventually polls cond for up to 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Server-Sent Events pass through unbuffered: the first event reaches
+// the client while the app still holds the response open.
+func TestServerSentEventsAreNotBuffered(t *testing.T) {
+	release := make(chan struct{})
+	addr, _ := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		fmt.Fprint(w, "data: last\n\n")
+	}), nil)
+	defer close(release)
+	resp, err := http.Get("http://" + addr + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "data: first\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+}
+
+// A WebSocket-style upgrade is passed through both ways.
+func TestUpgradePassesThrough(t *testing.T) {
+	addr, _ := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprint(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		fmt.Fprint(brw, "echo: "+line)
+		brw.Flush()
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	fmt.Fprint(c, "hello\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: hello\n" {
+		t.Fatalf("after upgrade got %q, %v", line, err)
+	}
+}
+
+// A client that goes away cancels the app's request and is logged as
+// 499.
+func TestClientAbortIsLogged499(t *testing.T) {
+	canceled := make(chan struct{})
+	started := make(chan struct{})
+	addr, logPath := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done()
+		close(canceled)
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	c.Close()
+	select {
+	case <-canceled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the app's request was not canceled after the client left")
+	}
+	eventually(t, "a 499 line", func() bool { return strings.Contains(accessLog(t, logPath), `"GET /slow HTTP/1.1" 499 `) })
+}
+
+// Over the limits: 414, 431, 413 — and the server goes on.
+func TestLimits(t *testing.T) {
+	set := defaults()
+	set.MaxBody = 1000
+	addr, _ := front(t, set, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "ok")
+	}), nil)
+	status := func(raw string) int {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, raw)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("no response: %v", err)
+		}
+		return resp.StatusCode
+	}
+	if got := status("GET /" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\n\r\n"); got != 414 {
+		t.Errorf("long request line: %d, want 414", got)
+	}
+	var many strings.Builder
+	for i := 0; i < 120; i++ {
+		fmt.Fprintf(&many, "X-H%d: v\r\n", i)
+	}
+	if got := status("GET / HTTP/1.1\r\nHost: x\r\n" + many.String() + "\r\n"); got != 431 {
+		t.Errorf("too many fields: %d, want 431", got)
+	}
+	if got := status("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 9000) + "\r\n\r\n"); got != 431 {
+		t.Errorf("large field: %d, want 431", got)
+	}
+	if got := status("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n" + strings.Repeat("c", 2000)); got != 413 {
+		t.Errorf("large body: %d, want 413", got)
+	}
+	if got := status("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); got != 200 {
+		t.Errorf("after the refusals: %d, want 200", got)
+	}
+}
+
+// max_requests: the instance is handed to OnLimit after that many.
+func TestMaxRequests(t *testing.T) {
+	set := defaults()
+	set.MaxRequests = 5
+	var limited atomic.Int32
+	var at atomic.Int32
+	var served atomic.Int32
+	addr, _ := front(t, set, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		fmt.Fprint(w, "ok")
+	}), func(id uint64) {
+		at.Store(served.Load())
+		limited.Add(1)
+	})
+	for i := 0; i < 8; i++ {
+		resp, err := http.Get("http://" + addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	eventually(t, "OnLimit", func() bool { return limited.Load() == 1 })
+	if at.Load() < 5 {
+		t.Errorf("OnLimit after %d requests, want 5", at.Load())
+	}
+}
