@@ -64,7 +64,9 @@ type stream struct {
 // closes r.
 func (o *Output) pump(r *os.File, s stream) {
 	defer r.Close()
-	buf := make([]byte, readBufSize)
+	// Start small (most children write little) and grow up to
+	// readBufSize when a line does not fit.
+	buf := make([]byte, 2048)
 	var out []byte
 	start := 0 // buf[start:end] is an incomplete line carried over
 	end := 0
@@ -83,10 +85,19 @@ func (o *Output) pump(r *os.File, s stream) {
 				out = o.appendLine(out, s, data[:i], now)
 				data = data[i+1:]
 			}
-			// Keep the incomplete tail; split it when it fills the buffer.
+			// Keep the incomplete tail; split it when it fills the
+			// largest buffer.
 			if len(data) == len(buf) {
-				out = o.appendLine(out, s, data, now)
-				data = data[:0]
+				if len(buf) < readBufSize {
+					buf = append(buf, make([]byte, min(len(buf), readBufSize-len(buf)))...)
+					buf = buf[:cap(buf)]
+					if len(buf) > readBufSize {
+						buf = buf[:readBufSize]
+					}
+				} else {
+					out = o.appendLine(out, s, data, now)
+					data = data[:0]
+				}
 			}
 			start, end = 0, copy(buf, data)
 			if len(out) > 0 {
