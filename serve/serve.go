@@ -74,10 +74,37 @@ type Server struct {
 
 type ctxKey struct{}
 
-// reqInfo is what a request carries through the proxy.
+// reqInfo is what the requests of one connection carry through the
+// proxy. It is worked out on the connection's first request, in the
+// connection's own goroutine: a PROXY header is read there, never in the
+// accept loop.
 type reqInfo struct {
+	conn    net.Conn
+	once    sync.Once
 	ci      forward.ClientInfo
 	trusted bool
+}
+
+func (ri *reqInfo) resolve(p forward.Policy) *reqInfo {
+	ri.once.Do(func() {
+		c := ri.conn
+		// Under the request checker sits the PROXY layer that knows the client.
+		if w, ok := c.(interface{ NetConn() net.Conn }); ok {
+			c = w.NetConn()
+		}
+		ri.ci = listen.Info(c)
+		ri.trusted = p.Trusted(ri.ci)
+	})
+	return ri
+}
+
+// info returns the connection facts of r.
+func (s *Server) info(r *http.Request) *reqInfo {
+	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
+	if ri == nil {
+		return &reqInfo{}
+	}
+	return ri.resolve(s.policy)
 }
 
 // New prepares a Server; it opens the access log but no listener.
@@ -99,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		set:    set,
 		log:    cfg.Log,
 		policy: forward.Policy{Allow: allow, TrustUnixPeers: set.TrustUnixPeers},
-		limits: httpcheck.Limits{RequestLine: set.LimitRequestLine, Fields: set.LimitRequestFields, FieldSize: set.LimitRequestFieldSize},
+		limits: httpcheck.Limits{RequestLine: set.LimitRequestLine, Fields: set.LimitRequestFields, FieldSize: set.LimitRequestFieldSize, Body: set.MaxBody},
 		bal:    upstream.NewBalancer(),
 		format: format,
 		pid:    os.Getpid(),
@@ -131,8 +158,7 @@ func New(cfg Config) (*Server, error) {
 		MaxHeaderBytes:    httpcheck.MaxHeaderBytes(s.limits),
 		ErrorLog:          newErrorLog(cfg.Log),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			ci := listen.Info(c)
-			return context.WithValue(ctx, ctxKey{}, &reqInfo{ci: ci, trusted: s.policy.Trusted(ci)})
+			return context.WithValue(ctx, ctxKey{}, &reqInfo{conn: c})
 		},
 	}
 	return s, nil
@@ -202,7 +228,7 @@ func (s *Server) Serve() {
 		s.wg.Add(1)
 		go func(l *listen.Listener) {
 			defer s.wg.Done()
-			if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.srv.Serve(httpcheck.WrapListener(l, s.limits, s.log)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Errorf("serving %s: %v", l.Name, err)
 			}
 		}(l)
@@ -254,21 +280,20 @@ func (s *Server) Reopen() error {
 }
 
 func (s *Server) rewrite(out http.Header, in *http.Request) {
-	ri, _ := in.Context().Value(ctxKey{}).(*reqInfo)
-	if ri == nil {
-		ri = &reqInfo{}
-	}
+	ri := s.info(in)
 	forward.Rewrite(out, in.Host, ri.ci, ri.trusted)
 }
 
 // ServeHTTP checks the request, proxies it and logs it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
-	if ri == nil {
-		ri = &reqInfo{}
-	}
+	ri := s.info(r)
 	rec := &upstream.Record{}
+	if s.access != nil {
+		// Deferred: an app that dies mid-body aborts the handler with
+		// http.ErrAbortHandler, and that request must be logged too.
+		defer s.logAccess(r, ri, rec, w.Header(), start)
+	}
 	switch {
 	case s.set.HealthPath != "" && r.URL.Path == s.set.HealthPath:
 		rec.Status = http.StatusOK
@@ -283,6 +308,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.WriteString(w, body)
 		rec.BytesSent = int64(n)
 	default:
+		if !ri.trusted {
+			// Underscore spellings of header names (X_Forwarded_For) are
+			// dropped, as Gunicorn and nginx do, unless a trusted proxy
+			// sent them.
+			httpcheck.DropUnderscoreFields(r.Header)
+		}
 		if status, reason := httpcheck.Check(r, s.limits); status != 0 {
 			s.log.Debugf("refused a request from %s: %s", ri.ci.Addr, reason)
 			w.Header().Set("Connection", "close")
@@ -291,9 +322,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		s.proxy.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
-	}
-	if s.access != nil {
-		s.logAccess(r, ri, rec, w.Header(), start)
 	}
 }
 

@@ -27,8 +27,9 @@
 //	{name}e  environ value: REMOTE_ADDR, REMOTE_PORT, SERVER_NAME,
 //	         SERVER_PORT, SERVER_PROTOCOL, SERVER_SOFTWARE, REQUEST_METHOD,
 //	         PATH_INFO, SCRIPT_NAME, QUERY_STRING, RAW_URI, CONTENT_TYPE,
-//	         CONTENT_LENGTH, HTTP_*, wsgi.url_scheme, then the process
-//	         environment (Gunicorn's documentation calls it "os environment")
+//	         CONTENT_LENGTH, HTTP_*, wsgi.url_scheme, then gsup's process
+//	         environment as it was when Compile ran (Gunicorn's
+//	         documentation calls this atom "os environment")
 //
 // Names inside braces are case-insensitive, as in Gunicorn
 // (%({X-Forwarded-For}i)s and %({x-forwarded-for}i)s are the same atom). An

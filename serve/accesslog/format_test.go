@@ -114,7 +114,7 @@ func TestAtoms(t *testing.T) {
 		{"t utc", "%(t)s", func(e *Entry) { e.Duration = 0 }, "[24/Nov/2026:10:00:00 +0000]"},
 		{"t is the end time", "%(t)s", func(e *Entry) { e.Duration = 61 * time.Second }, "[24/Nov/2026:10:01:01 +0000]"},
 		{"t zone", "%(t)s", func(e *Entry) {
-			e.Start = time.Date(2026, time.January, 2, 3, 4, 5, 0, time.FixedZone("", -(5*3600 + 1800)))
+			e.Start = time.Date(2026, time.January, 2, 3, 4, 5, 0, time.FixedZone("", -(5*3600+1800)))
 			e.Duration = 0
 		}, "[02/Jan/2026:03:04:05 -0530]"},
 		{"r", "%(r)s", nil, "GET /my/path?foo=bar HTTP/1.1"},

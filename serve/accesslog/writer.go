@@ -134,15 +134,15 @@ func (w *Writer) Flush() error {
 func (w *Writer) Reopen() error {
 	w.fileMu.Lock()
 	defer w.fileMu.Unlock()
-	err := w.flushFileLocked()
-	if w.file == nil {
-		return err
-	}
 	w.mu.Lock()
 	closed := w.closed
 	w.mu.Unlock()
 	if closed {
 		return os.ErrClosed
+	}
+	err := w.flushFileLocked()
+	if w.file == nil {
+		return err
 	}
 	f, oerr := openLog(w.path)
 	if oerr != nil {
@@ -159,17 +159,20 @@ func (w *Writer) Reopen() error {
 // Close flushes and closes the file (not stdout). Later writes return
 // os.ErrClosed.
 func (w *Writer) Close() error {
-	w.fileMu.Lock()
-	defer w.fileMu.Unlock()
-	err := w.flushFileLocked()
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return os.ErrClosed
 	}
-	w.closed = true
+	w.closed = true // no Write gets in after this; the ones before are flushed below
 	w.timer.Stop()
 	w.armed = false
+	w.mu.Unlock()
+
+	w.fileMu.Lock()
+	defer w.fileMu.Unlock()
+	err := w.flushFileLocked()
+	w.mu.Lock()
 	if err == nil {
 		err = w.takeErrLocked()
 	}
@@ -179,6 +182,7 @@ func (w *Writer) Close() error {
 			err = fmt.Errorf("closing access log: %w", cerr)
 		}
 	}
+	w.out, w.file = nil, nil
 	return err
 }
 

@@ -136,7 +136,7 @@ func checkSizes(r *http.Request, n Limits) (int, string) {
 	fields := 0
 	if r.Host != "" {
 		fields++
-		if len("Host: ")+len(r.Host)+2 > n.FieldSize {
+		if len("Host:")+len(r.Host)+2 > n.FieldSize {
 			return http.StatusRequestHeaderFieldsTooLarge, "header field too long"
 		}
 	}
@@ -146,7 +146,9 @@ func checkSizes(r *http.Request, n Limits) (int, string) {
 	for name, vv := range r.Header {
 		fields += len(vv)
 		for _, v := range vv {
-			if len(name)+2+len(v)+2 > n.FieldSize {
+			// name ":" value CRLF: a lower bound of the line received,
+			// whose white space net/http trimmed.
+			if len(name)+1+len(v)+2 > n.FieldSize {
 				return http.StatusRequestHeaderFieldsTooLarge, "header field too long"
 			}
 		}

@@ -43,11 +43,14 @@ import (
 //
 // Upgrades. After a CONNECT, or an HTTP/1.1 request with "Connection:
 // upgrade" and an Upgrade header, what the client sends next may be
-// another protocol. The connection watches the response: on 101 (or 2xx to
-// CONNECT) it stops checking for good; otherwise it checks the next
-// request as usual. Bytes the client sends before that response is written
-// (which RFC 6455 section 4.1 and RFC 9113 section 3.2 forbid) are held
-// back until it is.
+// another protocol. The connection watches the response: when a handler
+// that hijacked the connection writes 101 (or 2xx to a CONNECT), it stops
+// checking for good; on any other answer it checks the next request as
+// usual, so asking for an upgrade the app refuses does not smuggle the
+// next request past the checks. Bytes the client sends before that
+// answer is written (which RFC 6455 section 4.1 and RFC 9113 section 3.2
+// forbid) are held back until it is: a hijacking handler must write its
+// answer before it reads from the client.
 //
 // Costs. No goroutine, no allocation per request, and no copy: the checks
 // run over the bytes net/http reads, as it reads them; bodies are skipped by
@@ -125,6 +128,7 @@ type conn struct {
 	answered  bool    // a refusal was answered: linger on Close
 	verdict   verdict // while watch has wAwait
 	connect   bool    // the request awaiting a verdict was a CONNECT
+	hijacked  bool    // net/http handed the connection to a handler since
 	resp      respScan
 	wake      chan struct{} // made when the first wait starts
 	closed    bool
@@ -201,14 +205,16 @@ func (c *conn) scan(p []byte, n int, err error) (int, error) {
 		c.outErr = ref
 		return k, nil
 	case evAwait:
+		// Keep what followed the request, ahead of anything still pending,
+		// until the response says what it is.
 		if k < n {
-			c.pend = append([]byte(nil), p[k:n]...)
-			c.pendErr, err = err, nil
-		} else if err != nil {
+			c.pend = append(append([]byte(nil), p[k:n]...), c.pend...)
+		}
+		if err != nil {
 			c.pendErr, err = err, nil
 		}
 		c.mu.Lock()
-		c.verdict, c.connect, c.resp = vUnknown, c.sc.req.connect, respScan{}
+		c.verdict, c.connect, c.hijacked, c.resp = vUnknown, c.sc.req.connect, false, respScan{}
 		c.mu.Unlock()
 		c.watch.Or(wAwait)
 		return k, err
@@ -314,7 +320,15 @@ func (c *conn) writeWatched(p []byte) (int, error) {
 	if w&wAwait != 0 {
 		c.mu.Lock()
 		if c.verdict == vUnknown {
-			if v := c.resp.feed(p, c.connect); v != vUnknown {
+			v := c.resp.feed(p, c.connect)
+			if v == vSwitched && !c.hijacked {
+				// Only a handler that took the connection over can switch
+				// protocols; net/http itself never does. (This also keeps
+				// a response body that looks like "HTTP/1.1 101" from
+				// ending the checks.)
+				v = vNotSwitched
+			}
+			if v != vUnknown {
 				c.verdict = v
 				c.watch.And(^wAwait)
 				if c.wake != nil {
@@ -349,7 +363,17 @@ func (c *conn) CloseWrite() error {
 	return nil
 }
 
+// SetDeadline sets both deadlines. net/http calls it only when a handler
+// hijacks the connection: while a protocol switch is pending, that is the
+// sign that the next response head written is the handler's own.
 func (c *conn) SetDeadline(t time.Time) error {
+	if c.watch.Load()&wAwait != 0 {
+		c.mu.Lock()
+		if c.verdict == vUnknown {
+			c.hijacked, c.resp = true, respScan{}
+		}
+		c.mu.Unlock()
+	}
 	c.setReadDeadline(t)
 	return c.Conn.SetDeadline(t)
 }

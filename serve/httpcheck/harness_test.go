@@ -77,16 +77,24 @@ func startFront(t testing.TB, mode frontMode, lim Limits) *front {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "ok")
 	})
-	f := &front{addr: ln.Addr().String(), done: make(chan struct{})}
+	var maxHeader int
+	if mode != modeNetHTTP {
+		maxHeader = MaxHeaderBytes(lim)
+	}
+	return serveOn(t, l, h, maxHeader)
+}
+
+// serveOn serves h on l until the test ends.
+func serveOn(t testing.TB, l net.Listener, h http.Handler, maxHeaderBytes int) *front {
+	t.Helper()
+	f := &front{addr: l.Addr().String(), done: make(chan struct{})}
 	f.srv = &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       5 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          quietLog(),
 	}
-	if mode != modeNetHTTP {
-		f.srv.MaxHeaderBytes = MaxHeaderBytes(lim)
-	}
-	f.srv.ErrorLog = quietLog()
 	go func() {
 		defer close(f.done)
 		f.srv.Serve(l)

@@ -242,17 +242,17 @@ func (s *scanner) feed(b []byte) (int, event) {
 			}
 			r.vers[r.versLen] = c
 			r.versLen++
-		case stReqLineLF, stFieldLF, stChunkDataLF:
+		case stReqLineLF, stFieldLF:
 			if c != '\n' {
 				return s.refuseAt(i, http.StatusBadRequest, "CR without LF")
 			}
-			switch s.st {
-			case stChunkDataLF:
-				s.st, s.n = stChunkSize, 0
-				r.chunkLen = 0
-			default:
-				s.st = stFieldStart
+			s.st = stFieldStart
+		case stChunkDataLF:
+			if c != '\n' {
+				return s.body(i, http.StatusBadRequest, "chunk data not followed by CRLF")
 			}
+			s.st, s.n = stChunkSize, 0
+			r.chunkLen = 0
 		case stFieldStart:
 			switch {
 			case c == '\r':
@@ -276,16 +276,28 @@ func (s *scanner) feed(b []byte) (int, event) {
 				return s.refuseAt(i, http.StatusBadRequest, "invalid header name")
 			}
 		case stName:
+			// Run over the name's token bytes.
+			j := i
+			for j < len(b) && isTchar(b[j]) {
+				if r.nameLen < len(r.name) {
+					r.name[r.nameLen] = lower(b[j])
+				}
+				r.nameLen++
+				j++
+			}
+			s.n += j - i
+			if s.n+2 > s.lim.FieldSize {
+				return s.refuseAt(j-(s.n+2-s.lim.FieldSize), http.StatusRequestHeaderFieldsTooLarge, "header field too long")
+			}
+			if j == len(b) {
+				return len(b), evNone
+			}
+			i, c = j, b[j]
 			s.n++
 			if s.n+2 > s.lim.FieldSize {
 				return s.refuseAt(i, http.StatusRequestHeaderFieldsTooLarge, "header field too long")
 			}
 			switch {
-			case isTchar(c):
-				if r.nameLen < len(r.name) {
-					r.name[r.nameLen] = lower(c)
-				}
-				r.nameLen++
 			case c == ':':
 				if st, reason := s.fieldName(); st != 0 {
 					return s.refuseAt(i, st, reason)

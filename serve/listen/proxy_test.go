@@ -346,3 +346,24 @@ func TestInfoOnOtherConns(t *testing.T) {
 		t.Errorf("tcp: %+v", ci)
 	}
 }
+
+func TestAcceptNotBlockedBySilentClients(t *testing.T) {
+	// Headers are read in each connection's goroutine: clients that connect
+	// and say nothing hold only their own connection, never Accept.
+	const timeout = 3 * time.Second
+	for _, mode := range []string{ProxyAuto, ProxyRequired} {
+		l := openOne(t, procfile.Bind{Address: "127.0.0.1:0"}, Options{ProxyProtocol: mode, HeaderTimeout: timeout})
+		serveHTTP(t, l)
+		for range 20 {
+			dial(t, l)
+		}
+		start := time.Now()
+		_, got := get(t, l, []byte("PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n"), 1)
+		if elapsed := time.Since(start); elapsed > timeout/2 {
+			t.Errorf("%s: served after %s, behind silent clients", mode, elapsed)
+		}
+		if got[0].Addr != "192.0.2.1:1" {
+			t.Errorf("%s: server saw %+v", mode, got[0])
+		}
+	}
+}

@@ -315,6 +315,6 @@ func (be *backend) done(counted bool) {
 
 func (be *backend) markDrained() { be.drainOnce.Do(func() { close(be.drained) }) }
 
-func (be *backend) markDown()  { be.downUntil.Store(monoNow() + int64(downFor)) }
-func (be *backend) markUp()    { be.downUntil.Store(0) }
+func (be *backend) markDown()    { be.downUntil.Store(monoNow() + int64(downFor)) }
+func (be *backend) markUp()      { be.downUntil.Store(0) }
 func (be *backend) isDown() bool { return be.downUntil.Load() != 0 }

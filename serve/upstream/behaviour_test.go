@@ -375,6 +375,9 @@ func TestUpstreamDiesMidBody(t *testing.T) {
 			if rec := f.record(t); rec.Status != 200 || rec.BytesSent != 5 || rec.ClientAbort {
 				t.Errorf("record %+v", rec)
 			}
+			if f.panicked.Load() {
+				t.Error("the handler panicked: an access log written after it would miss the request")
+			}
 			if sink.count(logrus.ErrorLevel) != 1 {
 				t.Errorf("log:\n%s", sink.messages())
 			}
@@ -997,4 +1000,62 @@ func TestAddReplacesAddress(t *testing.T) {
 	if _, _, body := get(t, f.URL); body != "two" || b.Len() != 1 {
 		t.Errorf("after re-Add: %q, Len %d", body, b.Len())
 	}
+}
+
+func TestRequestTrailers(t *testing.T) {
+	got := make(chan string, 1)
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%s %v", body, r.Trailer)
+	}))
+	f, _ := gsupFront(t, Options{}, addr)
+	c, br := dialRaw(t, f.Addr)
+	io.WriteString(c, "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n"+
+		"4\r\nbody\r\n0\r\nX-Sum: 42\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if s := waitFor(t, got, "the app"); s != "body map[X-Sum:[42]]" {
+		t.Errorf("app got %q", s)
+	}
+}
+
+// TestIdleExpiry: pooled connections unused for idleTimeout are closed by
+// the reaper, and never handed out.
+func TestIdleExpiry(t *testing.T) {
+	closed := make(chan struct{}, 10)
+	s := httptest.NewUnstartedServer(helloApp)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	f, b := gsupFront(t, Options{}, s.Listener.Addr().String())
+	age := func(be *backend) {
+		be.mu.Lock()
+		for _, pc := range be.idle {
+			pc.idleAt -= int64(2 * idleTimeout)
+		}
+		be.mu.Unlock()
+	}
+	get(t, f.URL)
+	be := (*b.ring.Load())[0]
+	if n := be.idleCount(); n != 1 {
+		t.Fatalf("%d idle connections", n)
+	}
+	age(be)
+	be.reap()
+	waitFor(t, closed, "the reaped connection to close")
+	if n := be.idleCount(); n != 0 {
+		t.Errorf("%d idle connections after reaping", n)
+	}
+	get(t, f.URL)
+	age(be)
+	if pc := be.getIdle(); pc != nil {
+		t.Error("a stale connection was handed out")
+	}
+	waitFor(t, closed, "the stale connection to close")
 }

@@ -138,7 +138,7 @@ var apps = map[string]http.HandlerFunc{
 			io.WriteString(w, "hello")
 		}
 	},
-	"/raw-close": rawResponse("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Raw: 1\r\n\r\nread until close\n"),
+	"/raw-close":  rawResponse("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Raw: 1\r\n\r\nread until close\n"),
 	"/raw-http10": rawResponse("HTTP/1.0 200 OK\r\nContent-Length: 6\r\nX-Old: yes\r\n\r\nold!\r\n"),
 	"/raw-lf":     rawResponse("HTTP/1.1 202 Accepted\nContent-Length: 3\nX-Bare-Lf: 1\n\nabc"),
 	"/raw-lowercase": rawResponse("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-lower-case: v\r\n" +

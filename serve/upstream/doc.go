@@ -9,10 +9,14 @@
 // third more CPU per proxied request than this client, which does the whole
 // exchange on the handler's goroutine: one write(2) for the request head and
 // a buffered body, the response head parsed straight from the connection's
-// bufio.Reader into the ResponseWriter's header map. Only a streamed request
+// bufio.Reader into the ResponseWriter's header map. Client aborts are
+// watched with context.AfterFunc, not a goroutine. Only a streamed request
 // body (larger than Options.BufferBody) gets a goroutine of its own, so that
-// the upload and the response can overlap (full duplex). ReverseProxy stays
-// the reference behaviour in the tests.
+// the upload and the response can overlap (full duplex), and an upgraded
+// connection two, one per direction. ReverseProxy stays the reference
+// behaviour in the tests; where this package differs on purpose, the tests
+// say so (no sniffed Content-Type, the request target kept byte for byte,
+// bytes sent with an upgrade request kept).
 //
 // # Balancer
 //
@@ -49,9 +53,10 @@
 // No instance: 503 with Retry-After: 1. No response head within
 // Options.Timeout: 504. Refused everywhere, a malformed head, a reset before
 // the head: 502, logged at error level. A failure after the head went out
-// cannot change the status: the handler panics with http.ErrAbortHandler (as
-// ReverseProxy does) so net/http cuts the client connection; the Record is
-// filled in before, so an access log written from a deferred call still
-// sees it. A client that goes away cancels the upstream exchange (unless
-// Options.IgnoreClientAbort), is recorded as 499 and logged at debug level.
+// cannot change the status: the client connection is cut (taken over and
+// closed on HTTP/1, so ServeHTTP returns normally; elsewhere by a panic with
+// http.ErrAbortHandler, as ReverseProxy does), and the Record keeps the
+// status that was sent. A client that goes away cancels the upstream
+// exchange (unless Options.IgnoreClientAbort), is recorded as 499 and logged
+// at debug level.
 package upstream

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,14 +171,21 @@ type front struct {
 	records chan Record
 	panics  *bytes.Buffer
 	mu      *sync.Mutex
+	// panicked: a handler panicked (even with http.ErrAbortHandler,
+	// which net/http does not log).
+	panicked *atomic.Bool
 }
 
 func startFront(t testing.TB, h http.Handler) *front {
 	t.Helper()
-	f := &front{records: make(chan Record, 1000), panics: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	f := &front{records: make(chan Record, 1000), panics: &bytes.Buffer{}, mu: &sync.Mutex{}, panicked: &atomic.Bool{}}
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rec Record
 		defer func() {
+			if v := recover(); v != nil {
+				f.panicked.Store(true)
+				defer panic(v)
+			}
 			select {
 			case f.records <- rec:
 			default:

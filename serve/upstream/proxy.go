@@ -62,7 +62,8 @@ type Options struct {
 	MaxBody int64
 	// IgnoreClientAbort: a client that goes away does not cancel the
 	// upstream exchange (the app finishes its work; the response is
-	// dropped).
+	// dropped). A streamed response then ends only when the app ends it
+	// or a write to the client fails.
 	IgnoreClientAbort bool
 	// Rewrite, if set, is called with the outbound request's header fields
 	// once the hop-by-hop ones are gone, to set the forwarding ones. out
@@ -565,6 +566,8 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 	default:
 		if x.writeErr != nil {
 			err = fmt.Errorf("%w (after writing request: %v)", err, x.writeErr)
+		} else if x.bodyWriteErr != nil {
+			err = fmt.Errorf("%w (after sending request body: %v)", err, x.bodyWriteErr)
 		}
 		x.p.log.Errorf("upstream %s: %s %s: reading response: %v", be.addr, x.r.Method, x.uri, err)
 		x.reply(http.StatusBadGateway)
@@ -678,7 +681,13 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 		x.clientAbort(be, rerr)
 	case rerr != nil:
 		x.finishUpstream(be, pc, false)
-		x.p.log.Errorf("upstream %s: %s %s: response body cut after %d bytes: %v", be.addr, x.r.Method, x.uri, rec.BytesSent, rerr)
+		if x.bodyReadErr != nil {
+			// The client's body failed (too large, cut off) while the
+			// response was already streaming: the client's doing.
+			x.p.log.Debugf("upstream %s: %s %s: request body: %v", be.addr, x.r.Method, x.uri, x.bodyReadErr)
+		} else {
+			x.p.log.Errorf("upstream %s: %s %s: response body cut after %d bytes: %v", be.addr, x.r.Method, x.uri, rec.BytesSent, rerr)
+		}
 		x.abortClient()
 	default:
 		if h.chunked && len(x.cr.trailer.fields) > 0 {
@@ -716,10 +725,17 @@ func (x *exchange) writeHead(be *backend) bool {
 	return true
 }
 
-// abortClient cuts the client connection after a response head went out
-// (net/http recovers the panic quietly), when running under net/http's
-// server, as ReverseProxy does.
+// abortClient cuts the client connection after a response head went out,
+// so that the client sees a broken response rather than a short one. On
+// HTTP/1 the connection is taken over and closed, and the handler returns
+// normally (an access log written after ServeHTTP still gets its line);
+// where that is not possible it panics with http.ErrAbortHandler, which
+// net/http recovers quietly, as ReverseProxy does.
 func (x *exchange) abortClient() {
+	if c, _, err := http.NewResponseController(x.w).Hijack(); err == nil {
+		c.Close()
+		return
+	}
 	if x.r.Context().Value(http.ServerContextKey) != nil {
 		x.noReuse = true
 		panic(http.ErrAbortHandler)
