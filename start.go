@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"gsup/control"
 	"gsup/procfile"
 	"gsup/serve"
 	"gsup/serve/listen"
@@ -350,9 +351,14 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 			return failed(err)
 		}
 	} else if len(spec.Sockets) > 0 {
-		_, held, err = listen.Inherited(listen.Options{}, socketNames(spec))
+		var unused []*listen.Listener
+		unused, held, err = listen.Inherited(listen.Options{}, socketNames(spec))
 		if err != nil {
 			return failed(err)
+		}
+		for _, l := range unused {
+			log.Warnf("socket %s passed by systemd is not used: serving is off and no [socket.NAME] names it", l.Name)
+			l.Close()
 		}
 	}
 	sockets, err := childSockets(spec, held)
@@ -375,6 +381,16 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	sup = supervisor.New(cfg)
 	notifier := signals.NewNotifier(os.Environ(), log)
 	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier}
+	ctl, err := control.Listen(spec.Control, spec.ControlMode)
+	if err != nil {
+		return failed(err)
+	}
+	defer ctl.Close()
+	go func() {
+		if err := ctl.Serve(controlBackend{g}, log); err != nil {
+			log.Errorf("control: %v", err)
+		}
+	}()
 	if notifier.Enabled() {
 		evs, stopEvents := sup.Subscribe()
 		defer stopEvents()

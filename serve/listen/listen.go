@@ -50,8 +50,9 @@ type Options struct {
 	// 127.0.0.1 and ::1. UNIX-socket peers are always allowed.
 	ProxyAllow *forward.AllowList
 	// HeaderTimeout bounds the wait for a PROXY header; 0 or less means 5s.
-	// An earlier read deadline set on the connection (http.Server's
-	// ReadHeaderTimeout) is kept.
+	// A read deadline already set on the connection, if earlier, is kept.
+	// http.Server reads the header at its first RemoteAddr call, before it
+	// sets ReadHeaderTimeout: HeaderTimeout is then the bound.
 	HeaderTimeout time.Duration
 	// Log receives one warning per refused connection; nil discards.
 	Log *logrus.Logger
@@ -273,11 +274,20 @@ func (o *options) listenUnix(path string) (net.Listener, string, fs.FileInfo, er
 	if path == "" {
 		return nil, "", nil, errors.New("empty socket path")
 	}
+	if path[0] == '@' {
+		// Linux's abstract sockets have no file, so no mode: anyone may connect.
+		return nil, "", nil, errors.New("abstract sockets (@name) are not supported: they have no file mode to restrict who connects")
+	}
+	if limit := len(syscall.RawSockaddrUnix{}.Path) - 1; len(path) > limit {
+		return nil, "", nil, fmt.Errorf("socket path is %d bytes long; the system allows %d", len(path), limit)
+	}
+	// The socket is bound and probed by path as written (a relative path
+	// may fit where its absolute form would not); abs is for Close.
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if err := removeStale(abs); err != nil {
+	if err := removeStale(path); err != nil {
 		return nil, "", nil, err
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
@@ -290,7 +300,7 @@ func (o *options) listenUnix(path string) (net.Listener, string, fs.FileInfo, er
 		}
 		return nil
 	}}
-	l, err := lc.Listen(context.Background(), "unix", abs)
+	l, err := lc.Listen(context.Background(), "unix", path)
 	if err != nil {
 		return nil, "", nil, err
 	}

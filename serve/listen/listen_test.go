@@ -113,6 +113,8 @@ func TestOpenErrors(t *testing.T) {
 		{procfile.Bind{Address: "unix:"}, Options{}, `bind "unix:": empty socket path`},
 		{procfile.Bind{Address: "unix:" + regular}, Options{}, `exists and is not a socket`},
 		{procfile.Bind{Address: "unix:" + filepath.Join(dir, "missing", "s.sock")}, Options{}, `no such file or directory`},
+		{procfile.Bind{Address: "unix:/" + strings.Repeat("x", 108)}, Options{}, `socket path is 109 bytes long; the system allows 107`},
+		{procfile.Bind{Address: "unix:@gsup"}, Options{}, `abstract sockets (@name) are not supported`},
 		{procfile.Bind{Address: "fd://2"}, Options{}, `bind "fd://2": want fd://N with N a file descriptor number of 3 or more`},
 		{procfile.Bind{Address: "fd://x"}, Options{}, `want fd://N`},
 		{procfile.Bind{Address: "fd://9999"}, Options{}, `bind "fd://9999": file descriptor 9999: bad file descriptor`},

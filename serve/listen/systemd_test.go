@@ -247,15 +247,15 @@ func TestInheritedNoActivation(t *testing.T) {
 	}
 }
 
-// TestInheritedSystemdSocketActivate runs the child under systemd's own
-// socket activation tool, which sets LISTEN_PID itself.
+// TestInheritedSystemdSocketActivate runs the child under systemd's
+// systemd-socket-activate, which sets LISTEN_PID itself.
 func TestInheritedSystemdSocketActivate(t *testing.T) {
-	tool, err := exec.LookPath("systemd-socket-activate")
+	activate, err := exec.LookPath("systemd-socket-activate")
 	if err != nil {
 		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
 	}
 	sock := filepath.Join(t.TempDir(), "web.sock")
-	cmd := exec.Command(tool, "-l", sock, "--fdname=web",
+	cmd := exec.Command(activate, "-l", sock, "--fdname=web",
 		"-E", "GSUP_LISTEN_TEST_CHILD=inherited", "-E", "GSUP_LISTEN_TEST_PROXY=auto",
 		"-E", "GORACE=atexit_sleep_ms=0", os.Args[0])
 	var stderr logBuffer
@@ -288,7 +288,7 @@ func TestInheritedSystemdSocketActivate(t *testing.T) {
 			t.Error("systemd-socket-activate did not exit")
 		}
 	}()
-	// The tool binds first and starts the child at the first connection.
+	// systemd-socket-activate binds first and starts the child at the first connection.
 	var c net.Conn
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if c, err = net.Dial("unix", sock); err == nil || time.Now().After(deadline) {
