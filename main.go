@@ -129,10 +129,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(cliContext *cli.Context, err error, _ bool) error {
 			return usageErr("%v", err)
 		},
-		Commands: []*cli.Command{
-			startCommand(),
-			checkCommand(),
-		},
+		Commands: append([]*cli.Command{startCommand(), checkCommand()}, controlCommands()...),
 	}
 	return app
 }

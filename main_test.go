@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 // processes.
 func TestScripts(t *testing.T) {
 	cmds := testprog.Commands()
+	for name, cmd := range deployCommands() {
+		cmds[name] = cmd
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testscripts",
 		Cmds:                cmds,

@@ -538,8 +538,10 @@ func (l *loader) formation() {
 	}
 	for i := range s.Processes {
 		if p := &s.Processes[i]; !l.flags[p.Name].ready {
+			// The served type is ready when its $PORT accepts, unless it
+			// serves on sockets gsup passes it: it never binds $PORT then.
 			p.Ready = "none"
-			if p.Name == s.Serve.Upstream {
+			if p.Name == s.Serve.Upstream && len(p.Sockets) == 0 {
 				p.Ready = "port"
 			}
 		}

@@ -156,7 +156,10 @@ func New(cfg Config) (*Server, error) {
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    httpcheck.MaxHeaderBytes(s.limits),
-		ErrorLog:          newErrorLog(cfg.Log),
+		// "OPTIONS *" goes to the app like any other request: net/http
+		// would answer it itself (200, empty), for an app it never asked.
+		DisableGeneralOptionsHandler: true,
+		ErrorLog:                     newErrorLog(cfg.Log),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, ctxKey{}, &reqInfo{conn: c})
 		},

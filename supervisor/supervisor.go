@@ -687,14 +687,15 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 	now := time.Now()
 	uptime := now.Sub(inst.started)
-	success := st.Success()
+	policyUptime, success := uptime, st.Success()
 	if inst.readyFailed {
-		uptime, success = 0, false
+		// Never ready: a failed start, however long it ran.
+		policyUptime, success = 0, false
 	}
 	ev := s.event(EventExited, inst)
 	ev.Status, ev.Code = st.String(), st.Code
 	s.events.publish(ev)
-	d, delay := inst.rs.decide(inst.t.spec.Restart, success, uptime, now)
+	d, delay := inst.rs.decide(inst.t.spec.Restart, success, policyUptime, now)
 	switch d {
 	case decideDone:
 		s.setState(inst, StateExited)

@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"gsup/internal/corpus"
 )
 
 // The corpus is Gunicorn's tests/requests (shared/corpus/gunicorn-requests,
@@ -21,156 +21,33 @@ import (
 // handler standing for the app got at least one request, and nothing was
 // refused).
 
-// Figures measured on this corpus for nginx, haproxy and net/http before
-// gsup had a front (their harness is not this one): refused of the 72
-// invalid cases, forwarded of the 59 valid ones.
-var peers = []struct {
-	name               string
-	refused, forwarded int
-}{
-	{"nginx", 56, 38},
-	{"haproxy", 49, 40},
-	{"net/http alone (earlier measurement)", 40, 46},
-}
+// The tables (per-case limits, cases not scored, valid cases an RFC makes
+// a front refuse, the peers' figures) and the corpus itself are in
+// gsup/internal/corpus, shared with serve's corpus test, which runs the
+// same cases through the real front.
 
-// caseLimits are the limits Gunicorn's own test for the case sets
-// (tests/requests/*/NAME.py, cfg.set(...)); the manifest lists only the
-// compat switches. Every other case runs with DefaultLimits.
-var caseLimits = map[string]Limits{
-	"invalid/010":                     {RequestLine: 4094, Fields: 100, FieldSize: 10},
-	"invalid/011":                     {RequestLine: 4094, Fields: 2, FieldSize: 8190},
-	"invalid/012":                     {RequestLine: 4094, Fields: 100, FieldSize: 98},
-	"invalid/013":                     {RequestLine: 4094, Fields: 100, FieldSize: 14},
-	"invalid/limit_header_default_01": {RequestLine: 4094, Fields: 100, FieldSize: 0},
-	"valid/024":                       {RequestLine: 8200, Fields: 100, FieldSize: 8210},
-	"valid/026":                       {RequestLine: 0, Fields: 100, FieldSize: 8210},
-}
-
-// notInScore are cases that do not count towards the 72 invalid and 59
-// valid: requests Gunicorn's test judges under non-default settings.
-var notInScore = map[string]string{
-	// Invalid only with header_map="refuse". With Gunicorn's default
-	// (drop) they are valid, and gsup drops underscore fields as Gunicorn
-	// and nginx do (DropUnderscoreFields), so it forwards them.
-	"invalid/040":        "header_map=refuse only; gsup drops the underscore fields, forwards",
-	"invalid/chunked_07": "header_map=refuse only; gsup drops the underscore fields (refused anyway: no Host)",
-	// Valid only with compat switches: invalid for a strict server (the
-	// corpus README); gsup must refuse them.
-	"valid/028":        "compat: strip_header_spaces",
-	"valid/031compat":  "compat: permit_unconventional_http_method, casefold_http_method",
-	"valid/031compat2": "compat: permit_unconventional_http_method",
-	"valid/040_compat": "compat: header_map=dangerous",
-}
-
-// Why gsup does not forward some valid cases, with the RFC that says so.
-// The corpus test fails if a valid case outside this table is refused, or
-// one inside it is forwarded.
-var validRefusals = map[string]string{
-	// RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request)
-	// status code to any HTTP/1.1 request message that lacks a Host header
-	// field." Gunicorn does not require Host; net/http, nginx and gsup do.
-	"valid/004": hostMissing, "valid/005": hostMissing, "valid/006": hostMissing,
-	"valid/007": hostMissing, "valid/009": hostMissing, "valid/010": hostMissing,
-	"valid/011": hostMissing, "valid/012": hostMissing, "valid/013": hostMissing,
-	"valid/014": hostMissing, "valid/018": hostMissing, "valid/021": hostMissing,
-	"valid/022": hostMissing + " (the second, HTTP/1.1, request; the first is forwarded)",
-	"valid/023": hostMissing, "valid/025": hostMissing, "valid/025_line": hostMissing,
-	"valid/029": hostMissing, "valid/030": hostMissing, "valid/031": hostMissing,
-	"valid/100": hostMissing, "valid/pp_02": hostMissing + " (after the PROXY header)",
-
-	// RFC 9112 section 5.2: a server that receives obs-fold "MUST either
-	// reject the message by sending a 400 (Bad Request) ... or replace each
-	// received obs-fold with one or more SP octets". gsup rejects, as
-	// Gunicorn does by default: these two are Gunicorn's permit_obsolete_
-	// folding=True tests (their .py sets it; the manifest misses it), and
-	// invalid/obs_fold_01 is the same bytes as compat_obs_fold.
-	"valid/compat_obs_fold":      "obs-fold: RFC 9112 section 5.2 (reject chosen; Gunicorn's compat test)",
-	"valid/compat_obs_fold_huge": "obs-fold: RFC 9112 section 5.2 (reject chosen; Gunicorn's compat test)",
-
-	// RFC 9112 section 6.1: "A server that receives a request message with
-	// a transfer coding it does not understand SHOULD respond with 501".
-	// gsup does not decode gzip, and "identity" is no transfer coding any
-	// more (removed by RFC 7230, absent from RFC 9112 section 7's
-	// registry). net/http answers 501 to both; so does nginx.
-	"valid/rfc9112_smuggle_gzip_chunked_01":        "501: RFC 9112 section 6.1 (gzip transfer coding not implemented)",
-	"valid/rfc9112_smuggle_te_identity_chunked_01": "501: RFC 9112 section 6.1 (identity is not a transfer coding)",
-
-	// RFC 9110 section 4.2.4: "a recipient SHOULD parse for userinfo and
-	// treat its presence as an error; it is likely being used to obscure
-	// the authority for the sake of phishing attacks."
-	"valid/rfc9112_target_absolute_userinfo_01": "userinfo in the target: RFC 9110 section 4.2.4",
-
-	// A truncated request: it declares Content-Length: 17914 and carries
-	// 8599 body bytes before the client closes (the .http file of
-	// Gunicorn 26.1 kept the old body). RFC 9112 section 8: an incomplete
-	// message. gsup reads a body up to buffer_body before sending it on,
-	// so the app never sees this one; the handler here answers 400.
-	"valid/099": "truncated body: RFC 9112 section 8 (incomplete message)",
-
-	// Not refused: net/http answers "OPTIONS *" itself (200, Allow-less),
-	// before any handler runs. RFC 9110 section 9.3.7: it asks about the
-	// server, which the front is.
-	"valid/rfc9112_target_asterisk_options_01": "answered by the front: RFC 9110 section 9.3.7 (OPTIONS * is about the server)",
-}
-
-const hostMissing = "HTTP/1.1 without Host: RFC 9112 section 3.2 (MUST 400)"
-
-type corpusCase struct {
-	id       string // kind/name
-	kind     string // valid, invalid
-	gerr     string // Gunicorn's error for an invalid case
-	settings string
-	raw      []byte
-}
-
-// findCorpus walks up from the package folder to shared/corpus.
-func findCorpus(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+// validRefusals are corpus.ValidRefusals, plus what this harness's plain
+// http.Server does by itself.
+var validRefusals = func() map[string]string {
+	m := map[string]string{
+		// Not refused: net/http answers "OPTIONS *" itself (200,
+		// Allow-less), before any handler runs, unless the server sets
+		// DisableGeneralOptionsHandler. RFC 9110 section 9.3.7 allows it
+		// (OPTIONS * asks about the server, which the front is) without
+		// requiring it; gsup's front turns it off and forwards the request.
+		"valid/rfc9112_target_asterisk_options_01": "answered by net/http itself: RFC 9110 section 9.3.7 allows it (OPTIONS * is about the server)",
 	}
-	for {
-		p := filepath.Join(dir, "shared", "corpus", "gunicorn-requests")
-		if st, err := os.Stat(filepath.Join(p, "manifest.tsv")); err == nil && !st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
+	for id, why := range corpus.ValidRefusals {
+		m[id] = why
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("shared/corpus/gunicorn-requests not found above the package folder (CI=true)")
-	}
-	t.Skip("shared/corpus/gunicorn-requests not found above the package folder; skipping the corpus test")
-	return ""
-}
+	return m
+}()
 
-func loadCorpus(t *testing.T) []corpusCase {
-	dir := findCorpus(t)
-	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []corpusCase
-	for i, line := range strings.Split(strings.TrimSpace(string(manifest)), "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) != 4 {
-			t.Fatalf("manifest.tsv:%d: %d fields, want 4", i+1, len(f))
-		}
-		raw, err := os.ReadFile(filepath.Join(dir, f[0], f[1]+".http"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases = append(cases, corpusCase{
-			id: f[0] + "/" + f[1], kind: f[0], gerr: f[2], settings: f[3],
-			raw: decodeCorpus(raw),
-		})
-	}
-	return cases
-}
+var (
+	peers       = corpus.Peers
+	notInScore  = corpus.NotInScore
+	hostMissing = corpus.HostMissing
+)
 
 // stripProxy stands in for the PROXY protocol layer, which is another
 // package's (serve/listen): every case that starts with a PROXY header is
@@ -220,13 +97,13 @@ func stripProxy(raw []byte) (rest []byte, isProxy bool, ok bool) {
 }
 
 type outcome struct {
-	res        result
+	res        corpus.Result
 	proxyStage bool // refused by the PROXY stand-in
 	stripped   bool // a PROXY header was removed first
 }
 
-func (o outcome) refused() bool { return o.proxyStage || o.res.refused() }
-func (o outcome) passed() bool  { return !o.proxyStage && o.res.passed() }
+func (o outcome) refused() bool { return o.proxyStage || o.res.Refused() }
+func (o outcome) passed() bool  { return !o.proxyStage && o.res.Passed() }
 
 func (o outcome) String() string {
 	if o.proxyStage {
@@ -240,84 +117,42 @@ func (o outcome) String() string {
 }
 
 // runCorpus sends every case to a front in mode and returns the outcomes.
-func runCorpus(t *testing.T, cases []corpusCase, mode frontMode) map[string]outcome {
+func runCorpus(t *testing.T, cases []corpus.Case, mode frontMode) map[string]outcome {
 	fronts := map[Limits]*front{}
 	out := map[string]outcome{}
 	for _, c := range cases {
-		lim, ok := caseLimits[c.id]
-		if !ok {
-			lim = DefaultLimits
-		}
+		cl := corpus.LimitsFor(c)
+		lim := Limits{RequestLine: cl.RequestLine, Fields: cl.Fields, FieldSize: cl.FieldSize}
 		f := fronts[lim]
 		if f == nil {
 			f = startFront(t, mode, lim)
 			fronts[lim] = f
 		}
-		raw, isProxy, ok := stripProxy(c.raw)
+		raw, isProxy, ok := stripProxy(c.Raw)
 		if !ok {
-			out[c.id] = outcome{proxyStage: true}
+			out[c.ID] = outcome{proxyStage: true}
 			continue
 		}
-		out[c.id] = outcome{res: send(t, f.addr, raw), stripped: isProxy}
+		out[c.ID] = outcome{res: send(t, f.addr, raw), stripped: isProxy}
 	}
 	return out
 }
 
-type score struct {
-	refused, invalid      int
-	forwarded, valid      int
-	strictRefused, compat int
-}
-
-// sameBytes reports whether a compat case is byte for byte a valid case
-// scored with default settings (valid/040_compat is valid/040): no server
-// can tell them apart, so it is judged as that case, not as compat.
-func sameBytes(cases []corpusCase, c corpusCase) string {
-	for _, o := range cases {
-		if o.id != c.id && o.kind == "valid" && bytes.Equal(o.raw, c.raw) {
-			if _, excluded := notInScore[o.id]; !excluded {
-				return o.id
-			}
-		}
-	}
-	return ""
-}
-
-func scoreOf(cases []corpusCase, out map[string]outcome) score {
-	var s score
-	for _, c := range cases {
-		o := out[c.id]
-		_, excluded := notInScore[c.id]
-		switch {
-		case c.kind == "invalid" && !excluded:
-			s.invalid++
-			if o.refused() {
-				s.refused++
-			}
-		case c.kind == "valid" && !excluded:
-			s.valid++
-			if o.passed() {
-				s.forwarded++
-			}
-		case c.kind == "valid" && sameBytes(cases, c) != "":
-		case c.kind == "valid":
-			s.compat++
-			if o.refused() {
-				s.strictRefused++
-			}
-		}
-	}
-	return s
+func scoreOf(cases []corpus.Case, out map[string]outcome) corpus.Score {
+	return corpus.Tally(cases, func(c corpus.Case) corpus.Verdict {
+		o := out[c.ID]
+		return corpus.Verdict{Refused: o.refused(), Passed: o.passed()}
+	})
 }
 
 func TestCorpus(t *testing.T) {
-	cases := loadCorpus(t)
+	cases := corpus.Load(t)
 	if testing.Short() {
 		t.Skip("corpus: skipped in -short mode")
 	}
 	modes := []frontMode{modeNetHTTP, modeCheck, modeGsup}
 	outs := make([]map[string]outcome, len(modes))
-	scores := make([]score, len(modes))
+	scores := make([]corpus.Score, len(modes))
 	for i, m := range modes {
 		outs[i] = runCorpus(t, cases, m)
 		scores[i] = scoreOf(cases, outs[i])
@@ -328,28 +163,28 @@ func TestCorpus(t *testing.T) {
 	// label, or the modes disagree with each other.
 	var rows []string
 	for _, c := range cases {
-		label := c.kind
-		if _, ok := notInScore[c.id]; ok {
+		label := c.Kind
+		if _, ok := notInScore[c.ID]; ok {
 			label += ", not scored"
 		}
-		want := c.kind == "invalid"
-		if _, compat := notInScore[c.id]; compat && c.kind == "valid" {
+		want := c.Kind == "invalid"
+		if _, compat := notInScore[c.ID]; compat && c.Kind == "valid" {
 			want = true
 		}
-		if _, drop := notInScore[c.id]; drop && c.kind == "invalid" {
+		if _, drop := notInScore[c.ID]; drop && c.Kind == "invalid" {
 			want = false
 		}
 		cells := make([]string, len(modes))
 		differ := false
 		for i := range modes {
-			o := outs[i][c.id]
+			o := outs[i][c.ID]
 			cells[i] = o.String()
 			if o.refused() != want {
 				differ = true
 			}
 		}
 		if differ || cells[0] != cells[2] {
-			rows = append(rows, fmt.Sprintf("  %-48s %-19s | %-19s | %-19s | %s", c.id, label, cells[0], cells[1], cells[2]))
+			rows = append(rows, fmt.Sprintf("  %-48s %-19s | %-19s | %-19s | %s", c.ID, label, cells[0], cells[1], cells[2]))
 		}
 	}
 	sort.Strings(rows)
@@ -371,10 +206,10 @@ func TestCorpus(t *testing.T) {
 	fmt.Fprintf(&tbl, "%-40s %18s %18s %22s\n", "front", "invalid refused", "valid forwarded", "compat-valid refused")
 	for i, m := range modes {
 		s := scores[i]
-		fmt.Fprintf(&tbl, "%-40s %15d/%d %15d/%d %19d/%d\n", m, s.refused, s.invalid, s.forwarded, s.valid, s.strictRefused, s.compat)
+		fmt.Fprintf(&tbl, "%-40s %15d/%d %15d/%d %19d/%d\n", m, s.Refused, s.Invalid, s.Forwarded, s.Valid, s.StrictRefused, s.Compat)
 	}
 	for _, p := range peers {
-		fmt.Fprintf(&tbl, "%-40s %15d/72 %15d/59\n", p.name, p.refused, p.forwarded)
+		fmt.Fprintf(&tbl, "%-40s %15d/72 %15d/59\n", p.Name, p.Refused, p.Forwarded)
 	}
 	// RFC 9112 section 3.2 takes the valid cases without Host out of reach
 	// of any server that follows it (net/http has no switch for it):
@@ -390,14 +225,14 @@ func TestCorpus(t *testing.T) {
 	for i, m := range modes {
 		withHost, free, freeFwd := 0, 0, 0
 		for _, c := range cases {
-			if _, excluded := notInScore[c.id]; excluded || c.kind != "valid" {
+			if _, excluded := notInScore[c.ID]; excluded || c.Kind != "valid" {
 				continue
 			}
-			why, listed := validRefusals[c.id]
+			why, listed := validRefusals[c.ID]
 			if listed && strings.HasPrefix(why, hostMissing) {
 				continue
 			}
-			passed := outs[i][c.id].passed()
+			passed := outs[i][c.ID].passed()
 			if passed {
 				withHost++
 			}
@@ -409,51 +244,51 @@ func TestCorpus(t *testing.T) {
 			}
 		}
 		fmt.Fprintf(&tbl, "  %-38s forwarded %d/%d; of the %d no RFC section says to refuse: %d\n",
-			m, withHost, scores[i].valid-hostless, free, freeFwd)
+			m, withHost, scores[i].Valid-hostless, free, freeFwd)
 	}
 	t.Logf("corpus summary:\n%s", tbl.String())
 
 	s := scores[2]
-	if s.invalid != 72 || s.valid != 59 {
-		t.Errorf("corpus has %d invalid and %d valid cases in the score, want 72 and 59 (manifest changed?)", s.invalid, s.valid)
+	if s.Invalid != 72 || s.Valid != 59 {
+		t.Errorf("corpus has %d invalid and %d valid cases in the score, want 72 and 59 (manifest changed?)", s.Invalid, s.Valid)
 	}
 	// Refusals: better than every peer, and than net/http on this bench.
-	best := scores[0].refused
+	best := scores[0].Refused
 	for _, p := range peers {
-		best = max(best, p.refused)
+		best = max(best, p.Refused)
 	}
-	if s.refused <= best {
-		t.Errorf("gsup refuses %d/%d invalid cases; it must beat %d", s.refused, s.invalid, best)
+	if s.Refused <= best {
+		t.Errorf("gsup refuses %d/%d invalid cases; it must beat %d", s.Refused, s.Invalid, best)
 	}
-	if s.strictRefused != s.compat {
-		t.Errorf("gsup refuses %d/%d cases that need Gunicorn compat switches, want all", s.strictRefused, s.compat)
+	if s.StrictRefused != s.Compat {
+		t.Errorf("gsup refuses %d/%d cases that need Gunicorn compat switches, want all", s.StrictRefused, s.Compat)
 	}
 	// Forwarding: every valid case is forwarded unless an RFC says
 	// otherwise (validRefusals), and gsup forwards everything net/http
 	// alone forwards, but for those.
 	for _, c := range cases {
-		if c.kind != "valid" {
+		if c.Kind != "valid" {
 			continue
 		}
-		if _, excluded := notInScore[c.id]; excluded {
+		if _, excluded := notInScore[c.ID]; excluded {
 			continue
 		}
-		o := gsup[c.id]
-		why, excused := validRefusals[c.id]
+		o := gsup[c.ID]
+		why, excused := validRefusals[c.ID]
 		switch {
 		case !o.passed() && !excused:
-			t.Errorf("%s: valid, not forwarded by gsup (%s), and no RFC reason in validRefusals", c.id, o)
+			t.Errorf("%s: valid, not forwarded by gsup (%s), and no RFC reason in validRefusals", c.ID, o)
 		case o.passed() && excused:
-			t.Errorf("%s: forwarded by gsup, but validRefusals says %q: update the table", c.id, why)
-		case outs[0][c.id].passed() && !o.passed() && !excused:
-			t.Errorf("%s: net/http alone forwards it, gsup does not (%s)", c.id, o)
+			t.Errorf("%s: forwarded by gsup, but validRefusals says %q: update the table", c.ID, why)
+		case outs[0][c.ID].passed() && !o.passed() && !excused:
+			t.Errorf("%s: net/http alone forwards it, gsup does not (%s)", c.ID, o)
 		}
 	}
 	// And the invalid cases gsup forwards, if any, are errors.
 	for _, c := range cases {
-		if c.kind == "invalid" {
-			if _, excluded := notInScore[c.id]; !excluded && !gsup[c.id].refused() {
-				t.Errorf("%s: invalid (%s), forwarded by gsup (%s)", c.id, c.gerr, gsup[c.id])
+		if c.Kind == "invalid" {
+			if _, excluded := notInScore[c.ID]; !excluded && !gsup[c.ID].refused() {
+				t.Errorf("%s: invalid (%s), forwarded by gsup (%s)", c.ID, c.Err, gsup[c.ID])
 			}
 		}
 	}

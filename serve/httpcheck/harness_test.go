@@ -1,18 +1,15 @@
 package httpcheck
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"log"
 	"net"
 	"net/http"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"gsup/internal/corpus"
 )
 
 // frontMode is what stands in front of the test handler.
@@ -30,7 +27,7 @@ func (m frontMode) String() string {
 
 // forwardedHeader marks a response from the handler that stands for the
 // app: the request was forwarded.
-const forwardedHeader = "X-Test-Forwarded"
+const forwardedHeader = corpus.ForwardedHeader
 
 // front is a real http.Server on a loopback port with the test handler.
 type front struct {
@@ -106,115 +103,16 @@ func serveOn(t testing.TB, l net.Listener, h http.Handler, maxHeaderBytes int) *
 	return f
 }
 
-// result is what a client saw on one connection.
-type result struct {
-	statuses  []int // every response status, in order
-	forwarded int   // responses from the handler
-	err       error // how reading ended, if not with a clean EOF
-}
-
-// refused: the front answered 4xx/5xx itself, or closed the connection
-// without forwarding anything.
-func (r result) refused() bool {
-	for _, s := range r.statuses {
-		if s >= 400 {
-			return true
-		}
-	}
-	return r.forwarded == 0 && len(r.statuses) == 0
-}
-
-// passed: at least one request reached the handler and nothing was
-// refused.
-func (r result) passed() bool { return r.forwarded > 0 && !r.refused() }
-
-func (r result) String() string {
-	if len(r.statuses) == 0 {
-		return "closed"
-	}
-	s := make([]string, len(r.statuses))
-	for i, st := range r.statuses {
-		s[i] = strconv.Itoa(st)
-	}
-	return strings.Join(s, ",")
-}
-
-// send writes raw to the front in one go, half-closes, and reads every
-// response until the front closes.
-func send(t testing.TB, addr string, raw []byte) result {
+// send sends raw to the front (corpus.Send) and returns what the client
+// saw.
+func send(t testing.TB, addr string, raw []byte) corpus.Result {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	res, err := corpus.Send(addr, raw, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	// Write and read at once, so a front that answers before reading it
-	// all cannot deadlock the test.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c.Write(raw)
-		c.(*net.TCPConn).CloseWrite()
-	}()
-	var res result
-	br := bufio.NewReader(c)
-	for {
-		if _, err := br.Peek(1); err != nil {
-			if !errors.Is(err, io.EOF) {
-				res.err = err
-			}
-			break
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			res.err = err
-			break
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		res.statuses = append(res.statuses, resp.StatusCode)
-		if resp.Header.Get(forwardedHeader) != "" {
-			res.forwarded++
-		}
-	}
-	wg.Wait()
 	return res
 }
 
 // quietLog discards net/http's own error log lines.
 func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
-
-// decodeCorpus turns a corpus file into bytes: real newlines are ignored;
-// \r, \n, \t, \0 and \xHH are escapes (the corpus README).
-func decodeCorpus(b []byte) []byte {
-	b = bytes.ReplaceAll(b, []byte("\n"), nil)
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if c != '\\' || i+1 >= len(b) {
-			out = append(out, c)
-			continue
-		}
-		switch b[i+1] {
-		case 'r':
-			out = append(out, '\r')
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case '0':
-			out = append(out, 0)
-		case 'x':
-			if i+3 < len(b) {
-				out = append(out, byte(hexVal(b[i+2])<<4|hexVal(b[i+3])))
-				i += 2
-			}
-		default:
-			out = append(out, c, b[i+1])
-		}
-		i++
-	}
-	return out
-}

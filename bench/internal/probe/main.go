@@ -1,8 +1,8 @@
 // Command probe is the measuring half of bench/supervise.sh: it launches one
 // supervisor (gsup, runsvdir, supervisord) on a prepared directory, takes
 // the figures from /proc, stops it and kills whatever it left behind. It is
-// also the child program of the throughput phase. Linux only, standard
-// library only.
+// also the child program of the throughput phase, and holds the small
+// helpers of bench/http.sh. Linux only, standard library only.
 //
 //	probe start      [flags] -- SUPERVISOR ARGS...   time until -n children run; RSS of the supervisor and its helpers
 //	probe restart    [flags] -- SUPERVISOR ARGS...   SIGKILL a long-running child, time until a new pid runs the child program
@@ -11,6 +11,17 @@
 //	probe verify     -lines L -writers W FILE...      check output files alone
 //	probe reap       -tag PREFIX [-bindir DIR]        kill every process of a run (by tag, or running a program under DIR,
 //	                                                  which must hold a file named .bench-bin)
+//
+// For bench/http.sh:
+//
+//	probe freeport   [-n N]                           free TCP ports on 127.0.0.1, one a line
+//	probe waithttp   -url URL [-timeout D] [-pid P]   wait until URL answers 200 (or P is gone)
+//	probe get        -url URL                         print a body (bounded)
+//	probe waitexit   -pid P [-timeout D]              wait until P has exited
+//	probe left       [-tag T] [-sid S] [-timeout D]   wait until no process of the tag / session is left
+//	probe cpu        [-tree] [-exe PATH] PID...       utime+stime of the processes, in µs
+//	probe cpustat    CPU...                           busy / idle / steal time of CPUs since boot, in µs
+//	probe wrk        FILE                             wrk's output (with --latency) as key=value
 //
 // Results are printed as key=value lines on stdout; progress and errors go
 // to stderr. Every wait has a time limit.
@@ -60,11 +71,16 @@ func unregister(t *target) { liveMu.Lock(); delete(live, t); liveMu.Unlock() }
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: probe start|restart|throughput|writer|verify|reap ...")
+		die("usage: probe start|restart|throughput|writer|verify|reap|freeport|waithttp|get|waitexit|left|cpu|cpustat|wrk ...")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
-	if cmd == "writer" {
-		runWriter(args)
+	// commands that start nothing need no clean-up on a signal
+	simple := map[string]func([]string){
+		"writer": runWriter, "freeport": cmdFreePort, "waithttp": cmdWaitHTTP, "get": cmdGet,
+		"waitexit": cmdWaitExit, "cpu": cmdCPU, "wrk": cmdWrk, "left": cmdLeft, "cpustat": cmdCPUStat,
+	}
+	if f, ok := simple[cmd]; ok {
+		f(args)
 		return
 	}
 	go func() {

@@ -1,0 +1,622 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gsup/procfile"
+	"gsup/supervisor"
+)
+
+// ErrRunning is wrapped by Listen's error when a live gsup answers on the
+// socket: "another gsup is running at PATH".
+var ErrRunning = errors.New("another gsup is running")
+
+// maxSockPath is the longest path a sockaddr_un holds with its NUL.
+const maxSockPath = 107
+
+// heartbeatEvery is how often GET /v1/events writes a comment line, so
+// that proxies and clients see a live stream.
+const heartbeatEvery = 15 * time.Second
+
+// Server is the control API on its socket. Listen makes one; Serve
+// answers requests until Close.
+type Server struct {
+	path string // as given (messages, removal)
+	addr string // what bind used: path, or path relative to the working directory
+	ln   *net.UnixListener
+	dev  uint64
+	ino  uint64
+	hs   *http.Server
+
+	heartbeat time.Duration
+	stats     stats
+
+	mu     sync.Mutex
+	b      Backend
+	log    *logrus.Logger
+	closed bool
+}
+
+// sockAddr returns the address to bind or dial for path: path itself, or,
+// when it is too long for a sockaddr_un, path relative to the working
+// directory if that is short enough.
+func sockAddr(path string) (string, error) {
+	if len(path) <= maxSockPath {
+		return path, nil
+	}
+	if wd, err := os.Getwd(); err == nil {
+		abs := path
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(wd, abs)
+		}
+		if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) <= maxSockPath {
+			return rel, nil
+		}
+	}
+	return "", fmt.Errorf("control socket path %s is too long (%d bytes, at most %d): choose a shorter --control", path, len(path), maxSockPath)
+}
+
+// Listen binds the control socket at path with mode (0 = 0600). The mode
+// is set with fchmod on the socket before bind, so the file never exists
+// with a wider mode, then the path is chmod'ed to exactly mode (the umask
+// may have taken group bits away). A socket file nobody answers on is
+// replaced; one a live process answers on is an error wrapping
+// ErrRunning. Anything else at path that is not a socket is left alone
+// and refused.
+func Listen(path string, mode os.FileMode) (*Server, error) {
+	if path == "" {
+		return nil, errors.New("control socket: empty path")
+	}
+	if mode == 0 {
+		mode = 0o600
+	}
+	mode = mode.Perm()
+	addr, err := sockAddr(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(addr); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("control socket %s: the path exists and is not a socket", path)
+		}
+		c, err := net.DialTimeout("unix", addr, 2*time.Second)
+		switch {
+		case err == nil:
+			c.Close()
+			return nil, fmt.Errorf("%w at %s", ErrRunning, path)
+		case errors.Is(err, syscall.ECONNREFUSED):
+			if err := os.Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
+			}
+		default:
+			return nil, fmt.Errorf("control socket %s: %w", path, err)
+		}
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var ferr error
+		err := c.Control(func(fd uintptr) { ferr = syscall.Fchmod(int(fd), uint32(mode)) })
+		if err != nil {
+			return err
+		}
+		if ferr != nil {
+			return fmt.Errorf("fchmod: %w", ferr)
+		}
+		return nil
+	}}
+	l, err := lc.Listen(context.Background(), "unix", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w at %s", ErrRunning, path)
+		}
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	ln := l.(*net.UnixListener)
+	ln.SetUnlinkOnClose(false) // Close removes it, only while it is ours
+	fail := func(err error) (*Server, error) {
+		ln.Close()
+		os.Remove(addr)
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if err := os.Chmod(addr, mode); err != nil {
+		return fail(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(addr, &st); err != nil {
+		return fail(err)
+	}
+	s := &Server{path: path, addr: addr, ln: ln, dev: uint64(st.Dev), ino: uint64(st.Ino), heartbeat: heartbeatEvery}
+	s.stats.procs = map[sampleKey]*sample{}
+	s.hs = &http.Server{
+		Handler:           s,
+		ConnContext:       connContext,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	return s, nil
+}
+
+// Path is the socket's path, as given to Listen.
+func (s *Server) Path() string { return s.path }
+
+// Serve answers requests with b until Close; it returns nil then, or the
+// error that stopped it. log receives a line per request that changes
+// something.
+func (s *Server) Serve(b Backend, log *logrus.Logger) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.b, s.log = b, log
+	s.mu.Unlock()
+	err := s.hs.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server, ends every open request (streams included) and
+// removes the socket file if it is still the one Listen bound (same
+// device and inode). It may be called more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.hs.Close()
+	s.ln.Close()
+	var st syscall.Stat_t
+	if err := syscall.Stat(s.addr, &st); err == nil && uint64(st.Dev) == s.dev && uint64(st.Ino) == s.ino {
+		if err := os.Remove(s.addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing control socket %s: %w", s.path, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) backend() (Backend, *logrus.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b, s.log
+}
+
+// route is one endpoint.
+type route struct {
+	method string
+	handle func(s *Server, w http.ResponseWriter, r *http.Request, b Backend)
+}
+
+var routes = map[string]route{
+	"/v1/ps":      {http.MethodGet, (*Server).ps},
+	"/v1/scale":   {http.MethodPost, (*Server).scale},
+	"/v1/restart": {http.MethodPost, (*Server).restart},
+	"/v1/stop":    {http.MethodPost, (*Server).stop},
+	"/v1/signal":  {http.MethodPost, (*Server).signal},
+	"/v1/reload":  {http.MethodPost, (*Server).reload},
+	"/v1/load":    {http.MethodPost, (*Server).load},
+	"/v1/unload":  {http.MethodPost, (*Server).unload},
+	"/v1/logs":    {http.MethodGet, (*Server).logs},
+	"/v1/events":  {http.MethodGet, (*Server).events},
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := routes[r.URL.Path]
+	if !ok {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
+		return
+	}
+	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
+		w.Header().Set("Allow", rt.method)
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rt.method, r.Method))
+		return
+	}
+	b, _ := s.backend()
+	if b == nil {
+		writeError(w, http.StatusServiceUnavailable, "gsup is not ready")
+		return
+	}
+	rt.handle(s, w, r, b)
+}
+
+// logf logs a request that changes something, with the peer's identity.
+func (s *Server) logf(r *http.Request, format string, args ...any) {
+	_, log := s.backend()
+	if log == nil {
+		return
+	}
+	log.Infof("control: %s (%s)", fmt.Sprintf(format, args...), peerOf(r.Context()))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, ErrorResponse{Error: msg})
+}
+
+// statusOf maps a Backend error to its HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound), errors.Is(err, supervisor.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict), errors.Is(err, supervisor.ErrStopped):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func writeBackendError(w http.ResponseWriter, err error) {
+	writeError(w, statusOf(err), err.Error())
+}
+
+// decode reads a JSON body of at most MaxBody bytes into v; on error it
+// has answered (400 or 413) and returns false.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// Exactly one value.
+		if _, err2 := dec.Token(); err2 != io.EOF {
+			err = errors.New("more than one JSON value")
+			if err2 != nil {
+				err = err2
+			}
+		}
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", MaxBody))
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "empty request body: want a JSON object")
+	default:
+		writeError(w, http.StatusBadRequest, "bad request body: "+err.Error())
+	}
+	return false
+}
+
+func (s *Server) ps(w http.ResponseWriter, r *http.Request, b Backend) {
+	sts, err := b.Status()
+	if err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	out := PsResponse{Processes: make([]Process, len(sts))}
+	now := time.Now()
+	for i, st := range sts {
+		out.Processes[i].Status = st
+		if st.Pid != 0 && !st.Started.IsZero() {
+			out.Processes[i].UptimeSeconds = now.Sub(st.Started).Seconds()
+		}
+	}
+	s.stats.fill(out.Processes)
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) scale(w http.ResponseWriter, r *http.Request, b Backend) {
+	var req ScaleRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Counts) == 0 {
+		writeError(w, http.StatusBadRequest, `no counts: want {"counts": {"TYPE": N}}`)
+		return
+	}
+	names := make([]string, 0, len(req.Counts))
+	for name, n := range req.Counts {
+		switch {
+		case name == "":
+			writeError(w, http.StatusBadRequest, "empty process type name")
+			return
+		case n < 0:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s=%d: count must not be negative", name, n))
+			return
+		case n > procfile.PortsPerType:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s=%d: at most %d instances a type (its port block)", name, n, procfile.PortsPerType))
+			return
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	prefix := ""
+	if req.App != "" {
+		prefix = req.App + "/"
+	}
+	var words []string
+	for _, name := range names {
+		words = append(words, fmt.Sprintf("%s%s=%d", prefix, name, req.Counts[name]))
+	}
+	s.logf(r, "scale %s", strings.Join(words, " "))
+	done := ScaleRequest{App: req.App, Counts: map[string]int{}}
+	for _, name := range names {
+		if err := b.Scale(req.App, name, req.Counts[name]); err != nil {
+			writeBackendError(w, err)
+			return
+		}
+		done.Counts[name] = req.Counts[name]
+	}
+	writeJSON(w, http.StatusOK, done)
+}
+
+func targetsOK(w http.ResponseWriter, targets []string) bool {
+	if len(targets) == 0 {
+		writeError(w, http.StatusBadRequest, `no targets: want {"targets": ["web", "web.2", "APP", "APP/web"]}`)
+		return false
+	}
+	for _, t := range targets {
+		if strings.TrimSpace(t) == "" {
+			writeError(w, http.StatusBadRequest, "empty target")
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) restart(w http.ResponseWriter, r *http.Request, b Backend) {
+	s.targets(w, r, "restart", b.Restart)
+}
+
+func (s *Server) stop(w http.ResponseWriter, r *http.Request, b Backend) {
+	s.targets(w, r, "stop", b.Stop)
+}
+
+func (s *Server) targets(w http.ResponseWriter, r *http.Request, verb string, act func([]string) ([]string, error)) {
+	var req TargetsRequest
+	if !decode(w, r, &req) || !targetsOK(w, req.Targets) {
+		return
+	}
+	s.logf(r, "%s %s", verb, strings.Join(req.Targets, " "))
+	names, err := act(req.Targets)
+	if err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NamesResponse{Names: nonNil(names)})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (s *Server) signal(w http.ResponseWriter, r *http.Request, b Backend) {
+	var req SignalRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Signal == "" {
+		writeError(w, http.StatusBadRequest, `no signal: want {"signal": "HUP", "targets": [...]}`)
+		return
+	}
+	sig, err := procfile.ParseSignal(req.Signal)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !targetsOK(w, req.Targets) {
+		return
+	}
+	name := procfile.SignalName(sig)
+	s.logf(r, "signal %s %s", name, strings.Join(req.Targets, " "))
+	names, err := b.Signal(sig, req.Targets)
+	if err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NamesResponse{Signal: name, Names: nonNil(names)})
+}
+
+func (s *Server) reload(w http.ResponseWriter, r *http.Request, b Backend) {
+	if r.ContentLength > 0 {
+		var v struct{}
+		if !decode(w, r, &v) {
+			return
+		}
+	}
+	s.logf(r, "reload")
+	if err := b.Reload(); err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, OKResponse{OK: true})
+}
+
+func (s *Server) load(w http.ResponseWriter, r *http.Request, b Backend) {
+	var req LoadRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	switch {
+	case req.File == "":
+		writeError(w, http.StatusBadRequest, `no file: want {"file": "/abs/path/Procfile"}`)
+		return
+	case !filepath.IsAbs(req.File):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("file %q is not an absolute path", req.File))
+		return
+	}
+	if req.App != "" {
+		s.logf(r, "load %s as %s", req.File, req.App)
+	} else {
+		s.logf(r, "load %s", req.File)
+	}
+	name, err := b.Load(req.File, req.App)
+	if err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AppRequest{App: name})
+}
+
+func (s *Server) unload(w http.ResponseWriter, r *http.Request, b Backend) {
+	var req AppRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.App == "" {
+		writeError(w, http.StatusBadRequest, `no app: want {"app": "NAME"}`)
+		return
+	}
+	s.logf(r, "unload %s", req.App)
+	if err := b.Unload(req.App); err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, AppRequest{App: req.App})
+}
+
+// truthy reads a query flag: "1", "true", "yes" or empty-but-present.
+func truthy(r *http.Request, key string) bool {
+	q := r.URL.Query()
+	if !q.Has(key) {
+		return false
+	}
+	switch strings.ToLower(q.Get(key)) {
+	case "", "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}
+
+func (s *Server) logs(w http.ResponseWriter, r *http.Request, b Backend) {
+	targets := r.URL.Query()["target"]
+	follow := truthy(r, "follow")
+	var ch <-chan supervisor.Line
+	if follow {
+		c, cancel, err := b.Follow(targets)
+		if err != nil {
+			writeBackendError(w, err)
+			return
+		}
+		defer cancel()
+		ch = c
+	}
+	lines, err := b.Lines(targets)
+	if err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	enc := json.NewEncoder(w)
+	// The followed lines that were already in the ring are skipped:
+	// per instance, nothing at or before its last line sent.
+	last := map[string]time.Time{}
+	for _, l := range lines {
+		if enc.Encode(l) != nil {
+			return
+		}
+		if l.Time.After(last[l.Instance]) {
+			last[l.Instance] = l.Time
+		}
+	}
+	if rc.Flush() != nil || !follow {
+		return
+	}
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case l := <-ch:
+			if t, ok := last[l.Instance]; ok {
+				if !l.Time.After(t) {
+					continue
+				}
+				delete(last, l.Instance)
+			}
+			if enc.Encode(l) != nil {
+				return
+			}
+			// Flush what is ready as one write.
+			for more := true; more; {
+				select {
+				case l := <-ch:
+					if enc.Encode(l) != nil {
+						return
+					}
+				default:
+					more = false
+				}
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request, b Backend) {
+	ch, cancel := b.Subscribe()
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if _, err := io.WriteString(w, ": gsup events\n\n"); err != nil || rc.Flush() != nil {
+		return
+	}
+	tick := time.NewTicker(s.heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			if _, err := io.WriteString(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			data, err := json.Marshal(ev)
+			if err != nil {
+				continue
+			}
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, data); err != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}

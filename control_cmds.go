@@ -1,0 +1,688 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"gsup/control"
+	"gsup/procfile"
+	"gsup/supervisor"
+)
+
+// controlCommands are the client verbs of a running instance, and `run`.
+func controlCommands() []*cli.Command {
+	return []*cli.Command{
+		loadCommand(),
+		unloadCommand(),
+		psCommand(),
+		scaleCommand(),
+		restartCommand(),
+		stopCommand(),
+		signalCommand(),
+		reloadCommand(),
+		logsCommand(),
+		runCommand(),
+	}
+}
+
+func controlFlag() cli.Flag {
+	return &cli.StringFlag{Name: "control", Usage: "control socket `PATH` (default: control in gsup.toml, else ./.gsup.sock)", EnvVars: []string{"GSUP_CONTROL"}}
+}
+
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print the answer as JSON"}
+}
+
+// controlPath is the socket a verb talks to: --control (GSUP_CONTROL),
+// else the control key of the config file (GSUP_CONFIG, else gsup.toml
+// when present), else ./.gsup.sock.
+func controlPath(cliContext *cli.Context) string {
+	if cliContext.IsSet("control") && cliContext.String("control") != "" {
+		return cliContext.String("control")
+	}
+	config := os.Getenv("GSUP_CONFIG")
+	if config == "" {
+		config = procfile.DefaultConfig
+	}
+	var doc struct {
+		Control string `toml:"control"`
+	}
+	if data, err := os.ReadFile(config); err == nil {
+		// Only the control key matters here; `gsup check` reports the rest.
+		if _, err := toml.Decode(string(data), &doc); err == nil && doc.Control != "" {
+			if filepath.IsAbs(doc.Control) {
+				return doc.Control
+			}
+			return filepath.Join(filepath.Dir(config), doc.Control)
+		}
+	}
+	return procfile.DefaultControl
+}
+
+func newClient(cliContext *cli.Context) *control.Client {
+	return control.NewClient(controlPath(cliContext))
+}
+
+// clientErr gives a client error its exit code: 3 when no instance runs,
+// 2 for a request the server found bad (a bad config file, say), else 1.
+func clientErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *control.APIError
+	switch {
+	case errors.Is(err, control.ErrNoInstance):
+		return &exitError{code: exitNoInstance, err: err}
+	case errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 413):
+		return &exitError{code: exitUsage, err: err}
+	}
+	return failed(err)
+}
+
+// args checks the positional arguments' count (min, and max unless -1)
+// and that no flag follows them.
+func args(cliContext *cli.Context, min, max int, usage string) ([]string, error) {
+	if err := noFlagsAfterArgs(cliContext); err != nil {
+		return nil, err
+	}
+	a := cliContext.Args().Slice()
+	if len(a) < min || max >= 0 && len(a) > max {
+		return nil, usageErr("usage: gsup %s %s", cliContext.Command.Name, usage)
+	}
+	return a, nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func loadCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "load",
+		Usage:     "add (or replace) an app in the running instance from a Procfile or TOML file",
+		ArgsUsage: "FILE",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "app", Usage: "app `NAME` (default: the file's folder name)"},
+			controlFlag(), jsonFlag(),
+		},
+		Action: func(cliContext *cli.Context) error {
+			a, err := args(cliContext, 1, 1, "[--app NAME] FILE")
+			if err != nil {
+				return err
+			}
+			file, app := a[0], cliContext.String("app")
+			// Validated here first, with the messages of `gsup check`.
+			spec, err := procfile.Load(loadOptions(file, app))
+			if err != nil {
+				return configErr(err)
+			}
+			abs, err := filepath.Abs(file)
+			if err != nil {
+				return failed(err)
+			}
+			name, err := newClient(cliContext).Load(cliContext.Context, abs, app)
+			if err != nil {
+				return clientErr(err)
+			}
+			if cliContext.Bool("json") {
+				return printJSON(cliContext.App.Writer, control.AppRequest{App: name})
+			}
+			var types []string
+			for _, p := range spec.Processes {
+				if p.Scale > 0 {
+					types = append(types, fmt.Sprintf("%s=%d", p.Name, p.Scale))
+				}
+			}
+			fmt.Fprintf(cliContext.App.Writer, "loaded %s (%s)\n", name, strings.Join(types, " "))
+			return nil
+		},
+	}
+}
+
+func unloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unload",
+		Usage:     "stop an app's processes and remove it from the running instance",
+		ArgsUsage: "APP",
+		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
+		Action: func(cliContext *cli.Context) error {
+			a, err := args(cliContext, 1, 1, "APP")
+			if err != nil {
+				return err
+			}
+			if err := newClient(cliContext).Unload(cliContext.Context, a[0]); err != nil {
+				return clientErr(err)
+			}
+			if cliContext.Bool("json") {
+				return printJSON(cliContext.App.Writer, control.AppRequest{App: a[0]})
+			}
+			fmt.Fprintf(cliContext.App.Writer, "unloaded %s\n", a[0])
+			return nil
+		},
+	}
+}
+
+func psCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ps",
+		Usage: "list every instance: app, name, pid, state, uptime, restarts, CPU, RSS, readiness, port",
+		Flags: []cli.Flag{controlFlag(), jsonFlag()},
+		Action: func(cliContext *cli.Context) error {
+			if _, err := args(cliContext, 0, 0, "[--json]"); err != nil {
+				return err
+			}
+			ps, err := newClient(cliContext).Status(cliContext.Context)
+			if err != nil {
+				return clientErr(err)
+			}
+			if cliContext.Bool("json") {
+				if ps == nil {
+					ps = []control.Process{}
+				}
+				return printJSON(cliContext.App.Writer, ps)
+			}
+			writePs(cliContext.App.Writer, ps)
+			return nil
+		},
+	}
+}
+
+// writePs prints the ps table.
+func writePs(w io.Writer, ps []control.Process) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tREADY\tPORT")
+	for _, p := range ps {
+		pid, uptime, cpu, rss := "-", "-", "-", "-"
+		if p.Pid != 0 {
+			pid = strconv.Itoa(p.Pid)
+			uptime = formatUptime(time.Duration(p.UptimeSeconds * float64(time.Second)))
+			cpu = fmt.Sprintf("%.1f", p.CPUPercent)
+			rss = formatBytes(p.RSSBytes)
+		}
+		ready := "no"
+		if p.Ready {
+			ready = "yes"
+		}
+		port := "-"
+		switch {
+		case p.Socket != "":
+			port = "unix"
+		case p.Port != 0:
+			port = strconv.Itoa(p.Port)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, ready, port)
+	}
+	tw.Flush()
+}
+
+// formatUptime: 42s, 5m03s, 2h05m, 3d04h.
+func formatUptime(d time.Duration) string {
+	s := int64(d / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
+}
+
+// formatBytes: 812K, 12.3M, 1.2G (powers of 1024).
+func formatBytes(n uint64) string {
+	const k = 1024
+	switch {
+	case n < k*k:
+		return fmt.Sprintf("%dK", (n+k-1)/k)
+	case n < k*k*k:
+		return fmt.Sprintf("%.1fM", float64(n)/(k*k))
+	}
+	return fmt.Sprintf("%.1fG", float64(n)/(k*k*k))
+}
+
+// parseScale reads `gsup scale` arguments: TYPE=N or APP/TYPE=N, several
+// an argument when separated by commas. It returns the counts per app
+// ("" = the first app) and the apps in the order given.
+func parseScale(a []string) (map[string]map[string]int, []string, error) {
+	entries := map[string][]string{}
+	var apps []string
+	for _, arg := range a {
+		for _, field := range strings.Split(arg, ",") {
+			if field == "" {
+				continue
+			}
+			app := ""
+			if name, _, _ := strings.Cut(field, "="); strings.Contains(name, "/") {
+				app, field, _ = strings.Cut(field, "/")
+				if app == "" {
+					return nil, nil, fmt.Errorf("invalid scale entry %q: empty app name", arg)
+				}
+			}
+			if _, ok := entries[app]; !ok {
+				apps = append(apps, app)
+			}
+			entries[app] = append(entries[app], field)
+		}
+	}
+	out := map[string]map[string]int{}
+	for _, app := range apps {
+		f, err := procfile.ParseFormation(strings.Join(entries[app], ","))
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := f["all"]; ok {
+			return nil, nil, errors.New("scale: all=N is for start's formation; name the types")
+		}
+		out[app] = f
+	}
+	if len(out) == 0 {
+		return nil, nil, errors.New("no TYPE=N given")
+	}
+	return out, apps, nil
+}
+
+func scaleCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "scale",
+		Usage:     "set instance counts: web=4 worker=0 (APP/TYPE=N for a loaded app)",
+		ArgsUsage: "TYPE=N...",
+		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
+		Action: func(cliContext *cli.Context) error {
+			a, err := args(cliContext, 1, -1, "TYPE=N... (or APP/TYPE=N)")
+			if err != nil {
+				return err
+			}
+			counts, apps, err := parseScale(a)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			c := newClient(cliContext)
+			var done []control.ScaleRequest
+			var words []string
+			for _, app := range apps {
+				set, err := c.Scale(cliContext.Context, app, counts[app])
+				if err != nil {
+					if len(words) > 0 {
+						fmt.Fprintf(cliContext.App.Writer, "scaled %s\n", strings.Join(words, " "))
+					}
+					return clientErr(err)
+				}
+				done = append(done, control.ScaleRequest{App: app, Counts: set})
+				names := make([]string, 0, len(set))
+				for name := range set {
+					names = append(names, name)
+				}
+				sort.Strings(names)
+				for _, name := range names {
+					prefix := ""
+					if app != "" {
+						prefix = app + "/"
+					}
+					words = append(words, fmt.Sprintf("%s%s=%d", prefix, name, set[name]))
+				}
+			}
+			if cliContext.Bool("json") {
+				return printJSON(cliContext.App.Writer, done)
+			}
+			fmt.Fprintf(cliContext.App.Writer, "scaled %s\n", strings.Join(words, " "))
+			return nil
+		},
+	}
+}
+
+// targetsCommand is restart or stop.
+func targetsCommand(name, usage, done string, act func(*control.Client, context.Context, []string) ([]string, error)) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "TARGET...",
+		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
+		Action: func(cliContext *cli.Context) error {
+			a, err := args(cliContext, 1, -1, "TARGET... (web, web.2, APP, APP/web)")
+			if err != nil {
+				return err
+			}
+			names, err := act(newClient(cliContext), cliContext.Context, a)
+			if err != nil {
+				return clientErr(err)
+			}
+			if cliContext.Bool("json") {
+				return printJSON(cliContext.App.Writer, control.NamesResponse{Names: nonNilNames(names)})
+			}
+			if len(names) == 0 {
+				fmt.Fprintf(cliContext.App.Writer, "%s nothing (no instance of %s)\n", done, strings.Join(a, " "))
+				return nil
+			}
+			fmt.Fprintf(cliContext.App.Writer, "%s %s\n", done, strings.Join(names, " "))
+			return nil
+		},
+	}
+}
+
+func nonNilNames(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func restartCommand() *cli.Command {
+	return targetsCommand("restart", "restart instances (starting stopped ones): web, web.2, APP, APP/web", "restarted", (*control.Client).Restart)
+}
+
+func stopCommand() *cli.Command {
+	return targetsCommand("stop", "stop instances; they stay stopped until restarted", "stopped", (*control.Client).Stop)
+}
+
+func signalCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "signal",
+		Usage:     "send a signal to the main process of instances",
+		ArgsUsage: "SIG TARGET...",
+		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
+		Action: func(cliContext *cli.Context) error {
+			a, err := args(cliContext, 2, -1, "SIG TARGET...")
+			if err != nil {
+				return err
+			}
+			if _, err := procfile.ParseSignal(a[0]); err != nil {
+				return usageErr("signal: %v", err)
+			}
+			sig, names, err := newClient(cliContext).Signal(cliContext.Context, a[0], a[1:])
+			if err != nil {
+				return clientErr(err)
+			}
+			if cliContext.Bool("json") {
+				return printJSON(cliContext.App.Writer, control.NamesResponse{Signal: sig, Names: nonNilNames(names)})
+			}
+			if len(names) == 0 {
+				fmt.Fprintf(cliContext.App.Writer, "sent %s to nothing (no running instance of %s)\n", sig, strings.Join(a[1:], " "))
+				return nil
+			}
+			fmt.Fprintf(cliContext.App.Writer, "sent %s to %s\n", sig, strings.Join(names, " "))
+			return nil
+		},
+	}
+}
+
+func reloadCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reload",
+		Usage: "re-read the config and replace every instance, one at a time (as SIGHUP)",
+		Flags: []cli.Flag{controlFlag(), jsonFlag()},
+		Action: func(cliContext *cli.Context) error {
+			if _, err := args(cliContext, 0, 0, ""); err != nil {
+				return err
+			}
+			if err := newClient(cliContext).Reload(cliContext.Context); err != nil {
+				return clientErr(err)
+			}
+			if cliContext.Bool("json") {
+				return printJSON(cliContext.App.Writer, control.OKResponse{OK: true})
+			}
+			fmt.Fprintln(cliContext.App.Writer, "reloaded")
+			return nil
+		},
+	}
+}
+
+func logsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print the recent output of instances (all, or the targets), then follow with -f",
+		ArgsUsage: "[TARGET...]",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines until interrupted"},
+			controlFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON object a line"},
+		},
+		Action: func(cliContext *cli.Context) error {
+			a, err := args(cliContext, 0, -1, "[-f] [TARGET...]")
+			if err != nil {
+				return err
+			}
+			follow := cliContext.Bool("follow")
+			ctx := cliContext.Context
+			if follow {
+				// INT and TERM end a follow; that is its normal end.
+				var stop context.CancelFunc
+				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+			}
+			w := cliContext.App.Writer
+			enc := json.NewEncoder(w)
+			width := 0
+			var held []supervisor.Line
+			show := func(l supervisor.Line) error {
+				if cliContext.Bool("json") {
+					return enc.Encode(l)
+				}
+				width = max(width, len(l.Instance))
+				_, err := fmt.Fprintf(w, "%s %-*s | %s\n", l.Time.Local().Format("15:04:05"), width, l.Instance, l.Text)
+				return err
+			}
+			each := show
+			if !follow {
+				// All at once: the names line up.
+				each = func(l supervisor.Line) error {
+					held = append(held, l)
+					width = max(width, len(l.Instance))
+					return nil
+				}
+			}
+			err = newClient(cliContext).Logs(ctx, a, follow, each)
+			for _, l := range held {
+				show(l)
+			}
+			if err != nil && ctx.Err() != nil && cliContext.Context.Err() == nil {
+				return nil // interrupted
+			}
+			return clientErr(err)
+		},
+	}
+}
+
+// runFlags are start's -c, -f and -e.
+func runFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range specFlags() {
+		if slices.ContainsFunc(f.Names(), func(n string) bool { return n == "config" || n == "procfile" || n == "env" }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a one-off command with the app's environment (.env, TOML env, PORT); needs no running instance",
+		ArgsUsage: "COMMAND...",
+		Flags:     runFlags(),
+		Action: func(cliContext *cli.Context) error {
+			a := cliContext.Args().Slice()
+			if len(a) == 0 {
+				return usageErr("usage: gsup run [-c FILE] [-f FILE] [-e FILE]... COMMAND...")
+			}
+			env, err := runEnv(cliContext)
+			if err != nil {
+				return err
+			}
+			return runOne(cliContext, strings.Join(a, " "), env)
+		},
+	}
+}
+
+// runEnv is the environment of `gsup run`: gsup's own (less what belongs
+// to gsup's own supervisor) < .env files < TOML env, with PORT (the base
+// port) and GSUP_APP. Without a config file or a Procfile, the .env files
+// alone are read, as foreman's run does.
+func runEnv(cliContext *cli.Context) ([]string, error) {
+	opts := procfile.Options{
+		Config:   cliContext.String("config"),
+		Procfile: cliContext.String("procfile"),
+		EnvFiles: cliContext.StringSlice("env"),
+		Environ:  os.Environ(),
+	}
+	vars := map[string]string{}
+	var app string
+	var port int
+	if opts.Config == "" && opts.Procfile == "" && !exists(procfile.DefaultConfig) && !exists(procfile.DefaultProcfile) {
+		files, required := opts.EnvFiles, true
+		if len(files) == 0 {
+			files, required = []string{procfile.DefaultEnvFile}, false
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				if !required && errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return nil, configErr(&procfile.Error{File: f, Msg: "cannot read: " + unwrapPath(err), Err: err})
+			}
+			parsed, err := procfile.ParseEnv(f, data)
+			if err != nil {
+				return nil, configErr(err)
+			}
+			for _, v := range parsed {
+				vars[v.Key] = v.Value
+			}
+		}
+		port = procfile.DefaultBasePort
+		if p, ok := vars["PORT"]; ok {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				return nil, configErr(fmt.Errorf("PORT: %q is not a port (1-65535)", p))
+			}
+			port = n
+		} else if p := os.Getenv("PORT"); p != "" {
+			if n, err := strconv.Atoi(p); err == nil && n > 0 && n <= 65535 {
+				port = n
+			}
+		}
+		if wd, err := os.Getwd(); err == nil {
+			app = filepath.Base(wd)
+		}
+	} else {
+		spec, err := procfile.Load(opts)
+		if err != nil {
+			return nil, configErr(err)
+		}
+		vars, app, port = spec.Env, spec.App, spec.BasePort
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "NOTIFY_SOCKET", strings.HasPrefix(k, "LISTEN_"), strings.HasPrefix(k, "WATCHDOG_"):
+			continue
+		case k == "PORT" || k == "GSUP_APP":
+			continue
+		}
+		if _, over := vars[k]; over {
+			continue
+		}
+		env = append(env, kv)
+	}
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		if k != "PORT" && k != "GSUP_APP" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+vars[k])
+	}
+	env = append(env, "PORT="+strconv.Itoa(port), "GSUP_APP="+app)
+	return env, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// unwrapPath is an *fs.PathError's bare reason ("no such file or directory").
+func unwrapPath(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// runOne runs command with /bin/sh -c in the foreground and passes its
+// exit status through (128+N when signal N killed it). TERM, HUP, USR1
+// and USR2 sent to gsup are passed on; INT and QUIT too, unless stdin is
+// a terminal (whose keys send them to the command already).
+func runOne(cliContext *cli.Context, command string, env []string) error {
+	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd.Env = env
+	cmd.Stdin = cliContext.App.Reader
+	cmd.Stdout = cliContext.App.Writer
+	cmd.Stderr = cliContext.App.ErrWriter
+	fromTTY := false
+	if f, ok := cmd.Stdin.(*os.File); ok {
+		fromTTY = term.IsTerminal(int(f.Fd()))
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return failed(fmt.Errorf("run: %w", err))
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-sigs:
+				if fromTTY && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
+					continue
+				}
+				cmd.Process.Signal(s)
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return failed(fmt.Errorf("run: %w", err))
+	}
+	code := ee.ExitCode()
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		code = 128 + int(ws.Signal())
+	}
+	return &exitError{code: code, err: errSilent}
+}
+
+// errSilent ends gsup with an exit code and no message.
+var errSilent = errors.New("")
