@@ -242,3 +242,27 @@ func TestMaxRequests(t *testing.T) {
 		t.Errorf("OnLimit after %d requests, want 5", at.Load())
 	}
 }
+
+// A client that half-closes after sending its request never gets an
+// answer the app did not give: either the app's response, or the
+// connection closed (a client going away is an abort, as with nginx).
+func TestHalfCloseNeverGetsAFakeAnswer(t *testing.T) {
+	addr, _ := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		fmt.Fprint(w, "from app")
+	}), nil)
+	for i := 0; i < 20; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if len(b) > 0 && !strings.Contains(string(b), "from app") {
+			t.Fatalf("got an answer the app did not give:\n%s", b)
+		}
+	}
+}

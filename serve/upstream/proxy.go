@@ -170,6 +170,7 @@ type exchange struct {
 	expectPending bool // waiting for the app's 100 before sending the body
 	skipBody      bool // the app answered without asking for the body
 	sent          bool // some of the request went out
+	answered      bool // a final response head went to the client
 	writeErr      error
 	lastErr       error
 	deadline      time.Time
@@ -721,6 +722,7 @@ func (x *exchange) writeHead(be *backend) bool {
 		dst["Content-Type"] = nil // no sniffing: the app did not say
 	}
 	x.rec.Status = x.h.status
+	x.answered = true
 	x.w.WriteHeader(x.h.status)
 	return true
 }
@@ -761,6 +763,12 @@ func (x *exchange) clientAbort(be *backend, err error) {
 		addr = be.addr
 	}
 	x.p.log.Debugf("upstream %s: %s %s: client went away: %v", addr, x.r.Method, x.uri, err)
+	if !x.answered {
+		// Nothing was answered yet: close the connection rather than let
+		// net/http send an empty 200 for a request that never reached
+		// the app (a client that half-closed after sending looks gone).
+		x.abortClient()
+	}
 }
 
 // bodyFailed answers a request whose body could not be read from the
@@ -791,6 +799,7 @@ func (x *exchange) reply(code int) {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestTimeout:
 		h.Set("Connection", "close")
 	}
+	x.answered = true
 	x.w.WriteHeader(code)
 	n, _ := io.WriteString(x.w, http.StatusText(code)+"\n")
 	x.rec.Status = code
