@@ -20,9 +20,10 @@ const GuardArg = "__gsup_guard"
 // SIGKILL when its stdin (this pipe) closes, which the kernel does when
 // gsup exits for any reason, SIGKILL included.
 type guard struct {
-	mu   sync.Mutex
-	w    *os.File
-	proc *osProc
+	mu     sync.Mutex
+	w      *os.File
+	proc   *osProc
+	exited chan struct{} // closed when the guard process has exited
 }
 
 // startGuard starts `self GuardArg` with a pipe on its stdin. The guard
@@ -46,7 +47,12 @@ func startGuard(s *osStarter, self string) (*guard, error) {
 		w.Close()
 		return nil, fmt.Errorf("starting guard process: %w", err)
 	}
-	return &guard{w: w, proc: p}, nil
+	g := &guard{w: w, proc: p, exited: make(chan struct{})}
+	go func() {
+		p.Wait()
+		close(g.exited)
+	}()
+	return g, nil
 }
 
 func (s *osStarter) startGuardProc(self string, stdin, stdout *os.File) (*osProc, error) {
@@ -72,7 +78,7 @@ func (g *guard) close() {
 		return
 	}
 	g.w.Close()
-	g.proc.Wait()
+	<-g.exited
 }
 
 // GuardMain is the guard process: it reads "+PGID" and "-PGID" lines from

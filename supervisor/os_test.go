@@ -287,3 +287,24 @@ func TestRealNoGoroutineGrowthAcrossRestarts(t *testing.T) {
 		t.Fatalf("goroutines grew from %d to %d across 50 restarts", before, after)
 	}
 }
+
+func TestRealKilledGuardIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "grandchild")
+	cmd := fmt.Sprintf("sleep 1000 & echo $! > %s; wait", pidFile)
+	s, _, _, _ := runReal(t, testSpec(procfile.Process{Name: "tree", Command: cmd}))
+	gc := readPidFile(t, pidFile)
+	var old int
+	s.call(func() { old = s.guard.proc.Pid() })
+	syscall.Kill(old, syscall.SIGKILL)
+	var fresh int
+	eventually(t, "a new guard", func() bool {
+		s.call(func() { fresh = s.guard.proc.Pid() })
+		return fresh != old && alive(fresh)
+	})
+	// The new guard knows the live groups: closing its pipe kills them.
+	var g *guard
+	s.call(func() { g = s.guard })
+	g.w.Close()
+	eventually(t, "the grandchild to be killed by the new guard", func() bool { return !alive(gc) })
+}

@@ -217,7 +217,8 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 				return err
 			}
 			s.guard = g
-			defer g.close()
+			defer func() { s.guard.close() }()
+			go s.watchGuard(g)
 		}
 	}
 	dir, err := os.MkdirTemp("", "gsup")
@@ -245,6 +246,35 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		}
 	}
 	return s.result
+}
+
+// watchGuard replaces the guard process if it dies while gsup runs (it
+// was killed by someone), so the instances stay covered.
+func (s *Supervisor) watchGuard(g *guard) {
+	select {
+	case <-g.exited:
+	case <-s.quit:
+		return
+	}
+	s.post(func() {
+		if s.finished || s.guard != g {
+			return
+		}
+		s.log.Warn("the guard process exited; starting a new one")
+		ng, err := startGuard(s.os, s.cfg.Self)
+		if err != nil {
+			s.log.Errorf("%v; children will not be cleaned up if gsup is killed", err)
+			return
+		}
+		g.w.Close()
+		for _, inst := range s.insts {
+			if inst.proc != nil {
+				ng.add(inst.pid)
+			}
+		}
+		s.guard = ng
+		go s.watchGuard(ng)
+	})
 }
 
 // Shutdown stops every process: StopGraceful sends each its stop_signal
