@@ -209,6 +209,7 @@ type gsup struct {
 	grace     time.Duration
 	frontOnce sync.Once
 	notify    *signals.Notifier
+	rebind    bool // the front listens on configured binds: a reload may change them
 }
 
 // relayReadiness tells the service manager READY=1 once every instance
@@ -380,7 +381,8 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	}
 	sup = supervisor.New(cfg)
 	notifier := signals.NewNotifier(os.Environ(), log)
-	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier}
+	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier,
+		rebind: len(spec.Serve.Bind) > 0}
 	ctl, err := control.Listen(spec.Control, spec.ControlMode)
 	if err != nil {
 		return failed(err)
@@ -476,6 +478,15 @@ func (g *gsup) reloadConfig() error {
 		_, status, _ := g.sup.Summary()
 		g.notify.Ready(status)
 		return configErr(err)
+	}
+	if g.srv != nil && g.rebind && len(spec.Serve.Bind) > 0 {
+		if err := g.srv.Rebind(spec.Serve.Bind); err != nil {
+			g.log.Errorf("reload refused, the running config is kept: %v", err)
+			g.notify.Reloading()
+			_, status, _ := g.sup.Summary()
+			g.notify.Ready(status)
+			return failed(err)
+		}
 	}
 	g.log.Info("reloading")
 	if err := g.sup.Reload(spec); err != nil {

@@ -65,7 +65,9 @@ type Server struct {
 	format  *accesslog.Format
 	access  *accesslog.Writer
 	srv     *http.Server
+	lnMu    sync.Mutex // guards lns and dropped
 	lns     []*listen.Listener
+	dropped map[*listen.Listener]bool // closed by Rebind
 	pid     int
 	wg      sync.WaitGroup
 	served  chan struct{}
@@ -217,6 +219,8 @@ func (s *Server) Listen(binds []procfile.Bind, exclude []string, port string) (h
 
 // Addrs lists where the server listens.
 func (s *Server) Addrs() []string {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
 	var out []string
 	for _, l := range s.lns {
 		out = append(out, l.Name)
@@ -226,16 +230,72 @@ func (s *Server) Addrs() []string {
 
 // Serve serves every listener until Shutdown.
 func (s *Server) Serve() {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
 	for _, l := range s.lns {
-		s.log.Infof("listening at %s", l.Name)
-		s.wg.Add(1)
-		go func(l *listen.Listener) {
-			defer s.wg.Done()
-			if err := s.srv.Serve(httpcheck.WrapListener(l, s.limits, s.log)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Errorf("serving %s: %v", l.Name, err)
-			}
-		}(l)
+		s.serveLocked(l)
 	}
+}
+
+func (s *Server) serveLocked(l *listen.Listener) {
+	s.log.Infof("listening at %s", l.Name)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := s.srv.Serve(httpcheck.WrapListener(l, s.limits, s.log))
+		s.lnMu.Lock()
+		dropped := s.dropped[l]
+		s.lnMu.Unlock()
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !dropped {
+			s.log.Errorf("serving %s: %v", l.Name, err)
+		}
+	}()
+}
+
+// Rebind makes the server listen on exactly binds (at a reload):
+// addresses not yet open are opened and served, and listeners no longer
+// listed are closed (their connections finish their requests). A bind
+// that cannot be opened is an error, and then nothing changes.
+func (s *Server) Rebind(binds []procfile.Bind) error {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	have := map[string]bool{}
+	for _, l := range s.lns {
+		have[l.Name] = true
+	}
+	want := map[string]bool{}
+	var add []procfile.Bind
+	for _, b := range binds {
+		want[b.Address] = true
+		if !have[b.Address] {
+			add = append(add, b)
+		}
+	}
+	var opened []*listen.Listener
+	if len(add) > 0 {
+		var err error
+		if opened, err = listen.Open(add, s.listenOptions()); err != nil {
+			return err
+		}
+	}
+	var keep []*listen.Listener
+	for _, l := range s.lns {
+		if want[l.Name] {
+			keep = append(keep, l)
+			continue
+		}
+		s.log.Infof("no longer listening at %s", l.Name)
+		if s.dropped == nil {
+			s.dropped = map[*listen.Listener]bool{}
+		}
+		s.dropped[l] = true
+		l.Close()
+	}
+	s.lns = append(keep, opened...)
+	for _, l := range opened {
+		s.serveLocked(l)
+	}
+	return nil
 }
 
 // Shutdown stops accepting, waits for requests in flight (until ctx
@@ -246,9 +306,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.srv.Close()
 	}
 	s.wg.Wait()
+	s.lnMu.Lock()
 	for _, l := range s.lns {
 		l.Close()
 	}
+	s.lnMu.Unlock()
 	if s.access != nil {
 		s.access.Close()
 	}
