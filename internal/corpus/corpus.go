@@ -29,9 +29,16 @@ type TB interface {
 	Skip(args ...any)
 }
 
-// Find walks up from dir to the first folder holding RelDir with its
-// manifest, and returns RelDir's path there; ok is false when none does.
+// Find returns the corpus folder: $GSUP_CORPUS when set, else the first
+// folder holding RelDir with its manifest walking up from dir; ok is
+// false when there is none.
 func Find(dir string) (path string, ok bool) {
+	if p := os.Getenv("GSUP_CORPUS"); p != "" {
+		if st, err := os.Stat(filepath.Join(p, "manifest.tsv")); err == nil && !st.IsDir() {
+			return p, true
+		}
+		return "", false
+	}
 	for {
 		p := filepath.Join(dir, filepath.FromSlash(RelDir))
 		if st, err := os.Stat(filepath.Join(p, "manifest.tsv")); err == nil && !st.IsDir() {
