@@ -97,6 +97,7 @@ func TestTablesMatchTheCorpus(t *testing.T) {
 }
 
 func TestFind(t *testing.T) {
+	t.Setenv("GSUP_CORPUS", "")
 	root := t.TempDir()
 	corpusDir := filepath.Join(root, filepath.FromSlash(RelDir))
 	deep := filepath.Join(root, "main", "serve", "httpcheck")
@@ -126,6 +127,7 @@ func (f *fakeTB) Skip(args ...any)  { f.skip = append(f.skip, fmt.Sprint(args...
 
 // Without the corpus, Load skips the test, or fails it under CI.
 func TestLoadWithoutCorpus(t *testing.T) {
+	t.Setenv("GSUP_CORPUS", "")
 	t.Chdir(t.TempDir())
 	for _, ci := range []string{"", "true"} {
 		t.Setenv("CI", ci)
