@@ -14,72 +14,23 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"gsup/procfile"
 )
 
 // maxSockPath is the longest UNIX socket path bind and connect accept
 // (sun_path is 108 bytes including the terminating NUL).
 const maxSockPath = 107
 
-// signalNames maps the short names scripts use to signals.
-var signalNames = map[string]syscall.Signal{
-	"HUP":    syscall.SIGHUP,
-	"INT":    syscall.SIGINT,
-	"QUIT":   syscall.SIGQUIT,
-	"ILL":    syscall.SIGILL,
-	"TRAP":   syscall.SIGTRAP,
-	"ABRT":   syscall.SIGABRT,
-	"BUS":    syscall.SIGBUS,
-	"FPE":    syscall.SIGFPE,
-	"KILL":   syscall.SIGKILL,
-	"USR1":   syscall.SIGUSR1,
-	"SEGV":   syscall.SIGSEGV,
-	"USR2":   syscall.SIGUSR2,
-	"PIPE":   syscall.SIGPIPE,
-	"ALRM":   syscall.SIGALRM,
-	"TERM":   syscall.SIGTERM,
-	"CHLD":   syscall.SIGCHLD,
-	"CONT":   syscall.SIGCONT,
-	"STOP":   syscall.SIGSTOP,
-	"TSTP":   syscall.SIGTSTP,
-	"TTIN":   syscall.SIGTTIN,
-	"TTOU":   syscall.SIGTTOU,
-	"URG":    syscall.SIGURG,
-	"XCPU":   syscall.SIGXCPU,
-	"XFSZ":   syscall.SIGXFSZ,
-	"VTALRM": syscall.SIGVTALRM,
-	"PROF":   syscall.SIGPROF,
-	"WINCH":  syscall.SIGWINCH,
-	"IO":     syscall.SIGIO,
-	"SYS":    syscall.SIGSYS,
-}
-
 // parseSignal accepts "TERM", "SIGTERM", "term" or a number such as "15".
-func parseSignal(s string) (syscall.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal number %d out of range", n)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := strings.TrimPrefix(strings.ToUpper(s), "SIG")
-	if sig, ok := signalNames[name]; ok {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("unknown signal %q", s)
-}
+func parseSignal(s string) (syscall.Signal, error) { return procfile.ParseSignal(s) }
 
 // signalName returns the short name of sig ("TERM"), or its number.
 func signalName(sig os.Signal) string {
-	s, ok := sig.(syscall.Signal)
-	if !ok {
-		return sig.String()
+	if s, ok := sig.(syscall.Signal); ok {
+		return procfile.SignalName(s)
 	}
-	for name, v := range signalNames {
-		if v == s {
-			return name
-		}
-	}
-	return strconv.Itoa(int(s))
+	return sig.String()
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting
