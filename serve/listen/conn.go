@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -317,9 +318,20 @@ type recorder struct {
 	err  error
 }
 
+// v2Signature opens every PROXY protocol v2 header.
+var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
+
 func (r *recorder) Read(b []byte) (int, error) {
 	n, err := r.Conn.Read(b)
 	if !r.done.Load() {
+		// The spec says a receiver must accept a v2 PROXY command with the
+		// UNSPEC family and use the real connection endpoints: that is
+		// what LOCAL means, so present it as LOCAL to the parser (which
+		// refuses PROXY+UNSPEC). Only when the header's first 14 bytes
+		// arrive in one read, as senders write them.
+		if r.n == 0 && n >= 14 && bytes.Equal(b[:12], v2Signature) && b[12] == 0x21 && b[13] == 0x00 {
+			b[12] = 0x20
+		}
 		r.n += int64(n)
 		if err != nil && r.err == nil {
 			r.err = err

@@ -137,7 +137,7 @@ func proxyCases() []proxyCase {
 		{name: "PROXY glued to a request", mode: ProxyAuto, prefix: []byte("PROXYGET / HTTP/1.1\r\n"), refused: "malformed PROXY header"},
 		{name: "v2 bad version", mode: ProxyAuto, prefix: v2(0x11, tcp4, inet4("192.0.2.1", "192.0.2.2", 1, 2)), refused: "malformed PROXY header"},
 		{name: "v2 bad command", mode: ProxyAuto, prefix: v2(0x22, tcp4, inet4("192.0.2.1", "192.0.2.2", 1, 2)), refused: "malformed PROXY header"},
-		{name: "v2 PROXY with UNSPEC family", mode: ProxyAuto, prefix: v2(proxyCmd, 0x00), refused: "malformed PROXY header"},
+		{name: "v2 PROXY with UNSPEC family (as LOCAL)", mode: ProxyAuto, prefix: v2(proxyCmd, 0x00), proxied: true},
 		{name: "v2 family 0x01", mode: ProxyAuto, prefix: v2(proxyCmd, 0x01), refused: "malformed PROXY header"},
 		{name: "v2 family 0x13", mode: ProxyAuto, prefix: v2(proxyCmd, 0x13, inet4("192.0.2.1", "192.0.2.2", 1, 2)), refused: "malformed PROXY header"},
 		{name: "v2 block shorter than its family", mode: ProxyAuto, prefix: v2(proxyCmd, tcp4, []byte{1, 2, 3, 4, 5, 6, 7, 8}), refused: "malformed PROXY header"},
