@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"reflect"
 	"time"
 
 	"gsup/procfile"
@@ -106,7 +108,7 @@ func (s *Supervisor) rollout(spec *procfile.Spec, appName string) error {
 			return
 		}
 		s.events.publish(Event{Time: time.Now(), Kind: EventReloading, App: a.name})
-		steps = s.planLocked(a, spec)
+		steps = s.planLocked(a, spec, appName != "")
 	}) {
 		return ErrStopped
 	}
@@ -128,11 +130,18 @@ func (s *Supervisor) rollout(spec *procfile.Spec, appName string) error {
 }
 
 // planLocked switches app a to spec and lists the replacements to make.
-// Gone types and surplus instances are stopped at once.
-func (s *Supervisor) planLocked(a *app, spec *procfile.Spec) []step {
+// Gone types and surplus instances are stopped at once. With onlyChanged
+// (load of an app that runs), the running instances of a type whose
+// definition and environment did not change are kept.
+func (s *Supervisor) planLocked(a *app, spec *procfile.Spec, onlyChanged bool) []step {
 	old := map[string]*ptype{}
+	unchanged := map[string]bool{}
+	sameEnv := maps.Equal(a.spec.Env, spec.Env) && a.spec.Dir == spec.Dir
 	for _, t := range a.types {
 		old[t.spec.Name] = t
+		if p := spec.Lookup(t.spec.Name); onlyChanged && sameEnv && p != nil && sameProcess(t.spec, *p) {
+			unchanged[t.spec.Name] = true
+		}
 	}
 	name := a.name
 	spec2 := *spec
@@ -182,7 +191,11 @@ func (s *Supervisor) planLocked(a *app, spec *procfile.Spec) []step {
 			}
 		}
 		for n := 1; n <= t.scale; n++ {
-			steps = append(steps, step{t: t, num: n, old: s.findLocked(t, n)})
+			prev := s.findLocked(t, n)
+			if prev != nil && unchanged[t.spec.Name] {
+				continue
+			}
+			steps = append(steps, step{t: t, num: n, old: prev})
 		}
 	}
 	return steps
@@ -338,4 +351,13 @@ func (s *Supervisor) waitDone(ctx context.Context, inst *instance) error {
 	case <-s.quit:
 		return ErrStopped
 	}
+}
+
+// sameProcess reports two definitions of a type that run the same way
+// (the instance count aside).
+func sameProcess(a, b procfile.Process) bool {
+	a.Scale, b.Scale = 0, 0
+	a.Line, b.Line = 0, 0
+	a.File, b.File = "", ""
+	return reflect.DeepEqual(a, b)
 }
