@@ -183,17 +183,24 @@ func (d *tomlDoc) integer(k toml.Key, v any, lo, hi int64) (int, bool) {
 
 // duration accepts a Go duration string, not negative ("10s", "1m30s").
 func (d *tomlDoc) duration(k toml.Key, v any) (time.Duration, bool) {
+	return parsed(d, k, v, `a duration string such as "10s"`, parseDuration)
+}
+
+// parsed checks that v is a string and parses it; want says what the
+// key takes, for the error when v is of another type.
+func parsed[T any](d *tomlDoc, k toml.Key, v any, want string, parse func(string) (T, error)) (T, bool) {
+	var zero T
 	s, ok := v.(string)
 	if !ok {
-		d.fail(k, "must be a duration string such as \"10s\", not %s", typeName(v))
-		return 0, false
+		d.fail(k, "must be %s, not %s", want, typeName(v))
+		return zero, false
 	}
-	dur, err := parseDuration(s)
+	x, err := parse(s)
 	if err != nil {
 		d.fail(k, "%v", err)
-		return 0, false
+		return zero, false
 	}
-	return dur, true
+	return x, true
 }
 
 func parseDuration(s string) (time.Duration, error) {
@@ -231,17 +238,7 @@ func (d *tomlDoc) size(k toml.Key, v any) (int64, bool) {
 // mode accepts an octal string ("0660"). Integers are refused: 660 and
 // 0o660 would read differently.
 func (d *tomlDoc) mode(k toml.Key, v any) (os.FileMode, bool) {
-	s, ok := v.(string)
-	if !ok {
-		d.fail(k, "must be an octal string such as \"0660\", not %s", typeName(v))
-		return 0, false
-	}
-	m, err := parseMode(s)
-	if err != nil {
-		d.fail(k, "%v", err)
-		return 0, false
-	}
-	return m, true
+	return parsed(d, k, v, `an octal string such as "0660"`, parseMode)
 }
 
 func (d *tomlDoc) enum(k toml.Key, v any, choices ...string) (string, bool) {
@@ -257,22 +254,10 @@ func (d *tomlDoc) enum(k toml.Key, v any, choices ...string) (string, bool) {
 }
 
 func (d *tomlDoc) signal(k toml.Key, v any) (syscall.Signal, bool) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	default:
-		d.fail(k, "must be a signal name such as \"TERM\", not %s", typeName(v))
-		return 0, false
+	if n, ok := v.(int64); ok {
+		v = strconv.FormatInt(n, 10)
 	}
-	sig, err := ParseSignal(s)
-	if err != nil {
-		d.fail(k, "%v", err)
-		return 0, false
-	}
-	return sig, true
+	return parsed(d, k, v, `a signal name such as "TERM"`, ParseSignal)
 }
 
 // strList accepts a string or an array of strings; with comma set, a
