@@ -434,8 +434,12 @@ func (s *Supervisor) Replace(id uint64) {
 // take are dropped.
 func (s *Supervisor) Follow(targets []string) (<-chan Line, func(), error) {
 	var err error
+	first := ""
 	if len(targets) > 0 && !s.call(func() {
 		_, err = s.matchLocked(targets)
+		if len(s.apps) > 0 {
+			first = s.apps[0].name
+		}
 	}) {
 		return nil, nil, ErrStopped
 	}
@@ -447,7 +451,7 @@ func (s *Supervisor) Follow(targets []string) (<-chan Line, func(), error) {
 			return true
 		}
 		for _, t := range targets {
-			if lineMatches(name, t) {
+			if lineMatches(name, t, first) {
 				return true
 			}
 		}
@@ -458,8 +462,9 @@ func (s *Supervisor) Follow(targets []string) (<-chan Line, func(), error) {
 }
 
 // lineMatches reports whether instance name ("web.1", "app/web.1")
-// matches a target ("web", "web.1", "app", "app/web").
-func lineMatches(name, target string) bool {
+// matches a target ("web", "web.1", "app", "app/web"); first is the first
+// app's name, whose instances carry no prefix.
+func lineMatches(name, target, first string) bool {
 	if name == target {
 		return true
 	}
@@ -470,7 +475,7 @@ func lineMatches(name, target string) bool {
 	typ, _, _ := strings.Cut(rest, ".")
 	switch {
 	case app == "":
-		return target == typ
+		return target == typ || target == first || target == first+"/"+typ || target == first+"/"+rest
 	default:
 		return target == app || target == app+"/"+typ
 	}

@@ -451,3 +451,28 @@ func TestRollingReloadStartsNewBeforeOldStops(t *testing.T) {
 		<-done
 	})
 }
+
+func TestLineMatches(t *testing.T) {
+	cases := []struct {
+		name, target string
+		want         bool
+	}{
+		{"web.1", "web", true},
+		{"web.1", "web.1", true},
+		{"web.1", "web.2", false},
+		{"web.1", "shop", true},
+		{"web.1", "shop/web", true},
+		{"web.1", "shop/web.1", true},
+		{"web.1", "billing", false},
+		{"billing/web.1", "billing", true},
+		{"billing/web.1", "billing/web", true},
+		{"billing/web.1", "billing/web.1", true},
+		{"billing/web.1", "web", false},
+		{"worker.1", "web", false},
+	}
+	for _, c := range cases {
+		if got := lineMatches(c.name, c.target, "shop"); got != c.want {
+			t.Errorf("lineMatches(%q, %q) = %v, want %v", c.name, c.target, got, c.want)
+		}
+	}
+}
