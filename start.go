@@ -311,6 +311,10 @@ func childSockets(spec *procfile.Spec, held []*listen.Listener) (map[string]*os.
 }
 
 func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Spec) error {
+	// Signals are caught from the first instant: a TERM during start-up is
+	// acted on once the supervisor runs, never the default (death).
+	sigs, stopSignals := signals.Notify()
+	defer stopSignals()
 	stderr := cliContext.App.ErrWriter
 	stdout := cliContext.App.Writer
 	log, errLog, err := newLogger(spec, stderr)
@@ -336,6 +340,13 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	if f, ok := stdout.(*os.File); ok {
 		color = term.IsTerminal(int(f.Fd()))
 	}
+	// The control socket first: a live gsup there stops this one before
+	// it binds anything.
+	ctl, err := control.Listen(spec.Control, spec.ControlMode)
+	if err != nil {
+		return failed(err)
+	}
+	defer ctl.Close()
 	// The front and the children's sockets are opened before any process
 	// starts: a bind that fails stops gsup with nothing started.
 	var sup *supervisor.Supervisor
@@ -351,6 +362,9 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 		if err != nil {
 			return failed(err)
 		}
+		// Closes the listeners (and removes UNIX socket files) when gsup
+		// returns before serving; after a run it finds them closed.
+		defer srv.Close()
 	} else if len(spec.Sockets) > 0 {
 		var unused []*listen.Listener
 		unused, held, err = listen.Inherited(listen.Options{}, socketNames(spec))
@@ -383,11 +397,6 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	notifier := signals.NewNotifier(os.Environ(), log)
 	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier,
 		rebind: len(spec.Serve.Bind) > 0}
-	ctl, err := control.Listen(spec.Control, spec.ControlMode)
-	if err != nil {
-		return failed(err)
-	}
-	defer ctl.Close()
 	go func() {
 		if err := ctl.Serve(controlBackend{g}, log); err != nil {
 			log.Errorf("control: %v", err)
@@ -410,8 +419,6 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 		srv.Serve()
 	}
 
-	sigs, stopSignals := signals.Notify()
-	defer stopSignals()
 	ctx, cancel := context.WithCancel(cliContext.Context)
 	defer cancel()
 	go signals.Run(ctx, sigs, g, log)

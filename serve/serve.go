@@ -317,9 +317,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Close closes every listener and connection at once; a Shutdown
-// waiting for requests returns.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close closes every listener (also one never served) and connection at
+// once; a Shutdown waiting for requests returns.
+func (s *Server) Close() error {
+	err := s.srv.Close()
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	for _, l := range s.lns {
+		l.Close()
+	}
+	return err
+}
 
 // Add puts a ready instance in rotation.
 func (s *Server) Add(id uint64, addr string) { s.bal.Add(id, addr) }
