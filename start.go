@@ -244,19 +244,15 @@ func (g *gsup) relayReadiness(evs <-chan supervisor.Event) {
 	}
 }
 
-// route keeps the front's rotation in step with the served instances.
-func route(evs <-chan supervisor.Event, srv *serve.Server) {
-	for ev := range evs {
-		if !ev.Served {
-			continue
-		}
-		switch ev.Kind {
-		case supervisor.EventReady:
-			srv.Add(ev.ID, ev.Addr)
-		case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
-			supervisor.EventStopped, supervisor.EventFatal:
-			srv.Remove(ev.ID)
-		}
+// route keeps the front's rotation in step with the served instances
+// (supervisor.Config.Rotation: called in order, synchronously).
+func route(srv *serve.Server, ev supervisor.Event) {
+	switch ev.Kind {
+	case supervisor.EventReady:
+		srv.Add(ev.ID, ev.Addr)
+	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
+		supervisor.EventStopped, supervisor.EventFatal:
+		srv.Remove(ev.ID)
 	}
 }
 
@@ -392,6 +388,7 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	}
 	if srv != nil {
 		cfg.Drain = func(ctx context.Context, ev supervisor.Event) { srv.Drain(ctx, ev.ID) }
+		cfg.Rotation = func(ev supervisor.Event) { route(srv, ev) }
 	}
 	sup = supervisor.New(cfg)
 	notifier := signals.NewNotifier(os.Environ(), log)
@@ -413,9 +410,6 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 		}
 	}
 	if srv != nil {
-		evs, stopEvents := sup.Subscribe()
-		defer stopEvents()
-		go route(evs, srv)
 		srv.Serve()
 	}
 

@@ -405,11 +405,27 @@ func TestRollingReloadStartsNewBeforeOldStops(t *testing.T) {
 		}
 		spec := testSpec(procfile.Process{Name: "web", Scale: 2}, procfile.Process{Name: "worker"})
 		spec.Serve.Enabled = true
+		// The front's rotation, as Rotation keeps it: it must never be
+		// empty when an instance is drained.
+		rotation := map[uint64]bool{}
 		s := New(Config{Log: quietLog(), Stdout: io.Discard, Starter: reactiveStarter{base, react},
+			Rotation: func(ev Event) {
+				mu.Lock()
+				defer mu.Unlock()
+				switch ev.Kind {
+				case EventReady:
+					rotation[ev.ID] = true
+				case EventDraining, EventStopping, EventExited, EventStopped:
+					delete(rotation, ev.ID)
+				}
+			},
 			Drain: func(ctx context.Context, ev Event) {
 				mu.Lock()
 				drained[ev.Addr] = true
 				log = append(log, "drain "+ev.Addr)
+				if len(rotation) == 0 {
+					t.Errorf("draining %s with nothing else in rotation", ev.Instance)
+				}
 				mu.Unlock()
 			}, DrainTimeout: time.Second})
 		evs, cancel := s.Subscribe()

@@ -34,6 +34,13 @@ type Config struct {
 	// returns when the instance's requests are done or ctx ends. nil = no
 	// drain.
 	Drain func(ctx context.Context, ev Event)
+	// Rotation, when set, is told every event of a served instance
+	// (Event.Served) synchronously, on the supervisor's goroutine, before
+	// subscribers see it: the front adds an instance on EventReady before
+	// a rollout goes on to drain its predecessor, so the rotation is never
+	// empty in between. It must return quickly and not call the
+	// Supervisor.
+	Rotation func(Event)
 	// DrainTimeout bounds Drain (the front's graceful timeout).
 	DrainTimeout time.Duration
 	// Sockets are the listeners of [socket.NAME], by name, passed to the
@@ -189,6 +196,14 @@ func (s *Supervisor) call(f func()) bool {
 	}
 }
 
+// publish tells the front (served instances) and then every subscriber.
+func (s *Supervisor) publish(ev Event) {
+	if ev.Served && s.cfg.Rotation != nil {
+		s.cfg.Rotation(ev)
+	}
+	s.events.publish(ev)
+}
+
 // Subscribe returns every event published from now on, and a function
 // that ends the subscription.
 func (s *Supervisor) Subscribe() (<-chan Event, func()) { return s.events.subscribe() }
@@ -335,7 +350,7 @@ func (s *Supervisor) loadLocked(spec *procfile.Spec) *app {
 		a.types = append(a.types, t)
 	}
 	s.widthLocked()
-	s.events.publish(Event{Time: time.Now(), Kind: EventLoaded, App: a.name})
+	s.publish(Event{Time: time.Now(), Kind: EventLoaded, App: a.name})
 	for _, t := range a.types {
 		s.startTypeLocked(t)
 	}
@@ -516,7 +531,7 @@ func (s *Supervisor) startLocked(inst *instance) {
 	s.setState(inst, StateStarting)
 	s.guard.add(inst.pid)
 	s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
-	s.events.publish(s.event(EventStarted, inst))
+	s.publish(s.event(EventStarted, inst))
 	go func() {
 		st := p.Wait()
 		s.post(func() { s.exitedLocked(inst, p, st) })
@@ -660,7 +675,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	if inst.t.spec.Ready != "" && inst.t.spec.Ready != "none" {
 		s.log.Infof("%s ready", inst.name)
 	}
-	s.events.publish(s.event(EventReady, inst))
+	s.publish(s.event(EventReady, inst))
 	select {
 	case <-inst.readyC:
 	default:
@@ -700,7 +715,7 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 		s.log.Infof("%s stopped (%s)", inst.name, st)
 		ev := s.event(EventStopped, inst)
 		ev.Status, ev.Code = st.String(), st.Code
-		s.events.publish(ev)
+		s.publish(ev)
 		if inst.restartAfter && !s.shutdown && !inst.remove {
 			inst.restartAfter = false
 			s.startLocked(inst)
@@ -724,7 +739,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 	}
 	ev := s.event(EventExited, inst)
 	ev.Status, ev.Code = st.String(), st.Code
-	s.events.publish(ev)
+	s.publish(ev)
 	d, delay := inst.rs.decide(inst.t.spec.Restart, success, policyUptime, now)
 	switch d {
 	case decideDone:
@@ -743,7 +758,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		s.log.Errorf("%s exited with %s; it exited %d times within %v, each soon after starting: fatal, not restarted until asked", inst.name, st, flapMaxQuick+1, flapWindow)
 		ev := s.event(EventFatal, inst)
 		ev.Status, ev.Code = st.String(), st.Code
-		s.events.publish(ev)
+		s.publish(ev)
 		s.doneLocked(inst)
 		if inst.t.spec.Critical {
 			s.failLocked(fmt.Errorf("%w: critical process %s is fatal", ErrFailed, inst.name))
@@ -752,7 +767,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		inst.restarts++
 		ev := s.event(EventRestarting, inst)
 		ev.Delay = delay
-		s.events.publish(ev)
+		s.publish(ev)
 		if delay == 0 {
 			s.log.Warnf("%s exited with %s after %v; restarting", inst.name, st, uptime.Round(time.Millisecond))
 			s.startLocked(inst)
@@ -842,7 +857,7 @@ func (s *Supervisor) stopLocked(inst *instance, drain bool) {
 			inst.timer = nil
 		}
 		s.setState(inst, StateStopped)
-		s.events.publish(s.event(EventStopped, inst))
+		s.publish(s.event(EventStopped, inst))
 		s.doneLocked(inst)
 	case StateStopped, StateExited, StateFatal:
 		if inst.remove {
@@ -855,7 +870,7 @@ func (s *Supervisor) stopLocked(inst *instance, drain bool) {
 		s.setState(inst, StateStopping)
 		if drain && wasReady && inst.served() && s.cfg.Drain != nil {
 			ev := s.event(EventDraining, inst)
-			s.events.publish(ev)
+			s.publish(ev)
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 				defer cancel()
@@ -887,7 +902,7 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	if err := p.Signal(sig, true); err != nil {
 		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}
-	s.events.publish(s.event(EventStopping, inst))
+	s.publish(s.event(EventStopping, inst))
 	if inst.timer != nil {
 		inst.timer.Stop()
 	}
