@@ -12,7 +12,7 @@ import (
 //
 // Errors choose the HTTP status: one that wraps ErrInvalid is a 400, one
 // that wraps ErrNotFound or supervisor.ErrNotFound a 404, one that wraps
-// ErrConflict or supervisor.ErrStopped a 409; any other a 500. The
+// ErrConflict, supervisor.ErrStopped or supervisor.ErrStopping a 409; any other a 500. The
 // message goes to the client as it is.
 type Backend interface {
 	// Status returns every instance, in app and type order.

@@ -266,7 +266,7 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound), errors.Is(err, supervisor.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, ErrConflict), errors.Is(err, supervisor.ErrStopped):
+	case errors.Is(err, ErrConflict), errors.Is(err, supervisor.ErrStopped), errors.Is(err, supervisor.ErrStopping):
 		return http.StatusConflict
 	}
 	return http.StatusInternalServerError

@@ -15,6 +15,10 @@ import (
 // ErrStopped is returned by requests made after Run ended.
 var ErrStopped = errors.New("supervisor is not running")
 
+// ErrStopping is returned by requests that would start or replace
+// processes while gsup stops.
+var ErrStopping = errors.New("gsup is stopping")
+
 // ErrNotFound is found (errors.Is) in the errors about a target, app or
 // process type that does not exist; their messages name it.
 var ErrNotFound = errors.New("not found")
@@ -294,7 +298,7 @@ func (s *Supervisor) scaleLocked(appName, typ string, n int) error {
 		return notFound("no process type %q", typ)
 	}
 	if s.shutdown {
-		return errors.New("gsup is stopping")
+		return ErrStopping
 	}
 	if t.scale != n {
 		s.log.Infof("scaling %s from %d to %d", typ, t.scale, n)

@@ -116,7 +116,7 @@ func (s *Supervisor) rollout(spec *procfile.Spec, appName string) error {
 		return nil
 	}
 	if ctx.Err() != nil {
-		return errors.New("gsup is stopping")
+		return ErrStopping
 	}
 	err := s.runSteps(ctx, steps)
 	msg := "done"
@@ -223,7 +223,7 @@ func (s *Supervisor) replace(insts []*instance) error {
 func (s *Supervisor) runSteps(ctx context.Context, steps []step) error {
 	for _, st := range steps {
 		if ctx.Err() != nil {
-			return errors.New("gsup is stopping")
+			return ErrStopping
 		}
 		if err := s.runStep(ctx, st); err != nil {
 			return err
@@ -282,7 +282,7 @@ func (s *Supervisor) runStep(ctx context.Context, st step) error {
 			return ErrStopped
 		}
 		if fresh == nil {
-			return errors.New("gsup is stopping")
+			return ErrStopping
 		}
 	}
 	if err := s.waitReady(ctx, fresh); err != nil {
