@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -25,6 +24,7 @@ import (
 
 	"gsup/control"
 	"gsup/procfile"
+	"gsup/signals"
 	"gsup/supervisor"
 )
 
@@ -468,7 +468,7 @@ func logsCommand() *cli.Command {
 			if follow {
 				// INT and TERM end a follow; that is its normal end.
 				var stop context.CancelFunc
-				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				ctx, stop = signals.InterruptContext(ctx)
 				defer stop()
 			}
 			w := cliContext.App.Writer
@@ -648,9 +648,8 @@ func runOne(cliContext *cli.Context, command string, env []string) error {
 	if f, ok := cmd.Stdin.(*os.File); ok {
 		fromTTY = term.IsTerminal(int(f.Fd()))
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
+	sigs, stopRelay := signals.Relay(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGQUIT)
+	defer stopRelay()
 	if err := cmd.Start(); err != nil {
 		return failed(fmt.Errorf("run: %w", err))
 	}
