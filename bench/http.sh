@@ -76,7 +76,7 @@ TARGET_TCP=0.65    # req/s x nginx, TCP upstream
 TARGET_UNIX=0.75   # req/s x nginx, UNIX upstream
 TARGET_P99=2       # p99 at most this many times nginx's
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+source "$BENCH/lib.sh"
 
 # INSTALL=1: install what is missing from Debian's packages (root only), with
 # service starts denied during the install (policy-rc.d), then the nginx and
@@ -140,22 +140,7 @@ log "building the probe and the upstream app"
 (cd "$REPO" && go build -o "$PROBE" ./bench/internal/probe && go build -o "$APP" ./bench/internal/upstream)
 
 GSUP_NOTE=
-if [[ " $ROWS " == *" gsup-"* ]]; then
-  if [[ -z $GSUP_BIN ]]; then
-    GSUP_BIN=$BENCH/.work/gsup
-    log "building gsup: go build -o $GSUP_BIN ."
-    rm -f "$GSUP_BIN"
-    if ! (cd "$REPO" && go build -o "$GSUP_BIN" .) >"$WORK/gsup-build.log" 2>&1; then
-      GSUP_NOTE="gsup build failed: $(head -n 3 "$WORK/gsup-build.log" | tr '\n' ' ')"
-      log "$GSUP_NOTE; gsup rows skipped"
-      GSUP_BIN=
-    fi
-  elif [[ ! -x $GSUP_BIN ]]; then
-    GSUP_NOTE="GSUP_BIN=$GSUP_BIN is not executable"
-    log "$GSUP_NOTE; gsup rows skipped"
-    GSUP_BIN=
-  fi
-fi
+if [[ " $ROWS " == *" gsup-"* ]]; then prepare_gsup; fi
 
 NCPU=$(nproc)
 HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -181,7 +166,6 @@ available() {
 # --- results ------------------------------------------------------------------------
 declare -A R   # R[row.rN.key] = value, R[row.key] = summary
 NOTES=()
-note() { NOTES+=("$*"); }
 val() { local x=${R["$1"]-}; echo "${x:--}"; }
 num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
@@ -196,10 +180,6 @@ kvs() {
   return 0
 }
 
-median() {  # median VALUE... (non-numbers ignored; "-" when none)
-  printf '%s\n' "$@" | { grep -E '^-?[0-9]+(\.[0-9]+)?$' || true; } | sort -g |
-    awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
 range() {  # range VALUE... : "min-max" of the numbers
   printf '%s\n' "$@" | { grep -E '^-?[0-9]+(\.[0-9]+)?$' || true; } | sort -g |
     awk '{a[NR]=$1} END {if (NR==0) print "-"; else printf "%.2f-%.2f", a[1], a[NR]}'

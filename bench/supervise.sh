@@ -62,7 +62,7 @@ KEEP_WORK=${KEEP_WORK:-0}
 
 INSTALL=${INSTALL:-0}
 
-log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+source "$BENCH/lib.sh"
 
 # INSTALL=1: install the missing peers from Debian's packages (root only), with
 # service starts denied during the install (policy-rc.d), runit without its
@@ -122,22 +122,7 @@ CH=$BIN/ch
 WR=$BIN/wr
 
 GSUP_NOTE=
-if [[ " $SUPERVISORS " == *" gsup"* ]]; then
-  if [[ -z $GSUP_BIN ]]; then
-    GSUP_BIN=$BENCH/.work/gsup
-    log "building gsup: go build -o $GSUP_BIN ."
-    rm -f "$GSUP_BIN"
-    if ! (cd "$REPO" && go build -o "$GSUP_BIN" .) >"$WORK/gsup-build.log" 2>&1; then
-      GSUP_NOTE="gsup build failed: $(head -n 3 "$WORK/gsup-build.log" | tr '\n' ' ')"
-      log "$GSUP_NOTE; gsup rows skipped"
-      GSUP_BIN=
-    fi
-  elif [[ ! -x $GSUP_BIN ]]; then
-    GSUP_NOTE="GSUP_BIN=$GSUP_BIN is not executable"
-    log "$GSUP_NOTE; gsup rows skipped"
-    GSUP_BIN=
-  fi
-fi
+if [[ " $SUPERVISORS " == *" gsup"* ]]; then prepare_gsup; fi
 
 available() {
   case $1 in
@@ -288,17 +273,12 @@ probe_run() {
 
 val() { local x=${R["$1"]-}; echo "${x:--}"; }
 
-median() {  # median VALUE... (non-numbers ignored; "-" when none)
-  printf '%s\n' "$@" | { grep -E '^[0-9]+(\.[0-9]+)?$' || true; } | sort -g |
-    awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
 
 # --- phases -----------------------------------------------------------------------
 # Each phase goes through the rows in turn (start: one launch of every row, then
 # the next round), so that a burst of load on the machine does not land on one
 # supervisor only.
 
-note() { NOTES+=("$*"); }
 
 # no_figure ROW PHASE-KEY DIR : note why a phase gave no figure
 no_figure() {
