@@ -405,37 +405,23 @@ func (d *tomlDoc) top(spec *Spec, c *tomlConfig) {
 		case "env":
 			c.env = d.env(k, v)
 		case "pid":
-			if p, ok := d.path(k, v, true); ok {
-				spec.Pid = p
-			}
+			set(&spec.Pid)(d.path(k, v, true))
 		case "control":
-			if p, ok := d.path(k, v, false); ok {
-				spec.Control = p
-			}
+			set(&spec.Control)(d.path(k, v, false))
 		case "control_mode":
-			if m, ok := d.mode(k, v); ok {
-				spec.ControlMode = m
-			}
+			set(&spec.ControlMode)(d.mode(k, v))
 		case "error_logfile":
-			if p, ok := d.path(k, v, true); ok {
-				spec.ErrorLogfile = p
-			}
+			set(&spec.ErrorLogfile)(d.path(k, v, true))
 		case "log_level":
-			if s, ok := d.enum(k, v, logLevels...); ok {
-				spec.LogLevel = s
-			}
+			set(&spec.LogLevel)(d.enum(k, v, logLevels...))
 		case "log_format":
-			if s, ok := d.enum(k, v, logFormats...); ok {
-				spec.LogFormat = s
-			}
+			set(&spec.LogFormat)(d.enum(k, v, logFormats...))
 		case "port":
 			if n, ok := d.integer(k, v, 1, 65535); ok {
 				c.port, c.portLine = n, d.line(k)
 			}
 		case "subreaper":
-			if b, ok := d.boolean(k, v); ok {
-				spec.Subreaper = b
-			}
+			set(&spec.Subreaper)(d.boolean(k, v))
 		case "serve":
 			if m, ok := d.table(k, v); ok {
 				d.serve(k, m, &spec.Serve, c)
@@ -508,41 +494,23 @@ func (d *tomlDoc) serve(k toml.Key, m map[string]any, s *Serve, c *tomlConfig) {
 				s.ProxyAllowFrom = ips
 			}
 		case "proxy_protocol":
-			if p, ok := d.enum(sk, v, proxyProtocols...); ok {
-				s.ProxyProtocol = p
-			}
+			set(&s.ProxyProtocol)(d.enum(sk, v, proxyProtocols...))
 		case "access_logfile":
-			if p, ok := d.path(sk, v, true); ok {
-				s.AccessLogfile = p
-			}
+			set(&s.AccessLogfile)(d.path(sk, v, true))
 		case "access_logformat":
-			if f, ok := d.str(sk, v); ok {
-				s.AccessLogformat = f
-			}
+			set(&s.AccessLogformat)(d.str(sk, v))
 		case "timeout":
-			if t, ok := d.duration(sk, v); ok {
-				s.Timeout = t
-			}
+			set(&s.Timeout)(d.duration(sk, v))
 		case "graceful_timeout":
-			if t, ok := d.duration(sk, v); ok {
-				s.GracefulTimeout = t
-			}
+			set(&s.GracefulTimeout)(d.duration(sk, v))
 		case "trust_unix_peers":
-			if b, ok := d.boolean(sk, v); ok {
-				s.TrustUnixPeers = b
-			}
+			set(&s.TrustUnixPeers)(d.boolean(sk, v))
 		case "unix_mode":
-			if m, ok := d.mode(sk, v); ok {
-				s.UnixMode = m
-			}
+			set(&s.UnixMode)(d.mode(sk, v))
 		case "unix_owner":
-			if o, ok := d.str(sk, v); ok {
-				s.UnixOwner = o
-			}
+			set(&s.UnixOwner)(d.str(sk, v))
 		case "unix_group":
-			if g, ok := d.str(sk, v); ok {
-				s.UnixGroup = g
-			}
+			set(&s.UnixGroup)(d.str(sk, v))
 		case "health_path":
 			if p, ok := d.str(sk, v); ok {
 				if p != "" && !validURLPath(p) {
@@ -552,41 +520,23 @@ func (d *tomlDoc) serve(k toml.Key, m map[string]any, s *Serve, c *tomlConfig) {
 				s.HealthPath = p
 			}
 		case "buffer_body":
-			if n, ok := d.size(sk, v); ok {
-				s.BufferBody = n
-			}
+			set(&s.BufferBody)(d.size(sk, v))
 		case "buffer_response":
-			if n, ok := d.size(sk, v); ok {
-				s.BufferResponse = n
-			}
+			set(&s.BufferResponse)(d.size(sk, v))
 		case "max_body":
-			if n, ok := d.size(sk, v); ok {
-				s.MaxBody = n
-			}
+			set(&s.MaxBody)(d.size(sk, v))
 		case "limit_request_line":
-			if n, ok := d.integer(sk, v, 0, 1<<20); ok {
-				s.LimitRequestLine = n
-			}
+			set(&s.LimitRequestLine)(d.integer(sk, v, 0, 1<<20))
 		case "limit_request_fields":
-			if n, ok := d.integer(sk, v, 0, 1<<15); ok {
-				s.LimitRequestFields = n
-			}
+			set(&s.LimitRequestFields)(d.integer(sk, v, 0, 1<<15))
 		case "limit_request_field_size":
-			if n, ok := d.integer(sk, v, 0, 1<<20); ok {
-				s.LimitRequestFieldSize = n
-			}
+			set(&s.LimitRequestFieldSize)(d.integer(sk, v, 0, 1<<20))
 		case "max_requests":
-			if n, ok := d.integer(sk, v, 0, 1<<31-1); ok {
-				s.MaxRequests = n
-			}
+			set(&s.MaxRequests)(d.integer(sk, v, 0, 1<<31-1))
 		case "max_requests_jitter":
-			if n, ok := d.integer(sk, v, 0, 1<<31-1); ok {
-				s.MaxRequestsJitter = n
-			}
+			set(&s.MaxRequestsJitter)(d.integer(sk, v, 0, 1<<31-1))
 		case "ignore_client_abort":
-			if b, ok := d.boolean(sk, v); ok {
-				s.IgnoreClientAbort = b
-			}
+			set(&s.IgnoreClientAbort)(d.boolean(sk, v))
 		default:
 			d.fail(sk, "unknown key")
 		}
@@ -679,9 +629,7 @@ func (d *tomlDoc) socket(k toml.Key, v any) (Socket, bool) {
 			}
 			s.Bind = addr
 		case "mode":
-			if m, ok := d.mode(sk, v); ok {
-				s.Mode = m
-			}
+			set(&s.Mode)(d.mode(sk, v))
 		default:
 			d.fail(sk, "unknown key")
 		}
@@ -730,17 +678,11 @@ func (d *tomlDoc) process(tp tomlProc, p *Process, fl *procFlags) {
 				p.Env[e.Key] = e.Value
 			}
 		case "cwd":
-			if s, ok := d.path(k, v, false); ok {
-				p.Cwd = s
-			}
+			set(&p.Cwd)(d.path(k, v, false))
 		case "user":
-			if s, ok := d.str(k, v); ok {
-				p.User = s
-			}
+			set(&p.User)(d.str(k, v))
 		case "group":
-			if s, ok := d.str(k, v); ok {
-				p.Group = s
-			}
+			set(&p.Group)(d.str(k, v))
 		case "umask":
 			if v == "" {
 				p.Umask = -1
@@ -752,13 +694,9 @@ func (d *tomlDoc) process(tp tomlProc, p *Process, fl *procFlags) {
 				p.Restart = Restart(s)
 			}
 		case "stop_signal":
-			if n, ok := d.signal(k, v); ok {
-				p.StopSignal = n
-			}
+			set(&p.StopSignal)(d.signal(k, v))
 		case "stop_timeout":
-			if t, ok := d.duration(k, v); ok {
-				p.StopTimeout = t
-			}
+			set(&p.StopTimeout)(d.duration(k, v))
 		case "reopen_signal":
 			if v == "" {
 				p.ReopenSignal = 0
@@ -766,9 +704,7 @@ func (d *tomlDoc) process(tp tomlProc, p *Process, fl *procFlags) {
 				p.ReopenSignal = n
 			}
 		case "critical":
-			if b, ok := d.boolean(k, v); ok {
-				p.Critical = b
-			}
+			set(&p.Critical)(d.boolean(k, v))
 		case "log_file":
 			if s, ok := d.path(k, v, true); ok {
 				if s == "-" {
@@ -793,17 +729,11 @@ func (d *tomlDoc) process(tp tomlProc, p *Process, fl *procFlags) {
 				p.ReadyTimeout = t
 			}
 		case "listen":
-			if s, ok := d.enum(k, v, listens...); ok {
-				p.Listen = s
-			}
+			set(&p.Listen)(d.enum(k, v, listens...))
 		case "sockets":
-			if list, ok := d.strList(k, v, false); ok {
-				p.Sockets = list
-			}
+			set(&p.Sockets)(d.strList(k, v, false))
 		case "after":
-			if list, ok := d.strList(k, v, false); ok {
-				p.After = list
-			}
+			set(&p.After)(d.strList(k, v, false))
 		default:
 			d.fail(k, "unknown key")
 		}
@@ -837,4 +767,14 @@ func validURLPath(p string) bool {
 		}
 	}
 	return true
+}
+
+// set returns a function that stores a decoded value in dst when the
+// decoding succeeded: set(&spec.Pid)(d.path(k, v, true)).
+func set[T any](dst *T) func(T, bool) {
+	return func(v T, ok bool) {
+		if ok {
+			*dst = v
+		}
+	}
 }
