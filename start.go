@@ -180,6 +180,10 @@ func newLogger(spec *procfile.Spec, stderr interface{ Write([]byte) (int, error)
 	return log, file, nil
 }
 
+// levelNames are Gunicorn's names of the log levels.
+var levelNames = map[logrus.Level]string{logrus.DebugLevel: "DEBUG", logrus.InfoLevel: "INFO", logrus.WarnLevel: "WARNING",
+	logrus.ErrorLevel: "ERROR", logrus.FatalLevel: "CRITICAL", logrus.PanicLevel: "CRITICAL", logrus.TraceLevel: "DEBUG"}
+
 // textFormatter writes Gunicorn's error-log layout:
 // "[2006-01-02 15:04:05 -0700] [PID] [LEVEL] message key=value".
 type textFormatter struct{ pid int }
@@ -189,8 +193,7 @@ func (f *textFormatter) Format(e *logrus.Entry) ([]byte, error) {
 	if b == nil {
 		b = new(bytes.Buffer)
 	}
-	level := map[logrus.Level]string{logrus.DebugLevel: "DEBUG", logrus.InfoLevel: "INFO", logrus.WarnLevel: "WARNING",
-		logrus.ErrorLevel: "ERROR", logrus.FatalLevel: "CRITICAL", logrus.PanicLevel: "CRITICAL", logrus.TraceLevel: "DEBUG"}[e.Level]
+	level := levelNames[e.Level]
 	fmt.Fprintf(b, "[%s] [%d] [%s] %s", e.Time.Format("2006-01-02 15:04:05 -0700"), f.pid, level, e.Message)
 	for k, v := range e.Data {
 		fmt.Fprintf(b, " %s=%v", k, v)

@@ -413,9 +413,14 @@ func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h
 		e.RemoteAddr = ri.ci.Addr.Addr().Unmap().String()
 		e.RemotePort = strconv.Itoa(int(ri.ci.Addr.Port()))
 	}
-	buf := s.format.Append(make([]byte, 0, 256), &e)
-	s.access.Write(buf)
+	bp := lineBufs.Get().(*[]byte)
+	*bp = s.format.Append((*bp)[:0], &e)
+	s.access.Write(*bp)
+	lineBufs.Put(bp)
 }
+
+// lineBufs holds access-log line buffers (the Writer copies what it gets).
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // newErrorLog sends net/http's own messages (connections it refuses
 // itself, and the like) to gsup's log at debug level.
