@@ -477,18 +477,12 @@ func (g *gsup) Reload() {
 func (g *gsup) reloadConfig() error {
 	spec, err := procfile.Load(g.opts)
 	if err != nil {
-		g.log.Errorf("reload refused, the running config is kept: %v", err)
-		g.notify.Reloading()
-		_, status, _ := g.sup.Summary()
-		g.notify.Ready(status)
+		g.refuseReload(err)
 		return configErr(err)
 	}
 	if g.srv != nil && g.rebind && len(spec.Serve.Bind) > 0 {
 		if err := g.srv.Rebind(spec.Serve.Bind); err != nil {
-			g.log.Errorf("reload refused, the running config is kept: %v", err)
-			g.notify.Reloading()
-			_, status, _ := g.sup.Summary()
-			g.notify.Ready(status)
+			g.refuseReload(err)
 			return failed(err)
 		}
 	}
@@ -498,6 +492,16 @@ func (g *gsup) reloadConfig() error {
 	}
 	g.log.Info("reload done")
 	return nil
+}
+
+// refuseReload reports a reload that cannot be made and tells the
+// service manager it is over (RELOADING=1 then READY=1, as
+// Type=notify-reload expects even when nothing changed).
+func (g *gsup) refuseReload(err error) {
+	g.log.Errorf("reload refused, the running config is kept: %v", err)
+	g.notify.Reloading()
+	_, status, _ := g.sup.Summary()
+	g.notify.Ready(status)
 }
 
 // Reopen implements signals.Target.
