@@ -133,7 +133,7 @@ func loadCommand() *cli.Command {
 			}
 			file, app := a[0], cliContext.String("app")
 			// Validated here first, with the messages of `gsup check`.
-			spec, err := procfile.Load(loadOptions(file, app))
+			spec, err := procfile.Load(procfile.FileOptions(file, app, os.Environ()))
 			if err != nil {
 				return configErr(err)
 			}

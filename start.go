@@ -1,24 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
-	"gsup/control"
+	"gsup/arbiter"
 	"gsup/procfile"
-	"gsup/serve"
-	"gsup/serve/listen"
 	"gsup/signals"
-	"gsup/supervisor"
 )
 
 // specFlags are the flags that decide the Spec: start's and check's.
@@ -147,381 +138,27 @@ func startCommand() *cli.Command {
 	}
 }
 
-// newLogger makes gsup's own logger writing to spec's error log.
-func newLogger(spec *procfile.Spec, stderr interface{ Write([]byte) (int, error) }) (*logrus.Logger, *supervisor.LogFile, error) {
-	log := logrus.New()
-	log.SetOutput(stderr)
-	var file *supervisor.LogFile
-	if spec.ErrorLogfile != "" && spec.ErrorLogfile != "-" {
-		f, err := supervisor.OpenLogFile(spec.ErrorLogfile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("error log: %w", err)
-		}
-		file = f
-		log.SetOutput(f)
-	}
-	switch spec.LogLevel {
-	case "debug":
-		log.SetLevel(logrus.DebugLevel)
-	case "warning":
-		log.SetLevel(logrus.WarnLevel)
-	case "error":
-		log.SetLevel(logrus.ErrorLevel)
-	case "critical":
-		log.SetLevel(logrus.FatalLevel)
-	default:
-		log.SetLevel(logrus.InfoLevel)
-	}
-	if spec.LogFormat == "json" {
-		log.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
-	} else {
-		log.SetFormatter(&textFormatter{pid: os.Getpid()})
-	}
-	return log, file, nil
-}
-
-// levelNames are Gunicorn's names of the log levels.
-var levelNames = map[logrus.Level]string{logrus.DebugLevel: "DEBUG", logrus.InfoLevel: "INFO", logrus.WarnLevel: "WARNING",
-	logrus.ErrorLevel: "ERROR", logrus.FatalLevel: "CRITICAL", logrus.PanicLevel: "CRITICAL", logrus.TraceLevel: "DEBUG"}
-
-// textFormatter writes Gunicorn's error-log layout:
-// "[2006-01-02 15:04:05 -0700] [PID] [LEVEL] message key=value".
-type textFormatter struct{ pid int }
-
-func (f *textFormatter) Format(e *logrus.Entry) ([]byte, error) {
-	b := e.Buffer
-	if b == nil {
-		b = new(bytes.Buffer)
-	}
-	level := levelNames[e.Level]
-	fmt.Fprintf(b, "[%s] [%d] [%s] %s", e.Time.Format("2006-01-02 15:04:05 -0700"), f.pid, level, e.Message)
-	for k, v := range e.Data {
-		fmt.Fprintf(b, " %s=%v", k, v)
-	}
-	b.WriteByte('\n')
-	return b.Bytes(), nil
-}
-
-// gsup is the running instance: it wires the supervisor to signals.
-type gsup struct {
-	opts      procfile.Options
-	log       *logrus.Logger
-	errLog    *supervisor.LogFile
-	sup       *supervisor.Supervisor
-	srv       *serve.Server // nil when not serving
-	grace     time.Duration
-	frontOnce sync.Once
-	notify    *signals.Notifier
-	rebind    bool // the front listens on configured binds: a reload may change them
-}
-
-// relayReadiness tells the service manager READY=1 once every instance
-// that must be ready is (the listeners are open before any process
-// starts), keeps STATUS= current, and brackets each reload with
-// RELOADING=1 ... READY=1.
-func (g *gsup) relayReadiness(evs <-chan supervisor.Event) {
-	sent := false
-	check := func() {
-		ready, status, err := g.sup.Summary()
-		if err != nil {
-			return
-		}
-		if !sent && ready {
-			sent = true
-			g.notify.Ready(status)
-			return
-		}
-		g.notify.Status(status)
-	}
-	check()
-	for ev := range evs {
-		switch ev.Kind {
-		case supervisor.EventReloading:
-			g.notify.Reloading()
-		case supervisor.EventReloaded:
-			_, status, _ := g.sup.Summary()
-			g.notify.Ready(status)
-		default:
-			check()
-		}
-	}
-}
-
-// route keeps the front's rotation in step with the served instances
-// (supervisor.Config.Rotation: called in order, synchronously).
-func route(srv *serve.Server, ev supervisor.Event) {
-	switch ev.Kind {
-	case supervisor.EventReady:
-		srv.Add(ev.ID, ev.Addr)
-	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
-		supervisor.EventStopped, supervisor.EventFatal:
-		srv.Remove(ev.ID)
-	}
-}
-
-// stopFront closes the listeners and waits up to grace for the requests
-// in flight (once; later calls return at once).
-func (g *gsup) stopFront(grace time.Duration) {
-	g.frontOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		if err := g.srv.Shutdown(ctx); err != nil {
-			g.log.Warnf("requests still in flight after %v were cut off", grace)
-		}
-	})
-}
-
-func socketNames(spec *procfile.Spec) []string {
-	var names []string
-	for _, s := range spec.Sockets {
-		names = append(names, s.Name)
-	}
-	return names
-}
-
-// childSockets opens the [socket.NAME] listeners gsup holds for its
-// children: taken from systemd by name (held), else bound here.
-func childSockets(spec *procfile.Spec, held []*listen.Listener) (map[string]*os.File, error) {
-	out := map[string]*os.File{}
-	for _, sock := range spec.Sockets {
-		var l *listen.Listener
-		for _, h := range held {
-			if h.Name == sock.Name {
-				l = h
-			}
-		}
-		if l == nil {
-			if sock.Bind == "" {
-				return nil, fmt.Errorf("socket %s: no bind, and systemd passed no socket of that name", sock.Name)
-			}
-			lns, err := listen.Open([]procfile.Bind{{Address: sock.Bind}}, listen.Options{UnixMode: sock.Mode, ProxyProtocol: "off"})
-			if err != nil {
-				return nil, fmt.Errorf("socket %s: %w", sock.Name, err)
-			}
-			l = lns[0]
-		}
-		f, err := l.File()
-		if err != nil {
-			return nil, fmt.Errorf("socket %s: %w", sock.Name, err)
-		}
-		out[sock.Name] = f
-	}
-	return out, nil
-}
-
+// startGsup runs gsup until it stops. Signals are caught from the first
+// instant: a TERM during start-up is acted on once the supervisor runs,
+// never the default (death).
 func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Spec) error {
-	// Signals are caught from the first instant: a TERM during start-up is
-	// acted on once the supervisor runs, never the default (death).
 	sigs, stopSignals := signals.Notify()
 	defer stopSignals()
-	stderr := cliContext.App.ErrWriter
-	stdout := cliContext.App.Writer
-	log, errLog, err := newLogger(spec, stderr)
-	if err != nil {
-		return failed(err)
-	}
-	if errLog != nil {
-		defer errLog.Close()
-	}
-	var pidFile *signals.PidFile
-	if spec.Pid != "" {
-		pidFile, err = signals.WritePidFile(spec.Pid, os.Getpid())
-		if err != nil {
-			return failed(err)
-		}
-		defer pidFile.Remove()
-	}
 	self, err := selfPath()
 	if err != nil {
 		return failed(fmt.Errorf("finding gsup's executable: %w", err))
 	}
-	color := false
-	if f, ok := stdout.(*os.File); ok {
-		color = term.IsTerminal(int(f.Fd()))
-	}
-	// The control socket first: a live gsup there stops this one before
-	// it binds anything.
-	ctl, err := control.Listen(spec.Control, spec.ControlMode)
+	err = arbiter.Run(cliContext.Context, arbiter.Config{
+		Options: opts,
+		Spec:    spec,
+		Signals: sigs,
+		Stdout:  cliContext.App.Writer,
+		Stderr:  cliContext.App.ErrWriter,
+		Self:    self,
+		Environ: os.Environ(),
+	})
 	if err != nil {
 		return failed(err)
 	}
-	defer ctl.Close()
-	// The front and the children's sockets are opened before any process
-	// starts: a bind that fails stops gsup with nothing started.
-	var sup *supervisor.Supervisor
-	var srv *serve.Server
-	var held []*listen.Listener
-	if spec.Serve.Enabled {
-		srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: log, Stdout: stdout,
-			OnLimit: func(id uint64) { sup.Replace(id) }})
-		if err != nil {
-			return failed(err)
-		}
-		held, err = srv.Listen(spec.Serve.Bind, socketNames(spec), os.Getenv("PORT"))
-		if err != nil {
-			return failed(err)
-		}
-		// Closes the listeners (and removes UNIX socket files) when gsup
-		// returns before serving; after a run it finds them closed.
-		defer srv.Close()
-	} else if len(spec.Sockets) > 0 {
-		var unused []*listen.Listener
-		unused, held, err = listen.Inherited(listen.Options{}, socketNames(spec))
-		if err != nil {
-			return failed(err)
-		}
-		for _, l := range unused {
-			log.Warnf("socket %s passed by systemd is not used: serving is off and no [socket.NAME] names it", l.Name)
-			l.Close()
-		}
-	}
-	sockets, err := childSockets(spec, held)
-	if err != nil {
-		return failed(err)
-	}
-	cfg := supervisor.Config{
-		Log:          log,
-		Stdout:       stdout,
-		Color:        color,
-		Self:         self,
-		Environ:      os.Environ(),
-		Subreaper:    spec.Subreaper,
-		DrainTimeout: spec.Serve.GracefulTimeout,
-		Sockets:      sockets,
-	}
-	if srv != nil {
-		cfg.Drain = func(ctx context.Context, ev supervisor.Event) { srv.Drain(ctx, ev.ID) }
-		cfg.Rotation = func(ev supervisor.Event) { route(srv, ev) }
-	}
-	sup = supervisor.New(cfg)
-	notifier := signals.NewNotifier(os.Environ(), log)
-	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier,
-		rebind: len(spec.Serve.Bind) > 0}
-	go func() {
-		if err := ctl.Serve(controlBackend{g}, log); err != nil {
-			log.Errorf("control: %v", err)
-		}
-	}()
-	if notifier.Enabled() {
-		evs, stopEvents := sup.Subscribe()
-		defer stopEvents()
-		go g.relayReadiness(evs)
-		if interval := signals.WatchdogInterval(os.Environ()); interval > 0 {
-			stopDog := make(chan struct{})
-			defer close(stopDog)
-			go notifier.Watchdog(interval, func() bool { return sup.Ping(interval) }, stopDog)
-		}
-	}
-	if srv != nil {
-		srv.Serve()
-	}
-
-	ctx, cancel := context.WithCancel(cliContext.Context)
-	defer cancel()
-	go signals.Run(ctx, sigs, g, log)
-
-	log.Infof("starting gsup (pid %d) for %s", os.Getpid(), spec.App)
-	err = sup.Run(ctx, spec)
-	if srv != nil {
-		g.stopFront(0)
-	}
-	if err != nil {
-		if errors.Is(err, supervisor.ErrFailed) {
-			return failed(err)
-		}
-		return failed(err)
-	}
-	log.Info("gsup stopped")
 	return nil
 }
-
-// Stop implements signals.Target.
-func (g *gsup) Stop(mode signals.StopMode) {
-	g.notify.Stopping()
-	switch mode {
-	case signals.StopForce:
-		if g.srv != nil {
-			g.srv.Close()
-		}
-		g.sup.Shutdown(supervisor.StopForce)
-	case signals.StopQuick:
-		if g.srv != nil {
-			go g.stopFront(0)
-		}
-		g.sup.Shutdown(supervisor.StopGraceful)
-	default:
-		if g.srv == nil {
-			g.sup.Shutdown(supervisor.StopGraceful)
-			return
-		}
-		go func() {
-			g.stopFront(g.grace)
-			g.sup.Shutdown(supervisor.StopGraceful)
-		}()
-	}
-}
-
-// Reload implements signals.Target (HUP): reloadConfig in the
-// background.
-func (g *gsup) Reload() {
-	go func() {
-		if err := g.reloadConfig(); err != nil {
-			g.log.Errorf("reload: %v", err)
-		}
-	}()
-}
-
-// reloadConfig re-reads the config and replaces every instance, one at
-// a time; it returns when the rollout is done. A bad config is refused
-// (the error names file and line) and the running one is kept.
-func (g *gsup) reloadConfig() error {
-	spec, err := procfile.Load(g.opts)
-	if err != nil {
-		g.refuseReload(err)
-		return configErr(err)
-	}
-	if g.srv != nil && g.rebind && len(spec.Serve.Bind) > 0 {
-		if err := g.srv.Rebind(spec.Serve.Bind); err != nil {
-			g.refuseReload(err)
-			return failed(err)
-		}
-	}
-	g.log.Info("reloading")
-	if err := g.sup.Reload(spec); err != nil {
-		return err
-	}
-	g.log.Info("reload done")
-	return nil
-}
-
-// refuseReload reports a reload that cannot be made and tells the
-// service manager it is over (RELOADING=1 then READY=1, as
-// Type=notify-reload expects even when nothing changed).
-func (g *gsup) refuseReload(err error) {
-	g.log.Errorf("reload refused, the running config is kept: %v", err)
-	g.notify.Reloading()
-	_, status, _ := g.sup.Summary()
-	g.notify.Ready(status)
-}
-
-// Reopen implements signals.Target.
-func (g *gsup) Reopen() {
-	if g.errLog != nil {
-		if err := g.errLog.Reopen(); err != nil {
-			g.log.Errorf("reopening error log: %v", err)
-		}
-	}
-	g.sup.Reopen()
-	if g.srv != nil {
-		if err := g.srv.Reopen(); err != nil {
-			g.log.Errorf("reopening access log: %v", err)
-		}
-	}
-	g.log.Info("log files reopened")
-}
-
-// ScaleServed implements signals.Target.
-func (g *gsup) ScaleServed(delta int) { g.sup.ScaleServed(delta) }
-
-// Reap implements signals.Target.
-func (g *gsup) Reap() { g.sup.Reap() }

@@ -40,6 +40,19 @@ type Options struct {
 	Over      Overrides
 }
 
+// FileOptions are the Options of `gsup load FILE`: file's folder is the
+// app's, a .toml file is a config, anything else a Procfile; app "" names
+// the app after the folder.
+func FileOptions(file, app string, environ []string) Options {
+	opts := Options{Dir: filepath.Dir(file), App: app, Environ: environ}
+	if strings.EqualFold(filepath.Ext(file), ".toml") {
+		opts.Config = filepath.Base(file)
+	} else {
+		opts.Procfile = filepath.Base(file)
+	}
+	return opts
+}
+
 // Overrides are values from the command line or GSUP_* variables: nil
 // (false for NoServe) = not given. Relative paths in them are kept as they
 // are: they start at gsup's working directory, not at the config's folder.

@@ -1,12 +1,9 @@
-package main
+package arbiter
 
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 
 	"gsup/control"
@@ -14,42 +11,36 @@ import (
 	"gsup/supervisor"
 )
 
-// controlBackend is the running instance as the control API sees it
-// (gsup's own Stop and Reload are signals.Target's).
-type controlBackend struct{ g *gsup }
+// backend is the running instance as the control API sees it.
+type backend struct{ a *arbiter }
 
-var _ control.Backend = controlBackend{}
+var _ control.Backend = backend{}
 
-func (b controlBackend) Status() ([]supervisor.Status, error) { return b.g.sup.Status() }
+func (b backend) Status() ([]supervisor.Status, error) { return b.a.sup.Status() }
 
-func (b controlBackend) Scale(app, typ string, n int) error { return b.g.sup.Scale(app, typ, n) }
+func (b backend) Scale(app, typ string, n int) error { return b.a.sup.Scale(app, typ, n) }
 
-func (b controlBackend) Restart(targets []string) ([]string, error) {
-	return b.g.sup.Restart(targets)
+func (b backend) Restart(targets []string) ([]string, error) { return b.a.sup.Restart(targets) }
+
+func (b backend) Stop(targets []string) ([]string, error) { return b.a.sup.Stop(targets) }
+
+func (b backend) Signal(sig syscall.Signal, targets []string) ([]string, error) {
+	return b.a.sup.Signal(sig, targets)
 }
 
-func (b controlBackend) Stop(targets []string) ([]string, error) { return b.g.sup.Stop(targets) }
+func (b backend) Lines(targets []string) ([]supervisor.Line, error) { return b.a.sup.Lines(targets) }
 
-func (b controlBackend) Signal(sig syscall.Signal, targets []string) ([]string, error) {
-	return b.g.sup.Signal(sig, targets)
+func (b backend) Follow(targets []string) (<-chan supervisor.Line, func(), error) {
+	return b.a.sup.Follow(targets)
 }
 
-func (b controlBackend) Lines(targets []string) ([]supervisor.Line, error) {
-	return b.g.sup.Lines(targets)
-}
+func (b backend) Subscribe() (<-chan supervisor.Event, func()) { return b.a.sup.Subscribe() }
 
-func (b controlBackend) Follow(targets []string) (<-chan supervisor.Line, func(), error) {
-	return b.g.sup.Follow(targets)
-}
-
-func (b controlBackend) Subscribe() (<-chan supervisor.Event, func()) { return b.g.sup.Subscribe() }
-
-// Reload is reloadConfig, in the caller's goroutine; a bad config is an
-// invalid request (400).
-func (b controlBackend) Reload() error {
-	err := b.g.reloadConfig()
-	var ee *exitError
-	if errors.As(err, &ee) && ee.code == exitUsage {
+// Reload is the arbiter's reload, in the caller's goroutine; a bad
+// config is an invalid request (400).
+func (b backend) Reload() error {
+	err := b.a.reload()
+	if errors.Is(err, errInvalidConfig) {
 		return withKind(err, control.ErrInvalid)
 	}
 	return err
@@ -64,35 +55,23 @@ func (e *kindError) Unwrap() []error { return []error{e.err, e.kind} }
 
 func withKind(err, kind error) error { return &kindError{err: err, kind: kind} }
 
-// loadOptions are the procfile.Options of `gsup load FILE`: file's folder
-// is the app's, a .toml file is a config, anything else a Procfile.
-func loadOptions(file, app string) procfile.Options {
-	opts := procfile.Options{Dir: filepath.Dir(file), App: app, Environ: os.Environ()}
-	if strings.EqualFold(filepath.Ext(file), ".toml") {
-		opts.Config = filepath.Base(file)
-	} else {
-		opts.Procfile = filepath.Base(file)
-	}
-	return opts
-}
-
 // Load implements control.Backend: it reads file as `gsup check` would,
 // gives the app's types the port blocks after every other app's (a
 // replaced app keeps its own when they still fit), and adds or replaces
 // the app.
-func (b controlBackend) Load(file, app string) (string, error) {
-	spec, err := procfile.Load(loadOptions(file, app))
+func (b backend) Load(file, app string) (string, error) {
+	spec, err := procfile.Load(procfile.FileOptions(file, app, b.a.environ))
 	if err != nil {
 		return "", withKind(err, control.ErrInvalid)
 	}
-	apps, err := b.g.sup.Apps()
+	apps, err := b.a.sup.Apps()
 	if err != nil {
 		return "", err
 	}
 	if err := placePorts(spec, apps); err != nil {
 		return "", withKind(err, control.ErrInvalid)
 	}
-	if err := b.g.sup.Load(spec); err != nil {
+	if err := b.a.sup.Load(spec); err != nil {
 		return "", err
 	}
 	return spec.App, nil
@@ -141,8 +120,8 @@ func placePorts(spec *procfile.Spec, apps []supervisor.AppInfo) error {
 }
 
 // Unload implements control.Backend.
-func (b controlBackend) Unload(app string) error {
-	apps, err := b.g.sup.Apps()
+func (b backend) Unload(app string) error {
+	apps, err := b.a.sup.Apps()
 	if err != nil {
 		return err
 	}
@@ -153,5 +132,5 @@ func (b controlBackend) Unload(app string) error {
 	case apps[i].First:
 		return withKind(fmt.Errorf("app %q is the first app; stop gsup instead", app), control.ErrConflict)
 	}
-	return b.g.sup.Unload(app)
+	return b.a.sup.Unload(app)
 }

@@ -1,0 +1,378 @@
+package arbiter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/term"
+
+	"gsup/control"
+	"gsup/procfile"
+	"gsup/serve"
+	"gsup/serve/listen"
+	"gsup/signals"
+	"gsup/supervisor"
+)
+
+// Config is what Run needs. Spec is the loaded config; Options are the
+// ones it was loaded with, used again at every reload.
+type Config struct {
+	Options procfile.Options
+	Spec    *procfile.Spec
+	// Signals delivers the signals gsup acts on (signals.Notify's
+	// channel; tests send their own).
+	Signals <-chan os.Signal
+	// Stdout receives the children's prefixed lines (and the access log
+	// "-"); Stderr gsup's own log unless the Spec names a file.
+	Stdout, Stderr io.Writer
+	// Self is gsup's executable, re-executed for the guard and the
+	// child helper.
+	Self string
+	// Environ is gsup's own environment (children inherit it, filtered;
+	// NOTIFY_SOCKET, WATCHDOG_USEC and PORT are read from it).
+	Environ []string
+}
+
+// arbiter is the running instance. Its fields are set by Run before
+// anything that calls its methods (signals, the control API, the front,
+// the supervisor's hooks) is started, and never change afterwards.
+type arbiter struct {
+	opts      procfile.Options
+	log       *logrus.Logger
+	errLog    *supervisor.LogFile
+	sup       *supervisor.Supervisor
+	srv       *serve.Server // nil when not serving
+	grace     time.Duration
+	frontOnce sync.Once
+	notify    *signals.Notifier
+	rebind    bool // the front listens on configured binds: a reload may change them
+	environ   []string
+}
+
+// Run runs gsup until a signal stops it (nil) or something fails (the
+// error says what: a bind, the control socket, a critical process gone
+// fatal, ...). Run never exits the process; ctx ending stops it at once.
+func Run(ctx context.Context, cfg Config) error {
+	spec := cfg.Spec
+	log, errLog, err := NewLogger(spec, cfg.Stderr)
+	if err != nil {
+		return err
+	}
+	if errLog != nil {
+		defer errLog.Close()
+	}
+	if spec.Pid != "" {
+		pidFile, err := signals.WritePidFile(spec.Pid, os.Getpid())
+		if err != nil {
+			return err
+		}
+		defer pidFile.Remove()
+	}
+	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
+		notify: signals.NewNotifier(cfg.Environ, log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ}
+
+	// The control socket first: a live gsup there stops this one before
+	// it binds anything.
+	ctl, err := control.Listen(spec.Control, spec.ControlMode)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	// The front and the children's sockets are opened before any process
+	// starts: a bind that fails stops gsup with nothing started.
+	var held []*listen.Listener
+	if spec.Serve.Enabled {
+		a.srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: log, Stdout: cfg.Stdout, OnLimit: a.replace})
+		if err != nil {
+			return err
+		}
+		held, err = a.srv.Listen(spec.Serve.Bind, socketNames(spec), getenv(cfg.Environ, "PORT"))
+		if err != nil {
+			return err
+		}
+		// Closes the listeners (and removes UNIX socket files) when gsup
+		// returns before serving; after a run it finds them closed.
+		defer a.srv.Close()
+	} else if len(spec.Sockets) > 0 {
+		var unused []*listen.Listener
+		unused, held, err = listen.Inherited(listen.Options{}, socketNames(spec))
+		if err != nil {
+			return err
+		}
+		for _, l := range unused {
+			log.Warnf("socket %s passed by systemd is not used: serving is off and no [socket.NAME] names it", l.Name)
+			l.Close()
+		}
+	}
+	sockets, err := childSockets(spec, held)
+	if err != nil {
+		return err
+	}
+	supCfg := supervisor.Config{
+		Log:          log,
+		Stdout:       cfg.Stdout,
+		Color:        isTerminal(cfg.Stdout),
+		Self:         cfg.Self,
+		Environ:      cfg.Environ,
+		Subreaper:    spec.Subreaper,
+		DrainTimeout: spec.Serve.GracefulTimeout,
+		Sockets:      sockets,
+	}
+	if a.srv != nil {
+		supCfg.Drain = a.drain
+		supCfg.Rotation = a.route
+	}
+	a.sup = supervisor.New(supCfg)
+
+	go func() {
+		if err := ctl.Serve(backend{a}, log); err != nil {
+			log.Errorf("control: %v", err)
+		}
+	}()
+	if a.notify.Enabled() {
+		evs, stopEvents := a.sup.Subscribe()
+		defer stopEvents()
+		go a.relayReadiness(evs)
+		if interval := signals.WatchdogInterval(cfg.Environ); interval > 0 {
+			stopDog := make(chan struct{})
+			defer close(stopDog)
+			go a.notify.Watchdog(interval, func() bool { return a.sup.Ping(interval) }, stopDog)
+		}
+	}
+	if a.srv != nil {
+		a.srv.Serve()
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go signals.Run(ctx, cfg.Signals, a, log)
+
+	log.Infof("starting gsup (pid %d) for %s", os.Getpid(), spec.App)
+	err = a.sup.Run(ctx, spec)
+	if a.srv != nil {
+		a.stopFront(0)
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("gsup stopped")
+	return nil
+}
+
+// getenv is os.Getenv over environ.
+func getenv(environ []string, key string) string {
+	for _, kv := range slices.Backward(environ) {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// relayReadiness tells the service manager READY=1 once every instance
+// that must be ready is (the listeners are open before any process
+// starts), keeps STATUS= current, and brackets each reload with
+// RELOADING=1 ... READY=1.
+func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
+	sent := false
+	check := func() {
+		ready, status, err := a.sup.Summary()
+		if err != nil {
+			return
+		}
+		if !sent && ready {
+			sent = true
+			a.notify.Ready(status)
+			return
+		}
+		a.notify.Status(status)
+	}
+	check()
+	for ev := range evs {
+		switch ev.Kind {
+		case supervisor.EventReloading:
+			a.notify.Reloading()
+		case supervisor.EventReloaded:
+			_, status, _ := a.sup.Summary()
+			a.notify.Ready(status)
+		default:
+			check()
+		}
+	}
+}
+
+// route keeps the front's rotation in step with the served instances
+// (supervisor.Config.Rotation: called in order, synchronously).
+func (a *arbiter) route(ev supervisor.Event) {
+	switch ev.Kind {
+	case supervisor.EventReady:
+		a.srv.Add(ev.ID, ev.Addr)
+	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
+		supervisor.EventStopped, supervisor.EventFatal:
+		a.srv.Remove(ev.ID)
+	}
+}
+
+// drain waits until the front has no request in flight on the instance
+// (supervisor.Config.Drain).
+func (a *arbiter) drain(ctx context.Context, ev supervisor.Event) { a.srv.Drain(ctx, ev.ID) }
+
+// replace replaces the instance the rolling way when the front counted
+// its max_requests (serve.Config.OnLimit).
+func (a *arbiter) replace(id uint64) { a.sup.Replace(id) }
+
+// stopFront closes the listeners and waits up to grace for the requests
+// in flight (once; later calls return at once).
+func (a *arbiter) stopFront(grace time.Duration) {
+	a.frontOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), grace)
+		defer cancel()
+		if err := a.srv.Shutdown(ctx); err != nil {
+			a.log.Warnf("requests still in flight after %v were cut off", grace)
+		}
+	})
+}
+
+func socketNames(spec *procfile.Spec) []string {
+	var names []string
+	for _, s := range spec.Sockets {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
+// childSockets opens the [socket.NAME] listeners gsup holds for its
+// children: taken from systemd by name (held), else bound here.
+func childSockets(spec *procfile.Spec, held []*listen.Listener) (map[string]*os.File, error) {
+	out := map[string]*os.File{}
+	for _, sock := range spec.Sockets {
+		var l *listen.Listener
+		for _, h := range held {
+			if h.Name == sock.Name {
+				l = h
+			}
+		}
+		if l == nil {
+			if sock.Bind == "" {
+				return nil, fmt.Errorf("socket %s: no bind, and systemd passed no socket of that name", sock.Name)
+			}
+			lns, err := listen.Open([]procfile.Bind{{Address: sock.Bind}}, listen.Options{UnixMode: sock.Mode, ProxyProtocol: "off"})
+			if err != nil {
+				return nil, fmt.Errorf("socket %s: %w", sock.Name, err)
+			}
+			l = lns[0]
+		}
+		f, err := l.File()
+		if err != nil {
+			return nil, fmt.Errorf("socket %s: %w", sock.Name, err)
+		}
+		out[sock.Name] = f
+	}
+	return out, nil
+}
+
+// Stop implements signals.Target.
+func (a *arbiter) Stop(mode signals.StopMode) {
+	a.notify.Stopping()
+	switch mode {
+	case signals.StopForce:
+		if a.srv != nil {
+			a.srv.Close()
+		}
+		a.sup.Shutdown(supervisor.StopForce)
+	case signals.StopQuick:
+		if a.srv != nil {
+			go a.stopFront(0)
+		}
+		a.sup.Shutdown(supervisor.StopGraceful)
+	default:
+		if a.srv == nil {
+			a.sup.Shutdown(supervisor.StopGraceful)
+			return
+		}
+		go func() {
+			a.stopFront(a.grace)
+			a.sup.Shutdown(supervisor.StopGraceful)
+		}()
+	}
+}
+
+// Reload implements signals.Target (HUP): reload in the background. The
+// outcome is reported by reload itself.
+func (a *arbiter) Reload() {
+	go a.reload() //nolint:errcheck // reported by reload
+}
+
+// errInvalidConfig marks a reload refused because the new config is bad
+// (the control API answers 400).
+var errInvalidConfig = errors.New("invalid config")
+
+// reload re-reads the config and replaces every instance, one at a
+// time; it returns when the rollout is done. A bad config is refused
+// (the error names file and line) and the running one is kept. reload
+// logs its outcome; its callers only pass the error on.
+func (a *arbiter) reload() error {
+	spec, err := procfile.Load(a.opts)
+	if err != nil {
+		a.refuseReload(err)
+		return errors.Join(err, errInvalidConfig)
+	}
+	if a.srv != nil && a.rebind && len(spec.Serve.Bind) > 0 {
+		if err := a.srv.Rebind(spec.Serve.Bind); err != nil {
+			a.refuseReload(err)
+			return err
+		}
+	}
+	a.log.Info("reloading")
+	if err := a.sup.Reload(spec); err != nil {
+		a.log.Errorf("reload failed: %v", err)
+		return err
+	}
+	a.log.Info("reload done")
+	return nil
+}
+
+// refuseReload reports a reload that cannot be made and tells the
+// service manager it is over (RELOADING=1 then READY=1, as
+// Type=notify-reload expects even when nothing changed).
+func (a *arbiter) refuseReload(err error) {
+	a.log.Errorf("reload refused, the running config is kept: %v", err)
+	a.notify.Reloading()
+	_, status, _ := a.sup.Summary()
+	a.notify.Ready(status)
+}
+
+// Reopen implements signals.Target.
+func (a *arbiter) Reopen() {
+	if a.errLog != nil {
+		if err := a.errLog.Reopen(); err != nil {
+			a.log.Errorf("reopening error log: %v", err)
+		}
+	}
+	a.sup.Reopen()
+	if a.srv != nil {
+		if err := a.srv.Reopen(); err != nil {
+			a.log.Errorf("reopening access log: %v", err)
+		}
+	}
+	a.log.Info("log files reopened")
+}
+
+// ScaleServed implements signals.Target.
+func (a *arbiter) ScaleServed(delta int) { a.sup.ScaleServed(delta) }
+
+// Reap implements signals.Target.
+func (a *arbiter) Reap() { a.sup.Reap() }
