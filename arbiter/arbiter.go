@@ -77,7 +77,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer pidFile.Remove()
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
-		notify: signals.NewNotifier(cfg.Environ, log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ}
+		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ}
 
 	// The control socket first: a live gsup there stops this one before
 	// it binds anything.
@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 		evs, stopEvents := a.sup.Subscribe()
 		defer stopEvents()
 		go a.relayReadiness(evs)
-		if interval := signals.WatchdogInterval(cfg.Environ); interval > 0 {
+		if interval := signals.WatchdogInterval(); interval > 0 {
 			stopDog := make(chan struct{})
 			defer close(stopDog)
 			go a.notify.Watchdog(interval, func() bool { return a.sup.Ping(interval) }, stopDog)
