@@ -3,7 +3,7 @@ package control
 import (
 	"sync"
 
-	"github.com/shirou/gopsutil/v3/process"
+	"github.com/shirou/gopsutil/v4/process"
 )
 
 // stats samples the instances' main processes for GET /v1/ps.
