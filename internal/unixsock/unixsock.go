@@ -43,7 +43,8 @@ type Options struct {
 // safe for concurrent use, as net.UnixListener.
 type Listener struct {
 	*net.UnixListener
-	path     string
+	path     string // as given
+	abs      string // absolute, for Close
 	dev, ino uint64
 	once     sync.Once
 }
@@ -99,7 +100,10 @@ func Listen(path string, o Options) (*Listener, error) {
 		return nil, err
 	}
 	ul.SetUnlinkOnClose(false) // Close removes it, only while it is ours
-	l := &Listener{UnixListener: ul, path: path}
+	l := &Listener{UnixListener: ul, path: path, abs: path}
+	if abs, err := filepath.Abs(path); err == nil {
+		l.abs = abs
+	}
 	if testHookAfterBind != nil {
 		testHookAfterBind(path)
 	}
@@ -148,7 +152,7 @@ func (l *Listener) Path() string { return l.path }
 func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() {
-		fi, serr := os.Lstat(l.path)
+		fi, serr := os.Lstat(l.abs)
 		if serr != nil {
 			return
 		}
@@ -156,7 +160,7 @@ func (l *Listener) Close() error {
 		if !ok || st.Dev != l.dev || st.Ino != l.ino {
 			return
 		}
-		if rerr := os.Remove(l.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
+		if rerr := os.Remove(l.abs); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = fmt.Errorf("removing socket file %s: %w", l.path, rerr)
 		}
 	})
