@@ -213,6 +213,7 @@ type gsup struct {
 	frontOnce sync.Once
 	notify    *signals.Notifier
 	rebind    bool // the front listens on configured binds: a reload may change them
+	ctl       *control.Server
 }
 
 // relayReadiness tells the service manager READY=1 once every instance
@@ -345,6 +346,7 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	if err != nil {
 		return failed(err)
 	}
+	ctl.Allow(spec.ControlAllow)
 	defer ctl.Close()
 	// The front and the children's sockets are opened before any process
 	// starts: a bind that fails stops gsup with nothing started.
@@ -397,6 +399,7 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	notifier := signals.NewNotifier(os.Environ(), log)
 	g := &gsup{opts: opts, log: log, errLog: errLog, sup: sup, srv: srv, grace: spec.Serve.GracefulTimeout, notify: notifier,
 		rebind: len(spec.Serve.Bind) > 0}
+	g.ctl = ctl
 	go func() {
 		if err := ctl.Serve(controlBackend{g}, log); err != nil {
 			log.Errorf("control: %v", err)
@@ -486,6 +489,7 @@ func (g *gsup) reloadConfig() error {
 			return failed(err)
 		}
 	}
+	g.ctl.Allow(spec.ControlAllow)
 	g.log.Info("reloading")
 	if err := g.sup.Reload(spec); err != nil {
 		return err
