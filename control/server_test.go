@@ -172,25 +172,6 @@ func TestListenLongPath(t *testing.T) {
 	}
 }
 
-func TestCloseKeepsAnotherSocket(t *testing.T) {
-	path := filepath.Join(shortTempDir(t), "gsup.sock")
-	s, err := Listen(path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Someone removed ours and bound their own at the same path.
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	s.Close()
-	if _, err := os.Lstat(path); err != nil {
-		t.Errorf("Close removed a socket that was not its own: %v", err)
-	}
-}
-
 func TestCloseBeforeServe(t *testing.T) {
 	path := filepath.Join(shortTempDir(t), "gsup.sock")
 	s, err := Listen(path, 0)
