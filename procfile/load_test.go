@@ -225,6 +225,11 @@ func TestLoadFullTOML(t *testing.T) {
 	if want := []ControlPeer{{Name: "0", ID: 0}, {Name: "@0", ID: 0, Group: true}, {Name: "1001", ID: 1001}}; !slices.Equal(spec.ControlAllow, want) {
 		t.Errorf("ControlAllow = %v, want %v", spec.ControlAllow, want)
 	}
+	var plan strings.Builder
+	spec.WritePlan(&plan)
+	if !strings.Contains(plan.String(), "/tmp/x/gsup.sock mode=0660 allow=0,@0,1001\n") {
+		t.Errorf("plan without control_allow:\n%s", plan.String())
+	}
 	if spec.Pid != d+"/run/gsup.pid" || spec.Control != "/tmp/x/gsup.sock" || spec.ControlMode != 0o660 ||
 		spec.ErrorLogfile != d+"/log/gsup.log" || spec.LogLevel != "debug" || spec.LogFormat != "json" ||
 		!spec.Subreaper {
