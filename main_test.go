@@ -41,6 +41,8 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "ci":
+				return os.Getenv("CI") == "true", nil
 			}
 			if prog, ok := strings.CutPrefix(cond, "peer:"); ok {
 				return hasPeer(prog)

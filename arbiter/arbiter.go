@@ -55,6 +55,7 @@ type arbiter struct {
 	notify    *signals.Notifier
 	rebind    bool // the front listens on configured binds: a reload may change them
 	environ   []string
+	ctl       *control.Server
 }
 
 // Run runs gsup until a signal stops it (nil) or something fails (the
@@ -86,6 +87,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer ctl.Close()
+	ctl.Allow(spec.ControlAllow)
+	a.ctl = ctl
 	// The front and the children's sockets are opened before any process
 	// starts: a bind that fails stops gsup with nothing started.
 	var held []*listen.Listener
@@ -336,6 +339,7 @@ func (a *arbiter) reload() error {
 			return err
 		}
 	}
+	a.ctl.Allow(spec.ControlAllow)
 	a.log.Info("reloading")
 	if err := a.sup.Reload(spec); err != nil {
 		a.log.Errorf("reload failed: %v", err)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"gsup/internal/unixsock"
 	"gsup/supervisor"
 )
 
@@ -53,12 +54,7 @@ func NewClient(path string) *Client {
 	c := &Client{path: path}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			addr, err := sockAddr(path)
-			if err != nil {
-				return nil, err
-			}
-			var d net.Dialer
-			conn, err := d.DialContext(ctx, "unix", addr)
+			conn, err := unixsock.Dial(ctx, path)
 			if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
 				return nil, &noInstanceError{path: path, err: err}
 			}

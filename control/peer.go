@@ -2,26 +2,33 @@ package control
 
 import (
 	"context"
-	"fmt"
+	"net"
+
+	"github.com/sirupsen/logrus"
+
+	"gsup/internal/unixsock"
 )
 
-type peerKey struct{}
+type credKey struct{}
 
-// peer is who connected, from SO_PEERCRED.
-type peer struct {
-	uid, pid int
-	known    bool
-}
-
-func (p peer) String() string {
-	if !p.known {
-		return "peer unknown"
+// connContext records the peer's credentials (SO_PEERCRED) for the
+// access check and the log.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	cred, err := unixsock.PeerCred(c)
+	if err != nil {
+		return ctx
 	}
-	return fmt.Sprintf("uid %d, pid %d", p.uid, p.pid)
+	return context.WithValue(ctx, credKey{}, cred)
 }
 
-// peerOf returns the peer of the request's connection.
-func peerOf(ctx context.Context) peer {
-	p, _ := ctx.Value(peerKey{}).(peer)
-	return p
+// credOf returns the peer of the request's connection; false when the
+// kernel did not say.
+func credOf(ctx context.Context) (unixsock.Cred, bool) {
+	c, ok := ctx.Value(credKey{}).(unixsock.Cred)
+	return c, ok
+}
+
+// credFields are the peer's ids as log fields.
+func credFields(c unixsock.Cred) logrus.Fields {
+	return logrus.Fields{"uid": c.UID, "gid": c.GID, "pid": c.PID}
 }

@@ -1,24 +1,25 @@
 package control
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/unixsock"
 	"gsup/procfile"
 	"gsup/supervisor"
 )
@@ -27,9 +28,6 @@ import (
 // socket: "another gsup is running at PATH".
 var ErrRunning = errors.New("another gsup is running")
 
-// maxSockPath is the longest path a sockaddr_un holds with its NUL.
-const maxSockPath = 107
-
 // heartbeatEvery is how often GET /v1/events writes a comment line, so
 // that proxies and clients see a live stream.
 const heartbeatEvery = 15 * time.Second
@@ -37,15 +35,15 @@ const heartbeatEvery = 15 * time.Second
 // Server is the control API on its socket. Listen makes one; Serve
 // answers requests until Close.
 type Server struct {
-	path string // as given (messages, removal)
-	addr string // what bind used: path, or path relative to the working directory
-	ln   *net.UnixListener
-	dev  uint64
-	ino  uint64
-	hs   *http.Server
+	ln  *unixsock.Listener
+	hs  *http.Server
+	mux *http.ServeMux
+	uid uint32 // gsup's own (effective) uid: always answered
 
 	heartbeat time.Duration
 	stats     stats
+
+	allow atomic.Pointer[[]procfile.ControlPeer]
 
 	mu     sync.Mutex
 	b      Backend
@@ -53,95 +51,28 @@ type Server struct {
 	closed bool
 }
 
-// sockAddr returns the address to bind or dial for path: path itself, or,
-// when it is too long for a sockaddr_un, path relative to the working
-// directory if that is short enough.
-func sockAddr(path string) (string, error) {
-	if len(path) <= maxSockPath {
-		return path, nil
-	}
-	if wd, err := os.Getwd(); err == nil {
-		abs := path
-		if !filepath.IsAbs(abs) {
-			abs = filepath.Join(wd, abs)
-		}
-		if rel, err := filepath.Rel(wd, abs); err == nil && len(rel) <= maxSockPath {
-			return rel, nil
-		}
-	}
-	return "", fmt.Errorf("control socket path %s is too long (%d bytes, at most %d): choose a shorter --control", path, len(path), maxSockPath)
-}
-
-// Listen binds the control socket at path with mode (0 = 0600). The mode
-// is set with fchmod on the socket before bind, so the file never exists
-// with a wider mode, then the path is chmod'ed to exactly mode (the umask
-// may have taken group bits away). A socket file nobody answers on is
-// replaced; one a live process answers on is an error wrapping
-// ErrRunning. Anything else at path that is not a socket is left alone
-// and refused.
+// Listen binds the control socket at path with mode (0 = 0600), through
+// unixsock: the file is never more open than mode, a stale socket is
+// replaced, and a live one is an error wrapping ErrRunning. Until Allow
+// says otherwise, only root and gsup's own uid are answered.
 func Listen(path string, mode os.FileMode) (*Server, error) {
-	if path == "" {
-		return nil, errors.New("control socket: empty path")
+	ln, err := unixsock.Listen(path, unixsock.Options{Mode: mode})
+	if errors.Is(err, unixsock.ErrInUse) {
+		return nil, fmt.Errorf("%w at %s", ErrRunning, path)
 	}
-	if mode == 0 {
-		mode = 0o600
-	}
-	mode = mode.Perm()
-	addr, err := sockAddr(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if fi, err := os.Lstat(addr); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("control socket %s: the path exists and is not a socket", path)
-		}
-		c, err := net.DialTimeout("unix", addr, 2*time.Second)
-		switch {
-		case err == nil:
-			c.Close()
-			return nil, fmt.Errorf("%w at %s", ErrRunning, path)
-		case errors.Is(err, syscall.ECONNREFUSED):
-			if err := os.Remove(addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("control socket %s: removing the stale socket: %w", path, err)
-			}
-		default:
-			return nil, fmt.Errorf("control socket %s: %w", path, err)
-		}
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var ferr error
-		err := c.Control(func(fd uintptr) { ferr = syscall.Fchmod(int(fd), uint32(mode)) })
-		if err != nil {
-			return err
-		}
-		if ferr != nil {
-			return fmt.Errorf("fchmod: %w", ferr)
-		}
-		return nil
-	}}
-	l, err := lc.Listen(context.Background(), "unix", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w at %s", ErrRunning, path)
-		}
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
-	}
-	ln := l.(*net.UnixListener)
-	ln.SetUnlinkOnClose(false) // Close removes it, only while it is ours
-	fail := func(err error) (*Server, error) {
-		ln.Close()
-		os.Remove(addr)
-		return nil, fmt.Errorf("control socket %s: %w", path, err)
-	}
-	if err := os.Chmod(addr, mode); err != nil {
-		return fail(err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(addr, &st); err != nil {
-		return fail(err)
-	}
-	s := &Server{path: path, addr: addr, ln: ln, dev: uint64(st.Dev), ino: uint64(st.Ino), heartbeat: heartbeatEvery}
+	s := &Server{ln: ln, uid: uint32(os.Geteuid()), heartbeat: heartbeatEvery}
 	s.stats.procs = map[sampleKey]*sample{}
+	s.allow.Store(&[]procfile.ControlPeer{})
+	s.mux = http.NewServeMux()
+	for pattern, h := range routes {
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			b, _ := s.backend()
+			h(s, w, r, b)
+		})
+	}
 	s.hs = &http.Server{
 		Handler:           s,
 		ConnContext:       connContext,
@@ -150,8 +81,30 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 	return s, nil
 }
 
+// Allow sets who is answered besides root and gsup's own uid: the users
+// and groups (the peer's group or one of its supplementary groups) of
+// control_allow. Safe to call while serving; it applies to the next
+// request.
+func (s *Server) Allow(peers []procfile.ControlPeer) {
+	peers = slices.Clone(peers)
+	s.allow.Store(&peers)
+}
+
+// allowed reports whether the peer is answered.
+func (s *Server) allowed(c unixsock.Cred) bool {
+	if c.UID == 0 || c.UID == s.uid {
+		return true
+	}
+	for _, p := range *s.allow.Load() {
+		if p.Group && c.InGroup(p.ID) || !p.Group && c.UID == p.ID {
+			return true
+		}
+	}
+	return false
+}
+
 // Path is the socket's path, as given to Listen.
-func (s *Server) Path() string { return s.path }
+func (s *Server) Path() string { return s.ln.Path() }
 
 // Serve answers requests with b until Close; it returns nil then, or the
 // error that stopped it. log receives a line per request that changes
@@ -163,6 +116,7 @@ func (s *Server) Serve(b Backend, log *logrus.Logger) error {
 		return nil
 	}
 	s.b, s.log = b, log
+	s.hs.ErrorLog = stdlog.New(logWriter{log}, "", 0)
 	s.mu.Unlock()
 	err := s.hs.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
@@ -183,14 +137,19 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.hs.Close()
-	s.ln.Close()
-	var st syscall.Stat_t
-	if err := syscall.Stat(s.addr, &st); err == nil && uint64(st.Dev) == s.dev && uint64(st.Ino) == s.ino {
-		if err := os.Remove(s.addr); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing control socket %s: %w", s.path, err)
-		}
+	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("control socket: %w", err)
 	}
 	return nil
+}
+
+// logWriter passes http.Server's own messages (accept errors, above all)
+// to gsup's log as warnings.
+type logWriter struct{ log *logrus.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Warn("control: " + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 func (s *Server) backend() (Backend, *logrus.Logger) {
@@ -199,43 +158,42 @@ func (s *Server) backend() (Backend, *logrus.Logger) {
 	return s.b, s.log
 }
 
-// route is one endpoint.
-type route struct {
-	method string
-	handle func(s *Server, w http.ResponseWriter, r *http.Request, b Backend)
+// routes are the endpoints, as http.ServeMux patterns: a GET pattern
+// also answers HEAD, and a wrong method gets the mux's 405 with Allow.
+var routes = map[string]func(s *Server, w http.ResponseWriter, r *http.Request, b Backend){
+	"GET /v1/ps":       (*Server).ps,
+	"POST /v1/scale":   (*Server).scale,
+	"POST /v1/restart": (*Server).restart,
+	"POST /v1/stop":    (*Server).stop,
+	"POST /v1/signal":  (*Server).signal,
+	"POST /v1/reload":  (*Server).reload,
+	"POST /v1/load":    (*Server).load,
+	"POST /v1/unload":  (*Server).unload,
+	"GET /v1/logs":     (*Server).logs,
+	"GET /v1/events":   (*Server).events,
 }
 
-var routes = map[string]route{
-	"/v1/ps":      {http.MethodGet, (*Server).ps},
-	"/v1/scale":   {http.MethodPost, (*Server).scale},
-	"/v1/restart": {http.MethodPost, (*Server).restart},
-	"/v1/stop":    {http.MethodPost, (*Server).stop},
-	"/v1/signal":  {http.MethodPost, (*Server).signal},
-	"/v1/reload":  {http.MethodPost, (*Server).reload},
-	"/v1/load":    {http.MethodPost, (*Server).load},
-	"/v1/unload":  {http.MethodPost, (*Server).unload},
-	"/v1/logs":    {http.MethodGet, (*Server).logs},
-	"/v1/events":  {http.MethodGet, (*Server).events},
-}
-
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: it answers only root, gsup's own uid
+// and control_allow (403 and a warning for anyone else), then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt, ok := routes[r.URL.Path]
-	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
+	b, log := s.backend()
+	cred, known := credOf(r.Context())
+	if !known || !s.allowed(cred) {
+		who := "a peer of unknown uid"
+		if known {
+			who = fmt.Sprintf("uid %d", cred.UID)
+		}
+		if log != nil {
+			log.WithFields(credFields(cred)).Warnf("control: refused %s %s: %s is not root, gsup's uid or in control_allow", r.Method, r.URL.Path, who)
+		}
+		writeError(w, http.StatusForbidden, who+" may not use this control socket: control_allow does not name it")
 		return
 	}
-	if r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
-		w.Header().Set("Allow", rt.method)
-		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rt.method, r.Method))
-		return
-	}
-	b, _ := s.backend()
 	if b == nil {
 		writeError(w, http.StatusServiceUnavailable, "gsup is not ready")
 		return
 	}
-	rt.handle(s, w, r, b)
+	s.mux.ServeHTTP(w, r)
 }
 
 // logf logs a request that changes something, with the peer's identity.
@@ -244,7 +202,8 @@ func (s *Server) logf(r *http.Request, format string, args ...any) {
 	if log == nil {
 		return
 	}
-	log.Infof("control: %s (%s)", fmt.Sprintf(format, args...), peerOf(r.Context()))
+	cred, _ := credOf(r.Context())
+	log.WithFields(credFields(cred)).Infof("control: "+format, args...)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

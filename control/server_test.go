@@ -172,25 +172,6 @@ func TestListenLongPath(t *testing.T) {
 	}
 }
 
-func TestCloseKeepsAnotherSocket(t *testing.T) {
-	path := filepath.Join(shortTempDir(t), "gsup.sock")
-	s, err := Listen(path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Someone removed ours and bound their own at the same path.
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	s.Close()
-	if _, err := os.Lstat(path); err != nil {
-		t.Errorf("Close removed a socket that was not its own: %v", err)
-	}
-}
-
 func TestCloseBeforeServe(t *testing.T) {
 	path := filepath.Join(shortTempDir(t), "gsup.sock")
 	s, err := Listen(path, 0)
@@ -278,7 +259,6 @@ func TestMutations(t *testing.T) {
 	f := newFake(0)
 	_, c, hook := serve(t, f)
 	ctx := context.Background()
-	who := fmt.Sprintf("(uid %d, pid %d)", os.Getuid(), os.Getpid())
 
 	counts, err := c.Scale(ctx, "", map[string]int{"web": 4, "worker": 0})
 	if err != nil {
@@ -326,16 +306,20 @@ func TestMutations(t *testing.T) {
 			t.Errorf("logged at %v: %s", e.Level, e.Message)
 		}
 		logged = append(logged, e.Message)
+		// Who asked is in fields, for --log-format json.
+		if e.Data["uid"] != uint32(os.Geteuid()) || e.Data["gid"] != uint32(os.Getegid()) || e.Data["pid"] != int32(os.Getpid()) {
+			t.Errorf("%s: fields %v, want uid %d, gid %d, pid %d", e.Message, e.Data, os.Geteuid(), os.Getegid(), os.Getpid())
+		}
 	}
 	wantLog := []string{
-		"control: scale web=4 worker=0 " + who,
-		"control: scale billing/web=2 " + who,
-		"control: restart web " + who,
-		"control: stop worker.1 " + who,
-		"control: signal HUP billing/web " + who,
-		"control: reload " + who,
-		"control: load /srv/billing/Procfile " + who,
-		"control: unload billing " + who,
+		"control: scale web=4 worker=0",
+		"control: scale billing/web=2",
+		"control: restart web",
+		"control: stop worker.1",
+		"control: signal HUP billing/web",
+		"control: reload",
+		"control: load /srv/billing/Procfile",
+		"control: unload billing",
 	}
 	if !slices.Equal(logged, wantLog) {
 		t.Errorf("log:\n%q\nwant\n%q", logged, wantLog)
@@ -405,6 +389,15 @@ func TestErrors(t *testing.T) {
 // raw sends a request over the socket and returns the status and body.
 func raw(t *testing.T, path, method, target string, body io.Reader) (int, string) {
 	t.Helper()
+	resp := rawResponse(t, path, method, target, body)
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// rawResponse sends a request over the socket and returns the response,
+// closed at the end of the test.
+func rawResponse(t *testing.T, path, method, target string, body io.Reader) *http.Response {
+	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
@@ -417,9 +410,8 @@ func raw(t *testing.T, path, method, target string, body io.Reader) (int, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
 
 func TestBadRequests(t *testing.T) {
@@ -440,13 +432,30 @@ func TestBadRequests(t *testing.T) {
 		{"POST", "/v1/unload", `{}`, 400, "no app"},
 		{"POST", "/v1/load", `{"app": "x"}`, 400, "no file"},
 		{"POST", "/v1/signal", `{"targets": ["web"]}`, 400, "no signal"},
-		{"GET", "/v1/restart", ``, 405, "takes POST"},
-		{"POST", "/v1/ps", `{}`, 405, "takes GET"},
-		{"GET", "/v2/ps", ``, 404, "no endpoint /v2/ps"},
 	} {
 		status, body := raw(t, s.Path(), tc.method, tc.target, strings.NewReader(tc.body))
 		if status != tc.status || !strings.Contains(body, tc.match) || !strings.HasPrefix(body, `{`) {
 			t.Errorf("%s %s %.40q: %d %s, want %d with %q", tc.method, tc.target, tc.body, status, body, tc.status, tc.match)
+		}
+	}
+	// Routing is http.ServeMux's: 405 with Allow for a wrong method, 404
+	// for an unknown endpoint.
+	for _, tc := range []struct {
+		method, target string
+		status         int
+		allow          string
+	}{
+		{"GET", "/v1/restart", 405, "POST"},
+		{"DELETE", "/v1/scale", 405, "POST"},
+		{"POST", "/v1/ps", 405, "GET, HEAD"},
+		{"PUT", "/v1/logs", 405, "GET, HEAD"},
+		{"GET", "/v2/ps", 404, ""},
+		{"GET", "/v1/ps/x", 404, ""},
+		{"GET", "/", 404, ""},
+	} {
+		resp := rawResponse(t, s.Path(), tc.method, tc.target, nil)
+		if resp.StatusCode != tc.status || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d with Allow %q, want %d with %q", tc.method, tc.target, resp.StatusCode, resp.Header.Get("Allow"), tc.status, tc.allow)
 		}
 	}
 	if calls := f.Calls(); len(calls) != 0 {

@@ -131,6 +131,7 @@ env_file = ["base.env", "local.env"]
 pid = "run/gsup.pid"
 control = "/tmp/x/gsup.sock"
 control_mode = "0660"
+control_allow = ["0", "@0", "1001"]
 error_logfile = "log/gsup.log"
 log_level = "debug"
 log_format = "json"
@@ -220,6 +221,14 @@ func TestLoadFullTOML(t *testing.T) {
 		if spec.Env[k] != v {
 			t.Errorf("Env[%s] = %q, want %q", k, spec.Env[k], v)
 		}
+	}
+	if want := []ControlPeer{{Name: "0", ID: 0}, {Name: "@0", ID: 0, Group: true}, {Name: "1001", ID: 1001}}; !slices.Equal(spec.ControlAllow, want) {
+		t.Errorf("ControlAllow = %v, want %v", spec.ControlAllow, want)
+	}
+	var plan strings.Builder
+	spec.WritePlan(&plan)
+	if !strings.Contains(plan.String(), "/tmp/x/gsup.sock mode=0660 allow=0,@0,1001\n") {
+		t.Errorf("plan without control_allow:\n%s", plan.String())
 	}
 	if spec.Pid != d+"/run/gsup.pid" || spec.Control != "/tmp/x/gsup.sock" || spec.ControlMode != 0o660 ||
 		spec.ErrorLogfile != d+"/log/gsup.log" || spec.LogLevel != "debug" || spec.LogFormat != "json" ||
@@ -337,6 +346,12 @@ func TestLoadTOMLErrors(t *testing.T) {
 		{"port = 70000\n", "gsup.toml:1: port: 70000 is out of range (1-65535)"},
 		{"log_level = \"loud\"\n", `gsup.toml:1: log_level: "loud" is not one of debug, info, warning, error, critical`},
 		{"log_format = \"xml\"\n", `gsup.toml:1: log_format: "xml" is not one of text, json`},
+		{"control_mode = \"0666\"\n", `gsup.toml:1: control_mode: "0666" lets any local user connect to the control socket: use "0600" or "0660", and name who may use it in control_allow`},
+		{"\ncontrol_mode = \"0602\"\n", `gsup.toml:2: control_mode: "0602" lets any local user connect to the control socket: use "0600" or "0660", and name who may use it in control_allow`},
+		{"control_allow = [\"no-such-user-gsup\"]\n", `gsup.toml:1: control_allow: unknown user "no-such-user-gsup"`},
+		{"control_allow = [\"root\", \"@no-such-group-gsup\"]\n", `gsup.toml:1: control_allow: unknown group "no-such-group-gsup"`},
+		{"control_allow = [\"@\"]\n", `gsup.toml:1: control_allow: entry 1 is empty: want a user name or uid, or @ and a group name or gid`},
+		{"control_allow = 3\n", "gsup.toml:1: control_allow: must be a string or an array of strings, not an integer"},
 		{"control_mode = \"999\"\n", `gsup.toml:1: control_mode: invalid mode "999" (want octal digits, at most 0777, such as "0660")`},
 		{"control_mode = \"01777\"\n", `gsup.toml:1: control_mode: invalid mode "01777" (want octal digits, at most 0777, such as "0660")`},
 		{"control_mode = 0o600\n", `gsup.toml:1: control_mode: must be an octal string such as "0660", not an integer`},

@@ -111,7 +111,15 @@ func (s *Spec) WritePlan(w io.Writer) {
 		pid = s.rel(s.Pid)
 	}
 	line("pid", pid)
-	line("control", fmt.Sprintf("%s mode=%04o", s.rel(s.Control), s.ControlMode))
+	control := fmt.Sprintf("%s mode=%04o", s.rel(s.Control), s.ControlMode)
+	if len(s.ControlAllow) > 0 {
+		names := make([]string, len(s.ControlAllow))
+		for i, p := range s.ControlAllow {
+			names[i] = p.Name
+		}
+		control += " allow=" + strings.Join(names, ",")
+	}
+	line("control", control)
 	errlog := "stderr"
 	if s.ErrorLogfile != "" && s.ErrorLogfile != "-" {
 		errlog = s.rel(s.ErrorLogfile)

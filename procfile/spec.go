@@ -53,20 +53,29 @@ type Spec struct {
 
 	Sockets []Socket // [socket.NAME], sorted by name
 
-	Pid          string      // pid file; "" = none
-	Control      string      // control socket path
-	ControlMode  os.FileMode // control socket mode (0600)
-	ErrorLogfile string      // gsup's own log; "" or "-" = stderr
-	LogLevel     string      // debug, info, warning, error, critical (info)
-	LogFormat    string      // text or json (text)
-	BasePort     int         // children's base port (5000)
-	Subreaper    bool        // become the child subreaper
+	Pid          string        // pid file; "" = none
+	Control      string        // control socket path
+	ControlMode  os.FileMode   // control socket mode (0600): who may connect
+	ControlAllow []ControlPeer // control_allow: who is answered besides root and gsup's uid
+	ErrorLogfile string        // gsup's own log; "" or "-" = stderr
+	LogLevel     string        // debug, info, warning, error, critical (info)
+	LogFormat    string        // text or json (text)
+	BasePort     int           // children's base port (5000)
+	Subreaper    bool          // become the child subreaper
 
 	Serve Serve
 
 	// defaultBind describes, for WritePlan, the bind main chooses when
 	// Serve.Bind is empty ("" when serving is off).
 	defaultBind string
+}
+
+// ControlPeer is one entry of control_allow: a user, or with Group a
+// group, resolved to its id when the config is loaded.
+type ControlPeer struct {
+	Name  string // as written: "deploy", "1001", "@ops", "@1001"
+	ID    uint32 // uid, or gid with Group
+	Group bool
 }
 
 // Process is one process type.

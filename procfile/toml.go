@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"gsup/internal/unixsock"
 )
 
 // tomlDoc is a decoded TOML file and what its error messages need.
@@ -241,6 +244,51 @@ func (d *tomlDoc) mode(k toml.Key, v any) (os.FileMode, bool) {
 	return parsed(d, k, v, `an octal string such as "0660"`, parseMode)
 }
 
+// controlMode is a mode that does not let "others" connect: the mode
+// decides who may connect, control_allow who is answered.
+func (d *tomlDoc) controlMode(k toml.Key, v any) (os.FileMode, bool) {
+	m, ok := d.mode(k, v)
+	if ok && m&0o002 != 0 {
+		d.fail(k, "\"%04o\" lets any local user connect to the control socket: use \"0600\" or \"0660\", and name who may use it in control_allow", m)
+		return 0, false
+	}
+	return m, ok
+}
+
+// controlAllow resolves control_allow's users (name or uid) and @groups
+// (name or gid).
+func (d *tomlDoc) controlAllow(k toml.Key, list []string) []ControlPeer {
+	var out []ControlPeer
+	for i, name := range list {
+		group, isGroup := strings.CutPrefix(name, "@")
+		var id int
+		var err error
+		switch {
+		case strings.TrimSpace(group) == "":
+			d.fail(k, "entry %d is empty: want a user name or uid, or @ and a group name or gid", i+1)
+			continue
+		case isGroup:
+			if id, err = unixsock.LookupGroup(group); err != nil {
+				if errors.As(err, new(user.UnknownGroupError)) {
+					err = fmt.Errorf("unknown group %q", group)
+				}
+				d.fail(k, "%v", err)
+				continue
+			}
+		default:
+			if id, err = unixsock.LookupUser(name); err != nil {
+				if errors.As(err, new(user.UnknownUserError)) {
+					err = fmt.Errorf("unknown user %q", name)
+				}
+				d.fail(k, "%v", err)
+				continue
+			}
+		}
+		out = append(out, ControlPeer{Name: name, ID: uint32(id), Group: isGroup})
+	}
+	return out
+}
+
 func (d *tomlDoc) enum(k toml.Key, v any, choices ...string) (string, bool) {
 	s, ok := d.str(k, v)
 	if !ok {
@@ -409,7 +457,11 @@ func (d *tomlDoc) top(spec *Spec, c *tomlConfig) {
 		case "control":
 			set(&spec.Control)(d.path(k, v, false))
 		case "control_mode":
-			set(&spec.ControlMode)(d.mode(k, v))
+			set(&spec.ControlMode)(d.controlMode(k, v))
+		case "control_allow":
+			if list, ok := d.strList(k, v, false); ok {
+				spec.ControlAllow = d.controlAllow(k, list)
+			}
 		case "error_logfile":
 			set(&spec.ErrorLogfile)(d.path(k, v, true))
 		case "log_level":

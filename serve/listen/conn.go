@@ -16,6 +16,7 @@ import (
 	"github.com/pires/go-proxyproto/tlvparse"
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/unixsock"
 	"gsup/serve/forward"
 )
 
@@ -300,7 +301,11 @@ func (c *conn) refuse(reason string, quiet bool) {
 // peer names the socket peer for log lines.
 func (c *conn) peer() string {
 	if c.cfg.unix {
-		return unixPeer(c.sock)
+		cred, err := unixsock.PeerCred(c.sock)
+		if err != nil {
+			return "a UNIX-socket peer"
+		}
+		return fmt.Sprintf("a UNIX-socket peer (pid %d, uid %d)", cred.PID, cred.UID)
 	}
 	if ap := addrOf(c.sock.RemoteAddr()); ap.IsValid() {
 		return ap.String()

@@ -5,12 +5,11 @@
 //
 // Open binds TCP (host:port, [v6]:port, tcp://host:port), UNIX (unix:/path)
 // and already-open (fd://N) sockets; Inherited takes the sockets systemd
-// passes (LISTEN_FDS). A UNIX socket gets its mode (0660 by default) with
-// fchmod on the socket before bind, so the file is never more open than
-// asked, whatever the process umask; the umask can only narrow it, and a
-// chmod after bind then restores the asked mode. A stale socket file is
-// replaced only when it is a socket nobody listens on. Close removes the
-// socket file, unless another one has taken its place.
+// passes (LISTEN_FDS). UNIX sockets are bound by gsup/internal/unixsock:
+// mode 0660 by default (UnixMode), never wider from bind on, chowned to
+// UnixOwner/UnixGroup; a stale socket file is replaced, a live one, a
+// symlink or any other file refused; abstract names are refused. Close
+// removes the socket file, unless another one has taken its place.
 //
 // # PROXY protocol
 //

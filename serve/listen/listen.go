@@ -1,15 +1,12 @@
 package listen
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/unixsock"
 	"gsup/procfile"
 	"gsup/serve/forward"
 )
@@ -67,25 +65,11 @@ type Listener struct {
 	// Scheme is "http", or "https" for a bind behind a TLS terminator.
 	Scheme string
 	// Path is the UNIX socket file this listener created and removes at
-	// Close; "" for TCP, fd:// and inherited sockets.
+	// Close, unless the path then holds another file; "" for TCP, fd://
+	// and inherited sockets.
 	Path string
 
 	sock net.Listener // the socket itself, for File
-	file fs.FileInfo  // Path as bound, to remove only our own file
-}
-
-// Close closes the socket and removes the socket file it created, unless
-// that path now holds another file.
-func (l *Listener) Close() error {
-	err := l.Listener.Close()
-	if l.Path != "" && l.file != nil {
-		if fi, serr := os.Lstat(l.Path); serr == nil && os.SameFile(fi, l.file) {
-			if rerr := os.Remove(l.Path); rerr != nil && err == nil {
-				err = rerr
-			}
-		}
-	}
-	return err
 }
 
 // File returns a duplicate of the listening socket's file descriptor, to
@@ -129,8 +113,7 @@ func closeAll(ls []*Listener) {
 
 // options are Options checked and with their defaults filled in.
 type options struct {
-	mode       os.FileMode
-	uid, gid   int // -1 = unchanged
+	unix       unixsock.Options
 	proxy      string
 	proxyAllow *forward.AllowList
 	timeout    time.Duration
@@ -140,10 +123,10 @@ type options struct {
 var defaultProxyAllow, _ = forward.ParseAllowList([]string{"127.0.0.1", "::1"})
 
 func (o Options) resolve() (*options, error) {
-	r := &options{mode: o.UnixMode.Perm(), uid: -1, gid: -1, proxy: o.ProxyProtocol,
-		proxyAllow: o.ProxyAllow, timeout: o.HeaderTimeout, log: o.Log}
+	r := &options{unix: unixsock.Options{Mode: o.UnixMode.Perm(), Owner: o.UnixOwner, Group: o.UnixGroup},
+		proxy: o.ProxyProtocol, proxyAllow: o.ProxyAllow, timeout: o.HeaderTimeout, log: o.Log}
 	if o.UnixMode == 0 {
-		r.mode = DefaultUnixMode
+		r.unix.Mode = DefaultUnixMode
 	}
 	switch r.proxy {
 	case "":
@@ -162,40 +145,11 @@ func (o Options) resolve() (*options, error) {
 		r.log = logrus.New()
 		r.log.SetOutput(io.Discard)
 	}
-	var err error
-	if o.UnixOwner != "" {
-		if r.uid, err = lookupID(o.UnixOwner, "user"); err != nil {
-			return nil, err
-		}
-	}
-	if o.UnixGroup != "" {
-		if r.gid, err = lookupID(o.UnixGroup, "group"); err != nil {
-			return nil, err
-		}
+	// Owner and group are checked before any socket is bound.
+	if _, _, err := unixsock.LookupOwner(o.UnixOwner, o.UnixGroup); err != nil {
+		return nil, err
 	}
 	return r, nil
-}
-
-// lookupID resolves a user or group name, or takes a numeric id as it is.
-func lookupID(name, kind string) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
-		return n, nil
-	}
-	var id string
-	if kind == "user" {
-		u, err := user.Lookup(name)
-		if err != nil {
-			return 0, fmt.Errorf("unix socket owner: %w", err)
-		}
-		id = u.Uid
-	} else {
-		g, err := user.LookupGroup(name)
-		if err != nil {
-			return 0, fmt.Errorf("unix socket group: %w", err)
-		}
-		id = g.Gid
-	}
-	return strconv.Atoi(id)
 }
 
 func (o *options) open(b procfile.Bind) (*Listener, error) {
@@ -212,7 +166,10 @@ func (o *options) open(b procfile.Bind) (*Listener, error) {
 	switch addr := b.Address; {
 	case strings.HasPrefix(addr, "unix:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(addr, "unix:"), "//")
-		l.sock, l.Path, l.file, err = o.listenUnix(path)
+		var u *unixsock.Listener
+		if u, err = unixsock.Listen(path, o.unix); err == nil {
+			l.sock, l.Path = u, absPath(path)
+		}
 	case strings.HasPrefix(addr, "fd://"):
 		l.sock, err = listenFD(strings.TrimPrefix(addr, "fd://"))
 	default:
@@ -262,104 +219,11 @@ func listenFD(s string) (net.Listener, error) {
 	return l, nil
 }
 
-// testHookAfterBind, when set, runs right after a UNIX socket is bound,
-// before anything else touches its file.
-var testHookAfterBind func(path string)
-
-// listenUnix binds a UNIX socket whose file has mode o.mode from the first
-// instant: fchmod on the unbound socket sets it (the kernel masks it with
-// the umask at bind, which can only narrow it), and a chmod after bind
-// restores what the umask removed.
-func (o *options) listenUnix(path string) (net.Listener, string, fs.FileInfo, error) {
-	if path == "" {
-		return nil, "", nil, errors.New("empty socket path")
+// absPath is path made absolute, for Listener.Path; path itself when the
+// working directory is unknown.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
 	}
-	if path[0] == '@' {
-		// Linux's abstract sockets have no file, so no mode: anyone may connect.
-		return nil, "", nil, errors.New("abstract sockets (@name) are not supported: they have no file mode to restrict who connects")
-	}
-	if limit := len(syscall.RawSockaddrUnix{}.Path) - 1; len(path) > limit {
-		return nil, "", nil, fmt.Errorf("socket path is %d bytes long; the system allows %d", len(path), limit)
-	}
-	// The socket is bound and probed by path as written (a relative path
-	// may fit where its absolute form would not); abs is for Close.
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	if err := removeStale(path); err != nil {
-		return nil, "", nil, err
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var ferr error
-		if err := rc.Control(func(fd uintptr) { ferr = syscall.Fchmod(int(fd), uint32(o.mode)) }); err != nil {
-			return err
-		}
-		if ferr != nil {
-			return fmt.Errorf("fchmod: %w", ferr)
-		}
-		return nil
-	}}
-	l, err := lc.Listen(context.Background(), "unix", path)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	ul := l.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false) // Listener.Close removes it, only if it is still ours
-	fail := func(err error) (net.Listener, string, fs.FileInfo, error) {
-		_ = ul.Close()
-		_ = os.Remove(abs)
-		return nil, "", nil, err
-	}
-	if testHookAfterBind != nil {
-		testHookAfterBind(abs)
-	}
-	if o.uid >= 0 || o.gid >= 0 {
-		if err := os.Lchown(abs, o.uid, o.gid); err != nil {
-			return fail(err)
-		}
-	}
-	fi, err := os.Lstat(abs)
-	if err != nil {
-		return fail(err)
-	}
-	if fi.Mode().Perm() != o.mode {
-		if err := os.Chmod(abs, o.mode); err != nil {
-			return fail(err)
-		}
-		if fi, err = os.Lstat(abs); err != nil {
-			return fail(err)
-		}
-	}
-	return ul, abs, fi, nil
-}
-
-// removeStale removes a socket file that nobody listens on. A live socket,
-// or a path that is not a socket, is an error.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("%s exists and is not a socket", path)
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	switch {
-	case err == nil:
-		_ = c.Close()
-		return fmt.Errorf("%s is in use: another process listens on it", path)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing the stale socket: %w", err)
-		}
-		return nil
-	case errors.Is(err, syscall.EAGAIN):
-		return fmt.Errorf("%s is in use: another process listens on it (backlog full)", path)
-	default:
-		return fmt.Errorf("checking the existing socket: %w", err)
-	}
+	return path
 }
