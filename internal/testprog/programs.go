@@ -195,14 +195,16 @@ func spawnchild(args []string, stdout, stderr io.Writer) int {
 	}
 	// The grandchild is this same binary run as "sleeper". Its standard
 	// files are /dev/null, so it holds none of our pipes, and it stays in
-	// our process group (no Setpgid).
-	// The grandchild writes PIDFILE itself once its signal handling is
+	// our process group (no Setpgid). It writes PIDFILE itself once its signal handling is
 	// set, and only then does spawnchild say it runs: a test that signals
 	// the grandchild as soon as the file appears finds it ready.
 	cmd := exec.Command(self)
 	cmd.Args = []string{"sleeper", "-pidfile", pos[0]}
 	if *ignore {
 		cmd.Args = append(cmd.Args, "-noterm")
+	}
+	if err := writePidFile(*pidfile); err != nil {
+		return fail(stderr, "spawnchild", err)
 	}
 	if err := os.Remove(pos[0]); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fail(stderr, "spawnchild", err)
@@ -215,9 +217,6 @@ func spawnchild(args []string, stdout, stderr io.Writer) int {
 		return err == nil, ""
 	}); !ok {
 		return fail(stderr, "spawnchild", fmt.Errorf("the grandchild did not write %s within 10s", pos[0]))
-	}
-	if err := writePidFile(*pidfile); err != nil {
-		return fail(stderr, "spawnchild", err)
 	}
 	fmt.Fprintf(stdout, "spawnchild pid=%d grandchild=%d\n", os.Getpid(), cmd.Process.Pid)
 	if *exit {
