@@ -226,7 +226,9 @@ func opt[T any](k kind[T], dst func(*Options) *T) binding {
 	return field[Options, T]{k, dst, func(l *loader) *Options { return &l.opts }}
 }
 
-func proc[T any](k kind[T], dst func(*Process) *T) binding { return field[Process, T]{kind: k, dst: dst} }
+func proc[T any](k kind[T], dst func(*Process) *T) binding {
+	return field[Process, T]{kind: k, dst: dst}
+}
 
 func sock[T any](k kind[T], dst func(*Socket) *T) binding { return field[Socket, T]{kind: k, dst: dst} }
 
@@ -235,7 +237,7 @@ func sock[T any](k kind[T], dst func(*Socket) *T) binding { return field[Socket,
 type hook func(d *tomlDoc, k toml.Key, v, t any) bool
 
 func (h hook) decode(d *tomlDoc, k toml.Key, v, t any) bool { return h(d, k, v, t) }
-func (h hook) parse(*loader, []string) error               { return fmt.Errorf("not a flag") }
+func (h hook) parse(*loader, []string) error                { return fmt.Errorf("not a flag") }
 func (h hook) of(any) bool                                  { return false }
 func (h hook) show(*Spec, any, any) (string, bool)          { return "", false }
 func (h hook) shape() flagShape                             { return valueFlag }
