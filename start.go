@@ -53,49 +53,38 @@ func options(cliContext *cli.Context) procfile.Options {
 	return procfile.Options{Types: cliContext.Args().Slice(), Environ: os.Environ(), Over: over}
 }
 
-func loadSpec(cliContext *cli.Context) (procfile.Options, *procfile.Spec, error) {
-	if err := noFlagsAfterArgs(cliContext); err != nil {
-		return procfile.Options{}, nil, err
+// specCommand is a verb that takes start's flags and process types, loads
+// the Spec they select, and acts on it.
+func specCommand(name, usage string, act func(*cli.Context, procfile.Options, *procfile.Spec) error) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "[TYPE...]",
+		Flags:     specFlags(),
+		Action: func(cliContext *cli.Context) error {
+			if err := noFlagsAfterArgs(cliContext); err != nil {
+				return err
+			}
+			opts := options(cliContext)
+			spec, err := procfile.Load(opts)
+			if err != nil {
+				return configErr(err)
+			}
+			return act(cliContext, opts, spec)
+		},
 	}
-	opts := options(cliContext)
-	spec, err := procfile.Load(opts)
-	if err != nil {
-		return opts, nil, configErr(err)
-	}
-	return opts, spec, nil
 }
 
 func checkCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "check",
-		Usage:     "validate the config, Procfile and .env; print the resolved plan",
-		ArgsUsage: "[TYPE...]",
-		Flags:     specFlags(),
-		Action: func(cliContext *cli.Context) error {
-			_, spec, err := loadSpec(cliContext)
-			if err != nil {
-				return err
-			}
+	return specCommand("check", "validate the config, Procfile and .env; print the resolved plan",
+		func(cliContext *cli.Context, _ procfile.Options, spec *procfile.Spec) error {
 			spec.WritePlan(cliContext.App.Writer)
 			return nil
-		},
-	}
+		})
 }
 
 func startCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "start",
-		Usage:     "run the processes in the foreground (only the named types, if given)",
-		ArgsUsage: "[TYPE...]",
-		Flags:     specFlags(),
-		Action: func(cliContext *cli.Context) error {
-			opts, spec, err := loadSpec(cliContext)
-			if err != nil {
-				return err
-			}
-			return startGsup(cliContext, opts, spec)
-		},
-	}
+	return specCommand("start", "run the processes in the foreground (only the named types, if given)", startGsup)
 }
 
 // startGsup runs gsup until it stops. Signals are caught from the first

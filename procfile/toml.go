@@ -619,3 +619,271 @@ func set[T any](dst *T) func(T, bool) {
 		}
 	}
 }
+
+// A kind is a type of value: how it is read from TOML and from a flag, and
+// shown in the plan.
+type kind[T any] struct {
+	toml  func(d *tomlDoc, k toml.Key, v any) (T, bool)
+	flag  func(vals []string) (T, error) // nil = no flag can take it
+	show  func(s *Spec, v T) string      // nil = fmt's %v
+	shape flagShape
+}
+
+// The kinds of values.
+
+// single adapts a parser of one flag value; the last value given wins.
+func single[T any](parse func(string) (T, error)) func([]string) (T, error) {
+	return func(vals []string) (T, error) {
+		var s string
+		if len(vals) > 0 {
+			s = vals[len(vals)-1]
+		}
+		return parse(s)
+	}
+}
+
+var (
+	text = kind[string]{
+		toml: (*tomlDoc).str,
+		flag: single(func(s string) (string, error) { return s, nil }),
+	}
+	boolean = kind[bool]{
+		toml:  (*tomlDoc).boolean,
+		flag:  single(strconv.ParseBool),
+		shape: boolFlag,
+		show: func(_ *Spec, b bool) string {
+			if b {
+				return "" // the plan shows the name alone
+			}
+			return "false"
+		},
+	}
+	list = kind[[]string]{
+		toml:  func(d *tomlDoc, k toml.Key, v any) ([]string, bool) { return d.strList(k, v, false) },
+		flag:  func(vals []string) ([]string, error) { return vals, nil },
+		show:  func(_ *Spec, v []string) string { return strings.Join(v, ",") },
+		shape: repeatedFlag,
+	}
+	duration = kind[time.Duration]{
+		toml: (*tomlDoc).duration,
+		flag: single(func(s string) (time.Duration, error) {
+			dur, err := time.ParseDuration(strings.TrimSpace(s))
+			switch {
+			case err != nil:
+				return parseDuration(s)
+			case dur < 0:
+				return 0, fmt.Errorf("duration %s is negative", dur)
+			}
+			return dur, nil
+		}),
+	}
+	size = kind[int64]{toml: (*tomlDoc).size}
+	mode = kind[os.FileMode]{
+		toml: (*tomlDoc).mode,
+		show: func(_ *Spec, m os.FileMode) string { return fmt.Sprintf("%04o", m) },
+	}
+	signal = kind[syscall.Signal]{
+		toml: (*tomlDoc).signal,
+		show: func(_ *Spec, s syscall.Signal) string { return SignalName(s) },
+	}
+	ipList = kind[[]string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) ([]string, bool) {
+			list, ok := d.strList(k, v, true)
+			if !ok {
+				return nil, false
+			}
+			return valid(d, k, list, parseIPList)
+		},
+		flag: single(func(s string) ([]string, error) { return parseIPList(splitList(s)) }),
+		show: func(_ *Spec, v []string) string { return orNone(v) },
+	}
+	binds = kind[[]Bind]{
+		toml: (*tomlDoc).binds,
+		flag: func(vals []string) ([]Bind, error) {
+			out := []Bind{}
+			var errs []error
+			for _, b := range vals {
+				addr, err := parseAddress(b, "")
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				out = append(out, Bind{Address: addr, Scheme: "http"})
+			}
+			return out, joinErrs(errs)
+		},
+		shape: repeatedFlag,
+	}
+	processName = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkName) },
+		flag: single(func(s string) (string, error) { return s, checkName(s) }),
+	}
+	urlPath = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			return checked(d, k, v, func(p string) error {
+				if p != "" && !validURLPath(p) {
+					return fmt.Errorf("%q must be a URL path starting with '/'", p)
+				}
+				return nil
+			})
+		},
+	}
+	address = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			s, ok := d.str(k, v)
+			if !ok {
+				return "", false
+			}
+			return valid(d, k, s, func(s string) (string, error) { return parseAddress(s, d.dir) })
+		},
+	}
+	restartPolicy = kind[Restart]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (Restart, bool) {
+			s, ok := d.enum(k, v, restarts...)
+			return Restart(s), ok
+		},
+	}
+	readiness = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkReady) },
+	}
+	umask = kind[int]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) {
+			if v == "" {
+				return -1, true
+			}
+			m, ok := d.mode(k, v)
+			return int(m), ok
+		},
+		show: func(_ *Spec, m int) string { return fmt.Sprintf("%04o", m) },
+	}
+	logFile = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			s, ok := d.path(k, v, true)
+			if s == "-" {
+				s = ""
+			}
+			return s, ok
+		},
+		show: func(s *Spec, p string) string { return s.rel(p) },
+	}
+	envTable = kind[map[string]string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (map[string]string, bool) {
+			env := map[string]string{}
+			for _, e := range d.env(k, v) {
+				env[e.Key] = e.Value
+			}
+			return env, true
+		},
+		show: func(_ *Spec, env map[string]string) string { return strings.Join(sortedKeys(env), ",") },
+	}
+)
+
+// integer accepts an integer from lo to hi.
+func integer(lo, hi int) kind[int] {
+	return kind[int]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) { return d.integer(k, v, int64(lo), int64(hi)) },
+		flag: single(func(s string) (int, error) {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			switch {
+			case err != nil:
+				return 0, fmt.Errorf("%q is not an integer", s)
+			case n < lo || n > hi:
+				return 0, fmt.Errorf("%d is out of range (%d-%d)", n, lo, hi)
+			}
+			return n, nil
+		}),
+	}
+}
+
+// enum accepts one of choices; a flag's value may be in any case.
+func enum(choices ...string) kind[string] {
+	return kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return d.enum(k, v, choices...) },
+		flag: single(func(s string) (string, error) {
+			x := strings.ToLower(s)
+			if !slices.Contains(choices, x) {
+				return "", fmt.Errorf("%q is not one of %s", s, strings.Join(choices, ", "))
+			}
+			return x, nil
+		}),
+	}
+}
+
+// path accepts a file path: see tomlDoc.path. On the command line it is
+// kept as it is, relative to gsup's working directory; "" is refused
+// unless optional.
+func path(optional bool) kind[string] {
+	return kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return d.path(k, v, optional) },
+		flag: single(func(s string) (string, error) {
+			if s == "" && !optional {
+				return "", fmt.Errorf("empty path")
+			}
+			return s, nil
+		}),
+		show: func(s *Spec, p string) string { return s.rel(p) },
+	}
+}
+
+// positive refuses a zero value of k.
+func positive[T comparable](k kind[T]) kind[T] {
+	inner := k.toml
+	k.toml = func(d *tomlDoc, key toml.Key, v any) (T, bool) {
+		var zero T
+		x, ok := inner(d, key, v)
+		if ok && x == zero {
+			d.fail(key, "must be more than 0")
+			return zero, false
+		}
+		return x, ok
+	}
+	return k
+}
+
+// optional lets "" stand for k's zero value (none).
+func optional[T any](k kind[T]) kind[T] {
+	inner := k.toml
+	k.toml = func(d *tomlDoc, key toml.Key, v any) (T, bool) {
+		if v == "" {
+			var zero T
+			return zero, true
+		}
+		return inner(d, key, v)
+	}
+	return k
+}
+
+// checked reads a string and validates it with check.
+func checked(d *tomlDoc, k toml.Key, v any, check func(string) error) (string, bool) {
+	s, ok := d.str(k, v)
+	if !ok {
+		return "", false
+	}
+	return valid(d, k, s, func(s string) (string, error) { return s, check(s) })
+}
+
+// valid converts x with conv, reporting its error at k.
+func valid[S, T any](d *tomlDoc, k toml.Key, x S, conv func(S) (T, error)) (T, bool) {
+	y, err := conv(x)
+	if err != nil {
+		d.fail(k, "%v", err)
+		var zero T
+		return zero, false
+	}
+	return y, true
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return joined(errs)
+}
+
+// joined is several errors from one flag, each reported on its own.
+type joined []error
+
+func (j joined) Error() string   { return fmt.Sprint([]error(j)) }
+func (j joined) Unwrap() []error { return j }
+
+func quoteMode(m os.FileMode) string { return fmt.Sprintf("%q", fmt.Sprintf("%04o", m)) }
