@@ -66,6 +66,9 @@ func (f field[D, T]) decode(d *tomlDoc, k toml.Key, v, t any) bool {
 }
 
 func (f field[D, T]) parse(l *loader, vals []string) error {
+	if f.kind.flag == nil {
+		return fmt.Errorf("takes no value from the command line")
+	}
 	x, err := f.kind.flag(vals)
 	if err == nil {
 		*f.dst(f.from(l)) = x
