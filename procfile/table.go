@@ -49,7 +49,7 @@ var settings = []setting{
 		to: spec(boolean, func(s *Spec) *bool { return &s.Subreaper })},
 
 	// The HTTP front.
-	{key: "serve", to: hook(serveKey)},
+	{key: "serve", to: section("serve")},
 	{key: "serve.bind", flag: "bind", alias: "b", usage: "serve on `ADDR` (host:port, [::1]:port, unix:/path, fd://N), repeatable",
 		to: spec(binds, func(s *Spec) *[]Bind { return &s.Serve.Bind })},
 	{flag: "no-serve", usage: "do not serve HTTP",

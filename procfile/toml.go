@@ -431,12 +431,16 @@ func envKey(d *tomlDoc, k toml.Key, v, _ any) bool {
 	return true
 }
 
-func serveKey(d *tomlDoc, k toml.Key, v, t any) bool {
-	m, ok := d.table(k, v)
-	if ok {
-		d.walk(k, "serve", m, t)
+// section is a table ([serve]) whose keys are rows of their own
+// ("serve.timeout"), stored in the same Spec.
+func section(name string) hook {
+	return func(d *tomlDoc, k toml.Key, v, t any) bool {
+		m, ok := d.table(k, v)
+		if ok {
+			d.walk(k, name, m, t)
+		}
+		return ok
 	}
-	return ok
 }
 
 // processKey collects the [process.NAME] tables, read once the Procfile is.
