@@ -44,8 +44,12 @@ func controlCommands() []*cli.Command {
 	}
 }
 
+// controlFlag is start's --control, for the verbs that find the socket
+// through the config file too (controlPath).
 func controlFlag() cli.Flag {
-	return &cli.StringFlag{Name: "control", Usage: "control socket `PATH` (default: control in gsup.toml, else ./.gsup.sock)", EnvVars: []string{"GSUP_CONTROL"}}
+	f := procfile.FlagNamed("control")
+	f.Default = "control in " + procfile.DefaultConfig + ", else " + procfile.DefaultControl
+	return cliFlag(f)
 }
 
 func jsonFlag() cli.Flag {

@@ -81,23 +81,26 @@ func configErr(err error) error { return &exitError{code: exitUsage, err: err} }
 func failed(err error) error { return &exitError{code: exitFailed, err: err} }
 
 // run is gsup with its command line and standard streams; it returns the
-// exit code. Only run prints fatal errors.
+// exit code. Only run prints fatal errors, and only run decides exit codes:
+// an *exitError carries its own (every usage error is one, made by the
+// hooks of newApp or by the verbs), anything else is a failure.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
+	// `gsup help frob`: urfave/cli calls CommandNotFound and then returns
+	// no error, so it is kept here.
+	var notFound error
+	app.CommandNotFound = func(_ *cli.Context, name string) { notFound = unknownCommand(name) }
 	err := app.RunContext(ctx, args)
+	if err == nil {
+		err = notFound
+	}
 	if err == nil {
 		return exitOK
 	}
 	code := exitFailed
 	var ee *exitError
-	var ce cli.ExitCoder
-	switch {
-	case errors.As(err, &ee):
+	if errors.As(err, &ee) {
 		code = ee.code
-	case errors.As(err, &ce):
-		code = ce.ExitCode()
-	case isUsage(err):
-		code = exitUsage
 	}
 	if msg := err.Error(); msg != "" {
 		fmt.Fprintf(stderr, "gsup: %s\n", msg)
@@ -105,19 +108,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return code
 }
 
-// isUsage recognises urfave/cli's own parse errors.
-func isUsage(err error) bool {
-	msg := err.Error()
-	for _, s := range []string{"flag provided but not defined", "flag needs an argument", "invalid value", "invalid boolean", "No help topic", "Required flag"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+func unknownCommand(name string) error {
+	return usageErr("unknown command %q (gsup help lists them)", name)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
-	app := &cli.App{
+	// A flag urfave/cli cannot parse (unknown, missing its value, a bad
+	// GSUP_* boolean) is a usage error, for gsup and for every verb.
+	onUsageError := func(_ *cli.Context, err error, _ bool) error { return usageErr("%v", err) }
+	commands := append([]*cli.Command{startCommand(), checkCommand()}, controlCommands()...)
+	for _, c := range commands {
+		c.OnUsageError = onUsageError
+	}
+	return &cli.App{
 		Name:                 "gsup",
 		Usage:                "run a Procfile's processes in the foreground, keep them running, serve HTTP in front of them",
 		HideVersion:          true,
@@ -126,12 +129,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		ExitErrHandler:       func(*cli.Context, error) {},
-		OnUsageError: func(cliContext *cli.Context, err error, _ bool) error {
-			return usageErr("%v", err)
+		OnUsageError:         onUsageError,
+		Commands:             commands,
+		// Without a verb, help; with one that is not a command, a usage error.
+		Action: func(cliContext *cli.Context) error {
+			if cliContext.Args().Present() {
+				return unknownCommand(cliContext.Args().First())
+			}
+			return cli.ShowAppHelp(cliContext)
 		},
-		Commands: append([]*cli.Command{startCommand(), checkCommand()}, controlCommands()...),
 	}
-	return app
 }
 
 // noFlagsAfterArgs refuses a flag-like word after a positional argument:

@@ -14,8 +14,13 @@
 // file's own tables in file order; that order gives each type its block of
 // PortsPerType ports. Load's doc comment gives the base port rule.
 //
+// Every setting is a row of one table (table.go): its TOML key, flag,
+// GSUP_* variable, default and Spec field. Load applies the defaults, the
+// TOML file and the flags through it; Flags gives the command line its
+// flags, WritePlan its names.
+//
 // The TOML file is decoded by BurntSushi/toml into plain maps and checked
-// key by key here, so that unknown keys, wrong types and bad values all
-// come out with their line (found by keyLines, as the decoder does not
-// expose key positions).
+// key by key against the table (a key without a row is unknown), so that
+// unknown keys, wrong types and bad values all come out with their line
+// (found by keyLines, as the decoder does not expose key positions).
 package procfile

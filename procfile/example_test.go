@@ -1,15 +1,15 @@
 package procfile
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 // settingLine matches a commented-out setting of config.toml.example: '#'
@@ -74,74 +74,60 @@ func TestExampleDefaults(t *testing.T) {
 	}
 }
 
-// TestExampleHasEveryKey checks that every key the TOML reader knows (the
-// case labels of its switches) is in config.toml.example.
+// TestExampleHasEveryKey checks that config.toml.example shows every key
+// of the table of settings, with its default when it has one, and nothing
+// else.
 func TestExampleHasEveryKey(t *testing.T) {
 	_, uncommented := readExample(t)
-	d, err := parseTOML("config.toml.example", "/", []byte(uncommented), new(errList))
-	if err != nil {
+	var raw map[string]any
+	if _, err := toml.Decode(uncommented, &raw); err != nil {
 		t.Fatal(err)
 	}
-	inExample := map[string]bool{}
-	for _, k := range d.keys {
-		for i := range k {
-			inExample[k[:i+1].String()] = true
-		}
-	}
-
-	// The functions that read each table, and where the example has it.
-	tables := map[string]string{
-		"top":     "",
-		"serve":   "serve.",
-		"binds":   "serve.bind.",
-		"process": "process.web.",
-		"socket":  "socket.app.",
-	}
-	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, "toml.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var known []string
-	for _, decl := range file.Decls {
-		fn, ok := decl.(*ast.FuncDecl)
-		if !ok {
-			continue
-		}
-		prefix, ok := tables[fn.Name.Name]
-		if !ok {
-			continue
-		}
-		delete(tables, fn.Name.Name)
-		ast.Inspect(fn.Body, func(n ast.Node) bool {
-			cc, ok := n.(*ast.CaseClause)
-			if !ok {
-				return true
+	// The example's values by the table's keys: [process.web] is process.*.
+	inExample := map[string]any{}
+	var visit func(prefix string, m map[string]any)
+	visit = func(prefix string, m map[string]any) {
+		names := slices.Sorted(maps.Keys(m))
+		for _, name := range names {
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
 			}
-			for _, e := range cc.List {
-				if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					name, _ := strconv.Unquote(lit.Value)
-					known = append(known, prefix+name)
+			inExample[key] = m[name]
+			sub, isTable := m[name].(map[string]any)
+			switch {
+			case !isTable:
+			case hasRowUnder(key + ".*."):
+				for _, n := range slices.Sorted(maps.Keys(sub)) {
+					visit(key+".*", sub[n].(map[string]any))
 				}
+				inExample[key+".*"] = true
+			case hasRowUnder(key + "."):
+				visit(key, sub)
 			}
-			return true
-		})
-	}
-	if len(tables) > 0 {
-		t.Fatalf("functions not found in toml.go: %v", tables)
-	}
-	if len(known) < 50 {
-		t.Fatalf("only %d keys found in toml.go: %v", len(known), known)
-	}
-	for _, k := range known {
-		if !inExample[k] {
-			t.Errorf("config.toml.example lacks %s", k)
 		}
 	}
-	// And the example has nothing else (Load would refuse it anyway).
-	for k := range inExample {
-		if !slices.Contains(known, k) && k != "process.web" && k != "socket.app" && k != "env.RAILS_ENV" {
-			t.Errorf("config.toml.example has %s, which gsup does not know", k)
+	visit("", raw)
+
+	for _, r := range settings {
+		if r.key == "" {
+			continue
+		}
+		v, ok := inExample[r.key]
+		switch {
+		case !ok:
+			t.Errorf("config.toml.example lacks %s", r.key)
+		case r.def != "" && !reflect.DeepEqual(v, r.defValue):
+			t.Errorf("config.toml.example shows %s = %#v, but its default is %s", r.key, v, r.def)
 		}
 	}
+	for key := range inExample {
+		if lookupSetting(key) == nil && !strings.HasSuffix(key, ".*") && !strings.HasPrefix(key, "env.") {
+			t.Errorf("config.toml.example has %s, which gsup does not know", key)
+		}
+	}
+}
+
+func hasRowUnder(prefix string) bool {
+	return slices.ContainsFunc(settings, func(r setting) bool { return strings.HasPrefix(r.key, prefix) })
 }

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -53,28 +51,14 @@ func FileOptions(file, app string, environ []string) Options {
 	return opts
 }
 
-// Overrides are values from the command line or GSUP_* variables: nil
-// (false for NoServe) = not given. Relative paths in them are kept as they
-// are: they start at gsup's working directory, not at the config's folder.
-type Overrides struct {
-	Port              *int
-	Bind              []string // -b, repeatable; none = not given
-	NoServe           bool
-	Upstream          *string
-	ForwardedAllowIPs *string // comma-separated list
-	ProxyProtocol     *string
-	ProxyAllowFrom    *string // comma-separated list
-	AccessLogfile     *string
-	AccessLogformat   *string
-	ErrorLogfile      *string
-	LogLevel          *string
-	LogFormat         *string
-	Pid               *string
-	Control           *string
-	GracefulTimeout   *time.Duration
-	Timeout           *time.Duration
-	Subreaper         *bool
-}
+// Overrides are the values of flags given on the command line or through
+// their GSUP_* variables, by flag name ("port", "bind", "no-serve"), as
+// written there ("true" for a flag without a value); a repeatable flag has
+// every value given. Load checks them as the TOML file's values are
+// checked, and names the flag in its errors ("--port: ..."). Relative
+// paths in them are kept as they are: they start at gsup's working
+// directory, not at the config's folder. Flags() lists the names.
+type Overrides map[string][]string
 
 // Load reads the TOML file, Procfile and .env files that opts select,
 // applies opts' overrides, and validates the lot. It reads files and does
@@ -118,7 +102,7 @@ type loader struct {
 	spec  *Spec
 	doc   *tomlDoc // nil without a TOML file
 	cfg   tomlConfig
-	flags map[string]*procFlags
+	given map[string]origin // setting (TOML key) -> where its value came from, when not the default
 
 	envPort     string // PORT from the .env files
 	envPortFile string
@@ -167,28 +151,11 @@ func absPath(p string) string {
 }
 
 func (l *loader) load() (*Spec, error) {
-	spec := &Spec{
-		Control:     DefaultControl,
-		ControlMode: DefaultControlMode,
-		LogLevel:    "info",
-		LogFormat:   "text",
-		Serve: Serve{
-			Upstream:              DefaultUpstream,
-			ForwardedAllowIPs:     []string{"127.0.0.1", "::1"},
-			ProxyProtocol:         "off",
-			ProxyAllowFrom:        []string{"127.0.0.1", "::1"},
-			Timeout:               DefaultTimeout,
-			GracefulTimeout:       DefaultGracefulTimeout,
-			TrustUnixPeers:        true,
-			UnixMode:              DefaultUnixMode,
-			BufferBody:            DefaultBuffer,
-			BufferResponse:        DefaultBuffer,
-			LimitRequestLine:      4094,
-			LimitRequestFields:    100,
-			LimitRequestFieldSize: 8190,
-		},
-	}
+	spec := &Spec{}
 	l.spec = spec
+	l.given = map[string]origin{}
+	applyDefaults(spec, "", &l.errs)
+	l.applyFlags(&l.opts)
 
 	// The TOML file.
 	var cfgPath, cfgShown string
@@ -219,7 +186,8 @@ func (l *loader) load() (*Spec, error) {
 			return nil, err
 		}
 		l.doc = doc
-		doc.top(spec, &l.cfg)
+		doc.cfg, doc.given = &l.cfg, l.given
+		doc.walk(nil, "", doc.raw, spec)
 	}
 
 	// The Procfile.
@@ -273,7 +241,6 @@ func (l *loader) load() (*Spec, error) {
 
 	// Process types: the Procfile's, completed or overridden by the TOML
 	// file's, then the TOML file's own.
-	l.flags = map[string]*procFlags{}
 	for _, e := range entries {
 		spec.Processes = append(spec.Processes, l.newProcess(e.Name, e.Command, pfShown, e.Line))
 	}
@@ -283,7 +250,7 @@ func (l *loader) load() (*Spec, error) {
 			spec.Processes = append(spec.Processes, l.newProcess(tp.name, "", l.doc.name, l.doc.line(tp.key)))
 			p = &spec.Processes[len(spec.Processes)-1]
 		}
-		l.doc.process(tp, p, l.flags[tp.name])
+		l.doc.walk(tp.key, "process.*", tp.table, p)
 		if _, has := tp.table["command"]; !has && p.Command == "" && procfileOK {
 			where := "the Procfile"
 			if pfPath == "" {
@@ -325,20 +292,9 @@ func (l *loader) load() (*Spec, error) {
 }
 
 func (l *loader) newProcess(name, command, file string, line int) Process {
-	l.flags[name] = &procFlags{}
-	return Process{
-		Name:         name,
-		Command:      command,
-		Cwd:          l.spec.Dir,
-		Umask:        -1,
-		Restart:      RestartAlways,
-		StopSignal:   syscall.SIGTERM,
-		StopTimeout:  DefaultStopTimeout,
-		ReadyTimeout: DefaultReadyTimeout,
-		Listen:       "port",
-		File:         file,
-		Line:         line,
-	}
+	p := Process{Name: name, Command: command, File: file, Line: line}
+	applyDefaults(&p, l.spec.Dir, &l.errs)
+	return p
 }
 
 // readEnvFiles reads the .env files and sets Spec.Env: the .env values
@@ -410,94 +366,13 @@ func (l *loader) app() {
 	}
 }
 
-// overrides applies the command line (and GSUP_* variables) to the
-// settings that do not depend on anything else.
+// overrides applies the command line (and GSUP_* variables), then checks
+// the served type, which must exist when it was named.
 func (l *loader) overrides() {
-	s, o := l.spec, l.opts.Over
-	flagPath := func(flag string, v *string, dst *string, emptyOK bool) {
-		if v == nil {
-			return
-		}
-		if *v == "" && !emptyOK {
-			l.errs.add("", 0, flag, "empty path")
-			return
-		}
-		*dst = *v
-	}
-	flagPath("--pid", o.Pid, &s.Pid, true)
-	flagPath("--control", o.Control, &s.Control, false)
-	flagPath("--error-logfile", o.ErrorLogfile, &s.ErrorLogfile, true)
-	flagPath("--access-logfile", o.AccessLogfile, &s.Serve.AccessLogfile, true)
-	if o.AccessLogformat != nil {
-		s.Serve.AccessLogformat = *o.AccessLogformat
-	}
-	flagEnum := func(flag string, v *string, dst *string, choices []string) {
-		if v == nil {
-			return
-		}
-		x := strings.ToLower(*v)
-		if !slices.Contains(choices, x) {
-			l.errs.add("", 0, flag, "%q is not one of %s", *v, strings.Join(choices, ", "))
-			return
-		}
-		*dst = x
-	}
-	flagEnum("--log-level", o.LogLevel, &s.LogLevel, logLevels)
-	flagEnum("--log-format", o.LogFormat, &s.LogFormat, logFormats)
-	flagEnum("--proxy-protocol", o.ProxyProtocol, &s.Serve.ProxyProtocol, proxyProtocols)
-	flagIPs := func(flag string, v *string, dst *[]string) {
-		if v == nil {
-			return
-		}
-		ips, err := parseIPList(splitList(*v))
-		if err != nil {
-			l.errs.add("", 0, flag, "%v", err)
-			return
-		}
-		*dst = ips
-	}
-	flagIPs("--forwarded-allow-ips", o.ForwardedAllowIPs, &s.Serve.ForwardedAllowIPs)
-	flagIPs("--proxy-allow-from", o.ProxyAllowFrom, &s.Serve.ProxyAllowFrom)
-	flagDur := func(flag string, v *time.Duration, dst *time.Duration) {
-		if v == nil {
-			return
-		}
-		if *v < 0 {
-			l.errs.add("", 0, flag, "duration %s is negative", *v)
-			return
-		}
-		*dst = *v
-	}
-	flagDur("--timeout", o.Timeout, &s.Serve.Timeout)
-	flagDur("--graceful-timeout", o.GracefulTimeout, &s.Serve.GracefulTimeout)
-	if o.Subreaper != nil {
-		s.Subreaper = *o.Subreaper
-	}
-	s.Serve.NoServe = o.NoServe
-	if len(o.Bind) > 0 {
-		s.Serve.Bind = []Bind{}
-		for _, b := range o.Bind {
-			addr, err := parseAddress(b, "")
-			if err != nil {
-				l.errs.add("", 0, "--bind", "%v", err)
-				continue
-			}
-			s.Serve.Bind = append(s.Serve.Bind, Bind{Address: addr, Scheme: "http"})
-		}
-	}
-
-	// The served type: it must exist when it was named.
-	switch {
-	case o.Upstream != nil:
-		if err := checkName(*o.Upstream); err != nil {
-			l.errs.add("", 0, "--upstream", "%v", err)
-		} else if s.Lookup(*o.Upstream) == nil {
-			l.errs.add("", 0, "--upstream", "no process type %q", *o.Upstream)
-		} else {
-			s.Serve.Upstream = *o.Upstream
-		}
-	case l.cfg.upstreamSet && s.Lookup(s.Serve.Upstream) == nil:
-		l.doc.fail(l.cfg.upstream, "no process type %q", s.Serve.Upstream)
+	l.applyFlags(l.spec)
+	s := l.spec
+	if o, ok := l.given["serve.upstream"]; ok && s.Lookup(s.Serve.Upstream) == nil {
+		o.fail(&l.errs, "no process type %q", s.Serve.Upstream)
 	}
 }
 
@@ -530,12 +405,6 @@ func (l *loader) formation() {
 				p.Scale = 0
 			}
 		}
-	} else {
-		for i := range s.Processes {
-			if p := &s.Processes[i]; !l.flags[p.Name].scale {
-				p.Scale = 1
-			}
-		}
 	}
 	if len(l.opts.Types) > 0 {
 		for _, t := range l.opts.Types {
@@ -550,7 +419,8 @@ func (l *loader) formation() {
 		}
 	}
 	for i := range s.Processes {
-		if p := &s.Processes[i]; !l.flags[p.Name].ready {
+		p := &s.Processes[i]
+		if _, given := l.given[toml.Key{"process", p.Name, "ready"}.String()]; !given {
 			// The served type is ready when its $PORT accepts, unless it
 			// serves on sockets gsup passes it: it never binds $PORT then.
 			p.Ready = "none"
@@ -606,15 +476,10 @@ func (l *loader) serving() {
 // ports sets the base port (see Load) and every type's port block.
 func (l *loader) ports() {
 	s := l.spec
-	base := DefaultBasePort
+	base := s.BasePort // the default, the TOML file's or the command line's
 	envPort, envOK := l.environ("PORT")
 	switch {
-	case l.opts.Over.Port != nil:
-		base = *l.opts.Over.Port
-		if base < 1 || base > 65535 {
-			l.errs.add("", 0, "--port", "%d is out of range (1-65535)", base)
-			return
-		}
+	case l.given["port"].file == "" && l.given["port"].key != "":
 	case l.envPort != "":
 		n, err := parsePort(l.envPort)
 		if err != nil || n == 0 {
@@ -629,8 +494,6 @@ func (l *loader) ports() {
 			return
 		}
 		base = n
-	case l.cfg.port != 0:
-		base = l.cfg.port
 	}
 	s.BasePort = base
 	for i := range s.Processes {
@@ -710,12 +573,9 @@ func (l *loader) collisions() {
 	if s.Serve.Enabled {
 		switch {
 		case len(s.Serve.Bind) > 0:
-			file, key, line := "", "--bind", 0
-			if len(l.opts.Over.Bind) == 0 {
-				file, key, line = l.doc.name, l.cfg.bind.String(), l.doc.line(l.cfg.bind)
-			}
+			o := l.given["serve.bind"]
 			for _, b := range s.Serve.Bind {
-				binds = append(binds, bindRef{addr: b.Address, file: file, key: key, line: line})
+				binds = append(binds, bindRef{addr: b.Address, file: o.file, key: o.key, line: o.line})
 			}
 		case strings.HasPrefix(s.defaultBind, "0.0.0.0:"):
 			binds = append(binds, bindRef{addr: s.defaultBind, annotation: " (the default bind, from PORT in the environment)"})

@@ -582,22 +582,22 @@ func TestLoadPorts(t *testing.T) {
 		{name: "env PORT when not serving", files: map[string]string{"Procfile": "worker: x", "gsup.toml": "port = 7000"},
 			opts: Options{Environ: []string{"PORT=9000"}}, base: 9000},
 		{name: "env PORT with --no-serve", files: map[string]string{"Procfile": "web: x"},
-			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{NoServe: true}}, base: 9000},
+			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{"no-serve": {"true"}}}, base: 9000},
 		{name: "env PORT when web is not in the formation", files: map[string]string{"Procfile": "web: x\nworker: y"},
 			opts: Options{Environ: []string{"PORT=9000"}, Formation: "worker=1"}, base: 9000},
 		{name: ".env PORT beats env and toml", files: map[string]string{"Procfile": "worker: x", ".env": "PORT=6000", "gsup.toml": "port = 7000"},
 			opts: Options{Environ: []string{"PORT=9000"}}, base: 6000},
 		{name: "--port beats all", files: map[string]string{"Procfile": "worker: x", ".env": "PORT=6000", "gsup.toml": "port = 7000"},
-			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{Port: ptr(4000)}}, base: 4000},
+			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{"port": {"4000"}}}, base: 4000},
 		{name: "later .env wins", files: map[string]string{"Procfile": "worker: x", "a.env": "PORT=6000", "b.env": "PORT=6100"},
 			opts: Options{EnvFiles: []string{"a.env", "b.env"}}, base: 6100},
-		{name: "bad --port", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{Port: ptr(0)}},
+		{name: "bad --port", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"port": {"0"}}},
 			err: "--port: 0 is out of range (1-65535)"},
 		{name: "bad env PORT", files: map[string]string{"Procfile": "worker: x"}, opts: Options{Environ: []string{"PORT=http"}},
 			err: `PORT: in the environment: "http" is not a port (1-65535)`},
 		{name: "bad env PORT for the default bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=http"}},
 			err: `PORT: in the environment: invalid port "http"`},
-		{name: "port block past 65535", files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{Port: ptr(65400)}},
+		{name: "port block past 65535", files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{"port": {"65400"}}},
 			err: `Procfile:2: the port block of "worker" (65500-65599) goes past 65535: lower the base port (65400)`},
 	}
 	for _, tt := range tests {
@@ -649,21 +649,21 @@ func TestLoadServe(t *testing.T) {
 		err      string
 	}{
 		{name: "no web", files: map[string]string{"Procfile": "worker: x"}, upstream: "web"},
-		{name: "--no-serve", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{NoServe: true}}, upstream: "web"},
+		{name: "--no-serve", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"no-serve": {"true"}}}, upstream: "web"},
 		{name: "web scaled to 0", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[process.web]\nscale = 0\n"}, upstream: "web"},
 		{name: "upstream from toml", files: map[string]string{"Procfile": "api: x", "gsup.toml": "[serve]\nupstream = \"api\"\n"},
 			enabled: true, upstream: "api"},
 		{name: "--upstream wins", files: map[string]string{"Procfile": "api: x\nweb: y", "gsup.toml": "[serve]\nupstream = \"api\"\n"},
-			opts: Options{Over: Overrides{Upstream: ptr("web")}}, enabled: true, upstream: "web"},
-		{name: "--upstream unknown", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{Upstream: ptr("api")}},
+			opts: Options{Over: Overrides{"upstream": {"web"}}}, enabled: true, upstream: "web"},
+		{name: "--upstream unknown", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"upstream": {"api"}}},
 			err: `--upstream: no process type "api"`},
 		{name: "--bind wins", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[serve]\nbind = \"127.0.0.1:9000\"\n"},
-			opts:    Options{Over: Overrides{Bind: []string{"unix:rel.sock", "tcp://LocalHost:81", "[::]:80", ":8080"}}},
+			opts:    Options{Over: Overrides{"bind": {"unix:rel.sock", "tcp://LocalHost:81", "[::]:80", ":8080"}}},
 			enabled: true, upstream: "web",
 			binds: []Bind{{"unix:rel.sock", "http"}, {"localhost:81", "http"}, {"[::]:80", "http"}, {":8080", "http"}}},
-		{name: "bad --bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{Bind: []string{"x:y"}}},
+		{name: "bad --bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"x:y"}}},
 			err: `--bind: "x:y": invalid port "y"`},
-		{name: "bound twice", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{Bind: []string{"127.0.0.1:80", "127.0.0.1:80"}}},
+		{name: "bound twice", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"127.0.0.1:80", "127.0.0.1:80"}}},
 			err: `--bind: 127.0.0.1:80 is bound twice`},
 	}
 	for _, tt := range tests {
@@ -679,7 +679,7 @@ func TestLoadServe(t *testing.T) {
 			if sv.Enabled != tt.enabled || sv.Upstream != tt.upstream || !slices.Equal(sv.Bind, tt.binds) {
 				t.Errorf("Serve: enabled %v upstream %q binds %v", sv.Enabled, sv.Upstream, sv.Bind)
 			}
-			if sv.NoServe != tt.opts.Over.NoServe {
+			if sv.NoServe != (tt.opts.Over["no-serve"] != nil) {
 				t.Errorf("NoServe %v", sv.NoServe)
 			}
 			if up := spec.Lookup(sv.Upstream); up != nil && up.Ready != "port" {
@@ -693,10 +693,10 @@ func TestLoadOverrides(t *testing.T) {
 	toml := "pid = \"a.pid\"\ncontrol = \"c.sock\"\nerror_logfile = \"e.log\"\nlog_level = \"error\"\nlog_format = \"json\"\nsubreaper = true\n" +
 		"[serve]\naccess_logfile = \"a.log\"\naccess_logformat = \"x\"\nproxy_protocol = \"v1\"\nforwarded_allow_ips = \"*\"\nproxy_allow_from = \"*\"\ntimeout = \"1s\"\ngraceful_timeout = \"2s\"\n"
 	spec := mustLoad(t, map[string]string{"Procfile": "web: x", "gsup.toml": toml}, Options{Over: Overrides{
-		Pid: ptr("run/p.pid"), Control: ptr("/tmp/c.sock"), ErrorLogfile: ptr("-"), LogLevel: ptr("WARNING"),
-		LogFormat: ptr("text"), Subreaper: ptr(false), AccessLogfile: ptr("-"), AccessLogformat: ptr("%(h)s"),
-		ProxyProtocol: ptr("required"), ForwardedAllowIPs: ptr("10.1.0.0/16, ::1"), ProxyAllowFrom: ptr(""),
-		Timeout: ptr(3 * time.Second), GracefulTimeout: ptr(4 * time.Second),
+		"pid": {"run/p.pid"}, "control": {"/tmp/c.sock"}, "error-logfile": {"-"}, "log-level": {"WARNING"},
+		"log-format": {"text"}, "subreaper": {"false"}, "access-logfile": {"-"}, "access-logformat": {"%(h)s"},
+		"proxy-protocol": {"required"}, "forwarded-allow-ips": {"10.1.0.0/16, ::1"}, "proxy-allow-from": {""},
+		"timeout": {"3s"}, "graceful-timeout": {"4s"},
 	}})
 	sv := spec.Serve
 	if spec.Pid != "run/p.pid" || spec.Control != "/tmp/c.sock" || spec.ErrorLogfile != "-" || spec.LogLevel != "warning" ||
@@ -710,14 +710,14 @@ func TestLoadOverrides(t *testing.T) {
 		over Overrides
 		err  string
 	}{
-		{Overrides{LogLevel: ptr("loud")}, `--log-level: "loud" is not one of debug, info, warning, error, critical`},
-		{Overrides{LogFormat: ptr("xml")}, `--log-format: "xml" is not one of text, json`},
-		{Overrides{ProxyProtocol: ptr("v3")}, `--proxy-protocol: "v3" is not one of off, auto, v1, v2, required`},
-		{Overrides{ForwardedAllowIPs: ptr("1.2.3.4/8")}, `--forwarded-allow-ips: "1.2.3.4/8" has host bits set (did you mean 1.0.0.0/8?)`},
-		{Overrides{ProxyAllowFrom: ptr("nope")}, `--proxy-allow-from: "nope" is not an IP address or network`},
-		{Overrides{Timeout: ptr(-time.Second)}, `--timeout: duration -1s is negative`},
-		{Overrides{Control: ptr("")}, `--control: empty path`},
-		{Overrides{Upstream: ptr("a.b")}, `--upstream: invalid process name "a.b": use letters, digits, '_' and '-'`},
+		{Overrides{"log-level": {"loud"}}, `--log-level: "loud" is not one of debug, info, warning, error, critical`},
+		{Overrides{"log-format": {"xml"}}, `--log-format: "xml" is not one of text, json`},
+		{Overrides{"proxy-protocol": {"v3"}}, `--proxy-protocol: "v3" is not one of off, auto, v1, v2, required`},
+		{Overrides{"forwarded-allow-ips": {"1.2.3.4/8"}}, `--forwarded-allow-ips: "1.2.3.4/8" has host bits set (did you mean 1.0.0.0/8?)`},
+		{Overrides{"proxy-allow-from": {"nope"}}, `--proxy-allow-from: "nope" is not an IP address or network`},
+		{Overrides{"timeout": {"-1s"}}, `--timeout: duration -1s is negative`},
+		{Overrides{"control": {""}}, `--control: empty path`},
+		{Overrides{"upstream": {"a.b"}}, `--upstream: invalid process name "a.b": use letters, digits, '_' and '-'`},
 	}
 	for _, tt := range bad {
 		if _, err := load(t, map[string]string{"Procfile": "web: x"}, Options{Over: tt.over}); err != tt.err {
@@ -737,26 +737,26 @@ func TestLoadCollisions(t *testing.T) {
 			files: map[string]string{"Procfile": "web: x\nworker: y", "gsup.toml": "[serve]\nbind = [\"127.0.0.1:8000\", \"0.0.0.0:5100\"]\n"},
 			err:   "gsup.toml:2: serve.bind: bind 0.0.0.0:5100 collides with the port of worker.1 (5100)"},
 		{name: "--bind on the second instance",
-			files: map[string]string{"Procfile": "web: x"}, opts: Options{Formation: "web=3", Over: Overrides{Bind: []string{"127.0.0.1:5002"}}},
+			files: map[string]string{"Procfile": "web: x"}, opts: Options{Formation: "web=3", Over: Overrides{"bind": {"127.0.0.1:5002"}}},
 			err: "--bind: bind 127.0.0.1:5002 collides with the port of web.3 (5002)"},
 		{name: "--bind beyond the instances is fine",
-			files: map[string]string{"Procfile": "web: x"}, opts: Options{Formation: "web=3", Over: Overrides{Bind: []string{"127.0.0.1:5003"}}}},
+			files: map[string]string{"Procfile": "web: x"}, opts: Options{Formation: "web=3", Over: Overrides{"bind": {"127.0.0.1:5003"}}}},
 		{name: "default bind",
-			files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{Port: ptr(7900)}},
+			files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{"port": {"7900"}}},
 			err: "bind 127.0.0.1:8000 (the default bind) collides with the port of worker.1 (8000)"},
 		{name: "default bind from PORT",
 			files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=5000"}},
 			err: "bind 0.0.0.0:5000 (the default bind, from PORT in the environment) collides with the port of web.1 (5000)"},
 		{name: "PORT from the environment moved by --port",
-			files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=5000"}, Over: Overrides{Port: ptr(6000)}}},
+			files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=5000"}, Over: Overrides{"port": {"6000"}}}},
 		{name: "systemd sockets: no default bind to check",
 			files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=5000", "LISTEN_FDS=1"}}},
 		{name: "not serving: no bind",
-			files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{Port: ptr(7900), NoServe: true}}},
+			files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{"port": {"7900"}, "no-serve": {"true"}}}},
 		{name: "unix listeners have no port",
-			files: map[string]string{"Procfile": "web: x", "gsup.toml": "[process.web]\nlisten = \"unix\"\n"}, opts: Options{Over: Overrides{Port: ptr(8000)}}},
+			files: map[string]string{"Procfile": "web: x", "gsup.toml": "[process.web]\nlisten = \"unix\"\n"}, opts: Options{Over: Overrides{"port": {"8000"}}}},
 		{name: "scaled-down types have no port in use",
-			files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Formation: "web=1", Over: Overrides{Port: ptr(7900)}}},
+			files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Formation: "web=1", Over: Overrides{"port": {"7900"}}}},
 		{name: "socket on a child's port",
 			files: map[string]string{"Procfile": "web: x", "gsup.toml": "\n[socket.s]\nbind = \"127.0.0.1:5000\"\n"},
 			err:   "gsup.toml:3: socket.s.bind: bind 127.0.0.1:5000 collides with the port of web.1 (5000)"},
@@ -806,7 +806,7 @@ log      stderr level=info format=text
 		t.Error("the plan shows an env value")
 	}
 
-	spec = mustLoad(t, map[string]string{"Procfile": "web: x"}, Options{Over: Overrides{NoServe: true}})
+	spec = mustLoad(t, map[string]string{"Procfile": "web: x"}, Options{Over: Overrides{"no-serve": {"true"}}})
 	b.Reset()
 	spec.WritePlan(&b)
 	if !strings.Contains(b.String(), "\nserve    off (--no-serve)\n") {

@@ -30,6 +30,8 @@ func (s *Spec) WritePlan(w io.Writer) {
 		line("env", strings.Join(sortedKeys(s.Env), " "))
 	}
 	line("ports", fmt.Sprintf("base %d, +%d a type", s.BasePort, PortsPerType))
+	var defaults Process
+	applyDefaults(&defaults, s.Dir, new(errList))
 	for _, p := range s.Processes {
 		var ports string
 		switch {
@@ -48,24 +50,7 @@ func (s *Spec) WritePlan(w io.Writer) {
 			"restart=" + string(p.Restart),
 			fmt.Sprintf("stop=%s/%s", SignalName(p.StopSignal), p.StopTimeout),
 		}
-		var extra []string
-		add := func(cond bool, format string, args ...any) {
-			if cond {
-				extra = append(extra, fmt.Sprintf(format, args...))
-			}
-		}
-		add(p.ReadyTimeout != DefaultReadyTimeout, "ready-timeout=%s", p.ReadyTimeout)
-		add(p.Listen != "port", "listen=%s", p.Listen)
-		add(len(p.After) > 0, "after=%s", strings.Join(p.After, ","))
-		add(len(p.Sockets) > 0, "sockets=%s", strings.Join(p.Sockets, ","))
-		add(p.Critical, "critical")
-		add(p.Cwd != s.Dir, "cwd=%s", s.rel(p.Cwd))
-		add(p.User != "", "user=%s", p.User)
-		add(p.Group != "", "group=%s", p.Group)
-		add(p.Umask >= 0, "umask=%04o", p.Umask)
-		add(p.ReopenSignal != 0, "reopen=%s", SignalName(p.ReopenSignal))
-		add(p.LogFile != "", "log=%s", s.rel(p.LogFile))
-		add(len(p.Env) > 0, "env=%s", strings.Join(sortedKeys(p.Env), ","))
+		extra := s.changed(&p, &defaults, "process.")
 		cells = append(cells, strings.Join(extra, "  "))
 		cells = append(cells, strings.ReplaceAll(p.Command, "\n", `\n`))
 		line(cells...)
@@ -78,6 +63,8 @@ func (s *Spec) WritePlan(w io.Writer) {
 		line("socket", fmt.Sprintf("%s %s mode=%04o", so.Name, bind, so.Mode))
 	}
 
+	var defSpec Spec
+	applyDefaults(&defSpec, "", new(errList))
 	sv := s.Serve
 	switch {
 	case sv.Enabled:
@@ -93,8 +80,9 @@ func (s *Spec) WritePlan(w io.Writer) {
 			binds = []string{strings.TrimSpace(s.defaultBind + " (default)")}
 		}
 		line("serve", strings.Join(binds, ", ")+" -> "+sv.Upstream)
-		line("front", fmt.Sprintf("forwarded-allow-ips=%s proxy-protocol=%s proxy-allow-from=%s timeout=%s graceful-timeout=%s",
-			orNone(sv.ForwardedAllowIPs), sv.ProxyProtocol, orNone(sv.ProxyAllowFrom), sv.Timeout, sv.GracefulTimeout))
+		front := []string{fmt.Sprintf("forwarded-allow-ips=%s proxy-protocol=%s proxy-allow-from=%s timeout=%s graceful-timeout=%s",
+			orNone(sv.ForwardedAllowIPs), sv.ProxyProtocol, orNone(sv.ProxyAllowFrom), sv.Timeout, sv.GracefulTimeout)}
+		line("front", strings.Join(append(front, s.changed(s, &defSpec, "serve.")...), " "))
 		access := "off"
 		if sv.AccessLogfile != "" {
 			access = s.rel(sv.AccessLogfile)
@@ -128,6 +116,34 @@ func (s *Spec) WritePlan(w io.Writer) {
 	if s.Subreaper {
 		line("subreaper", "on")
 	}
+	for _, kv := range s.changed(s, &defSpec, "") {
+		name, value, _ := strings.Cut(kv, "=")
+		line(name, value)
+	}
+}
+
+// changed returns "name=value" (or the name alone, for a flag turned on)
+// for each setting of the table stored in t (a *Spec or *Process) whose
+// key starts with prefix ("" = a top-level key) that has a name in the plan
+// and differs from its default in def.
+func (s *Spec) changed(t, def any, prefix string) []string {
+	var out []string
+	for i := range settings {
+		r := &settings[i]
+		top := prefix == "" && !strings.Contains(r.key, ".")
+		if r.plan == "" || !r.to.of(t) || !top && (prefix == "" || !strings.HasPrefix(r.key, prefix)) {
+			continue
+		}
+		v, ok := r.to.show(s, t, def)
+		switch {
+		case !ok:
+		case v == "":
+			out = append(out, r.plan)
+		default:
+			out = append(out, r.plan+"="+v)
+		}
+	}
+	return out
 }
 
 // rel shows an absolute path inside Dir relative to it.

@@ -25,6 +25,8 @@ type tomlDoc struct {
 	keys  []toml.Key     // every key, in file order
 	lines map[string]int // key -> line
 	errs  *errList
+	cfg   *tomlConfig       // what Load weighs against other sources
+	given map[string]origin // key -> where it was set, for every key read without error
 }
 
 // fileRef is a file named by a TOML key.
@@ -50,12 +52,6 @@ type tomlConfig struct {
 	envFiles    []fileRef
 	envFilesSet bool
 	env         []EnvVar // the top-level env table, Line = its line
-	port        int      // 0 = not set
-	portLine    int
-	upstreamSet bool
-	upstream    toml.Key
-	bindSet     bool
-	bind        toml.Key
 	procs       []tomlProc
 }
 
@@ -360,8 +356,11 @@ func (d *tomlDoc) path(k toml.Key, v any, optional bool) (string, bool) {
 }
 
 func (d *tomlDoc) abs(p string) string {
-	if filepath.IsAbs(p) {
+	switch {
+	case filepath.IsAbs(p):
 		return filepath.Clean(p)
+	case d.dir == "":
+		return p // a default: relative to gsup's working directory, as a flag
 	}
 	return filepath.Join(d.dir, p)
 }
@@ -423,87 +422,117 @@ func (d *tomlDoc) env(k toml.Key, v any) []EnvVar {
 	return vars
 }
 
-// top walks the top-level keys.
-func (d *tomlDoc) top(spec *Spec, c *tomlConfig) {
-	for _, name := range d.children(nil, d.raw) {
-		k, v := toml.Key{name}, d.raw[name]
-		switch name {
-		case "procfile":
-			if s, ok := d.str(k, v); ok {
-				c.procfileSet = true
-				if s != "" {
-					c.procfile = d.fileRef(k, s)
-				}
-			}
-		case "env_file":
-			if v == "" {
-				c.envFilesSet = true
-				break
-			}
-			if list, ok := d.strList(k, v, false); ok {
-				c.envFilesSet = true
-				for _, f := range list {
-					if strings.TrimSpace(f) == "" {
-						d.fail(k, "empty file name")
-						continue
-					}
-					c.envFiles = append(c.envFiles, d.fileRef(k, f))
-				}
-			}
-		case "env":
-			c.env = d.env(k, v)
-		case "pid":
-			set(&spec.Pid)(d.path(k, v, true))
-		case "control":
-			set(&spec.Control)(d.path(k, v, false))
-		case "control_mode":
-			set(&spec.ControlMode)(d.controlMode(k, v))
-		case "control_allow":
-			if list, ok := d.strList(k, v, false); ok {
-				spec.ControlAllow = d.controlAllow(k, list)
-			}
-		case "error_logfile":
-			set(&spec.ErrorLogfile)(d.path(k, v, true))
-		case "log_level":
-			set(&spec.LogLevel)(d.enum(k, v, logLevels...))
-		case "log_format":
-			set(&spec.LogFormat)(d.enum(k, v, logFormats...))
-		case "port":
-			if n, ok := d.integer(k, v, 1, 65535); ok {
-				c.port, c.portLine = n, d.line(k)
-			}
-		case "subreaper":
-			set(&spec.Subreaper)(d.boolean(k, v))
-		case "serve":
-			if m, ok := d.table(k, v); ok {
-				d.serve(k, m, &spec.Serve, c)
-			}
-		case "process":
-			if m, ok := d.table(k, v); ok {
-				for _, pname := range d.children(k, m) {
-					pk := sub(k, pname)
-					if err := checkName(pname); err != nil {
-						d.fail(pk, "%v", err)
-						continue
-					}
-					if t, ok := d.table(pk, m[pname]); ok {
-						c.procs = append(c.procs, tomlProc{name: pname, key: pk, table: t})
-					}
-				}
-			}
-		case "socket":
-			if m, ok := d.table(k, v); ok {
-				for _, sname := range d.children(k, m) {
-					if s, ok := d.socket(sub(k, sname), m[sname]); ok {
-						spec.Sockets = append(spec.Sockets, s)
-					}
-				}
-				slices.SortFunc(spec.Sockets, func(a, b Socket) int { return strings.Compare(a.Name, b.Name) })
-			}
-		default:
-			d.fail(k, "unknown key")
+// walk reads table m, found at k, into t through the rows of the table of
+// settings whose keys are pattern.NAME; a key without a row is unknown.
+func (d *tomlDoc) walk(k toml.Key, pattern string, m map[string]any, t any) {
+	for _, name := range d.children(k, m) {
+		ck, key := sub(k, name), name
+		if pattern != "" {
+			key = pattern + "." + name
+		}
+		r := lookupSetting(key)
+		if r == nil {
+			d.fail(ck, "unknown key")
+			continue
+		}
+		if r.to.decode(d, ck, m[name], t) {
+			d.given[ck.String()] = origin{file: d.name, line: d.line(ck), key: ck.String()}
 		}
 	}
+}
+
+// The rows that read their TOML values themselves.
+
+func procfileKey(d *tomlDoc, k toml.Key, v, _ any) bool {
+	s, ok := d.str(k, v)
+	if ok {
+		d.cfg.procfileSet = true
+		if s != "" {
+			d.cfg.procfile = d.fileRef(k, s)
+		}
+	}
+	return ok
+}
+
+func envFileKey(d *tomlDoc, k toml.Key, v, _ any) bool {
+	if v == "" {
+		d.cfg.envFilesSet = true
+		return true
+	}
+	list, ok := d.strList(k, v, false)
+	if !ok {
+		return false
+	}
+	d.cfg.envFilesSet = true
+	for _, f := range list {
+		if strings.TrimSpace(f) == "" {
+			d.fail(k, "empty file name")
+			continue
+		}
+		d.cfg.envFiles = append(d.cfg.envFiles, d.fileRef(k, f))
+	}
+	return true
+}
+
+func envKey(d *tomlDoc, k toml.Key, v, _ any) bool {
+	d.cfg.env = d.env(k, v)
+	return true
+}
+
+// section is a table ([serve]) whose keys are rows of their own
+// ("serve.timeout"), stored in the same Spec.
+func section(name string) hook {
+	return func(d *tomlDoc, k toml.Key, v, t any) bool {
+		m, ok := d.table(k, v)
+		if ok {
+			d.walk(k, name, m, t)
+		}
+		return ok
+	}
+}
+
+// processKey collects the [process.NAME] tables, read once the Procfile is.
+func processKey(d *tomlDoc, k toml.Key, v, _ any) bool {
+	m, ok := d.table(k, v)
+	if !ok {
+		return false
+	}
+	for _, name := range d.children(k, m) {
+		pk := sub(k, name)
+		if err := checkName(name); err != nil {
+			d.fail(pk, "%v", err)
+			continue
+		}
+		if t, ok := d.table(pk, m[name]); ok {
+			d.cfg.procs = append(d.cfg.procs, tomlProc{name: name, key: pk, table: t})
+		}
+	}
+	return true
+}
+
+func commandKey(d *tomlDoc, k toml.Key, v, t any) bool {
+	s, ok := d.nonEmpty(k, v)
+	if ok {
+		p := t.(*Process)
+		p.Command = strings.TrimSpace(s)
+		p.File, p.Line = d.name, d.line(k)
+	}
+	return ok
+}
+
+func socketKey(d *tomlDoc, k toml.Key, v, t any) bool {
+	m, ok := d.table(k, v)
+	if !ok {
+		return false
+	}
+	spec := t.(*Spec)
+	for _, name := range d.children(k, m) {
+		if s, ok := d.socket(sub(k, name), m[name]); ok {
+			spec.Sockets = append(spec.Sockets, s)
+		}
+	}
+	slices.SortFunc(spec.Sockets, func(a, b Socket) int { return strings.Compare(a.Name, b.Name) })
+	return true
 }
 
 var (
@@ -513,87 +542,6 @@ var (
 	restarts       = []string{string(RestartAlways), string(RestartOnFailure), string(RestartNever)}
 	listens        = []string{"port", "unix"}
 )
-
-func (d *tomlDoc) serve(k toml.Key, m map[string]any, s *Serve, c *tomlConfig) {
-	for _, name := range d.children(k, m) {
-		sk, v := sub(k, name), m[name]
-		switch name {
-		case "bind":
-			if binds, ok := d.binds(sk, v); ok {
-				s.Bind, c.bindSet, c.bind = binds, true, sk
-			}
-		case "upstream":
-			if u, ok := d.str(sk, v); ok {
-				if err := checkName(u); err != nil {
-					d.fail(sk, "%v", err)
-					break
-				}
-				s.Upstream, c.upstreamSet, c.upstream = u, true, sk
-			}
-		case "forwarded_allow_ips", "proxy_allow_from":
-			list, ok := d.strList(sk, v, true)
-			if !ok {
-				break
-			}
-			ips, err := parseIPList(list)
-			if err != nil {
-				d.fail(sk, "%v", err)
-				break
-			}
-			if name == "forwarded_allow_ips" {
-				s.ForwardedAllowIPs = ips
-			} else {
-				s.ProxyAllowFrom = ips
-			}
-		case "proxy_protocol":
-			set(&s.ProxyProtocol)(d.enum(sk, v, proxyProtocols...))
-		case "access_logfile":
-			set(&s.AccessLogfile)(d.path(sk, v, true))
-		case "access_logformat":
-			set(&s.AccessLogformat)(d.str(sk, v))
-		case "timeout":
-			set(&s.Timeout)(d.duration(sk, v))
-		case "graceful_timeout":
-			set(&s.GracefulTimeout)(d.duration(sk, v))
-		case "trust_unix_peers":
-			set(&s.TrustUnixPeers)(d.boolean(sk, v))
-		case "unix_mode":
-			set(&s.UnixMode)(d.mode(sk, v))
-		case "unix_owner":
-			set(&s.UnixOwner)(d.str(sk, v))
-		case "unix_group":
-			set(&s.UnixGroup)(d.str(sk, v))
-		case "health_path":
-			if p, ok := d.str(sk, v); ok {
-				if p != "" && !validURLPath(p) {
-					d.fail(sk, "%q must be a URL path starting with '/'", p)
-					break
-				}
-				s.HealthPath = p
-			}
-		case "buffer_body":
-			set(&s.BufferBody)(d.size(sk, v))
-		case "buffer_response":
-			set(&s.BufferResponse)(d.size(sk, v))
-		case "max_body":
-			set(&s.MaxBody)(d.size(sk, v))
-		case "limit_request_line":
-			set(&s.LimitRequestLine)(d.integer(sk, v, 0, 1<<20))
-		case "limit_request_fields":
-			set(&s.LimitRequestFields)(d.integer(sk, v, 0, 1<<15))
-		case "limit_request_field_size":
-			set(&s.LimitRequestFieldSize)(d.integer(sk, v, 0, 1<<20))
-		case "max_requests":
-			set(&s.MaxRequests)(d.integer(sk, v, 0, 1<<31-1))
-		case "max_requests_jitter":
-			set(&s.MaxRequestsJitter)(d.integer(sk, v, 0, 1<<31-1))
-		case "ignore_client_abort":
-			set(&s.IgnoreClientAbort)(d.boolean(sk, v))
-		default:
-			d.fail(sk, "unknown key")
-		}
-	}
-}
 
 // binds reads [serve] bind: an address or an array of addresses and
 // { address = "...", scheme = "https" } tables.
@@ -656,7 +604,7 @@ func (d *tomlDoc) binds(k toml.Key, v any) ([]Bind, bool) {
 }
 
 func (d *tomlDoc) socket(k toml.Key, v any) (Socket, bool) {
-	s := Socket{Name: k[len(k)-1], Mode: DefaultUnixMode}
+	s := Socket{Name: k[len(k)-1]}
 	if err := checkSocketName(s.Name); err != nil {
 		d.fail(k, "%v", err)
 		return s, false
@@ -666,26 +614,8 @@ func (d *tomlDoc) socket(k toml.Key, v any) (Socket, bool) {
 		return s, false
 	}
 	before := len(*d.errs)
-	for _, name := range d.children(k, m) {
-		sk, v := sub(k, name), m[name]
-		switch name {
-		case "bind":
-			a, ok := d.str(sk, v)
-			if !ok {
-				break
-			}
-			addr, err := parseAddress(a, d.dir)
-			if err != nil {
-				d.fail(sk, "%v", err)
-				break
-			}
-			s.Bind = addr
-		case "mode":
-			set(&s.Mode)(d.mode(sk, v))
-		default:
-			d.fail(sk, "unknown key")
-		}
-	}
+	applyDefaults(&s, d.dir, d.errs)
+	d.walk(k, "socket.*", m, &s)
 	return s, len(*d.errs) == before
 }
 
@@ -701,95 +631,6 @@ func checkSocketName(name string) error {
 		return fmt.Errorf("empty socket name")
 	}
 	return nil
-}
-
-// procFlags records which settings a [process.NAME] table gave, where the
-// default depends on things decided later.
-type procFlags struct {
-	scale bool
-	ready bool
-}
-
-// process applies a [process.NAME] table to p.
-func (d *tomlDoc) process(tp tomlProc, p *Process, fl *procFlags) {
-	for _, name := range d.children(tp.key, tp.table) {
-		k, v := sub(tp.key, name), tp.table[name]
-		switch name {
-		case "command":
-			if s, ok := d.nonEmpty(k, v); ok {
-				p.Command = strings.TrimSpace(s)
-				p.File, p.Line = d.name, d.line(k)
-			}
-		case "scale":
-			if n, ok := d.integer(k, v, 0, PortsPerType); ok {
-				p.Scale, fl.scale = n, true
-			}
-		case "env":
-			p.Env = map[string]string{}
-			for _, e := range d.env(k, v) {
-				p.Env[e.Key] = e.Value
-			}
-		case "cwd":
-			set(&p.Cwd)(d.path(k, v, false))
-		case "user":
-			set(&p.User)(d.str(k, v))
-		case "group":
-			set(&p.Group)(d.str(k, v))
-		case "umask":
-			if v == "" {
-				p.Umask = -1
-			} else if m, ok := d.mode(k, v); ok {
-				p.Umask = int(m)
-			}
-		case "restart":
-			if s, ok := d.enum(k, v, restarts...); ok {
-				p.Restart = Restart(s)
-			}
-		case "stop_signal":
-			set(&p.StopSignal)(d.signal(k, v))
-		case "stop_timeout":
-			set(&p.StopTimeout)(d.duration(k, v))
-		case "reopen_signal":
-			if v == "" {
-				p.ReopenSignal = 0
-			} else if n, ok := d.signal(k, v); ok {
-				p.ReopenSignal = n
-			}
-		case "critical":
-			set(&p.Critical)(d.boolean(k, v))
-		case "log_file":
-			if s, ok := d.path(k, v, true); ok {
-				if s == "-" {
-					s = ""
-				}
-				p.LogFile = s
-			}
-		case "ready":
-			if s, ok := d.str(k, v); ok {
-				if err := checkReady(s); err != nil {
-					d.fail(k, "%v", err)
-					break
-				}
-				p.Ready, fl.ready = s, true
-			}
-		case "ready_timeout":
-			if t, ok := d.duration(k, v); ok {
-				if t == 0 {
-					d.fail(k, "must be more than 0")
-					break
-				}
-				p.ReadyTimeout = t
-			}
-		case "listen":
-			set(&p.Listen)(d.enum(k, v, listens...))
-		case "sockets":
-			set(&p.Sockets)(d.strList(k, v, false))
-		case "after":
-			set(&p.After)(d.strList(k, v, false))
-		default:
-			d.fail(k, "unknown key")
-		}
-	}
 }
 
 // checkReady validates a ready value: port, notify, none or http:/path.
@@ -830,3 +671,281 @@ func set[T any](dst *T) func(T, bool) {
 		}
 	}
 }
+
+// A kind is a type of value: how it is read from TOML and from a flag, and
+// shown in the plan.
+type kind[T any] struct {
+	toml  func(d *tomlDoc, k toml.Key, v any) (T, bool)
+	flag  func(vals []string) (T, error) // nil = no flag can take it
+	show  func(s *Spec, v T) string      // nil = fmt's %v
+	shape flagShape
+}
+
+// The kinds of values.
+
+// single adapts a parser of one flag value; the last value given wins.
+func single[T any](parse func(string) (T, error)) func([]string) (T, error) {
+	return func(vals []string) (T, error) {
+		var s string
+		if len(vals) > 0 {
+			s = vals[len(vals)-1]
+		}
+		return parse(s)
+	}
+}
+
+var (
+	text = kind[string]{
+		toml: (*tomlDoc).str,
+		flag: single(func(s string) (string, error) { return s, nil }),
+	}
+	boolean = kind[bool]{
+		toml:  (*tomlDoc).boolean,
+		flag:  single(strconv.ParseBool),
+		shape: boolFlag,
+		show: func(_ *Spec, b bool) string {
+			if b {
+				return "" // the plan shows the name alone
+			}
+			return "false"
+		},
+	}
+	list = kind[[]string]{
+		toml:  func(d *tomlDoc, k toml.Key, v any) ([]string, bool) { return d.strList(k, v, false) },
+		flag:  func(vals []string) ([]string, error) { return vals, nil },
+		show:  func(_ *Spec, v []string) string { return strings.Join(v, ",") },
+		shape: repeatedFlag,
+	}
+	duration = kind[time.Duration]{
+		toml: (*tomlDoc).duration,
+		flag: single(func(s string) (time.Duration, error) {
+			dur, err := time.ParseDuration(strings.TrimSpace(s))
+			switch {
+			case err != nil:
+				return parseDuration(s)
+			case dur < 0:
+				return 0, fmt.Errorf("duration %s is negative", dur)
+			}
+			return dur, nil
+		}),
+	}
+	size = kind[int64]{toml: (*tomlDoc).size}
+	mode = kind[os.FileMode]{
+		toml: (*tomlDoc).mode,
+		show: func(_ *Spec, m os.FileMode) string { return fmt.Sprintf("%04o", m) },
+	}
+	controlMode  = kind[os.FileMode]{toml: (*tomlDoc).controlMode, show: mode.show}
+	controlPeers = kind[[]ControlPeer]{
+		toml: func(d *tomlDoc, k toml.Key, v any) ([]ControlPeer, bool) {
+			list, ok := d.strList(k, v, false)
+			if !ok {
+				return nil, false
+			}
+			return d.controlAllow(k, list), true
+		},
+	}
+	signal = kind[syscall.Signal]{
+		toml: (*tomlDoc).signal,
+		show: func(_ *Spec, s syscall.Signal) string { return SignalName(s) },
+	}
+	ipList = kind[[]string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) ([]string, bool) {
+			list, ok := d.strList(k, v, true)
+			if !ok {
+				return nil, false
+			}
+			return valid(d, k, list, parseIPList)
+		},
+		flag: single(func(s string) ([]string, error) { return parseIPList(splitList(s)) }),
+		show: func(_ *Spec, v []string) string { return orNone(v) },
+	}
+	binds = kind[[]Bind]{
+		toml: (*tomlDoc).binds,
+		flag: func(vals []string) ([]Bind, error) {
+			out := []Bind{}
+			var errs []error
+			for _, b := range vals {
+				addr, err := parseAddress(b, "")
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				out = append(out, Bind{Address: addr, Scheme: "http"})
+			}
+			return out, joinErrs(errs)
+		},
+		shape: repeatedFlag,
+	}
+	processName = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkName) },
+		flag: single(func(s string) (string, error) { return s, checkName(s) }),
+	}
+	urlPath = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			return checked(d, k, v, func(p string) error {
+				if p != "" && !validURLPath(p) {
+					return fmt.Errorf("%q must be a URL path starting with '/'", p)
+				}
+				return nil
+			})
+		},
+	}
+	address = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			s, ok := d.str(k, v)
+			if !ok {
+				return "", false
+			}
+			return valid(d, k, s, func(s string) (string, error) { return parseAddress(s, d.dir) })
+		},
+	}
+	restartPolicy = kind[Restart]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (Restart, bool) {
+			s, ok := d.enum(k, v, restarts...)
+			return Restart(s), ok
+		},
+	}
+	readiness = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkReady) },
+	}
+	umask = kind[int]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) {
+			if v == "" {
+				return -1, true
+			}
+			m, ok := d.mode(k, v)
+			return int(m), ok
+		},
+		show: func(_ *Spec, m int) string { return fmt.Sprintf("%04o", m) },
+	}
+	logFile = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			s, ok := d.path(k, v, true)
+			if s == "-" {
+				s = ""
+			}
+			return s, ok
+		},
+		show: func(s *Spec, p string) string { return s.rel(p) },
+	}
+	envTable = kind[map[string]string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (map[string]string, bool) {
+			env := map[string]string{}
+			for _, e := range d.env(k, v) {
+				env[e.Key] = e.Value
+			}
+			return env, true
+		},
+		show: func(_ *Spec, env map[string]string) string { return strings.Join(sortedKeys(env), ",") },
+	}
+)
+
+// integer accepts an integer from lo to hi.
+func integer(lo, hi int) kind[int] {
+	return kind[int]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) { return d.integer(k, v, int64(lo), int64(hi)) },
+		flag: single(func(s string) (int, error) {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			switch {
+			case err != nil:
+				return 0, fmt.Errorf("%q is not an integer", s)
+			case n < lo || n > hi:
+				return 0, fmt.Errorf("%d is out of range (%d-%d)", n, lo, hi)
+			}
+			return n, nil
+		}),
+	}
+}
+
+// enum accepts one of choices; a flag's value may be in any case.
+func enum(choices ...string) kind[string] {
+	return kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return d.enum(k, v, choices...) },
+		flag: single(func(s string) (string, error) {
+			x := strings.ToLower(s)
+			if !slices.Contains(choices, x) {
+				return "", fmt.Errorf("%q is not one of %s", s, strings.Join(choices, ", "))
+			}
+			return x, nil
+		}),
+	}
+}
+
+// path accepts a file path: see tomlDoc.path. On the command line it is
+// kept as it is, relative to gsup's working directory; "" is refused
+// unless optional.
+func path(optional bool) kind[string] {
+	return kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return d.path(k, v, optional) },
+		flag: single(func(s string) (string, error) {
+			if s == "" && !optional {
+				return "", fmt.Errorf("empty path")
+			}
+			return s, nil
+		}),
+		show: func(s *Spec, p string) string { return s.rel(p) },
+	}
+}
+
+// positive refuses a zero value of k.
+func positive[T comparable](k kind[T]) kind[T] {
+	inner := k.toml
+	k.toml = func(d *tomlDoc, key toml.Key, v any) (T, bool) {
+		var zero T
+		x, ok := inner(d, key, v)
+		if ok && x == zero {
+			d.fail(key, "must be more than 0")
+			return zero, false
+		}
+		return x, ok
+	}
+	return k
+}
+
+// optional lets "" stand for k's zero value (none).
+func optional[T any](k kind[T]) kind[T] {
+	inner := k.toml
+	k.toml = func(d *tomlDoc, key toml.Key, v any) (T, bool) {
+		if v == "" {
+			var zero T
+			return zero, true
+		}
+		return inner(d, key, v)
+	}
+	return k
+}
+
+// checked reads a string and validates it with check.
+func checked(d *tomlDoc, k toml.Key, v any, check func(string) error) (string, bool) {
+	s, ok := d.str(k, v)
+	if !ok {
+		return "", false
+	}
+	return valid(d, k, s, func(s string) (string, error) { return s, check(s) })
+}
+
+// valid converts x with conv, reporting its error at k.
+func valid[S, T any](d *tomlDoc, k toml.Key, x S, conv func(S) (T, error)) (T, bool) {
+	y, err := conv(x)
+	if err != nil {
+		d.fail(k, "%v", err)
+		var zero T
+		return zero, false
+	}
+	return y, true
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return joined(errs)
+}
+
+// joined is several errors from one flag, each reported on its own.
+type joined []error
+
+func (j joined) Error() string   { return fmt.Sprint([]error(j)) }
+func (j joined) Unwrap() []error { return j }
+
+func quoteMode(m os.FileMode) string { return fmt.Sprintf("%q", fmt.Sprintf("%04o", m)) }
