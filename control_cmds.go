@@ -6,23 +6,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"gsup/control"
+	"gsup/oneoff"
 	"gsup/procfile"
 	"gsup/signals"
 	"gsup/supervisor"
@@ -523,169 +520,40 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a one-off command with the app's environment (.env, TOML env, PORT); needs no running instance",
-		ArgsUsage: "COMMAND...",
-		Flags:     runFlags(),
+		ArgsUsage: "[--] COMMAND [ARGS...]",
+		// `gsup run help` runs a program named help.
+		HideHelpCommand: true,
+		Flags: append(runFlags(), &cli.StringFlag{
+			Name: "process", Usage: "also the env of process `TYPE` (TOML [process.TYPE] env), and its PORT",
+		}),
+		// Everything from the command's first word on is the command's,
+		// flags included: run is the one verb without noFlagsAfterArgs.
 		Action: func(cliContext *cli.Context) error {
 			a := cliContext.Args().Slice()
 			if len(a) == 0 {
-				return usageErr("usage: gsup run [-c FILE] [-f FILE] [-e FILE]... COMMAND...")
+				return usageErr("usage: gsup run [-c FILE] [-f FILE] [-e FILE]... [--process TYPE] [--] COMMAND [ARGS...]")
 			}
-			env, err := runEnv(cliContext)
+			cmd, err := oneoff.New(procfile.Options{
+				Config:   cliContext.String("config"),
+				Procfile: cliContext.String("procfile"),
+				EnvFiles: cliContext.StringSlice("env"),
+				Environ:  os.Environ(),
+			}, cliContext.String("process"), a)
 			if err != nil {
-				return err
+				return configErr(err)
 			}
-			return runOne(cliContext, strings.Join(a, " "), env)
+			err = cmd.Exec() // returns only when the command cannot run
+			code := exitCannotRun
+			if errors.Is(err, oneoff.ErrNotFound) {
+				code = exitNotFound
+			}
+			return &exitError{code: code, err: fmt.Errorf("run: %w", err)}
 		},
 	}
 }
 
-// runEnv is the environment of `gsup run`: gsup's own (less what belongs
-// to gsup's own supervisor) < .env files < TOML env, with PORT (the base
-// port) and GSUP_APP. Without a config file or a Procfile, the .env files
-// alone are read, as foreman's run does.
-func runEnv(cliContext *cli.Context) ([]string, error) {
-	opts := procfile.Options{
-		Config:   cliContext.String("config"),
-		Procfile: cliContext.String("procfile"),
-		EnvFiles: cliContext.StringSlice("env"),
-		Environ:  os.Environ(),
-	}
-	vars := map[string]string{}
-	var app string
-	var port int
-	if opts.Config == "" && opts.Procfile == "" && !exists(procfile.DefaultConfig) && !exists(procfile.DefaultProcfile) {
-		files, required := opts.EnvFiles, true
-		if len(files) == 0 {
-			files, required = []string{procfile.DefaultEnvFile}, false
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				if !required && errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return nil, configErr(&procfile.Error{File: f, Msg: "cannot read: " + unwrapPath(err), Err: err})
-			}
-			parsed, err := procfile.ParseEnv(f, data)
-			if err != nil {
-				return nil, configErr(err)
-			}
-			for _, v := range parsed {
-				vars[v.Key] = v.Value
-			}
-		}
-		port = procfile.DefaultBasePort
-		if p, ok := vars["PORT"]; ok {
-			n, err := strconv.Atoi(p)
-			if err != nil || n < 1 || n > 65535 {
-				return nil, configErr(fmt.Errorf("PORT: %q is not a port (1-65535)", p))
-			}
-			port = n
-		} else if p := os.Getenv("PORT"); p != "" {
-			if n, err := strconv.Atoi(p); err == nil && n > 0 && n <= 65535 {
-				port = n
-			}
-		}
-		if wd, err := os.Getwd(); err == nil {
-			app = filepath.Base(wd)
-		}
-	} else {
-		spec, err := procfile.Load(opts)
-		if err != nil {
-			return nil, configErr(err)
-		}
-		vars, app, port = spec.Env, spec.App, spec.BasePort
-	}
-	var env []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case k == "NOTIFY_SOCKET", strings.HasPrefix(k, "LISTEN_"), strings.HasPrefix(k, "WATCHDOG_"):
-			continue
-		case k == "PORT" || k == "GSUP_APP":
-			continue
-		}
-		if _, over := vars[k]; over {
-			continue
-		}
-		env = append(env, kv)
-	}
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		if k != "PORT" && k != "GSUP_APP" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		env = append(env, k+"="+vars[k])
-	}
-	env = append(env, "PORT="+strconv.Itoa(port), "GSUP_APP="+app)
-	return env, nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-// unwrapPath is an *fs.PathError's bare reason ("no such file or directory").
-func unwrapPath(err error) string {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
-}
-
-// runOne runs command with /bin/sh -c in the foreground and passes its
-// exit status through (128+N when signal N killed it). TERM, HUP, USR1
-// and USR2 sent to gsup are passed on; INT and QUIT too, unless stdin is
-// a terminal (whose keys send them to the command already).
-func runOne(cliContext *cli.Context, command string, env []string) error {
-	cmd := exec.Command("/bin/sh", "-c", command)
-	cmd.Env = env
-	cmd.Stdin = cliContext.App.Reader
-	cmd.Stdout = cliContext.App.Writer
-	cmd.Stderr = cliContext.App.ErrWriter
-	fromTTY := false
-	if f, ok := cmd.Stdin.(*os.File); ok {
-		fromTTY = term.IsTerminal(int(f.Fd()))
-	}
-	sigs, stopRelay := signals.Relay(syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGQUIT)
-	defer stopRelay()
-	if err := cmd.Start(); err != nil {
-		return failed(fmt.Errorf("run: %w", err))
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-done:
-				return
-			case s := <-sigs:
-				if fromTTY && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
-					continue
-				}
-				cmd.Process.Signal(s)
-			}
-		}
-	}()
-	err := cmd.Wait()
-	close(done)
-	if err == nil {
-		return nil
-	}
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return failed(fmt.Errorf("run: %w", err))
-	}
-	code := ee.ExitCode()
-	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		code = 128 + int(ws.Signal())
-	}
-	return &exitError{code: code, err: errSilent}
-}
-
-// errSilent ends gsup with an exit code and no message.
-var errSilent = errors.New("")
+// Exit codes of `gsup run` when the command cannot run, as a shell's.
+const (
+	exitCannotRun = 126
+	exitNotFound  = 127
+)

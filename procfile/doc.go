@@ -9,10 +9,12 @@
 // environment < command line (the last two arrive merged in
 // Options.Over). Children's environment: gsup's own < .env files (a later
 // file wins) < TOML env < [process.NAME] env; Spec.Env holds the middle
-// two, Process.Env the last. Process types: the Procfile's in file order,
-// each completed by a [process.NAME] table of the same name, then the TOML
-// file's own tables in file order; that order gives each type its block of
-// PortsPerType ports. Load's doc comment gives the base port rule.
+// two, Process.Env the last; Environ puts them together for every process
+// gsup starts (without the variables of gsup's own service manager), and
+// RunEnv does so for a one-off command (`gsup run`). Process types: the
+// Procfile's in file order, each completed by a [process.NAME] table of
+// the same name, then the TOML file's own tables in file order; that order
+// gives each type its block of PortsPerType ports. Load's doc comment gives the base port rule.
 //
 // Every setting is a row of one table (table.go): its TOML key, flag,
 // GSUP_* variable, default and Spec field. Load applies the defaults, the

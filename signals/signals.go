@@ -135,11 +135,3 @@ func name(s syscall.Signal) string {
 func InterruptContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
-
-// Relay delivers sigs to a new buffered channel, for a client verb that
-// passes them on to its child (`gsup run`); stop ends delivery.
-func Relay(sigs ...os.Signal) (<-chan os.Signal, func()) {
-	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, sigs...)
-	return ch, func() { signal.Stop(ch) }
-}

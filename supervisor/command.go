@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,11 +14,11 @@ import (
 // execs the command, so the command keeps the helper's pid.
 const ChildArg = "__gsup_child"
 
-// shellArgv returns the argv that runs command: `/bin/sh -c "exec CMD"`
-// for one simple command, so the app replaces the shell (Debian's dash
-// would fork otherwise and the app would not be gsup's child), and
-// `/bin/sh -c CMD` for anything compound.
-func shellArgv(command string) []string {
+// ShellArgv returns the argv that runs a Procfile command line:
+// `/bin/sh -c "exec CMD"` for one simple command, so the app replaces the
+// shell (Debian's dash would fork otherwise and the app would not be
+// gsup's child), and `/bin/sh -c CMD` for anything compound.
+func ShellArgv(command string) []string {
 	return []string{"/bin/sh", "-c", execForm(command)}
 }
 
@@ -157,42 +156,6 @@ func isAssignment(w string) bool {
 		}
 	}
 	return true
-}
-
-// privateEnv are variables of gsup's own monitor that children must not
-// inherit: they describe gsup, not them.
-var privateEnv = []string{"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID"}
-
-// mergeEnv overlays layers of variables (later wins) on base (KEY=VALUE
-// strings, later duplicates win), dropping privateEnv from base. The
-// result is sorted by key.
-func mergeEnv(base []string, layers ...map[string]string) []string {
-	m := make(map[string]string, len(base)+16)
-	for _, kv := range base {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			continue
-		}
-		m[k] = v
-	}
-	for _, k := range privateEnv {
-		delete(m, k)
-	}
-	for _, l := range layers {
-		for k, v := range l {
-			m[k] = v
-		}
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k + "=" + m[k]
-	}
-	return out
 }
 
 // credential resolves user and group names (or numeric ids) to a

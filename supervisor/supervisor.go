@@ -596,8 +596,8 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		own["LISTEN_FDS"] = fmt.Sprint(len(t.spec.Sockets))
 		own["LISTEN_FDNAMES"] = joinNames(t.spec.Sockets)
 	}
-	env = mergeEnv(s.cfg.Environ, t.app.spec.Env, t.spec.Env, own)
-	argv = shellArgv(t.spec.Command)
+	env = procfile.Environ(s.cfg.Environ, t.app.spec.Env, t.spec.Env, own)
+	argv = ShellArgv(t.spec.Command)
 	if t.spec.Umask >= 0 || len(t.spec.Sockets) > 0 {
 		if s.cfg.Self == "" {
 			return nil, nil, errors.New("umask and sockets need gsup's own executable")

@@ -33,11 +33,13 @@
 //	    INT: graceful http.Server.Shutdown (at most -grace, 10s), printing
 //	    "echoserver stopping on TERM" and "echoserver stopped", exit 0.
 //	    -log prints "PS METHOD URI" after each request.
-//	siglog FILE [-term-exit N] [-pidfile F]
+//	siglog FILE [-term-exit N] [-die] [-pidfile F]
 //	    Appends "ready" to FILE once its handlers are installed, then the
 //	    name (HUP, INT, QUIT, USR1, USR2, TERM, WINCH, TTIN, TTOU, ALRM,
 //	    CONT, TSTP) of every signal it gets, a line each, and prints
-//	    "siglog got NAME". Exits with -term-exit (0) after TERM or INT.
+//	    "siglog got NAME". Exits with -term-exit (0) after TERM or INT;
+//	    with -die it dies of that signal instead (its parent sees it
+//	    killed, as by a signal it does not handle).
 //	    The kernel merges a signal sent again before the first is handled.
 //	exitwith CODE [-after DUR] [-print TEXT] [-stderr TEXT]
 //	    Prints TEXT, waits DUR, exits with CODE.

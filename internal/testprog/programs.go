@@ -65,17 +65,18 @@ func sleepForever() {
 	}
 }
 
-// siglog FILE [-term-exit N] [-pidfile F]
+// siglog FILE [-term-exit N] [-die] [-pidfile F]
 func siglog(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("siglog", stderr)
 	termExit := fs.Int("term-exit", 0, "exit status after TERM or INT")
+	die := fs.Bool("die", false, "after TERM or INT, die of it")
 	pidfile := fs.String("pidfile", "", "write the pid to `FILE`")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
 	}
 	if len(pos) != 1 {
-		return usage(stderr, "siglog", "usage: siglog FILE [-term-exit N] [-pidfile F]")
+		return usage(stderr, "siglog", "usage: siglog FILE [-term-exit N] [-die] [-pidfile F]")
 	}
 	file := pos[0]
 	c := make(chan os.Signal, 64)
@@ -97,10 +98,21 @@ func siglog(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "siglog got %s\n", name)
 		if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+			if *die {
+				dieOf(sig.(syscall.Signal))
+			}
 			return *termExit
 		}
 	}
 	return 0
+}
+
+// dieOf ends the process by sig, as a program that does not handle it
+// ends: its parent sees it killed by sig.
+func dieOf(sig syscall.Signal) {
+	signal.Reset(sig)
+	syscall.Kill(os.Getpid(), sig)
+	sleepForever()
 }
 
 // exitwith CODE [-after DUR] [-print TEXT] [-stderr TEXT]
