@@ -39,6 +39,7 @@ func controlCommands() []*cli.Command {
 		stopCommand(),
 		signalCommand(),
 		reloadCommand(),
+		upgradeCommand(),
 		logsCommand(),
 		runCommand(),
 	}

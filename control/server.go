@@ -19,6 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/handoff"
 	"gsup/procfile"
 	"gsup/supervisor"
 )
@@ -43,6 +44,7 @@ type Server struct {
 	dev  uint64
 	ino  uint64
 	hs   *http.Server
+	pl   *handoff.Pausable // ln as hs serves it; guarded by mu
 
 	heartbeat time.Duration
 	stats     stats
@@ -142,11 +144,7 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 	}
 	s := &Server{path: path, addr: addr, ln: ln, dev: uint64(st.Dev), ino: uint64(st.Ino), heartbeat: heartbeatEvery}
 	s.stats.procs = map[sampleKey]*sample{}
-	s.hs = &http.Server{
-		Handler:           s,
-		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	s.hs = s.newHTTPServer()
 	return s, nil
 }
 
@@ -163,9 +161,10 @@ func (s *Server) Serve(b Backend, log *logrus.Logger) error {
 		return nil
 	}
 	s.b, s.log = b, log
+	hs, pl := s.hs, s.serving()
 	s.mu.Unlock()
-	err := s.hs.Serve(s.ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	err := hs.Serve(pl)
+	if errors.Is(err, http.ErrServerClosed) || pl.Paused() {
 		return nil
 	}
 	return err
@@ -181,8 +180,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	hs := s.hs
 	s.mu.Unlock()
-	s.hs.Close()
+	hs.Close()
 	s.ln.Close()
 	var st syscall.Stat_t
 	if err := syscall.Stat(s.addr, &st); err == nil && uint64(st.Dev) == s.dev && uint64(st.Ino) == s.ino {
@@ -216,6 +216,8 @@ var routes = map[string]route{
 	"/v1/unload":  {http.MethodPost, (*Server).unload},
 	"/v1/logs":    {http.MethodGet, (*Server).logs},
 	"/v1/events":  {http.MethodGet, (*Server).events},
+	"/v1/upgrade": {http.MethodPost, (*Server).upgrade},
+	"/v1/version": {http.MethodGet, (*Server).version},
 }
 
 // ServeHTTP implements http.Handler.
