@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	log.Infof("starting gsup %s (pid %d) for %s", a.version, os.Getpid(), spec.App)
+	log.Infof("starting gsup (pid %d) for %s, version %s", os.Getpid(), spec.App, a.version)
 	return a.run(ctx, cfg, nil)
 }
 
