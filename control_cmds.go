@@ -36,6 +36,7 @@ func controlCommands() []*cli.Command {
 		stopCommand(),
 		signalCommand(),
 		reloadCommand(),
+		upgradeCommand(),
 		logsCommand(),
 		runCommand(),
 	}

@@ -11,10 +11,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"gsup/arbiter"
+	"gsup/internal/handoff"
 	"gsup/supervisor"
 )
 
@@ -25,6 +28,14 @@ const (
 	exitUsage      = 2 // usage or config error
 	exitNoInstance = 3 // no running instance at the control socket
 )
+
+// version is this binary's version, set at build time:
+// go build -ldflags "-X main.version=1.2.3".
+var version = "dev"
+
+// The main goroutine keeps the main thread: gsup start forks its
+// children there (see supervisor.ServeMainThread).
+func init() { runtime.LockOSThread() }
 
 func main() { os.Exit(gsupMain()) }
 
@@ -37,7 +48,12 @@ func gsupMain() int {
 			return supervisor.GuardMain(os.Stdin)
 		case supervisor.ChildArg:
 			return supervisor.ChildMain(os.Args[2:])
+		case arbiter.CheckArg:
+			return arbiter.CheckMain(os.Stdin, os.Stdout, os.Stderr, version)
 		}
+	}
+	if handoff.Present() {
+		return resumeGsup(os.Stdout, os.Stderr)
 	}
 	return run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr)
 }

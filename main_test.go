@@ -32,6 +32,9 @@ func TestScripts(t *testing.T) {
 	for name, cmd := range deployCommands() {
 		cmds[name] = cmd
 	}
+	for name, cmd := range upgradeCommands() {
+		cmds[name] = cmd
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testscripts",
 		Cmds:                cmds,

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -10,6 +12,7 @@ import (
 	"gsup/arbiter"
 	"gsup/procfile"
 	"gsup/signals"
+	"gsup/supervisor"
 )
 
 // specFlags are the flags that decide the Spec, start's and check's: one
@@ -97,17 +100,46 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	if err != nil {
 		return failed(fmt.Errorf("finding gsup's executable: %w", err))
 	}
-	err = arbiter.Run(cliContext.Context, arbiter.Config{
-		Options: opts,
-		Spec:    spec,
-		Signals: sigs,
-		Stdout:  cliContext.App.Writer,
-		Stderr:  cliContext.App.ErrWriter,
-		Self:    self,
-		Environ: os.Environ(),
+	supervisor.ServeMainThread(func() int {
+		err = arbiter.Run(cliContext.Context, arbiter.Config{
+			Options: opts,
+			Spec:    spec,
+			Signals: sigs,
+			Stdout:  cliContext.App.Writer,
+			Stderr:  cliContext.App.ErrWriter,
+			Self:    self,
+			Environ: os.Environ(),
+			Args:    os.Args,
+			Version: version,
+		})
+		return 0
 	})
 	if err != nil {
 		return failed(err)
 	}
 	return nil
+}
+
+// resumeGsup is gsup start in the process of the gsup it replaced by an
+// in-place upgrade: the state handed over replaces the command line.
+func resumeGsup(stdout, stderr io.Writer) int {
+	sigs, stopSignals := signals.Notify()
+	defer stopSignals()
+	h, err := arbiter.TakeHandoff()
+	if err == nil {
+		var self string
+		if self, err = selfPath(); err == nil {
+			supervisor.ServeMainThread(func() int {
+				err = arbiter.Run(context.Background(), arbiter.Config{
+					Signals: sigs, Stdout: stdout, Stderr: stderr, Self: self, Version: version, Handoff: h,
+				})
+				return 0
+			})
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gsup: in-place upgrade: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
 }

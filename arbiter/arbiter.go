@@ -39,6 +39,14 @@ type Config struct {
 	// Environ is gsup's own environment (children inherit it, filtered;
 	// NOTIFY_SOCKET, WATCHDOG_USEC and PORT are read from it).
 	Environ []string
+	// Args is gsup's command line, executed again (with Self) by an
+	// in-place upgrade; Version is this binary's version.
+	Args    []string
+	Version string
+	// Handoff, when set, is the state of the gsup this process replaced
+	// (an in-place upgrade): Run adopts its sockets and processes, and
+	// its Options, Spec, Args and Environ replace the Config's.
+	Handoff *Handoff
 }
 
 // arbiter is the running instance. Its fields are set by Run before
@@ -55,13 +63,24 @@ type arbiter struct {
 	notify    *signals.Notifier
 	rebind    bool // the front listens on configured binds: a reload may change them
 	environ   []string
-	ctl       *control.Server
+
+	ctl     *control.Server
+	sockets map[string]*os.File // [socket.NAME] for children
+	self    string
+	args    []string
+	version string
+	started time.Time // when this binary took over the process
+	up      upgradeState
 }
 
 // Run runs gsup until a signal stops it (nil) or something fails (the
 // error says what: a bind, the control socket, a critical process gone
 // fatal, ...). Run never exits the process; ctx ending stops it at once.
 func Run(ctx context.Context, cfg Config) error {
+	h := cfg.Handoff
+	if h != nil {
+		cfg.Spec, cfg.Options, cfg.Args, cfg.Environ = h.Supervisor.Apps[0].Spec, h.Options, h.Args, h.Environ
+	}
 	spec := cfg.Spec
 	log, errLog, err := NewLogger(spec, cfg.Stderr)
 	if err != nil {
@@ -78,7 +97,11 @@ func Run(ctx context.Context, cfg Config) error {
 		defer pidFile.Remove()
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
-		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ}
+		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ,
+		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now()}
+	if h != nil {
+		return a.resume(ctx, cfg)
+	}
 
 	// The control socket first: a live gsup there stops this one before
 	// it binds anything.
@@ -86,9 +109,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	a.ctl = ctl
 	defer ctl.Close()
 	ctl.Allow(spec.ControlAllow)
-	a.ctl = ctl
 	// The front and the children's sockets are opened before any process
 	// starts: a bind that fails stops gsup with nothing started.
 	var held []*listen.Listener
@@ -115,10 +138,18 @@ func Run(ctx context.Context, cfg Config) error {
 			l.Close()
 		}
 	}
-	sockets, err := childSockets(spec, held)
+	a.sockets, err = childSockets(spec, held)
 	if err != nil {
 		return err
 	}
+	log.Infof("starting gsup (pid %d) for %s, version %s", os.Getpid(), spec.App, a.version)
+	return a.run(ctx, cfg, nil)
+}
+
+// run supervises spec (or adopts snap's processes) and serves until gsup
+// stops; the listeners and the control socket are open.
+func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot) error {
+	spec, log := cfg.Spec, a.log
 	supCfg := supervisor.Config{
 		Log:          log,
 		Stdout:       cfg.Stdout,
@@ -127,7 +158,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Environ:      cfg.Environ,
 		Subreaper:    spec.Subreaper,
 		DrainTimeout: spec.Serve.GracefulTimeout,
-		Sockets:      sockets,
+		Sockets:      a.sockets,
+		Adopt:        snap,
 	}
 	if a.srv != nil {
 		supCfg.Drain = a.drain
@@ -136,7 +168,7 @@ func Run(ctx context.Context, cfg Config) error {
 	a.sup = supervisor.New(supCfg)
 
 	go func() {
-		if err := ctl.Serve(backend{a}, log); err != nil {
+		if err := a.ctl.Serve(backend{a}, log); err != nil {
 			log.Errorf("control: %v", err)
 		}
 	}()
@@ -158,8 +190,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cancel()
 	go signals.Run(ctx, cfg.Signals, a, log)
 
-	log.Infof("starting gsup (pid %d) for %s", os.Getpid(), spec.App)
-	err = a.sup.Run(ctx, spec)
+	err := a.sup.Run(ctx, spec)
 	if a.srv != nil {
 		a.stopFront(0)
 	}

@@ -42,6 +42,11 @@ type Backend interface {
 	// Subscribe returns every event from now on until the returned
 	// function is called.
 	Subscribe() (<-chan supervisor.Event, func())
+	// Upgrade checks gsup's binary and, when it passes, re-executes it
+	// in place in the background; an error says why not.
+	Upgrade() (UpgradeResponse, error)
+	// Version describes the running binary and the last upgrade.
+	Version() VersionResponse
 }
 
 // Errors a Backend wraps to choose the HTTP status (see Backend).

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/handoff"
 	"gsup/internal/unixsock"
 	"gsup/procfile"
 	"gsup/supervisor"
@@ -36,7 +37,8 @@ const heartbeatEvery = 15 * time.Second
 // answers requests until Close.
 type Server struct {
 	ln  *unixsock.Listener
-	hs  *http.Server
+	hs  *http.Server      // guarded by mu: Resume makes a new one
+	pl  *handoff.Pausable // ln as hs serves it; guarded by mu
 	mux *http.ServeMux
 	uid uint32 // gsup's own (effective) uid: always answered
 
@@ -63,6 +65,11 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	return newServer(ln), nil
+}
+
+// newServer serves the control API on ln.
+func newServer(ln *unixsock.Listener) *Server {
 	s := &Server{ln: ln, uid: uint32(os.Geteuid()), heartbeat: heartbeatEvery}
 	s.stats.procs = map[sampleKey]*sample{}
 	s.allow.Store(&[]procfile.ControlPeer{})
@@ -73,12 +80,8 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 			h(s, w, r, b)
 		})
 	}
-	s.hs = &http.Server{
-		Handler:           s,
-		ConnContext:       connContext,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	return s, nil
+	s.hs = s.newHTTPServer()
+	return s
 }
 
 // Allow sets who is answered besides root and gsup's own uid: the users
@@ -117,9 +120,10 @@ func (s *Server) Serve(b Backend, log *logrus.Logger) error {
 	}
 	s.b, s.log = b, log
 	s.hs.ErrorLog = stdlog.New(logWriter{log}, "", 0)
+	hs, pl := s.hs, s.serving()
 	s.mu.Unlock()
-	err := s.hs.Serve(s.ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	err := hs.Serve(pl)
+	if errors.Is(err, http.ErrServerClosed) || pl.Paused() {
 		return nil
 	}
 	return err
@@ -135,8 +139,9 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	hs := s.hs
 	s.mu.Unlock()
-	s.hs.Close()
+	hs.Close()
 	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("control socket: %w", err)
 	}
@@ -169,6 +174,8 @@ var routes = map[string]func(s *Server, w http.ResponseWriter, r *http.Request, 
 	"POST /v1/reload":  (*Server).reload,
 	"POST /v1/load":    (*Server).load,
 	"POST /v1/unload":  (*Server).unload,
+	"POST /v1/upgrade": (*Server).upgrade,
+	"GET /v1/version":  (*Server).version,
 	"GET /v1/logs":     (*Server).logs,
 	"GET /v1/events":   (*Server).events,
 }

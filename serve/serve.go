@@ -23,10 +23,12 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/handoff"
 	"gsup/procfile"
 	"gsup/serve/accesslog"
 	"gsup/serve/forward"
@@ -72,6 +74,9 @@ type Server struct {
 	wg      sync.WaitGroup
 	served  chan struct{}
 	closing sync.Once
+
+	pausables []*handoff.Pausable // the served listeners; guarded by lnMu
+	pausing   atomic.Bool         // Pause was called: answers close their connection
 }
 
 type ctxKey struct{}
@@ -153,7 +158,15 @@ func New(cfg Config) (*Server, error) {
 		Rewrite:           s.rewrite,
 		Log:               cfg.Log,
 	})
-	s.srv = &http.Server{
+	s.srv = s.newHTTPServer()
+	return s, nil
+}
+
+// newHTTPServer returns the http.Server that serves the listeners (a new
+// one after an upgrade that did not happen: a shut down one cannot serve
+// again).
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
@@ -161,12 +174,11 @@ func New(cfg Config) (*Server, error) {
 		// "OPTIONS *" goes to the app like any other request: net/http
 		// would answer it itself (200, empty), for an app it never asked.
 		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     newErrorLog(cfg.Log),
+		ErrorLog:                     newErrorLog(s.log),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, ctxKey{}, &reqInfo{conn: c})
 		},
 	}
-	return s, nil
 }
 
 func (s *Server) listenOptions() listen.Options {
@@ -239,14 +251,17 @@ func (s *Server) Serve() {
 
 func (s *Server) serveLocked(l *listen.Listener) {
 	s.log.Infof("listening at %s", l.Name)
+	p := &handoff.Pausable{Listener: httpcheck.WrapListener(l, s.limits, s.log), Socket: l}
+	s.pausables = append(s.pausables, p)
+	srv := s.srv
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := s.srv.Serve(httpcheck.WrapListener(l, s.limits, s.log))
+		err := srv.Serve(p)
 		s.lnMu.Lock()
 		dropped := s.dropped[l]
 		s.lnMu.Unlock()
-		if err != nil && !errors.Is(err, http.ErrServerClosed) && !dropped {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !dropped && !p.Paused() {
 			s.log.Errorf("serving %s: %v", l.Name, err)
 		}
 	}()
@@ -362,6 +377,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ri := s.info(r)
 	rec := &upstream.Record{}
+	if s.pausing.Load() {
+		w.Header().Set("Connection", "close") // the client reconnects to the next gsup
+	}
 	if s.access != nil {
 		// Deferred: an app that dies mid-body aborts the handler with
 		// http.ErrAbortHandler, and that request must be logged too.

@@ -20,6 +20,7 @@ type Target interface {
 	Reopen()         // USR1
 	ScaleServed(int) // TTIN +1, TTOU -1
 	Reap()           // CHLD
+	Upgrade()        // USR2: re-execute gsup's binary in place
 }
 
 // StopMode is how Stop stops.
@@ -98,6 +99,10 @@ func Run(ctx context.Context, sigs <-chan os.Signal, t Target, log *logrus.Logge
 			}
 		case syscall.SIGCHLD:
 			t.Reap()
+		case syscall.SIGUSR2:
+			if !stopping {
+				t.Upgrade()
+			}
 		default:
 			log.Infof("signal %s ignored", name(s))
 		}

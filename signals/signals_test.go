@@ -33,6 +33,7 @@ func (r *recorder) Stop(mode StopMode) {
 }
 func (r *recorder) Reload()           { r.add("reload") }
 func (r *recorder) Reopen()           { r.add("reopen") }
+func (r *recorder) Upgrade()          { r.add("upgrade") }
 func (r *recorder) ScaleServed(d int) { r.add(fmt.Sprintf("scale %+d", d)) }
 func (r *recorder) Reap()             { r.add("reap") }
 func (r *recorder) got() []string     { r.mu.Lock(); defer r.mu.Unlock(); return slices.Clone(r.calls) }
@@ -70,6 +71,8 @@ func TestRun(t *testing.T) {
 		{"TTIN is ignored while stopping", sigs(INT, syscall.SIGTTIN), []string{"stop graceful"}},
 		{"CHLD reaps", sigs(syscall.SIGCHLD), []string{"reap"}},
 		{"WINCH is ignored, never fatal", sigs(syscall.SIGWINCH, HUP), []string{"reload"}},
+		{"USR2 upgrades in place", sigs(syscall.SIGUSR2), []string{"upgrade"}},
+		{"USR2 is ignored while stopping", sigs(TERM, syscall.SIGUSR2), []string{"stop graceful"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sent := make(chan struct{})

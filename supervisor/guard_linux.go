@@ -22,7 +22,8 @@ const GuardArg = "__gsup_guard"
 type guard struct {
 	mu     sync.Mutex
 	w      *os.File
-	proc   *osProc
+	proc   *osProc // nil for a guard adopted at an upgrade
+	pid    int
 	exited chan struct{} // closed when the guard process has exited
 }
 
@@ -47,7 +48,7 @@ func startGuard(s *osStarter, self string) (*guard, error) {
 		w.Close()
 		return nil, fmt.Errorf("starting guard process: %w", err)
 	}
-	g := &guard{w: w, proc: p, exited: make(chan struct{})}
+	g := &guard{w: w, proc: p, pid: p.Pid(), exited: make(chan struct{})}
 	go func() {
 		p.Wait()
 		close(g.exited)

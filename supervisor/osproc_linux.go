@@ -18,8 +18,9 @@ import (
 // thread must outlive the children. Close ends the goroutine, and with it
 // the thread, which sends SIGKILL to any child still alive.
 type osStarter struct {
-	forks chan func()
-	quit  chan struct{}
+	forks  chan func()
+	quit   chan struct{}
+	onMain bool // forks run on the main thread (ServeMainThread)
 
 	// mu is held across fork+registration and across orphan reaping, so
 	// the reaper never takes a pid exec.Cmd.Wait is about to wait for.
@@ -28,7 +29,12 @@ type osStarter struct {
 }
 
 func newOSStarter() *osStarter {
-	s := &osStarter{forks: make(chan func()), quit: make(chan struct{}), known: map[int]bool{}}
+	s := &osStarter{quit: make(chan struct{}), known: map[int]bool{}}
+	if mainThread.serving.Load() {
+		s.forks, s.onMain = mainThread.forks, true
+		return s
+	}
+	s.forks = make(chan func())
 	go s.run()
 	return s
 }

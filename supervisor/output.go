@@ -57,19 +57,26 @@ type stream struct {
 	color int      // index into colors
 	file  *LogFile // raw lines go here instead of the Output when set
 	ring  *ring    // recent lines, for `gsup logs`; may be nil
+	// held, when set, receives the incomplete last line when a read
+	// deadline stops the pump (an in-place upgrade); the pipe stays open.
+	held  chan<- []byte
+	ended chan<- struct{} // closed when the pump ends for good (EOF), when set
+	carry []byte          // an incomplete line read before (by the previous gsup)
 }
 
 // pump reads r until EOF, sending each line to the stream's destination.
 // A final piece without a newline is printed as a line of its own. It
 // closes r.
 func (o *Output) pump(r *os.File, s stream) {
-	defer r.Close()
 	// Start small (most children write little) and grow up to
 	// readBufSize when a line does not fit.
 	buf := make([]byte, 2048)
+	if len(s.carry) > 0 {
+		buf = make([]byte, readBufSize)
+	}
 	var out []byte
 	start := 0 // buf[start:end] is an incomplete line carried over
-	end := 0
+	end := copy(buf, s.carry)
 	for {
 		n, err := r.Read(buf[end:])
 		end += n
@@ -104,7 +111,15 @@ func (o *Output) pump(r *os.File, s stream) {
 				o.emit(s, out)
 			}
 		}
+		if err != nil && s.held != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			s.held <- append([]byte(nil), buf[:end]...)
+			return
+		}
 		if err != nil {
+			r.Close()
+			if s.ended != nil {
+				close(s.ended)
+			}
 			if end > 0 {
 				o.emit(s, o.appendLine(out[:0], s, buf[:end], o.now()))
 			}

@@ -46,6 +46,10 @@ type Config struct {
 	// Sockets are the listeners of [socket.NAME], by name, passed to the
 	// process types that ask for them.
 	Sockets map[string]*os.File
+	// Adopt, when set, is the state of the gsup this process replaced by
+	// an in-place upgrade: Run adopts its processes instead of starting
+	// the Spec's.
+	Adopt *Snapshot
 }
 
 // State is an instance's state.
@@ -145,6 +149,7 @@ type instance struct {
 	readyFailed  bool // killed because it did not become ready in time
 
 	timer    *time.Timer // backoff or kill timer
+	due      time.Time   // when the backoff timer fires
 	probeEnd context.CancelFunc
 	notify   *notifyListener
 	status   string // last STATUS= from the child
@@ -153,6 +158,10 @@ type instance struct {
 	doneC    chan struct{} // closed when it reaches stopped, exited or fatal
 	doneOnce bool
 	ring     *ring
+
+	out   *os.File      // read end of the current process's output pipe
+	held  chan []byte   // its pump's incomplete line, when an upgrade stops it
+	ended chan struct{} // closed when its pump has read the pipe to the end
 }
 
 // New returns a Supervisor; nothing runs until Run.
@@ -226,7 +235,7 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 			}
 			s.cfg.Subreaper = true
 		}
-		if s.cfg.Self != "" {
+		if s.cfg.Self != "" && s.cfg.Adopt == nil {
 			g, err := startGuard(s.os, s.cfg.Self)
 			if err != nil {
 				return err
@@ -236,14 +245,21 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 			go s.watchGuard(g)
 		}
 	}
-	dir, err := os.MkdirTemp("", "gsup")
-	if err != nil {
-		return fmt.Errorf("creating runtime folder: %w", err)
+	if s.cfg.Adopt != nil {
+		if err := s.adoptLocked(s.cfg.Adopt); err != nil {
+			return err
+		}
+		defer func() { s.guard.close() }()
+		defer os.RemoveAll(s.rundir)
+	} else {
+		dir, err := os.MkdirTemp("", "gsup")
+		if err != nil {
+			return fmt.Errorf("creating runtime folder: %w", err)
+		}
+		s.rundir = dir
+		defer os.RemoveAll(dir)
+		s.loadLocked(spec)
 	}
-	s.rundir = dir
-	defer os.RemoveAll(dir)
-
-	s.loadLocked(spec)
 	s.checkDoneLocked()
 	stopCtx := ctx.Done()
 	for !s.finished {
@@ -565,7 +581,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 		r.Close()
 		return nil, err
 	}
-	go s.out.pump(r, stream{name: inst.name, color: t.color + inst.num - 1, file: t.logFile, ring: inst.ring})
+	s.pumpLocked(inst, r, nil)
 	return p, nil
 }
 
@@ -775,6 +791,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		}
 		s.log.Warnf("%s exited with %s after %v; restarting in %v", inst.name, st, uptime.Round(time.Millisecond), delay)
 		s.setState(inst, StateBackoff)
+		inst.due = now.Add(delay)
 		inst.timer = time.AfterFunc(delay, func() {
 			s.post(func() {
 				if inst.state == StateBackoff && !s.shutdown {

@@ -114,6 +114,23 @@ func Listen(path string, o Options) (*Listener, error) {
 	return l, nil
 }
 
+// Adopt makes a Listener of ul, a socket bound at path by an earlier
+// program of this process (an in-place upgrade keeps it across exec):
+// Close removes path only while it is still that socket.
+func Adopt(ul *net.UnixListener, path string) (*Listener, error) {
+	ul.SetUnlinkOnClose(false)
+	l := &Listener{UnixListener: ul, path: path, abs: path}
+	if abs, err := filepath.Abs(path); err == nil {
+		l.abs = abs
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(l.abs, &st); err != nil {
+		return nil, fmt.Errorf("socket file %s: %w", path, err)
+	}
+	l.dev, l.ino = st.Dev, st.Ino
+	return l, nil
+}
+
 // setup gives the bound file its owner and exact mode through an O_PATH
 // descriptor (no symlink is ever followed), and records its identity.
 func (l *Listener) setup(mode os.FileMode, uid, gid int) error {

@@ -1,0 +1,91 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"gsup/internal/handoff"
+	"gsup/internal/unixsock"
+)
+
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ConnContext:       connContext,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+}
+
+// serving returns the listener hs serves (mu held).
+func (s *Server) serving() *handoff.Pausable {
+	if s.pl == nil {
+		s.pl = &handoff.Pausable{Listener: s.ln, Socket: s.ln}
+	}
+	return s.pl
+}
+
+// FD returns the socket's descriptor number (owned by the Server), for an
+// in-place upgrade that keeps it across exec.
+func (s *Server) FD() (int, error) { return handoff.FD(s.ln) }
+
+// Inherit makes a Server of the control socket at path inherited across
+// an in-place upgrade on descriptor fd.
+func Inherit(fd int, path string) (*Server, error) {
+	f, err := handoff.File(fd, "control")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: inherited fd %d: %w", path, fd, err)
+	}
+	ul, ok := l.(*net.UnixListener)
+	if !ok {
+		l.Close()
+		return nil, fmt.Errorf("control socket %s: inherited fd %d is not a UNIX socket", path, fd)
+	}
+	ln, err := unixsock.Adopt(ul, path)
+	if err != nil {
+		ul.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return newServer(ln), nil
+}
+
+// Pause stops accepting (the socket stays open: new connections wait in
+// its backlog), and waits until the requests in flight are answered or
+// ctx ends; streams (logs -f, events) are then cut. Resume undoes it.
+func (s *Server) Pause(ctx context.Context) {
+	s.mu.Lock()
+	hs, pl := s.hs, s.serving()
+	s.mu.Unlock()
+	pl.Pause()
+	if err := hs.Shutdown(ctx); err != nil {
+		hs.Close()
+	}
+}
+
+// Resume serves again after Pause, with the same backend.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.pl != nil {
+		s.pl.Resume()
+	}
+	s.pl = nil
+	s.hs = s.newHTTPServer()
+	b, log := s.b, s.log
+	s.mu.Unlock()
+	go func() {
+		if err := s.Serve(b, log); err != nil && log != nil {
+			log.Errorf("control: %v", err)
+		}
+	}()
+}
