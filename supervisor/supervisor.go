@@ -87,8 +87,9 @@ type Supervisor struct {
 	events  broadcaster
 	lines   lineHub
 	posts   chan func()
-	quit    chan struct{} // closed when the loop ends
-	rundir  string        // per-instance sockets (notify, listen = "unix")
+	quit    chan struct{}                                      // closed when the loop ends
+	rundir  string                                             // per-instance sockets (notify, listen = "unix")
+	probe   func(ctx context.Context, mode, addr string) error // readiness check; a seam for tests
 
 	reloadMu sync.Mutex // one rollout at a time
 
@@ -139,10 +140,12 @@ type instance struct {
 	ready    bool
 	exit     *ExitStatus
 
-	wantStop     bool // the current stop was asked for
-	restartAfter bool // start again once stopped
-	remove       bool // forget the instance once stopped
-	readyFailed  bool // killed because it did not become ready in time
+	wantStop     bool  // the current stop was asked for
+	restartAfter bool  // start again once stopped
+	remove       bool  // forget the instance once stopped
+	readyFailed  bool  // killed because it did not become ready in time
+	readyShort   error // ...because gsup could not check it (out of fds)
+	short        int   // starts in a row that failed for want of gsup's resources
 
 	timer    *time.Timer // backoff or kill timer
 	probeEnd context.CancelFunc
@@ -165,6 +168,7 @@ func New(cfg Config) *Supervisor {
 		log:   cfg.Log,
 		posts: make(chan func(), 256),
 		quit:  make(chan struct{}),
+		probe: probe,
 	}
 	s.out = NewOutput(cfg.Stdout, cfg.Color, cfg.Log)
 	s.rolloutCtx, s.rolloutEnd = context.WithCancel(context.Background())
@@ -506,7 +510,7 @@ func (s *Supervisor) setState(inst *instance, st State) {
 // startLocked starts inst's process.
 func (s *Supervisor) startLocked(inst *instance) {
 	t := inst.t
-	inst.wantStop, inst.readyFailed, inst.ready = false, false, false
+	inst.wantStop, inst.readyFailed, inst.readyShort, inst.ready = false, false, nil, false
 	inst.status = ""
 	argv, env, err := s.commandLocked(inst)
 	var cred *syscall.Credential
@@ -518,6 +522,10 @@ func (s *Supervisor) startLocked(inst *instance) {
 		p, err = s.spawnLocked(inst, argv, env, cred)
 	}
 	if err != nil {
+		if errno, ok := shortage(err, spawnShortages); ok {
+			s.shortLocked(inst, err, errno)
+			return
+		}
 		s.log.Errorf("starting %s: %v", inst.name, err)
 		inst.started = time.Now()
 		s.afterExitLocked(inst, ExitStatus{Code: 127})
@@ -530,7 +538,12 @@ func (s *Supervisor) startLocked(inst *instance) {
 	inst.started = time.Now()
 	s.setState(inst, StateStarting)
 	s.guard.add(inst.pid)
-	s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
+	if inst.short > 0 {
+		s.log.Infof("%s started (pid %d) after %d attempts: gsup has its resources back", inst.name, inst.pid, inst.short+1)
+		inst.short = 0
+	} else {
+		s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
+	}
 	s.publish(s.event(EventStarted, inst))
 	go func() {
 		st := p.Wait()
@@ -635,12 +648,17 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	inst.probeEnd = cancel
-	onTimeout := func() {
+	onTimeout := func(err error) {
 		if inst.proc != p || inst.ready || inst.state != StateStarting {
 			return
 		}
-		s.log.Errorf("%s not ready after %v; killing it", inst.name, timeout)
 		inst.readyFailed = true
+		if _, ok := shortage(err, probeShortages); ok {
+			inst.readyShort = err
+			s.log.Warnf("%s not ready after %v, but gsup could not check it: %v; killing it", inst.name, timeout, err)
+		} else {
+			s.log.Errorf("%s not ready after %v; killing it", inst.name, timeout)
+		}
 		_ = p.Signal(syscall.SIGKILL, true)
 	}
 	if mode == "notify" {
@@ -650,7 +668,7 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 		go func() {
 			<-ctx.Done()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				s.post(onTimeout)
+				s.post(func() { onTimeout(nil) })
 			}
 		}()
 		return
@@ -658,10 +676,11 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 	addr := inst.addr()
 	go func() {
 		defer cancel()
-		if probe(ctx, mode, addr) {
+		err := s.probe(ctx, mode, addr)
+		if err == nil {
 			s.post(func() { s.readyLocked(inst, p) })
 		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			s.post(onTimeout)
+			s.post(func() { onTimeout(err) })
 		}
 	}()
 }
@@ -740,6 +759,11 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 	ev := s.event(EventExited, inst)
 	ev.Status, ev.Code = st.String(), st.Code
 	s.publish(ev)
+	if err := inst.readyShort; err != nil {
+		errno, _ := shortage(err, probeShortages)
+		s.shortLocked(inst, fmt.Errorf("readiness check: %w", err), errno)
+		return
+	}
 	d, delay := inst.rs.decide(inst.t.spec.Restart, success, policyUptime, now)
 	switch d {
 	case decideDone:
