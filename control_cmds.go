@@ -211,7 +211,7 @@ func psCommand() *cli.Command {
 // writePs prints the ps table.
 func writePs(w io.Writer, ps []control.Process) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tREADY\tPORT")
+	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tPROCS\tREADY\tPORT")
 	for _, p := range ps {
 		pid, uptime, cpu, rss := "-", "-", "-", "-"
 		if p.Pid != 0 {
@@ -231,7 +231,7 @@ func writePs(w io.Writer, ps []control.Process) {
 		case p.Port != 0:
 			port = strconv.Itoa(p.Port)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, ready, port)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, p.Procs, ready, port)
 	}
 	tw.Flush()
 }

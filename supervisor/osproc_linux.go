@@ -67,6 +67,12 @@ func (s *osStarter) start(req StartRequest, pdeathsig bool) (*osProc, error) {
 	cmd.ExtraFiles = req.Files
 	cmd.WaitDelay = time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: req.Setpgid, Credential: req.Cred}
+	if req.Cgroup != nil {
+		// Placed in its cgroup by clone3 itself: nothing it forks can
+		// escape before gsup could move it.
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(req.Cgroup.Fd())
+	}
 	if pdeathsig {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}

@@ -84,6 +84,7 @@ type Supervisor struct {
 	starter Starter
 	os      *osStarter // nil with a fake Starter
 	guard   *guard
+	cgroups *cgroups // nil without cgroup v2 (or with GSUP_CGROUP=off)
 	events  broadcaster
 	lines   lineHub
 	posts   chan func()
@@ -98,6 +99,7 @@ type Supervisor struct {
 	insts      []*instance
 	nextID     uint64
 	seq        uint64
+	starts     uint64 // every start, for MarkerEnv
 	shutdown   bool
 	finished   bool
 	result     error
@@ -139,6 +141,8 @@ type instance struct {
 	rs       restartState
 	ready    bool
 	exit     *ExitStatus
+	marker   string  // MarkerEnv of the current start
+	cg       *cgroup // the current start's cgroup, with cgroups
 
 	wantStop     bool  // the current stop was asked for
 	restartAfter bool  // start again once stopped
@@ -224,20 +228,34 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		s.os = newOSStarter()
 		defer s.os.Close()
 		s.starter = s.os
-		if s.cfg.Subreaper || os.Getpid() == 1 {
+		cg, err := setupCgroups(s.cfg.Environ)
+		switch {
+		case err != nil:
+			s.log.Infof("instances run without cgroups (%v); gsup is their child subreaper", err)
+		case cg == nil:
+			s.log.Infof("instances run without cgroups (%s=off); gsup is their child subreaper", CgroupEnv)
+		default:
+			s.cgroups = cg
+			defer cg.close()
+			s.log.Debugf("instances run in cgroups below %s", cg.base)
+		}
+		if s.cfg.Subreaper || s.cgroups == nil || os.Getpid() == 1 {
 			if err := setSubreaper(); err != nil {
 				return fmt.Errorf("becoming child subreaper: %w", err)
 			}
 			s.cfg.Subreaper = true
 		}
 		if s.cfg.Self != "" {
-			g, err := startGuard(s.os, s.cfg.Self)
+			g, err := startGuard(s.os, s.cfg.Self, s.cgroups)
 			if err != nil {
 				return err
 			}
 			s.guard = g
 			defer func() { s.guard.close() }()
 			go s.watchGuard(g)
+		}
+		if s.tracksOrphans() {
+			go s.sweepOrphans()
 		}
 	}
 	dir, err := os.MkdirTemp("", "gsup")
@@ -264,6 +282,12 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 			t.logFile.Close()
 		}
 	}
+	for _, inst := range s.insts {
+		if inst.cg != nil {
+			inst.cg.remove()
+		}
+	}
+	s.killOrphans()
 	return s.result
 }
 
@@ -280,7 +304,7 @@ func (s *Supervisor) watchGuard(g *guard) {
 			return
 		}
 		s.log.Warn("the guard process exited; starting a new one")
-		ng, err := startGuard(s.os, s.cfg.Self)
+		ng, err := startGuard(s.os, s.cfg.Self, s.cgroups)
 		if err != nil {
 			s.log.Errorf("%v; children will not be cleaned up if gsup is killed", err)
 			return
@@ -311,7 +335,7 @@ func (s *Supervisor) shutdownLocked(mode StopMode) {
 		}
 		for _, inst := range s.insts {
 			if inst.proc != nil {
-				_ = inst.proc.Signal(syscall.SIGKILL, true)
+				s.killLocked(inst, inst.proc)
 			}
 		}
 		return
@@ -512,6 +536,8 @@ func (s *Supervisor) startLocked(inst *instance) {
 	t := inst.t
 	inst.wantStop, inst.readyFailed, inst.readyShort, inst.ready = false, false, nil, false
 	inst.status = ""
+	s.starts++
+	inst.marker = fmt.Sprintf("%s#%d", inst.name, s.starts)
 	argv, env, err := s.commandLocked(inst)
 	var cred *syscall.Credential
 	if err == nil {
@@ -572,7 +598,18 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 	if dir == "" {
 		dir = t.app.spec.Dir
 	}
-	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true})
+	if s.cgroups != nil && inst.cg == nil {
+		if inst.cg, err = s.cgroups.create(inst.name, s.starts); err != nil {
+			w.Close()
+			r.Close()
+			return nil, err
+		}
+	}
+	req := StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true}
+	if inst.cg != nil {
+		req.Cgroup = inst.cg.f
+	}
+	p, err := s.starter.Start(req)
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -589,6 +626,7 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		"PORT":     fmt.Sprint(inst.port),
 		"PS":       fmt.Sprintf("%s.%d", t.spec.Name, inst.num),
 		"GSUP_APP": t.app.name,
+		MarkerEnv:  inst.marker,
 	}
 	if inst.socket != "" {
 		_ = os.Remove(inst.socket)
@@ -712,9 +750,16 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 	if inst.proc != p {
 		return
 	}
-	_ = p.Signal(syscall.SIGKILL, true) // whatever is left of the group
+	s.killLocked(inst, p) // whatever is left of the group, the cgroup
+	if inst.cg != nil {
+		// Each start gets a new cgroup: the kernel kills a process
+		// cloned into a cgroup that was once killed (cgroup.kill).
+		go inst.cg.remove()
+		inst.cg = nil
+	}
 	s.guard.remove(inst.pid)
 	inst.proc = nil
+	s.signalOrphansLocked(syscall.SIGKILL, false)
 	if inst.timer != nil {
 		inst.timer.Stop()
 		inst.timer = nil
@@ -826,6 +871,10 @@ func (s *Supervisor) doneLocked(inst *instance) {
 		if inst.socket != "" {
 			_ = os.Remove(inst.socket)
 		}
+		if inst.cg != nil {
+			go inst.cg.remove()
+			inst.cg = nil
+		}
 		s.widthLocked()
 	}
 	s.checkDoneLocked()
@@ -926,6 +975,10 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	if err := p.Signal(sig, true); err != nil {
 		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}
+	if s.tracksOrphans() {
+		marker := inst.marker
+		s.signalAdopted(sig, func(m string) bool { return m == marker })
+	}
 	s.publish(s.event(EventStopping, inst))
 	if inst.timer != nil {
 		inst.timer.Stop()
@@ -934,8 +987,19 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 		s.post(func() {
 			if inst.proc == p {
 				s.log.Warnf("%s did not stop within %v of %s; sending KILL", inst.name, timeout, signalName(sig))
-				_ = p.Signal(syscall.SIGKILL, true)
+				s.killLocked(inst, p)
 			}
 		})
 	})
+}
+
+// killLocked sends SIGKILL to p's process group and kills everything in
+// inst's cgroup.
+func (s *Supervisor) killLocked(inst *instance, p Proc) {
+	_ = p.Signal(syscall.SIGKILL, true)
+	if inst.cg != nil {
+		if err := inst.cg.kill(); err != nil {
+			s.log.Warnf("killing the cgroup of %s: %v", inst.name, err)
+		}
+	}
 }
