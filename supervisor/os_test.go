@@ -117,8 +117,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	_, state, ok := procStat(pid)
-	return ok && state != 'Z'
+	p, ok := readStat(pid)
+	return ok && p.state != 'Z'
 }
 
 func readPidFile(t *testing.T, path string) int {
