@@ -45,7 +45,7 @@ func specFlags() []cli.Flag {
 		&cli.StringFlag{Name: "control", Usage: "control socket `PATH` (default: ./.gsup.sock)", EnvVars: env("CONTROL")},
 		&cli.DurationFlag{Name: "graceful-timeout", Usage: "how long in-flight requests may take at stop and reload (default: 30s)", EnvVars: env("GRACEFUL_TIMEOUT")},
 		&cli.DurationFlag{Name: "timeout", Usage: "how long to wait for the app's response headers (default: 30s)", EnvVars: env("TIMEOUT")},
-		&cli.BoolFlag{Name: "subreaper", Usage: "become the child subreaper: reap orphans of the children (automatic as PID 1)", EnvVars: env("SUBREAPER")},
+		&cli.BoolFlag{Name: "subreaper", Usage: "become the child subreaper: reap orphans of the children (automatic as PID 1 and without cgroups)", EnvVars: env("SUBREAPER")},
 	}
 }
 

@@ -308,3 +308,33 @@ func TestRealKilledGuardIsReplaced(t *testing.T) {
 	g.w.Close()
 	eventually(t, "the grandchild to be killed by the new guard", func() bool { return !alive(gc) })
 }
+
+func TestRealCgroupsKilledAndRemovedAfterSIGKILLOfSupervisor(t *testing.T) {
+	if err := CgroupsWritable(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cgroups are not usable and CI=true: %v", err)
+		}
+		t.Skipf("needs a writable cgroup v2 (run as root): %v", err)
+	}
+	own, _ := ownCgroup()
+	dir := t.TempDir()
+	// Each instance leaves a daemon in a session of its own.
+	cmd := fmt.Sprintf("setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > %s/$PS; wait", dir)
+	self, _ := os.Executable()
+	c := exec.Command(self)
+	c.Env = append(os.Environ(), "GSUP_TEST_SUPERVISE="+cmd)
+	c.Stdout = os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gc1 := readPidFile(t, filepath.Join(dir, "job.1"))
+	gc2 := readPidFile(t, filepath.Join(dir, "job.2"))
+	tree := filepath.Join(own, fmt.Sprintf("gsup-%d", c.Process.Pid))
+	if _, err := os.Stat(filepath.Join(tree, "job.1", "cgroup.procs")); err != nil {
+		t.Fatalf("no cgroup for job.1: %v", err)
+	}
+	c.Process.Kill()
+	c.Wait()
+	eventually(t, "daemons to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
+	eventually(t, "the cgroups to be removed", func() bool { _, err := os.Stat(tree); return os.IsNotExist(err) })
+}
