@@ -246,15 +246,7 @@ func TestRealNoOrphansAfterSIGKILLOfSupervisor(t *testing.T) {
 	dir := t.TempDir()
 	// Each instance leaves a grandchild that ignores TERM and HUP.
 	cmd := fmt.Sprintf("(trap '' TERM HUP; exec sleep 1000) & echo $! > %s/$PS; wait", dir)
-	self, _ := os.Executable()
-	c := exec.Command(self)
-	c.Env = append(os.Environ(), "GSUP_TEST_SUPERVISE="+cmd)
-	c.Stdout = os.Stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	gc1 := readPidFile(t, filepath.Join(dir, "job.1"))
-	gc2 := readPidFile(t, filepath.Join(dir, "job.2"))
+	c, gc1, gc2 := superviseApart(t, cmd, dir)
 	c.Process.Kill()
 	c.Wait()
 	eventually(t, "grandchildren to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
@@ -320,15 +312,7 @@ func TestRealCgroupsKilledAndRemovedAfterSIGKILLOfSupervisor(t *testing.T) {
 	dir := t.TempDir()
 	// Each instance leaves a daemon in a session of its own.
 	cmd := fmt.Sprintf("setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > %s/$PS; wait", dir)
-	self, _ := os.Executable()
-	c := exec.Command(self)
-	c.Env = append(os.Environ(), "GSUP_TEST_SUPERVISE="+cmd)
-	c.Stdout = os.Stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	gc1 := readPidFile(t, filepath.Join(dir, "job.1"))
-	gc2 := readPidFile(t, filepath.Join(dir, "job.2"))
+	c, gc1, gc2 := superviseApart(t, cmd, dir)
 	tree := filepath.Join(own, fmt.Sprintf("gsup-%d", c.Process.Pid))
 	if _, err := os.Stat(filepath.Join(tree, "job.1", "cgroup.procs")); err != nil {
 		t.Fatalf("no cgroup for job.1: %v", err)
@@ -337,4 +321,19 @@ func TestRealCgroupsKilledAndRemovedAfterSIGKILLOfSupervisor(t *testing.T) {
 	c.Wait()
 	eventually(t, "daemons to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
 	eventually(t, "the cgroups to be removed", func() bool { _, err := os.Stat(tree); return os.IsNotExist(err) })
+}
+
+// superviseApart runs a supervisor of two instances of cmd in a process
+// of its own (see TestMain); cmd writes a grandchild's pid to dir/$PS. It
+// returns the process and the two grandchildren's pids.
+func superviseApart(t *testing.T, cmd, dir string) (c *exec.Cmd, gc1, gc2 int) {
+	t.Helper()
+	self, _ := os.Executable()
+	c = exec.Command(self)
+	c.Env = append(os.Environ(), "GSUP_TEST_SUPERVISE="+cmd)
+	c.Stdout = os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c, readPidFile(t, filepath.Join(dir, "job.1")), readPidFile(t, filepath.Join(dir, "job.2"))
 }

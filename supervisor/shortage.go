@@ -48,13 +48,5 @@ func (s *Supervisor) shortLocked(inst *instance, err error, errno syscall.Errno)
 	s.log.WithFields(logrus.Fields{"instance": inst.name, "errno": unix.ErrnoName(errno), "attempt": inst.short}).
 		Warnf("gsup could not start %s: %v: gsup is short of resources (%s), not a failure of %s; retrying in %v",
 			inst.name, err, unix.ErrnoName(errno), inst.name, delay)
-	s.setState(inst, StateBackoff)
-	inst.timer = time.AfterFunc(delay, func() {
-		s.post(func() {
-			if inst.state == StateBackoff && !s.shutdown {
-				inst.timer = nil
-				s.startLocked(inst)
-			}
-		})
-	})
+	s.backoffLocked(inst, delay)
 }

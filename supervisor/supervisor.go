@@ -843,16 +843,21 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 			return
 		}
 		s.log.Warnf("%s exited with %s after %v; restarting in %v", inst.name, st, uptime.Round(time.Millisecond), delay)
-		s.setState(inst, StateBackoff)
-		inst.timer = time.AfterFunc(delay, func() {
-			s.post(func() {
-				if inst.state == StateBackoff && !s.shutdown {
-					inst.timer = nil
-					s.startLocked(inst)
-				}
-			})
-		})
+		s.backoffLocked(inst, delay)
 	}
+}
+
+// backoffLocked puts inst in backoff and starts it again after delay.
+func (s *Supervisor) backoffLocked(inst *instance, delay time.Duration) {
+	s.setState(inst, StateBackoff)
+	inst.timer = time.AfterFunc(delay, func() {
+		s.post(func() {
+			if inst.state == StateBackoff && !s.shutdown {
+				inst.timer = nil
+				s.startLocked(inst)
+			}
+		})
+	})
 }
 
 // doneLocked marks inst as having reached a final state.
