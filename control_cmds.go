@@ -213,11 +213,11 @@ func psCommand() *cli.Command {
 // writePs prints the ps table.
 func writePs(w io.Writer, ps []control.Process) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tREADY\tPORT")
+	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tPROCS\tREADY\tPORT")
 	for _, p := range ps {
-		pid, uptime, cpu, rss := "-", "-", "-", "-"
+		pid, uptime, cpu, rss, procs := "-", "-", "-", "-", "-"
 		if p.Pid != 0 {
-			pid = strconv.Itoa(p.Pid)
+			pid, procs = strconv.Itoa(p.Pid), strconv.Itoa(p.Procs)
 			uptime = formatUptime(time.Duration(p.UptimeSeconds * float64(time.Second)))
 			cpu = fmt.Sprintf("%.1f", p.CPUPercent)
 			rss = formatBytes(p.RSSBytes)
@@ -233,7 +233,7 @@ func writePs(w io.Writer, ps []control.Process) {
 		case p.Port != 0:
 			port = strconv.Itoa(p.Port)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, ready, port)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, procs, ready, port)
 	}
 	tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"gsup/internal/testprog"
+	"gsup/supervisor"
 )
 
 // TestMain registers gsup and the helper programs as commands scripts
@@ -46,6 +47,8 @@ func TestScripts(t *testing.T) {
 				return os.Geteuid() == 0, nil
 			case "ci":
 				return os.Getenv("CI") == "true", nil
+			case "cgroup":
+				return hasCgroups()
 			}
 			if prog, ok := strings.CutPrefix(cond, "peer:"); ok {
 				return hasPeer(prog)
@@ -72,6 +75,17 @@ func hasPeer(prog string) (bool, error) {
 		return false, fmt.Errorf("%s is not installed and CI=true: peer tests must run (see .ci/run)", prog)
 	}
 	return false, nil
+}
+
+// hasCgroups reports whether gsup can run instances in cgroups here;
+// under CI (which runs as root on machines with cgroup v2) their absence
+// is an error.
+func hasCgroups() (bool, error) {
+	err := supervisor.CgroupsWritable()
+	if err != nil && os.Getenv("CI") == "true" {
+		return false, fmt.Errorf("cgroups are not usable and CI=true: %w", err)
+	}
+	return err == nil, nil
 }
 
 // gsupBinary returns a path named gsup that runs this test binary as gsup

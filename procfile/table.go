@@ -47,7 +47,7 @@ var settings = []setting{
 		to: spec(enum(logLevels...), func(s *Spec) *string { return &s.LogLevel })},
 	{key: "log_format", flag: "log-format", def: `"text"`, usage: "`FORMAT` of gsup's own log: " + strings.Join(logFormats, " or "),
 		to: spec(enum(logFormats...), func(s *Spec) *string { return &s.LogFormat })},
-	{key: "subreaper", flag: "subreaper", def: "false", usage: "become the child subreaper: reap orphans of the children (automatic as PID 1)",
+	{key: "subreaper", flag: "subreaper", def: "false", usage: "become the child subreaper: reap orphans of the children (automatic as PID 1 and without cgroups)",
 		to: spec(boolean, func(s *Spec) *bool { return &s.Subreaper })},
 
 	// The HTTP front.

@@ -54,6 +54,7 @@ type InstSnapshot struct {
 	Since    time.Time     `json:"since"`
 	Started  time.Time     `json:"started"`
 	Pid      int           `json:"pid"`
+	Cgroup   string        `json:"cgroup,omitempty"` // the running start's cgroup folder
 	Seq      uint64        `json:"seq"`
 	Restarts int           `json:"restarts"`
 	Backoff  time.Duration `json:"backoff"`
@@ -223,6 +224,9 @@ func (s *Supervisor) snapshotLocked(carry map[*instance][]byte) (*Snapshot, []in
 		}
 		if inst.proc != nil {
 			in.Pid = inst.pid
+			if inst.cg != nil {
+				in.Cgroup = inst.cg.dir
+			}
 			if c, ok := carry[inst]; ok {
 				n, err := fd(inst.out)
 				if err != nil {
@@ -316,6 +320,9 @@ func (s *Supervisor) adoptInstanceLocked(inst *instance, in InstSnapshot) error 
 				return fmt.Errorf("adopting %s: %w", inst.name, err)
 			}
 			inst.notify = n
+		}
+		if in.Cgroup != "" && s.cgroups != nil {
+			inst.cg = s.cgroups.adopt(in.Cgroup)
 		}
 		p := s.os.adopt(in.Pid)
 		inst.proc, inst.pid = p, in.Pid

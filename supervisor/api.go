@@ -70,16 +70,21 @@ type Status struct {
 	Exit     string    `json:"exit,omitempty"` // last exit status
 	Served   bool      `json:"served"`
 	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
+	// Procs counts the instance's processes: its cgroup's, or without
+	// cgroups its descendants, group and adopted orphans (0 with a fake
+	// Starter).
+	Procs int `json:"procs"`
 }
 
 // Status returns every instance, in app and type order.
 func (s *Supervisor) Status() ([]Status, error) {
 	var out []Status
 	ok := s.call(func() {
+		counts := s.procCountsLocked()
 		for _, inst := range s.ordered() {
 			st := Status{ID: inst.id, App: inst.t.app.name, Type: inst.t.spec.Name, Name: inst.name,
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
-				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status}
+				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: counts[inst]}
 			if inst.proc != nil {
 				st.Pid, st.Started = inst.pid, inst.started
 			}
@@ -372,6 +377,7 @@ func (s *Supervisor) Reap() {
 		if s.os == nil || !s.cfg.Subreaper || s.reaping {
 			return
 		}
+		s.signalOrphansLocked(syscall.SIGKILL, false)
 		s.reaping = true
 		go func() {
 			for _, pid := range s.os.reapOrphans() {

@@ -31,9 +31,21 @@
 // that thread dies. It reaches only the direct child, so a guard process
 // (gsup re-executed, see GuardMain) holds the list of live instance groups
 // on a pipe and kills them all when that pipe closes, even after SIGKILL of
-// gsup. As PID 1 or with Subreaper, orphans adopted from the instances are
-// reaped by pid, never with a blind wait that would steal an exit status
-// from exec.Cmd.Wait.
+// gsup.
+//
+// With cgroup v2, each start of an instance runs in a new cgroup below
+// <gsup's cgroup>/gsup-PID, entered by clone3 (CLONE_INTO_CGROUP); when its
+// main process exits the cgroup is killed whole and removed, and the guard
+// kills and removes them all after gsup dies. A fresh cgroup per start is
+// needed: the kernel kills a process cloned into a cgroup that was killed
+// before. Without cgroups (or GSUP_CGROUP=off) gsup is the child subreaper:
+// each start carries MarkerEnv, and adopted orphans whose start has ended
+// are killed; every adopted orphan dies when gsup stops. Orphans are reaped
+// by pid, never with a blind wait that would steal an exit status from
+// exec.Cmd.Wait.
+//
+// A start that fails for want of gsup's own resources (EMFILE, ENFILE,
+// EAGAIN, ENOMEM) is retried, never counted by the restart policy.
 //
 // # Pitfalls
 //

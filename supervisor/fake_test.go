@@ -26,6 +26,9 @@ type fakeStarter struct {
 	onSignal func(p *fakeProc, sig syscall.Signal, group bool)
 	// autoExit, when set, makes every process exit at once with it.
 	autoExit *ExitStatus
+	// errs are returned by the next Starts, one each, before any
+	// process starts.
+	errs []error
 }
 
 type fakeProc struct {
@@ -43,6 +46,11 @@ type fakeProc struct {
 func (f *fakeStarter) Start(req StartRequest) (Proc, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(f.errs) > 0 {
+		err := f.errs[0]
+		f.errs = f.errs[1:]
+		return nil, err
+	}
 	f.nextPid++
 	p := &fakeProc{name: req.Name, pid: 1000 + f.nextPid, env: req.Env, exitC: make(chan ExitStatus, 1), start: time.Now()}
 	for _, kv := range req.Env {

@@ -16,9 +16,10 @@ import (
 const GuardArg = "__gsup_guard"
 
 // guard is gsup's side of the guard process: it tells the guard which
-// process groups are alive. The guard kills every listed group with
-// SIGKILL when its stdin (this pipe) closes, which the kernel does when
-// gsup exits for any reason, SIGKILL included.
+// process groups are alive, and where gsup's cgroups are. The guard kills
+// every listed group with SIGKILL when its stdin (this pipe) closes, which
+// the kernel does when gsup exits for any reason, SIGKILL included, then
+// kills every instance cgroup and removes gsup's cgroup subtree.
 type guard struct {
 	mu     sync.Mutex
 	w      *os.File
@@ -31,7 +32,7 @@ type guard struct {
 // runs in a process group of its own, so signals to gsup's group (Ctrl-C
 // on a terminal, supervisord's stopasgroup) do not kill it before it has
 // done its work, and it has no parent-death signal: it must outlive gsup.
-func startGuard(s *osStarter, self string) (*guard, error) {
+func startGuard(s *osStarter, self string, cg *cgroups) (*guard, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -53,6 +54,9 @@ func startGuard(s *osStarter, self string) (*guard, error) {
 		p.Wait()
 		close(g.exited)
 	}()
+	if cg != nil {
+		_, _ = fmt.Fprintf(w, "c%s\n", cg.base)
+	}
 	return g, nil
 }
 
@@ -82,16 +86,23 @@ func (g *guard) close() {
 	<-g.exited
 }
 
-// GuardMain is the guard process: it reads "+PGID" and "-PGID" lines from
-// stdin and, at end of input, sends SIGKILL to every group still listed.
-// It returns the process's exit code.
+// GuardMain is the guard process: it reads "+PGID" and "-PGID" lines, and
+// "cPATH" naming gsup's cgroup subtree, from stdin. At end of input it
+// sends SIGKILL to every group still listed, then kills the processes of
+// every instance cgroup below PATH and removes the subtree. It returns
+// the process's exit code.
 func GuardMain(stdin io.Reader) int {
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU)
 	groups := map[int]bool{}
+	base := ""
 	sc := bufio.NewScanner(stdin)
 	for sc.Scan() {
 		line := sc.Text()
 		if len(line) < 2 {
+			continue
+		}
+		if line[0] == 'c' {
+			base = line[1:]
 			continue
 		}
 		pgid, err := strconv.Atoi(line[1:])
@@ -107,6 +118,9 @@ func GuardMain(stdin io.Reader) int {
 	}
 	for pgid := range groups {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	if base != "" {
+		removeCgroupTree(base)
 	}
 	return 0
 }

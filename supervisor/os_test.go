@@ -117,8 +117,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	_, state, ok := procStat(pid)
-	return ok && state != 'Z'
+	p, ok := readStat(pid)
+	return ok && p.state != 'Z'
 }
 
 func readPidFile(t *testing.T, path string) int {
@@ -246,15 +246,7 @@ func TestRealNoOrphansAfterSIGKILLOfSupervisor(t *testing.T) {
 	dir := t.TempDir()
 	// Each instance leaves a grandchild that ignores TERM and HUP.
 	cmd := fmt.Sprintf("(trap '' TERM HUP; exec sleep 1000) & echo $! > %s/$PS; wait", dir)
-	self, _ := os.Executable()
-	c := exec.Command(self)
-	c.Env = append(os.Environ(), "GSUP_TEST_SUPERVISE="+cmd)
-	c.Stdout = os.Stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	gc1 := readPidFile(t, filepath.Join(dir, "job.1"))
-	gc2 := readPidFile(t, filepath.Join(dir, "job.2"))
+	c, gc1, gc2 := superviseApart(t, cmd, dir)
 	c.Process.Kill()
 	c.Wait()
 	eventually(t, "grandchildren to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
@@ -307,4 +299,41 @@ func TestRealKilledGuardIsReplaced(t *testing.T) {
 	s.call(func() { g = s.guard })
 	g.w.Close()
 	eventually(t, "the grandchild to be killed by the new guard", func() bool { return !alive(gc) })
+}
+
+func TestRealCgroupsKilledAndRemovedAfterSIGKILLOfSupervisor(t *testing.T) {
+	if err := CgroupsWritable(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cgroups are not usable and CI=true: %v", err)
+		}
+		t.Skipf("needs a writable cgroup v2 (run as root): %v", err)
+	}
+	own, _ := ownCgroup()
+	dir := t.TempDir()
+	// Each instance leaves a daemon in a session of its own.
+	cmd := fmt.Sprintf("setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > %s/$PS; wait", dir)
+	c, gc1, gc2 := superviseApart(t, cmd, dir)
+	tree := filepath.Join(own, fmt.Sprintf("gsup-%d", c.Process.Pid))
+	if _, err := os.Stat(filepath.Join(tree, "job.1", "cgroup.procs")); err != nil {
+		t.Fatalf("no cgroup for job.1: %v", err)
+	}
+	c.Process.Kill()
+	c.Wait()
+	eventually(t, "daemons to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
+	eventually(t, "the cgroups to be removed", func() bool { _, err := os.Stat(tree); return os.IsNotExist(err) })
+}
+
+// superviseApart runs a supervisor of two instances of cmd in a process
+// of its own (see TestMain); cmd writes a grandchild's pid to dir/$PS. It
+// returns the process and the two grandchildren's pids.
+func superviseApart(t *testing.T, cmd, dir string) (c *exec.Cmd, gc1, gc2 int) {
+	t.Helper()
+	self, _ := os.Executable()
+	c = exec.Command(self)
+	c.Env = append(os.Environ(), "GSUP_TEST_SUPERVISE="+cmd)
+	c.Stdout = os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return c, readPidFile(t, filepath.Join(dir, "job.1")), readPidFile(t, filepath.Join(dir, "job.2"))
 }

@@ -5,9 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,6 +25,11 @@ type osStarter struct {
 	// the reaper never takes a pid exec.Cmd.Wait is about to wait for.
 	mu    sync.Mutex
 	known map[int]bool
+
+	// noClone3 is set once clone3 was refused (ENOSYS: an old kernel or
+	// a container's seccomp filter): processes are then moved into their
+	// cgroup right after they start.
+	noClone3 atomic.Bool
 }
 
 func newOSStarter() *osStarter {
@@ -73,6 +77,13 @@ func (s *osStarter) start(req StartRequest, pdeathsig bool) (*osProc, error) {
 	cmd.ExtraFiles = req.Files
 	cmd.WaitDelay = time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: req.Setpgid, Credential: req.Cred}
+	intoCgroup := req.Cgroup != nil && !s.noClone3.Load()
+	if intoCgroup {
+		// Placed in its cgroup by clone3 itself: nothing it forks can
+		// escape before gsup could move it.
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(req.Cgroup.Fd())
+	}
 	if pdeathsig {
 		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	}
@@ -92,7 +103,14 @@ func (s *osStarter) start(req StartRequest, pdeathsig bool) (*osProc, error) {
 		return nil, errors.New("supervisor is shutting down")
 	}
 	if err := <-done; err != nil {
+		if intoCgroup && errors.Is(err, syscall.ENOSYS) {
+			s.noClone3.Store(true)
+			return s.start(req, pdeathsig)
+		}
 		return nil, err
+	}
+	if req.Cgroup != nil && !intoCgroup {
+		_ = moveToCgroup(req.Cgroup.Name(), cmd.Process.Pid)
 	}
 	return &osProc{cmd: cmd, starter: s}, nil
 }
@@ -159,19 +177,8 @@ func (s *osStarter) reapOrphans() (reaped []int) {
 	self := os.Getpid()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dir, err := os.Open("/proc")
-	if err != nil {
-		return nil
-	}
-	names, _ := dir.Readdirnames(-1)
-	dir.Close()
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil || s.known[pid] {
-			continue
-		}
-		ppid, state, ok := procStat(pid)
-		if !ok || ppid != self || state != 'Z' {
+	for pid, p := range scanProcs() {
+		if s.known[pid] || p.ppid != self || p.state != 'Z' {
 			continue
 		}
 		var ws syscall.WaitStatus
@@ -180,27 +187,4 @@ func (s *osStarter) reapOrphans() (reaped []int) {
 		}
 	}
 	return reaped
-}
-
-// procStat returns the parent pid and state letter of pid.
-func procStat(pid int) (ppid int, state byte, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, 0, false
-	}
-	// "pid (comm) S ppid ..."; comm may contain spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 || i+2 >= len(s) {
-		return 0, 0, false
-	}
-	fields := strings.Fields(s[i+2:])
-	if len(fields) < 2 {
-		return 0, 0, false
-	}
-	ppid, err = strconv.Atoi(fields[1])
-	if err != nil {
-		return 0, 0, false
-	}
-	return ppid, fields[0][0], true
 }

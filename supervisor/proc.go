@@ -19,6 +19,7 @@ type StartRequest struct {
 	Files   []*os.File // passed as fds 3.. (sockets)
 	Cred    *syscall.Credential
 	Setpgid bool
+	Cgroup  *os.File // the open folder of a cgroup v2 the process starts in (CLONE_INTO_CGROUP); nil = gsup's
 }
 
 // ExitStatus is how a process ended.

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -12,8 +13,9 @@ import (
 const probeInterval = 20 * time.Millisecond
 
 // probe waits until the instance at addr passes the check mode ("port" or
-// "http:/path") or ctx ends; it reports whether it passed.
-func probe(ctx context.Context, mode, addr string) bool {
+// "http:/path") or ctx ends. It returns nil when it passed, else the
+// error of the last attempt (ctx's error when there was none).
+func probe(ctx context.Context, mode, addr string) error {
 	network, address := "tcp", addr
 	if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, address = "unix", rest
@@ -36,36 +38,45 @@ func probe(ctx context.Context, mode, addr string) bool {
 	}
 	t := time.NewTicker(probeInterval)
 	defer t.Stop()
+	var last error
 	for {
+		var err error
 		if client != nil {
-			if checkHTTP(ctx, client, path) {
-				return true
-			}
+			err = checkHTTP(ctx, client, path)
 		} else {
 			d := net.Dialer{Timeout: time.Second}
-			if c, err := d.DialContext(ctx, network, address); err == nil {
+			var c net.Conn
+			if c, err = d.DialContext(ctx, network, address); err == nil {
 				c.Close()
-				return true
 			}
+		}
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return last
 		case <-t.C:
 		}
 	}
 }
 
-func checkHTTP(ctx context.Context, client *http.Client, path string) bool {
+func checkHTTP(ctx context.Context, client *http.Client, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
 	if err != nil {
-		return false
+		return err
 	}
 	req.Header.Set("User-Agent", "gsup-ready")
 	resp, err := client.Do(req)
 	if err != nil {
-		return false
+		return err
 	}
 	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 300
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }

@@ -88,11 +88,13 @@ type Supervisor struct {
 	starter Starter
 	os      *osStarter // nil with a fake Starter
 	guard   *guard
+	cgroups *cgroups // nil without cgroup v2 (or with GSUP_CGROUP=off)
 	events  broadcaster
 	lines   lineHub
 	posts   chan func()
-	quit    chan struct{} // closed when the loop ends
-	rundir  string        // per-instance sockets (notify, listen = "unix")
+	quit    chan struct{}                                      // closed when the loop ends
+	rundir  string                                             // per-instance sockets (notify, listen = "unix")
+	probe   func(ctx context.Context, mode, addr string) error // readiness check; a seam for tests
 
 	reloadMu sync.Mutex // one rollout at a time
 
@@ -101,6 +103,7 @@ type Supervisor struct {
 	insts      []*instance
 	nextID     uint64
 	seq        uint64
+	starts     uint64 // every start, for MarkerEnv
 	shutdown   bool
 	finished   bool
 	result     error
@@ -142,11 +145,15 @@ type instance struct {
 	rs       restartState
 	ready    bool
 	exit     *ExitStatus
+	marker   string  // MarkerEnv of the current start
+	cg       *cgroup // the current start's cgroup, with cgroups
 
-	wantStop     bool // the current stop was asked for
-	restartAfter bool // start again once stopped
-	remove       bool // forget the instance once stopped
-	readyFailed  bool // killed because it did not become ready in time
+	wantStop     bool  // the current stop was asked for
+	restartAfter bool  // start again once stopped
+	remove       bool  // forget the instance once stopped
+	readyFailed  bool  // killed because it did not become ready in time
+	readyShort   error // ...because gsup could not check it (out of fds)
+	short        int   // starts in a row that failed for want of gsup's resources
 
 	timer    *time.Timer // backoff or kill timer
 	due      time.Time   // when the backoff timer fires
@@ -174,6 +181,7 @@ func New(cfg Config) *Supervisor {
 		log:   cfg.Log,
 		posts: make(chan func(), 256),
 		quit:  make(chan struct{}),
+		probe: probe,
 	}
 	s.out = NewOutput(cfg.Stdout, cfg.Color, cfg.Log)
 	s.rolloutCtx, s.rolloutEnd = context.WithCancel(context.Background())
@@ -229,20 +237,34 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		s.os = newOSStarter()
 		defer s.os.Close()
 		s.starter = s.os
-		if s.cfg.Subreaper || os.Getpid() == 1 {
+		cg, err := setupCgroups(s.cfg.Environ, s.cfg.Adopt != nil)
+		switch {
+		case err != nil:
+			s.log.Infof("instances run without cgroups (%v); gsup is their child subreaper", err)
+		case cg == nil:
+			s.log.Infof("instances run without cgroups (%s=off); gsup is their child subreaper", CgroupEnv)
+		default:
+			s.cgroups = cg
+			defer cg.close()
+			s.log.Debugf("instances run in cgroups below %s", cg.base)
+		}
+		if s.cfg.Subreaper || s.cgroups == nil || os.Getpid() == 1 {
 			if err := setSubreaper(); err != nil {
 				return fmt.Errorf("becoming child subreaper: %w", err)
 			}
 			s.cfg.Subreaper = true
 		}
 		if s.cfg.Self != "" && s.cfg.Adopt == nil {
-			g, err := startGuard(s.os, s.cfg.Self)
+			g, err := startGuard(s.os, s.cfg.Self, s.cgroups)
 			if err != nil {
 				return err
 			}
 			s.guard = g
 			defer func() { s.guard.close() }()
 			go s.watchGuard(g)
+		}
+		if s.tracksOrphans() {
+			go s.sweepOrphans()
 		}
 	}
 	if s.cfg.Adopt != nil {
@@ -276,6 +298,12 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 			t.logFile.Close()
 		}
 	}
+	for _, inst := range s.insts {
+		if inst.cg != nil {
+			inst.cg.remove()
+		}
+	}
+	s.killOrphans()
 	return s.result
 }
 
@@ -292,7 +320,7 @@ func (s *Supervisor) watchGuard(g *guard) {
 			return
 		}
 		s.log.Warn("the guard process exited; starting a new one")
-		ng, err := startGuard(s.os, s.cfg.Self)
+		ng, err := startGuard(s.os, s.cfg.Self, s.cgroups)
 		if err != nil {
 			s.log.Errorf("%v; children will not be cleaned up if gsup is killed", err)
 			return
@@ -323,7 +351,7 @@ func (s *Supervisor) shutdownLocked(mode StopMode) {
 		}
 		for _, inst := range s.insts {
 			if inst.proc != nil {
-				_ = inst.proc.Signal(syscall.SIGKILL, true)
+				s.killLocked(inst, inst.proc)
 			}
 		}
 		return
@@ -522,8 +550,10 @@ func (s *Supervisor) setState(inst *instance, st State) {
 // startLocked starts inst's process.
 func (s *Supervisor) startLocked(inst *instance) {
 	t := inst.t
-	inst.wantStop, inst.readyFailed, inst.ready = false, false, false
+	inst.wantStop, inst.readyFailed, inst.readyShort, inst.ready = false, false, nil, false
 	inst.status = ""
+	s.starts++
+	inst.marker = fmt.Sprintf("%s#%d", inst.name, s.starts)
 	argv, env, err := s.commandLocked(inst)
 	var cred *syscall.Credential
 	if err == nil {
@@ -534,6 +564,10 @@ func (s *Supervisor) startLocked(inst *instance) {
 		p, err = s.spawnLocked(inst, argv, env, cred)
 	}
 	if err != nil {
+		if errno, ok := shortage(err, spawnShortages); ok {
+			s.shortLocked(inst, err, errno)
+			return
+		}
 		s.log.Errorf("starting %s: %v", inst.name, err)
 		inst.started = time.Now()
 		s.afterExitLocked(inst, ExitStatus{Code: 127})
@@ -546,7 +580,12 @@ func (s *Supervisor) startLocked(inst *instance) {
 	inst.started = time.Now()
 	s.setState(inst, StateStarting)
 	s.guard.add(inst.pid)
-	s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
+	if inst.short > 0 {
+		s.log.Infof("%s started (pid %d) after %d attempts: gsup has its resources back", inst.name, inst.pid, inst.short+1)
+		inst.short = 0
+	} else {
+		s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
+	}
 	s.publish(s.event(EventStarted, inst))
 	go func() {
 		st := p.Wait()
@@ -575,7 +614,18 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 	if dir == "" {
 		dir = t.app.spec.Dir
 	}
-	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true})
+	if s.cgroups != nil && inst.cg == nil {
+		if inst.cg, err = s.cgroups.create(inst.name, s.starts); err != nil {
+			w.Close()
+			r.Close()
+			return nil, err
+		}
+	}
+	req := StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true}
+	if inst.cg != nil {
+		req.Cgroup = inst.cg.f
+	}
+	p, err := s.starter.Start(req)
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -592,6 +642,7 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		"PORT":     fmt.Sprint(inst.port),
 		"PS":       fmt.Sprintf("%s.%d", t.spec.Name, inst.num),
 		"GSUP_APP": t.app.name,
+		MarkerEnv:  inst.marker,
 	}
 	if inst.socket != "" {
 		_ = os.Remove(inst.socket)
@@ -651,12 +702,17 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	inst.probeEnd = cancel
-	onTimeout := func() {
+	onTimeout := func(err error) {
 		if inst.proc != p || inst.ready || inst.state != StateStarting {
 			return
 		}
-		s.log.Errorf("%s not ready after %v; killing it", inst.name, timeout)
 		inst.readyFailed = true
+		if _, ok := shortage(err, probeShortages); ok {
+			inst.readyShort = err
+			s.log.Warnf("%s not ready after %v, but gsup could not check it: %v; killing it", inst.name, timeout, err)
+		} else {
+			s.log.Errorf("%s not ready after %v; killing it", inst.name, timeout)
+		}
 		_ = p.Signal(syscall.SIGKILL, true)
 	}
 	if mode == "notify" {
@@ -666,7 +722,7 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 		go func() {
 			<-ctx.Done()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				s.post(onTimeout)
+				s.post(func() { onTimeout(nil) })
 			}
 		}()
 		return
@@ -674,10 +730,11 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 	addr := inst.addr()
 	go func() {
 		defer cancel()
-		if probe(ctx, mode, addr) {
+		err := s.probe(ctx, mode, addr)
+		if err == nil {
 			s.post(func() { s.readyLocked(inst, p) })
 		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			s.post(onTimeout)
+			s.post(func() { onTimeout(err) })
 		}
 	}()
 }
@@ -709,9 +766,16 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 	if inst.proc != p {
 		return
 	}
-	_ = p.Signal(syscall.SIGKILL, true) // whatever is left of the group
+	s.killLocked(inst, p) // whatever is left of the group, the cgroup
+	if inst.cg != nil {
+		// Each start gets a new cgroup: the kernel kills a process
+		// cloned into a cgroup that was once killed (cgroup.kill).
+		go inst.cg.remove()
+		inst.cg = nil
+	}
 	s.guard.remove(inst.pid)
 	inst.proc = nil
+	s.signalOrphansLocked(syscall.SIGKILL, false)
 	if inst.timer != nil {
 		inst.timer.Stop()
 		inst.timer = nil
@@ -756,6 +820,11 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 	ev := s.event(EventExited, inst)
 	ev.Status, ev.Code = st.String(), st.Code
 	s.publish(ev)
+	if err := inst.readyShort; err != nil {
+		errno, _ := shortage(err, probeShortages)
+		s.shortLocked(inst, fmt.Errorf("readiness check: %w", err), errno)
+		return
+	}
 	d, delay := inst.rs.decide(inst.t.spec.Restart, success, policyUptime, now)
 	switch d {
 	case decideDone:
@@ -790,17 +859,22 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 			return
 		}
 		s.log.Warnf("%s exited with %s after %v; restarting in %v", inst.name, st, uptime.Round(time.Millisecond), delay)
-		s.setState(inst, StateBackoff)
-		inst.due = now.Add(delay)
-		inst.timer = time.AfterFunc(delay, func() {
-			s.post(func() {
-				if inst.state == StateBackoff && !s.shutdown {
-					inst.timer = nil
-					s.startLocked(inst)
-				}
-			})
-		})
+		s.backoffLocked(inst, delay)
 	}
+}
+
+// backoffLocked puts inst in backoff and starts it again after delay.
+func (s *Supervisor) backoffLocked(inst *instance, delay time.Duration) {
+	s.setState(inst, StateBackoff)
+	inst.due = time.Now().Add(delay)
+	inst.timer = time.AfterFunc(delay, func() {
+		s.post(func() {
+			if inst.state == StateBackoff && !s.shutdown {
+				inst.timer = nil
+				s.startLocked(inst)
+			}
+		})
+	})
 }
 
 // doneLocked marks inst as having reached a final state.
@@ -818,6 +892,10 @@ func (s *Supervisor) doneLocked(inst *instance) {
 		}
 		if inst.socket != "" {
 			_ = os.Remove(inst.socket)
+		}
+		if inst.cg != nil {
+			go inst.cg.remove()
+			inst.cg = nil
 		}
 		s.widthLocked()
 	}
@@ -919,6 +997,10 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	if err := p.Signal(sig, true); err != nil {
 		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}
+	if s.tracksOrphans() {
+		marker := inst.marker
+		s.signalAdopted(sig, func(m string) bool { return m == marker })
+	}
 	s.publish(s.event(EventStopping, inst))
 	if inst.timer != nil {
 		inst.timer.Stop()
@@ -927,8 +1009,19 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 		s.post(func() {
 			if inst.proc == p {
 				s.log.Warnf("%s did not stop within %v of %s; sending KILL", inst.name, timeout, signalName(sig))
-				_ = p.Signal(syscall.SIGKILL, true)
+				s.killLocked(inst, p)
 			}
 		})
 	})
+}
+
+// killLocked sends SIGKILL to p's process group and kills everything in
+// inst's cgroup.
+func (s *Supervisor) killLocked(inst *instance, p Proc) {
+	_ = p.Signal(syscall.SIGKILL, true)
+	if inst.cg != nil {
+		if err := inst.cg.kill(); err != nil {
+			s.log.Warnf("killing the cgroup of %s: %v", inst.name, err)
+		}
+	}
 }
