@@ -46,6 +46,10 @@ type Config struct {
 	// Sockets are the listeners of [socket.NAME], by name, passed to the
 	// process types that ask for them.
 	Sockets map[string]*os.File
+	// Probe checks readiness "port" and "http:/path" at addr until it
+	// passes (true) or ctx ends (false); nil = the real check. Tests with
+	// a fake Starter set it.
+	Probe func(ctx context.Context, mode, addr string) bool
 }
 
 // State is an instance's state.
@@ -112,6 +116,9 @@ type app struct {
 	types []*ptype
 }
 
+// ptype is a process type. Its spec (with its app's spec) is the
+// definition in force: what scaling and new instances use. A rollout
+// changes it only once every instance is replaced.
 type ptype struct {
 	app     *app
 	spec    procfile.Process
@@ -121,9 +128,19 @@ type ptype struct {
 	logFile *LogFile
 }
 
+// def is a process type's definition as one Spec gave it.
+type def struct {
+	p   procfile.Process
+	app *procfile.Spec
+}
+
+// current is t's definition in force.
+func (t *ptype) current() *def { return &def{p: t.spec, app: t.app.spec} }
+
 type instance struct {
 	id       uint64
 	t        *ptype
+	def      *def // what it runs, and runs again at each restart
 	num      int
 	name     string // "web.1" or "app/web.1"
 	port     int
@@ -150,6 +167,7 @@ type instance struct {
 	status   string // last STATUS= from the child
 
 	readyC   chan struct{} // closed when it first becomes ready
+	failC    chan struct{} // closed when it first exits before it was ever ready
 	doneC    chan struct{} // closed when it reaches stopped, exited or fatal
 	doneOnce bool
 	ring     *ring
@@ -386,7 +404,7 @@ func (s *Supervisor) startTypeLocked(t *ptype) {
 	t.waiting = false
 	for n := 1; n <= t.scale; n++ {
 		if s.findLocked(t, n) == nil {
-			inst := s.newInstanceLocked(t, n, t.spec.BasePort+n-1)
+			inst := s.newInstanceLocked(t, t.current(), n, t.spec.BasePort+n-1)
 			s.startLocked(inst)
 		}
 	}
@@ -436,19 +454,19 @@ func (s *Supervisor) findLocked(t *ptype, n int) *instance {
 	return nil
 }
 
-func (s *Supervisor) newInstanceLocked(t *ptype, n, port int) *instance {
+func (s *Supervisor) newInstanceLocked(t *ptype, d *def, n, port int) *instance {
 	s.nextID++
 	name := fmt.Sprintf("%s.%d", t.spec.Name, n)
 	if !t.app.first {
 		name = t.app.name + "/" + name
 	}
 	inst := &instance{
-		id: s.nextID, t: t, num: n, name: name, port: port,
+		id: s.nextID, t: t, def: d, num: n, name: name, port: port,
 		state: StateStopped, since: time.Now(),
-		readyC: make(chan struct{}), doneC: make(chan struct{}),
+		readyC: make(chan struct{}), failC: make(chan struct{}), doneC: make(chan struct{}),
 		ring: &ring{name: name, hub: &s.lines},
 	}
-	if t.spec.Listen == "unix" {
+	if d.p.Listen == "unix" {
 		inst.socket = fmt.Sprintf("%s/%s.%d.%d.sock", s.rundir, t.spec.Name, n, inst.id)
 	}
 	s.insts = append(s.insts, inst)
@@ -480,7 +498,7 @@ func (s *Supervisor) widthLocked() {
 
 // served reports whether inst belongs to the type the HTTP front serves.
 func (inst *instance) served() bool {
-	sp := inst.t.app.spec
+	sp := inst.def.app
 	return inst.t.app.first && sp.Serve.Enabled && inst.t.spec.Name == sp.Serve.Upstream
 }
 
@@ -505,13 +523,12 @@ func (s *Supervisor) setState(inst *instance, st State) {
 
 // startLocked starts inst's process.
 func (s *Supervisor) startLocked(inst *instance) {
-	t := inst.t
 	inst.wantStop, inst.readyFailed, inst.ready = false, false, false
 	inst.status = ""
 	argv, env, err := s.commandLocked(inst)
 	var cred *syscall.Credential
 	if err == nil {
-		cred, err = credential(t.spec.User, t.spec.Group)
+		cred, err = credential(inst.def.p.User, inst.def.p.Group)
 	}
 	var p Proc
 	if err == nil {
@@ -540,13 +557,13 @@ func (s *Supervisor) startLocked(inst *instance) {
 }
 
 func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *syscall.Credential) (Proc, error) {
-	t := inst.t
+	t, d := inst.t, inst.def
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	var files []*os.File
-	for _, name := range t.spec.Sockets {
+	for _, name := range d.p.Sockets {
 		f := s.cfg.Sockets[name]
 		if f == nil {
 			w.Close()
@@ -555,9 +572,9 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 		}
 		files = append(files, f)
 	}
-	dir := t.spec.Cwd
+	dir := d.p.Cwd
 	if dir == "" {
-		dir = t.app.spec.Dir
+		dir = d.app.Dir
 	}
 	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true})
 	w.Close()
@@ -571,7 +588,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 
 // commandLocked returns the argv and environment of inst's process.
 func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err error) {
-	t := inst.t
+	t, d := inst.t, &inst.def.p
 	own := map[string]string{
 		"PORT":     fmt.Sprint(inst.port),
 		"PS":       fmt.Sprintf("%s.%d", t.spec.Name, inst.num),
@@ -581,7 +598,7 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		_ = os.Remove(inst.socket)
 		own["GSUP_SOCKET"] = inst.socket
 	}
-	if t.spec.Ready == "notify" {
+	if d.Ready == "notify" {
 		path := fmt.Sprintf("%s/%d.notify", s.rundir, inst.id)
 		if inst.notify == nil {
 			n, err := listenNotify(path)
@@ -592,19 +609,19 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		}
 		own["NOTIFY_SOCKET"] = path
 	}
-	if len(t.spec.Sockets) > 0 {
-		own["LISTEN_FDS"] = fmt.Sprint(len(t.spec.Sockets))
-		own["LISTEN_FDNAMES"] = joinNames(t.spec.Sockets)
+	if len(d.Sockets) > 0 {
+		own["LISTEN_FDS"] = fmt.Sprint(len(d.Sockets))
+		own["LISTEN_FDNAMES"] = joinNames(d.Sockets)
 	}
-	env = mergeEnv(s.cfg.Environ, t.app.spec.Env, t.spec.Env, own)
-	argv = shellArgv(t.spec.Command)
-	if t.spec.Umask >= 0 || len(t.spec.Sockets) > 0 {
+	env = mergeEnv(s.cfg.Environ, inst.def.app.Env, d.Env, own)
+	argv = shellArgv(d.Command)
+	if d.Umask >= 0 || len(d.Sockets) > 0 {
 		if s.cfg.Self == "" {
 			return nil, nil, errors.New("umask and sockets need gsup's own executable")
 		}
 		helper := []string{s.cfg.Self, ChildArg}
-		if t.spec.Umask >= 0 {
-			helper = append(helper, "-umask", fmt.Sprintf("%03o", t.spec.Umask))
+		if d.Umask >= 0 {
+			helper = append(helper, "-umask", fmt.Sprintf("%03o", d.Umask))
 		}
 		argv = append(append(helper, "--"), argv...)
 	}
@@ -624,8 +641,8 @@ func joinNames(names []string) string {
 
 // watchReadyLocked starts inst's readiness check.
 func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
-	mode := inst.t.spec.Ready
-	timeout := inst.t.spec.ReadyTimeout
+	mode := inst.def.p.Ready
+	timeout := inst.def.p.ReadyTimeout
 	if timeout <= 0 {
 		timeout = procfile.DefaultReadyTimeout
 	}
@@ -658,7 +675,11 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 	addr := inst.addr()
 	go func() {
 		defer cancel()
-		if probe(ctx, mode, addr) {
+		check := s.cfg.Probe
+		if check == nil {
+			check = probe
+		}
+		if check(ctx, mode, addr) {
 			s.post(func() { s.readyLocked(inst, p) })
 		} else if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			s.post(onTimeout)
@@ -672,7 +693,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	}
 	inst.ready = true
 	s.setState(inst, StateRunning)
-	if inst.t.spec.Ready != "" && inst.t.spec.Ready != "none" {
+	if inst.def.p.Ready != "" && inst.def.p.Ready != "none" {
 		s.log.Infof("%s ready", inst.name)
 	}
 	s.publish(s.event(EventReady, inst))
@@ -740,17 +761,23 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 	ev := s.event(EventExited, inst)
 	ev.Status, ev.Code = st.String(), st.Code
 	s.publish(ev)
-	d, delay := inst.rs.decide(inst.t.spec.Restart, success, policyUptime, now)
+	select {
+	case <-inst.readyC:
+	case <-inst.failC:
+	default:
+		close(inst.failC) // it never was ready
+	}
+	d, delay := inst.rs.decide(inst.def.p.Restart, success, policyUptime, now)
 	switch d {
 	case decideDone:
 		s.setState(inst, StateExited)
 		if success {
-			s.log.Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.t.spec.Restart)
+			s.log.Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		} else {
-			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.t.spec.Restart)
+			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		}
 		s.doneLocked(inst)
-		if !success && inst.t.spec.Critical {
+		if !success && inst.def.p.Critical {
 			s.failLocked(fmt.Errorf("%w: critical process %s exited with %s", ErrFailed, inst.name, st))
 		}
 	case decideFatal:
@@ -760,7 +787,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		ev.Status, ev.Code = st.String(), st.Code
 		s.publish(ev)
 		s.doneLocked(inst)
-		if inst.t.spec.Critical {
+		if inst.def.p.Critical {
 			s.failLocked(fmt.Errorf("%w: critical process %s is fatal", ErrFailed, inst.name))
 		}
 	case decideRestart:
@@ -894,11 +921,11 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	if p == nil {
 		return
 	}
-	sig := inst.t.spec.StopSignal
+	sig := inst.def.p.StopSignal
 	if sig == 0 {
 		sig = syscall.SIGTERM
 	}
-	timeout := inst.t.spec.StopTimeout
+	timeout := inst.def.p.StopTimeout
 	if err := p.Signal(sig, true); err != nil {
 		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}
