@@ -207,6 +207,10 @@ func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
 			a.notify.Reloading()
 		case supervisor.EventReloaded:
 			_, status, _ := a.sup.Summary()
+			if failed, ok := strings.CutPrefix(ev.Message, "reload failed: "); ok {
+				first, _, _ := strings.Cut(failed, "\n")
+				status = "reload failed: " + first
+			}
 			a.notify.Ready(status)
 		default:
 			check()
@@ -338,7 +342,8 @@ func (a *arbiter) reload() error {
 	}
 	a.log.Info("reloading")
 	if err := a.sup.Reload(spec); err != nil {
-		a.log.Errorf("reload failed: %v", err)
+		err = fmt.Errorf("reload failed: %w", err)
+		a.log.Error(err)
 		return err
 	}
 	a.log.Info("reload done")

@@ -17,6 +17,10 @@ import (
 // instance, so the instance's own timeout fires first.
 const readySlack = time.Second
 
+// ErrRolledBack is found (errors.Is) in the error of a reload or load
+// that failed and was undone.
+var ErrRolledBack = errors.New("rolled back")
+
 // step replaces (or starts) instance number num of type t with one
 // running d.
 type step struct {
@@ -131,8 +135,12 @@ func (s *Supervisor) rollout(spec *procfile.Spec, appName string) error {
 	if err == nil {
 		s.call(func() { s.commitLocked(pl) })
 	} else {
+		out := ""
+		if len(made) > 0 && !errors.Is(err, ErrStopped) && !errors.Is(err, ErrStopping) {
+			out = s.lastLines(made[len(made)-1].fresh)
+		}
 		s.rollBack(ctx, pl, made)
-		err = fmt.Errorf("%w; rolled back, the running definition of %s is kept", err, pl.a.name)
+		err = fmt.Errorf("%w; %w: %s keeps its running definition%s", err, ErrRolledBack, pl.a.name, out)
 	}
 	msg := "done"
 	if err != nil {
@@ -394,9 +402,9 @@ func (s *Supervisor) runStep(ctx context.Context, st step) (replacement, error) 
 			s.stopLocked(fresh, false)
 		})
 		if rolling {
-			return r, fmt.Errorf("%s (new) %w%s; %s kept running", fresh.name, err, lastLines(fresh), old.name)
+			return r, fmt.Errorf("%s (new) %w; %s kept running", fresh.name, err, old.name)
 		}
-		return r, fmt.Errorf("%s %w%s", fresh.name, err, lastLines(fresh))
+		return r, fmt.Errorf("%s %w", fresh.name, err)
 	}
 	if rolling {
 		r.oldStopped = true
@@ -409,15 +417,26 @@ func (s *Supervisor) runStep(ctx context.Context, st step) (replacement, error) 
 	return r, nil
 }
 
-// lastLines are inst's last output lines, for an error about it.
-func lastLines(inst *instance) string {
+// lastLines are inst's last output lines, for an error about it. It
+// gives the output of its last process a moment to be read.
+func (s *Supervisor) lastLines(inst *instance) string {
 	const n = 5
+	var pumped chan struct{}
+	s.call(func() { pumped = inst.pumped })
+	if pumped != nil {
+		t := time.NewTimer(time.Second)
+		select {
+		case <-pumped:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	lines := inst.ring.snapshot()
 	if len(lines) == 0 {
 		return ""
 	}
 	var b strings.Builder
-	b.WriteString("; its last output:")
+	b.WriteString("\nits last output:")
 	for _, l := range lines[max(0, len(lines)-n):] {
 		b.WriteString("\n  " + l.Text)
 	}

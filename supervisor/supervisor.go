@@ -171,6 +171,7 @@ type instance struct {
 	doneC    chan struct{} // closed when it reaches stopped, exited or fatal
 	doneOnce bool
 	ring     *ring
+	pumped   chan struct{} // closed when the output of its last process is all read
 }
 
 // New returns a Supervisor; nothing runs until Run.
@@ -582,7 +583,12 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 		r.Close()
 		return nil, err
 	}
-	go s.out.pump(r, stream{name: inst.name, color: t.color + inst.num - 1, file: t.logFile, ring: inst.ring})
+	pumped := make(chan struct{})
+	inst.pumped = pumped
+	go func() {
+		defer close(pumped)
+		s.out.pump(r, stream{name: inst.name, color: t.color + inst.num - 1, file: t.logFile, ring: inst.ring})
+	}()
 	return p, nil
 }
 
