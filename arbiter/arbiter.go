@@ -55,6 +55,9 @@ type arbiter struct {
 	notify    *signals.Notifier
 	rebind    bool // the front listens on configured binds: a reload may change them
 	environ   []string
+	// expected holds the served instances that are starting, ready or
+	// restarting; only route (on the supervisor's goroutine) uses it.
+	expected map[uint64]bool
 }
 
 // Run runs gsup until a signal stops it (nil) or something fails (the
@@ -77,7 +80,8 @@ func Run(ctx context.Context, cfg Config) error {
 		defer pidFile.Remove()
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
-		notify: signals.NewNotifier(cfg.Environ, log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ}
+		notify: signals.NewNotifier(cfg.Environ, log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ,
+		expected: map[uint64]bool{}}
 
 	// The control socket first: a live gsup there stops this one before
 	// it binds anything.
@@ -219,15 +223,25 @@ func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
 }
 
 // route keeps the front's rotation in step with the served instances
-// (supervisor.Config.Rotation: called in order, synchronously).
+// (supervisor.Config.Rotation: called in order, synchronously), and tells
+// it how many are expected to be ready soon: requests wait for those.
 func (a *arbiter) route(ev supervisor.Event) {
 	switch ev.Kind {
+	case supervisor.EventStarted, supervisor.EventRestarting:
+		a.expected[ev.ID] = true
 	case supervisor.EventReady:
+		a.expected[ev.ID] = true
 		a.srv.Add(ev.ID, ev.Addr)
-	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
-		supervisor.EventStopped, supervisor.EventFatal:
+	case supervisor.EventExited:
+		if ev.Final {
+			delete(a.expected, ev.ID)
+		}
+		a.srv.Remove(ev.ID)
+	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
+		delete(a.expected, ev.ID)
 		a.srv.Remove(ev.ID)
 	}
+	a.srv.SetExpected(len(a.expected))
 }
 
 // drain waits until the front has no request in flight on the instance

@@ -179,6 +179,7 @@ func (l *loader) load() (*Spec, error) {
 			ProxyAllowFrom:        []string{"127.0.0.1", "::1"},
 			Timeout:               DefaultTimeout,
 			GracefulTimeout:       DefaultGracefulTimeout,
+			HoldTimeout:           DefaultHoldTimeout,
 			TrustUnixPeers:        true,
 			UnixMode:              DefaultUnixMode,
 			BufferBody:            DefaultBuffer,

@@ -778,7 +778,7 @@ worker   x2  ports 5100-5101  ready=none  restart=always  stop=INT/10s   after=w
 clock    x0  -                ready=none  restart=always  stop=TERM/10s                                  bin/clock
 socket   jobs unix:/app/jobs.sock mode=0660
 serve    127.0.0.1:8000, unix:/app/front.sock (https) -> web
-front    forwarded-allow-ips=127.0.0.1,::1 proxy-protocol=off proxy-allow-from=127.0.0.1,::1 timeout=30s graceful-timeout=30s
+front    forwarded-allow-ips=127.0.0.1,::1 proxy-protocol=off proxy-allow-from=127.0.0.1,::1 timeout=30s graceful-timeout=30s hold-timeout=30s
 access   off
 pid      gsup.pid
 control  ./.gsup.sock mode=0600

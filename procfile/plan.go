@@ -93,8 +93,8 @@ func (s *Spec) WritePlan(w io.Writer) {
 			binds = []string{strings.TrimSpace(s.defaultBind + " (default)")}
 		}
 		line("serve", strings.Join(binds, ", ")+" -> "+sv.Upstream)
-		line("front", fmt.Sprintf("forwarded-allow-ips=%s proxy-protocol=%s proxy-allow-from=%s timeout=%s graceful-timeout=%s",
-			orNone(sv.ForwardedAllowIPs), sv.ProxyProtocol, orNone(sv.ProxyAllowFrom), sv.Timeout, sv.GracefulTimeout))
+		line("front", fmt.Sprintf("forwarded-allow-ips=%s proxy-protocol=%s proxy-allow-from=%s timeout=%s graceful-timeout=%s hold-timeout=%s",
+			orNone(sv.ForwardedAllowIPs), sv.ProxyProtocol, orNone(sv.ProxyAllowFrom), sv.Timeout, sv.GracefulTimeout, sv.HoldTimeout))
 		access := "off"
 		if sv.AccessLogfile != "" {
 			access = s.rel(sv.AccessLogfile)

@@ -23,6 +23,7 @@ const (
 	DefaultReadyTimeout    = 30 * time.Second
 	DefaultGracefulTimeout = 30 * time.Second
 	DefaultTimeout         = 30 * time.Second
+	DefaultHoldTimeout     = 30 * time.Second
 	DefaultControl         = "./.gsup.sock"
 	DefaultControlMode     = os.FileMode(0o600)
 	DefaultUnixMode        = os.FileMode(0o660)
@@ -121,6 +122,7 @@ type Serve struct {
 	AccessLogformat       string   // "" = Gunicorn's default
 	Timeout               time.Duration
 	GracefulTimeout       time.Duration
+	HoldTimeout           time.Duration // how long a request waits for an instance that is starting (30s)
 	TrustUnixPeers        bool
 	UnixMode              os.FileMode
 	UnixOwner, UnixGroup  string

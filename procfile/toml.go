@@ -503,6 +503,8 @@ func (d *tomlDoc) serve(k toml.Key, m map[string]any, s *Serve, c *tomlConfig) {
 			set(&s.Timeout)(d.duration(sk, v))
 		case "graceful_timeout":
 			set(&s.GracefulTimeout)(d.duration(sk, v))
+		case "hold_timeout":
+			set(&s.HoldTimeout)(d.duration(sk, v))
 		case "trust_unix_peers":
 			set(&s.TrustUnixPeers)(d.boolean(sk, v))
 		case "unix_mode":

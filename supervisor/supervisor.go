@@ -764,9 +764,6 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		// Never ready: a failed start, however long it ran.
 		policyUptime, success = 0, false
 	}
-	ev := s.event(EventExited, inst)
-	ev.Status, ev.Code = st.String(), st.Code
-	s.publish(ev)
 	select {
 	case <-inst.readyC:
 	case <-inst.failC:
@@ -774,6 +771,9 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		close(inst.failC) // it never was ready
 	}
 	d, delay := inst.rs.decide(inst.def.p.Restart, success, policyUptime, now)
+	ev := s.event(EventExited, inst)
+	ev.Status, ev.Code, ev.Final = st.String(), st.Code, d != decideRestart
+	s.publish(ev)
 	switch d {
 	case decideDone:
 		s.setState(inst, StateExited)
