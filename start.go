@@ -57,7 +57,9 @@ func options(cliContext *cli.Context) procfile.Options {
 		v := cliContext.Duration(name)
 		return &v
 	}
+	wd, _ := procfile.LogicalWd()
 	o := procfile.Options{
+		Wd:        wd,
 		Config:    cliContext.String("config"),
 		Procfile:  cliContext.String("procfile"),
 		EnvFiles:  cliContext.StringSlice("env"),

@@ -67,6 +67,7 @@ type Status struct {
 	Ready    bool      `json:"ready"`
 	Port     int       `json:"port"`
 	Socket   string    `json:"socket,omitempty"`
+	Release  string    `json:"release,omitempty"` // the folder its process started in, symlinks resolved (its release)
 	Exit     string    `json:"exit,omitempty"` // last exit status
 	Served   bool      `json:"served"`
 	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
@@ -81,7 +82,7 @@ func (s *Supervisor) Status() ([]Status, error) {
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
 				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status}
 			if inst.proc != nil {
-				st.Pid, st.Started = inst.pid, inst.started
+				st.Pid, st.Started, st.Release = inst.pid, inst.started, inst.release
 			}
 			if inst.exit != nil {
 				st.Exit = inst.exit.String()

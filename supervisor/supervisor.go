@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -150,6 +151,7 @@ type instance struct {
 	proc     Proc
 	pid      int
 	started  time.Time
+	release  string // the folder its process started in, symlinks resolved
 	seq      uint64 // start order
 	restarts int
 	rs       restartState
@@ -546,6 +548,10 @@ func (s *Supervisor) startLocked(inst *instance) {
 	inst.proc = p
 	inst.pid = p.Pid()
 	inst.started = time.Now()
+	inst.release = inst.dir()
+	if real, err := filepath.EvalSymlinks(inst.release); err == nil {
+		inst.release = real
+	}
 	s.setState(inst, StateStarting)
 	s.guard.add(inst.pid)
 	s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
@@ -573,10 +579,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 		}
 		files = append(files, f)
 	}
-	dir := d.p.Cwd
-	if dir == "" {
-		dir = d.app.Dir
-	}
+	dir := inst.dir()
 	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true})
 	w.Close()
 	if err != nil {
@@ -592,6 +595,16 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 	return p, nil
 }
 
+// dir is the folder inst's process starts in, as the user named it (its
+// type's cwd, else the app's folder): a `current` symlink in it is
+// followed afresh at each start, and PWD keeps the name.
+func (inst *instance) dir() string {
+	if inst.def.p.Cwd != "" {
+		return inst.def.p.Cwd
+	}
+	return inst.def.app.Dir
+}
+
 // commandLocked returns the argv and environment of inst's process.
 func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err error) {
 	t, d := inst.t, &inst.def.p
@@ -599,6 +612,9 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		"PORT":     fmt.Sprint(inst.port),
 		"PS":       fmt.Sprintf("%s.%d", t.spec.Name, inst.num),
 		"GSUP_APP": t.app.name,
+	}
+	if dir := inst.dir(); dir != "" {
+		own["PWD"] = dir
 	}
 	if inst.socket != "" {
 		_ = os.Remove(inst.socket)
