@@ -68,7 +68,7 @@ type Status struct {
 	Port     int       `json:"port"`
 	Socket   string    `json:"socket,omitempty"`
 	Release  string    `json:"release,omitempty"` // the folder its process started in, symlinks resolved (its release)
-	Exit     string    `json:"exit,omitempty"` // last exit status
+	Exit     string    `json:"exit,omitempty"`    // last exit status
 	Served   bool      `json:"served"`
 	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
 }
