@@ -125,6 +125,7 @@ type ptype struct {
 	spec    procfile.Process
 	scale   int  // desired instances
 	waiting bool // start deferred until its `after` types are ready
+	blocked bool // not started: a one-shot it comes after failed
 	color   int
 	logFile *LogFile
 }
@@ -397,14 +398,22 @@ func (s *Supervisor) startTypeLocked(t *ptype) {
 	if s.shutdown {
 		return
 	}
-	if !s.afterReadyLocked(t) {
-		if !t.waiting {
+	ok, failed := s.afterReadyLocked(t)
+	if !ok {
+		switch {
+		case failed != "":
+			if !t.blocked {
+				t.blocked = true
+				s.log.Errorf("%s is not started: %s", t.spec.Name, failed)
+			}
+			t.waiting = true
+		case !t.waiting:
 			t.waiting = true
 			s.log.Infof("%s waits for %v to be ready", t.spec.Name, t.spec.After)
 		}
 		return
 	}
-	t.waiting = false
+	t.waiting, t.blocked = false, false
 	for n := 1; n <= t.scale; n++ {
 		if s.findLocked(t, n) == nil {
 			inst := s.newInstanceLocked(t, t.current(), n, t.spec.BasePort+n-1)
@@ -414,27 +423,46 @@ func (s *Supervisor) startTypeLocked(t *ptype) {
 }
 
 // afterReadyLocked reports whether every instance of t's `after` types is
-// ready.
-func (s *Supervisor) afterReadyLocked(t *ptype) bool {
+// ready, or, for a type that runs once (restart = "never"), has exited
+// with status 0. failed says which one-shot exited otherwise.
+func (s *Supervisor) afterReadyLocked(t *ptype) (ok bool, failed string) {
 	for _, name := range t.spec.After {
 		dep := t.app.typeNamed(name)
 		if dep == nil {
 			continue
 		}
+		oneShot := dep.spec.Restart == procfile.RestartNever
 		n := 0
 		for _, inst := range s.insts {
-			if inst.t == dep && !inst.remove {
-				if !inst.ready {
-					return false
-				}
-				n++
+			if inst.t != dep || inst.remove {
+				continue
 			}
+			switch {
+			case !oneShot:
+				if !inst.ready {
+					return false, ""
+				}
+			case inst.state != StateExited || inst.exit == nil:
+				return false, ""
+			case !inst.exit.Success():
+				return false, fmt.Sprintf("%s exited with %s", inst.name, inst.exit)
+			}
+			n++
 		}
 		if n < dep.scale {
-			return false
+			return false, ""
 		}
 	}
-	return true
+	return true, ""
+}
+
+// startWaitingLocked starts the types of app a that wait for others.
+func (s *Supervisor) startWaitingLocked(a *app) {
+	for _, t := range a.types {
+		if t.waiting {
+			s.startTypeLocked(t)
+		}
+	}
 }
 
 func (a *app) typeNamed(name string) *ptype {
@@ -724,11 +752,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	default:
 		close(inst.readyC)
 	}
-	for _, t := range inst.t.app.types {
-		if t.waiting {
-			s.startTypeLocked(t)
-		}
-	}
+	s.startWaitingLocked(inst.t.app)
 }
 
 // exitedLocked handles the exit of inst's process p.
@@ -798,10 +822,11 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		} else {
 			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		}
-		s.doneLocked(inst)
+		s.startWaitingLocked(inst.t.app)
 		if !success && inst.def.p.Critical {
 			s.failLocked(fmt.Errorf("%w: critical process %s exited with %s", ErrFailed, inst.name, st))
 		}
+		s.doneLocked(inst)
 	case decideFatal:
 		s.setState(inst, StateFatal)
 		s.log.Errorf("%s exited with %s; it exited %d times within %v, each soon after starting: fatal, not restarted until asked", inst.name, st, flapMaxQuick+1, flapWindow)
@@ -884,7 +909,7 @@ func (s *Supervisor) checkDoneLocked() {
 		}
 	}
 	for _, t := range s.allTypes() {
-		if t.waiting {
+		if t.waiting && !t.blocked {
 			return
 		}
 	}
