@@ -96,6 +96,7 @@ func TestExampleHasEveryKey(t *testing.T) {
 		"binds":   "serve.bind.",
 		"process": "process.web.",
 		"socket":  "socket.app.",
+		"release": "release.",
 	}
 	fset := token.NewFileSet()
 	file, err := parser.ParseFile(fset, "toml.go", nil, 0)

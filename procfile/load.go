@@ -290,6 +290,15 @@ func (l *loader) load() (*Spec, error) {
 	// file's, then the TOML file's own.
 	l.flags = map[string]*procFlags{}
 	for _, e := range entries {
+		if e.Name == "release" {
+			// Heroku's release phase: run once, not a process type.
+			if spec.Release != nil {
+				l.doc.fail(toml.Key{"release"}, "defined twice: by [release] and by %s:%d", pfShown, e.Line)
+				continue
+			}
+			spec.Release = &Release{Command: e.Command, Timeout: DefaultReleaseTimeout, File: pfShown, Line: e.Line}
+			continue
+		}
 		spec.Processes = append(spec.Processes, l.newProcess(e.Name, e.Command, pfShown, e.Line))
 	}
 	for _, tp := range l.cfg.procs {

@@ -24,6 +24,7 @@ const (
 	DefaultGracefulTimeout = 30 * time.Second
 	DefaultTimeout         = 30 * time.Second
 	DefaultHoldTimeout     = 30 * time.Second
+	DefaultReleaseTimeout  = 10 * time.Minute
 	DefaultControl         = "./.gsup.sock"
 	DefaultControlMode     = os.FileMode(0o600)
 	DefaultUnixMode        = os.FileMode(0o660)
@@ -53,6 +54,11 @@ type Spec struct {
 	Processes []Process
 
 	Sockets []Socket // [socket.NAME], sorted by name
+
+	// Release is the release phase (a Procfile `release:` line or a
+	// [release] table): run once before instances start or are replaced.
+	// nil = none.
+	Release *Release
 
 	Pid          string      // pid file; "" = none
 	Control      string      // control socket path
@@ -94,6 +100,16 @@ type Process struct {
 	BasePort     int            // Spec.BasePort + PortsPerType*Index
 	Line         int            // line of its definition, for messages
 	File         string         // file of its definition, for messages
+}
+
+// Release is a command run once, in the app's folder with its
+// environment, before any instance starts or is replaced; a non-zero exit
+// or a timeout refuses the start or the reload.
+type Release struct {
+	Command string
+	Timeout time.Duration // 10m
+	File    string        // file of its definition, for messages
+	Line    int
 }
 
 // Socket is a listener gsup binds (or inherits) and passes to children.

@@ -434,10 +434,18 @@ func (d *tomlDoc) top(spec *Spec, c *tomlConfig) {
 						d.fail(pk, "%v", err)
 						continue
 					}
+					if pname == "release" {
+						d.fail(pk, "%q is the release phase, not a process type: use a [release] table", pname)
+						continue
+					}
 					if t, ok := d.table(pk, m[pname]); ok {
 						c.procs = append(c.procs, tomlProc{name: pname, key: pk, table: t})
 					}
 				}
+			}
+		case "release":
+			if m, ok := d.table(k, v); ok {
+				spec.Release = d.release(k, m)
 			}
 		case "socket":
 			if m, ok := d.table(k, v); ok {
@@ -461,6 +469,26 @@ var (
 	restarts       = []string{string(RestartAlways), string(RestartOnFailure), string(RestartNever)}
 	listens        = []string{"port", "unix"}
 )
+
+// release reads the [release] table.
+func (d *tomlDoc) release(k toml.Key, m map[string]any) *Release {
+	r := &Release{Timeout: DefaultReleaseTimeout, File: d.name, Line: d.line(k)}
+	for _, name := range d.children(k, m) {
+		rk, v := sub(k, name), m[name]
+		switch name {
+		case "command":
+			set(&r.Command)(d.nonEmpty(rk, v))
+		case "timeout":
+			set(&r.Timeout)(d.duration(rk, v))
+		default:
+			d.fail(rk, "unknown key")
+		}
+	}
+	if _, ok := m["command"]; !ok {
+		d.fail(k, "no command")
+	}
+	return r
+}
 
 func (d *tomlDoc) serve(k toml.Key, m map[string]any, s *Serve, c *tomlConfig) {
 	for _, name := range d.children(k, m) {

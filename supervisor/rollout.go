@@ -105,11 +105,32 @@ func (s *Supervisor) Unload(name string) error {
 func (s *Supervisor) rollout(spec *procfile.Spec, appName string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	var pl *plan
 	var ctx context.Context
-	var isNew bool
+	name := ""
 	if !s.call(func() {
 		ctx = s.rolloutCtx
+		if a := s.appNamed(appName); a != nil && !s.shutdown {
+			name = a.name
+			s.events.publish(Event{Time: time.Now(), Kind: EventReloading, App: a.name})
+		}
+	}) {
+		return ErrStopped
+	}
+	if ctx.Err() != nil {
+		return ErrStopping
+	}
+	if err := s.runRelease(ctx, spec); err != nil {
+		err = fmt.Errorf("%w; %w: nothing was replaced", err, ErrRolledBack)
+		if name != "" {
+			s.post(func() {
+				s.events.publish(Event{Time: time.Now(), Kind: EventReloaded, App: name, Message: "reload failed: " + err.Error()})
+			})
+		}
+		return err
+	}
+	var pl *plan
+	var isNew bool
+	if !s.call(func() {
 		if s.shutdown {
 			return
 		}
@@ -120,7 +141,6 @@ func (s *Supervisor) rollout(spec *procfile.Spec, appName string) error {
 			s.log.Infof("app %s loaded", spec.App)
 			return
 		}
-		s.events.publish(Event{Time: time.Now(), Kind: EventReloading, App: a.name})
 		pl = s.planLocked(a, spec, appName != "")
 	}) {
 		return ErrStopped
@@ -420,7 +440,6 @@ func (s *Supervisor) runStep(ctx context.Context, st step) (replacement, error) 
 // lastLines are inst's last output lines, for an error about it. It
 // gives the output of its last process a moment to be read.
 func (s *Supervisor) lastLines(inst *instance) string {
-	const n = 5
 	var pumped chan struct{}
 	s.call(func() { pumped = inst.pumped })
 	if pumped != nil {
@@ -431,7 +450,12 @@ func (s *Supervisor) lastLines(inst *instance) string {
 		}
 		t.Stop()
 	}
-	lines := inst.ring.snapshot()
+	return tail(inst.ring.snapshot())
+}
+
+// tail describes the last few of lines for an error message.
+func tail(lines []Line) string {
+	const n = 5
 	if len(lines) == 0 {
 		return ""
 	}

@@ -108,6 +108,7 @@ type Supervisor struct {
 	rolloutCtx context.Context
 	rolloutEnd context.CancelFunc
 	reaping    bool
+	releasing  bool // the first app's release command runs: nothing started yet
 }
 
 type app struct {
@@ -265,8 +266,28 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 	s.rundir = dir
 	defer os.RemoveAll(dir)
 
-	s.loadLocked(spec)
-	s.checkDoneLocked()
+	if spec.Release == nil {
+		s.loadLocked(spec)
+		s.checkDoneLocked()
+	} else {
+		// The release phase first; nothing starts unless it succeeds.
+		s.releasing = true
+		relCtx := s.rolloutCtx
+		go func() {
+			err := s.runRelease(relCtx, spec)
+			s.post(func() {
+				s.releasing = false
+				switch {
+				case err != nil:
+					s.log.Error(err)
+					s.failLocked(fmt.Errorf("%w: %v", ErrFailed, err))
+				case !s.shutdown:
+					s.loadLocked(spec)
+				}
+				s.checkDoneLocked()
+			})
+		}()
+	}
 	stopCtx := ctx.Done()
 	for !s.finished {
 		select {
@@ -887,6 +908,9 @@ func (s *Supervisor) checkDoneLocked() {
 		return
 	}
 	if s.shutdown {
+		if s.releasing {
+			return
+		}
 		for _, inst := range s.insts {
 			switch inst.state {
 			case StateStarting, StateRunning, StateStopping:
