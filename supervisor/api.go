@@ -516,6 +516,9 @@ func (s *Supervisor) Summary() (ready bool, status string, err error) {
 			}
 		}
 		status = strings.Join(parts, ", ")
+		if s.releasing {
+			ready, status = false, "release running"
+		}
 		if s.shutdown {
 			ready, status = false, "stopping"
 		}
