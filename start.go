@@ -53,7 +53,8 @@ func options(cliContext *cli.Context) procfile.Options {
 			over[f.Name] = []string{cliContext.String(f.Name)}
 		}
 	}
-	return procfile.Options{Types: cliContext.Args().Slice(), Environ: os.Environ(), Over: over}
+	wd, _ := procfile.LogicalWd()
+	return procfile.Options{Wd: wd, Types: cliContext.Args().Slice(), Environ: os.Environ(), Over: over}
 }
 
 // specCommand is a verb that takes start's flags and process types, loads

@@ -63,6 +63,9 @@ type arbiter struct {
 	notify    *signals.Notifier
 	rebind    bool // the front listens on configured binds: a reload may change them
 	environ   []string
+	// expected holds the served instances that are starting, ready or
+	// restarting; only route (on the supervisor's goroutine) uses it.
+	expected map[uint64]bool
 
 	ctl     *control.Server
 	sockets map[string]*os.File // [socket.NAME] for children
@@ -98,7 +101,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
 		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ,
-		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now()}
+		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{}}
 	if h != nil {
 		return a.resume(ctx, cfg)
 	}
@@ -241,6 +244,10 @@ func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
 			a.notify.Reloading()
 		case supervisor.EventReloaded:
 			_, status, _ := a.sup.Summary()
+			if failed, ok := strings.CutPrefix(ev.Message, "reload failed: "); ok {
+				first, _, _ := strings.Cut(failed, "\n")
+				status = "reload failed: " + first
+			}
 			a.notify.Ready(status)
 		default:
 			check()
@@ -249,15 +256,25 @@ func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
 }
 
 // route keeps the front's rotation in step with the served instances
-// (supervisor.Config.Rotation: called in order, synchronously).
+// (supervisor.Config.Rotation: called in order, synchronously), and tells
+// it how many are expected to be ready soon: requests wait for those.
 func (a *arbiter) route(ev supervisor.Event) {
 	switch ev.Kind {
+	case supervisor.EventStarted, supervisor.EventRestarting:
+		a.expected[ev.ID] = true
 	case supervisor.EventReady:
+		a.expected[ev.ID] = true
 		a.srv.Add(ev.ID, ev.Addr)
-	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventExited,
-		supervisor.EventStopped, supervisor.EventFatal:
+	case supervisor.EventExited:
+		if ev.Final {
+			delete(a.expected, ev.ID)
+		}
+		a.srv.Remove(ev.ID)
+	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
+		delete(a.expected, ev.ID)
 		a.srv.Remove(ev.ID)
 	}
+	a.srv.SetExpected(len(a.expected))
 }
 
 // drain waits until the front has no request in flight on the instance
@@ -373,7 +390,8 @@ func (a *arbiter) reload() error {
 	a.ctl.Allow(spec.ControlAllow)
 	a.log.Info("reloading")
 	if err := a.sup.Reload(spec); err != nil {
-		a.log.Errorf("reload failed: %v", err)
+		err = fmt.Errorf("reload failed: %w", err)
+		a.log.Error(err)
 		return err
 	}
 	a.log.Info("reload done")

@@ -40,8 +40,11 @@ func (b backend) Subscribe() (<-chan supervisor.Event, func()) { return b.a.sup.
 // config is an invalid request (400).
 func (b backend) Reload() error {
 	err := b.a.reload()
-	if errors.Is(err, errInvalidConfig) {
+	switch {
+	case errors.Is(err, errInvalidConfig):
 		return withKind(err, control.ErrInvalid)
+	case errors.Is(err, supervisor.ErrRolledBack):
+		return withKind(err, control.ErrConflict)
 	}
 	return err
 }
@@ -72,6 +75,9 @@ func (b backend) Load(file, app string) (string, error) {
 		return "", withKind(err, control.ErrInvalid)
 	}
 	if err := b.a.sup.Load(spec); err != nil {
+		if errors.Is(err, supervisor.ErrRolledBack) {
+			return "", withKind(fmt.Errorf("load failed: %w", err), control.ErrConflict)
+		}
 		return "", err
 	}
 	return spec.App, nil

@@ -335,7 +335,9 @@ func (a *arbiter) resume(ctx context.Context, cfg Config) error {
 		// the backlog is accepted.
 		for id, addr := range h.Supervisor.ReadyServed() {
 			a.srv.Add(id, addr)
+			a.expected[id] = true
 		}
+		a.srv.SetExpected(len(a.expected))
 	}
 	if a.sockets, err = adoptSockets(h); err != nil {
 		return err

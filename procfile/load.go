@@ -26,8 +26,13 @@ const (
 //
 // Relative Config, Procfile and EnvFiles start at Dir. Paths in the TOML
 // file start at the TOML file's folder.
+//
+// Load resolves every path afresh each time: with Wd set to the logical
+// working directory (a `current` symlink kept as such), a reload after the
+// symlink moved reads the new release's files.
 type Options struct {
 	Dir       string   // folder default files are looked up in and relative paths start from; "" = "."
+	Wd        string   // absolute folder a relative Dir starts at (and the control socket path); "" = the process's working directory
 	Config    string   // TOML file (-c); "" = gsup.toml in Dir when it exists
 	Procfile  string   // -f; "" = the TOML's procfile key, else Procfile in Dir (required without a TOML file, optional with one)
 	EnvFiles  []string // -e; none = the TOML's env_file, else .env in Dir when it exists; a named file that is missing is an error
@@ -92,8 +97,17 @@ func Load(opts Options) (*Spec, error) {
 	if l.dir == "" {
 		l.dir = "."
 	}
+	if opts.Wd != "" && !filepath.IsAbs(l.dir) {
+		l.dir = filepath.Join(opts.Wd, l.dir)
+	}
 	return l.load()
 }
+
+// LogicalWd returns the working directory as the user named it: $PWD
+// when it names the same folder as the real working directory (a path
+// through a `current -> releases/N` symlink stays as it is), else the
+// real one (Unicorn's rule, which os.Getwd follows).
+func LogicalWd() (string, error) { return os.Getwd() }
 
 type loader struct {
 	opts  Options
@@ -242,6 +256,15 @@ func (l *loader) load() (*Spec, error) {
 	// Process types: the Procfile's, completed or overridden by the TOML
 	// file's, then the TOML file's own.
 	for _, e := range entries {
+		if e.Name == "release" {
+			// Heroku's release phase: run once, not a process type.
+			if spec.Release != nil {
+				l.doc.fail(toml.Key{"release"}, "defined twice: by [release] and by %s:%d", pfShown, e.Line)
+				continue
+			}
+			spec.Release = &Release{Command: e.Command, Timeout: DefaultReleaseTimeout, File: pfShown, Line: e.Line}
+			continue
+		}
 		spec.Processes = append(spec.Processes, l.newProcess(e.Name, e.Command, pfShown, e.Line))
 	}
 	for _, tp := range l.cfg.procs {
@@ -371,6 +394,10 @@ func (l *loader) app() {
 func (l *loader) overrides() {
 	l.applyFlags(l.spec)
 	s := l.spec
+	if l.opts.Wd != "" && !filepath.IsAbs(s.Control) {
+		// Fixed at start, and named from the logical folder.
+		s.Control = filepath.Join(l.opts.Wd, s.Control)
+	}
 	if o, ok := l.given["serve.upstream"]; ok && s.Lookup(s.Serve.Upstream) == nil {
 		o.fail(&l.errs, "no process type %q", s.Serve.Upstream)
 	}

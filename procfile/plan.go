@@ -29,6 +29,9 @@ func (s *Spec) WritePlan(w io.Writer) {
 	if len(s.Env) > 0 {
 		line("env", strings.Join(sortedKeys(s.Env), " "))
 	}
+	if r := s.Release; r != nil {
+		line("release", fmt.Sprintf("%s (timeout %s)", strings.ReplaceAll(r.Command, "\n", `\n`), r.Timeout))
+	}
 	line("ports", fmt.Sprintf("base %d, +%d a type", s.BasePort, PortsPerType))
 	var defaults Process
 	applyDefaults(&defaults, s.Dir, new(errList))

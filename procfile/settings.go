@@ -105,6 +105,10 @@ func proc[T any](k kind[T], dst func(*Process) *T) binding {
 
 func sock[T any](k kind[T], dst func(*Socket) *T) binding { return field[Socket, T]{kind: k, dst: dst} }
 
+func release[T any](k kind[T], dst func(*Release) *T) binding {
+	return field[Release, T]{kind: k, dst: dst}
+}
+
 // hook is a row that reads its TOML value itself: a table, or a value the
 // loader weighs against other sources.
 type hook func(d *tomlDoc, k toml.Key, v, t any) bool

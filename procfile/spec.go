@@ -23,6 +23,8 @@ const (
 	DefaultReadyTimeout    = 30 * time.Second
 	DefaultGracefulTimeout = 30 * time.Second
 	DefaultTimeout         = 30 * time.Second
+	DefaultHoldTimeout     = 30 * time.Second
+	DefaultReleaseTimeout  = 10 * time.Minute
 	DefaultControl         = "./.gsup.sock"
 	DefaultControlMode     = os.FileMode(0o600)
 	DefaultUnixMode        = os.FileMode(0o660)
@@ -52,6 +54,11 @@ type Spec struct {
 	Processes []Process
 
 	Sockets []Socket // [socket.NAME], sorted by name
+
+	// Release is the release phase (a Procfile `release:` line or a
+	// [release] table): run once before instances start or are replaced.
+	// nil = none.
+	Release *Release
 
 	Pid          string        // pid file; "" = none
 	Control      string        // control socket path
@@ -104,6 +111,16 @@ type Process struct {
 	File         string         // file of its definition, for messages
 }
 
+// Release is a command run once, in the app's folder with its
+// environment, before any instance starts or is replaced; a non-zero exit
+// or a timeout refuses the start or the reload.
+type Release struct {
+	Command string
+	Timeout time.Duration // 10m
+	File    string        // file of its definition, for messages
+	Line    int
+}
+
 // Socket is a listener gsup binds (or inherits) and passes to children.
 type Socket struct {
 	Name string
@@ -130,6 +147,7 @@ type Serve struct {
 	AccessLogformat       string   // "" = Gunicorn's default
 	Timeout               time.Duration
 	GracefulTimeout       time.Duration
+	HoldTimeout           time.Duration // how long a request waits for an instance that is starting (30s)
 	TrustUnixPeers        bool
 	UnixMode              os.FileMode
 	UnixOwner, UnixGroup  string

@@ -75,6 +75,8 @@ var settings = []setting{
 	{key: "serve.graceful_timeout", flag: "graceful-timeout", def: strconv.Quote(DefaultGracefulTimeout.String()),
 		usage: "longest `DURATION` in-flight requests may take at stop and reload",
 		to:    spec(duration, func(s *Spec) *time.Duration { return &s.Serve.GracefulTimeout })},
+	{key: "serve.hold_timeout", def: strconv.Quote(DefaultHoldTimeout.String()), plan: "hold-timeout",
+		to: spec(duration, func(s *Spec) *time.Duration { return &s.Serve.HoldTimeout })},
 	{key: "serve.trust_unix_peers", def: "true", plan: "trust-unix-peers",
 		to: spec(boolean, func(s *Spec) *bool { return &s.Serve.TrustUnixPeers })},
 	{key: "serve.unix_mode", def: quoteMode(DefaultUnixMode), plan: "unix-mode",
@@ -120,6 +122,12 @@ var settings = []setting{
 	{key: "process.*.reopen_signal", def: `""`, plan: "reopen", to: proc(optional(signal), func(p *Process) *syscall.Signal { return &p.ReopenSignal })},
 	{key: "process.*.log_file", def: `""`, plan: "log", to: proc(logFile, func(p *Process) *string { return &p.LogFile })},
 	{key: "process.*.env", plan: "env", to: proc(envTable, func(p *Process) *map[string]string { return &p.Env })},
+
+	// The release phase (or a Procfile release: line).
+	{key: "release", to: hook(releaseKey)},
+	{key: "release.command", to: release(text, func(r *Release) *string { return &r.Command })},
+	{key: "release.timeout", def: `"10m"`,
+		to: release(positive(duration), func(r *Release) *time.Duration { return &r.Timeout })},
 
 	// Sockets passed to children.
 	{key: "socket", to: hook(socketKey)},

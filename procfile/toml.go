@@ -503,10 +503,31 @@ func processKey(d *tomlDoc, k toml.Key, v, _ any) bool {
 			d.fail(pk, "%v", err)
 			continue
 		}
+		if name == "release" {
+			d.fail(pk, "%q is the release phase, not a process type: use a [release] table", name)
+			continue
+		}
 		if t, ok := d.table(pk, m[name]); ok {
 			d.cfg.procs = append(d.cfg.procs, tomlProc{name: name, key: pk, table: t})
 		}
 	}
+	return true
+}
+
+// releaseKey reads the [release] table.
+func releaseKey(d *tomlDoc, k toml.Key, v, t any) bool {
+	m, ok := d.table(k, v)
+	if !ok {
+		return false
+	}
+	r := &Release{File: d.name, Line: d.line(k)}
+	applyDefaults(r, d.dir, d.errs)
+	d.walk(k, "release", m, r)
+	if strings.TrimSpace(r.Command) == "" {
+		d.fail(k, "no command")
+	}
+	r.Command = strings.TrimSpace(r.Command)
+	t.(*Spec).Release = r
 	return true
 }
 

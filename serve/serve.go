@@ -154,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 		BufferBody:        set.BufferBody,
 		BufferResponse:    set.BufferResponse,
 		MaxBody:           set.MaxBody,
+		HoldTimeout:       set.HoldTimeout,
 		IgnoreClientAbort: set.IgnoreClientAbort,
 		Rewrite:           s.rewrite,
 		Log:               cfg.Log,
@@ -346,6 +347,10 @@ func (s *Server) Close() error {
 
 // Add puts a ready instance in rotation.
 func (s *Server) Add(id uint64, addr string) { s.bal.Add(id, addr) }
+
+// SetExpected says how many served instances are starting, restarting or
+// backing off: requests wait for them while none is in rotation.
+func (s *Server) SetExpected(n int) { s.bal.SetExpected(n) }
 
 // Remove takes an instance out of rotation; its requests in flight go on.
 func (s *Server) Remove(id uint64) { s.bal.Remove(id) }

@@ -54,7 +54,8 @@ type InstSnapshot struct {
 	Since    time.Time     `json:"since"`
 	Started  time.Time     `json:"started"`
 	Pid      int           `json:"pid"`
-	Cgroup   string        `json:"cgroup,omitempty"` // the running start's cgroup folder
+	Cgroup   string        `json:"cgroup,omitempty"`  // the running start's cgroup folder
+	Release  string        `json:"release,omitempty"` // the folder its process started in
 	Seq      uint64        `json:"seq"`
 	Restarts int           `json:"restarts"`
 	Backoff  time.Duration `json:"backoff"`
@@ -217,7 +218,7 @@ func (s *Supervisor) snapshotLocked(carry map[*instance][]byte) (*Snapshot, []in
 		in := InstSnapshot{ID: inst.id, App: inst.t.app.name, Type: inst.t.spec.Name, Num: inst.num, Name: inst.name,
 			Port: inst.port, Socket: inst.socket, State: inst.state, Since: inst.since, Started: inst.started,
 			Seq: inst.seq, Restarts: inst.restarts, Backoff: inst.rs.backoff, Quick: inst.rs.quick,
-			Ready: inst.ready, Exit: inst.exit, Status: inst.status, OutFD: -1, NotifyFD: -1,
+			Ready: inst.ready, Exit: inst.exit, Release: inst.release, Status: inst.status, OutFD: -1, NotifyFD: -1,
 			Lines: inst.ring.snapshot()}
 		if inst.state == StateBackoff {
 			in.Due = inst.due
@@ -285,11 +286,12 @@ func (s *Supervisor) adoptLocked(snap *Snapshot) error {
 		if a == nil || a.typeNamed(in.Type) == nil {
 			return fmt.Errorf("adopting %s: no app %q type %q", in.Name, in.App, in.Type)
 		}
-		inst := &instance{id: in.ID, t: a.typeNamed(in.Type), num: in.Num, name: in.Name, port: in.Port,
+		t := a.typeNamed(in.Type)
+		inst := &instance{id: in.ID, t: t, def: t.current(), num: in.Num, name: in.Name, port: in.Port,
 			socket: in.Socket, state: in.State, since: in.Since, started: in.Started, seq: in.Seq,
 			restarts: in.Restarts, rs: restartState{backoff: in.Backoff, quick: in.Quick}, ready: in.Ready,
 			exit: in.Exit, status: in.Status,
-			readyC: make(chan struct{}), doneC: make(chan struct{}), ring: &ring{name: in.Name, hub: &s.lines}}
+			release: in.Release, readyC: make(chan struct{}), failC: make(chan struct{}), doneC: make(chan struct{}), ring: &ring{name: in.Name, hub: &s.lines}}
 		inst.ring.restore(in.Lines)
 		if in.Ready {
 			close(inst.readyC)

@@ -67,7 +67,8 @@ type Status struct {
 	Ready    bool      `json:"ready"`
 	Port     int       `json:"port"`
 	Socket   string    `json:"socket,omitempty"`
-	Exit     string    `json:"exit,omitempty"` // last exit status
+	Release  string    `json:"release,omitempty"` // the folder its process started in, symlinks resolved (its release)
+	Exit     string    `json:"exit,omitempty"`    // last exit status
 	Served   bool      `json:"served"`
 	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
 	// Procs counts the instance's processes: its cgroup's, or without
@@ -86,7 +87,7 @@ func (s *Supervisor) Status() ([]Status, error) {
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
 				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: counts[inst]}
 			if inst.proc != nil {
-				st.Pid, st.Started = inst.pid, inst.started
+				st.Pid, st.Started, st.Release = inst.pid, inst.started, inst.release
 			}
 			if inst.exit != nil {
 				st.Exit = inst.exit.String()
@@ -361,7 +362,7 @@ func (s *Supervisor) Reopen() {
 			}
 		}
 		for _, inst := range s.insts {
-			if sig := inst.t.spec.ReopenSignal; sig != 0 && inst.proc != nil {
+			if sig := inst.def.p.ReopenSignal; sig != 0 && inst.proc != nil {
 				if err := inst.proc.Signal(sig, false); err != nil {
 					s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 				}
@@ -521,6 +522,9 @@ func (s *Supervisor) Summary() (ready bool, status string, err error) {
 			}
 		}
 		status = strings.Join(parts, ", ")
+		if s.releasing {
+			ready, status = false, "release running"
+		}
 		if s.shutdown {
 			ready, status = false, "stopping"
 		}

@@ -40,6 +40,7 @@ type Event struct {
 	Status   string        `json:"status,omitempty"` // exit status ("status 1", "signal KILL")
 	Code     int           `json:"code,omitempty"`
 	Delay    time.Duration `json:"delay,omitempty"`
+	Final    bool          `json:"final,omitempty"` // exited: it is not restarted (restart policy, or fatal)
 	Message  string        `json:"message,omitempty"`
 }
 

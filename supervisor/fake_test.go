@@ -35,6 +35,7 @@ type fakeProc struct {
 	name    string
 	pid     int
 	port    string
+	argv    []string
 	env     []string
 	mu      sync.Mutex
 	signals []syscall.Signal
@@ -52,7 +53,7 @@ func (f *fakeStarter) Start(req StartRequest) (Proc, error) {
 		return nil, err
 	}
 	f.nextPid++
-	p := &fakeProc{name: req.Name, pid: 1000 + f.nextPid, env: req.Env, exitC: make(chan ExitStatus, 1), start: time.Now()}
+	p := &fakeProc{name: req.Name, pid: 1000 + f.nextPid, argv: req.Argv, env: req.Env, exitC: make(chan ExitStatus, 1), start: time.Now()}
 	for _, kv := range req.Env {
 		if len(kv) > 5 && kv[:5] == "PORT=" {
 			p.port = kv[5:]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -50,6 +51,10 @@ type Config struct {
 	// an in-place upgrade: Run adopts its processes instead of starting
 	// the Spec's.
 	Adopt *Snapshot
+	// Probe checks readiness "port" and "http:/path" at addr until it
+	// passes (true) or ctx ends (false); nil = the real check. Tests with
+	// a fake Starter set it.
+	Probe func(ctx context.Context, mode, addr string) bool
 }
 
 // State is an instance's state.
@@ -110,6 +115,7 @@ type Supervisor struct {
 	rolloutCtx context.Context
 	rolloutEnd context.CancelFunc
 	reaping    bool
+	releasing  bool // the first app's release command runs: nothing started yet
 }
 
 type app struct {
@@ -119,18 +125,32 @@ type app struct {
 	types []*ptype
 }
 
+// ptype is a process type. Its spec (with its app's spec) is the
+// definition in force: what scaling and new instances use. A rollout
+// changes it only once every instance is replaced.
 type ptype struct {
 	app     *app
 	spec    procfile.Process
 	scale   int  // desired instances
 	waiting bool // start deferred until its `after` types are ready
+	blocked bool // not started: a one-shot it comes after failed
 	color   int
 	logFile *LogFile
 }
 
+// def is a process type's definition as one Spec gave it.
+type def struct {
+	p   procfile.Process
+	app *procfile.Spec
+}
+
+// current is t's definition in force.
+func (t *ptype) current() *def { return &def{p: t.spec, app: t.app.spec} }
+
 type instance struct {
 	id       uint64
 	t        *ptype
+	def      *def // what it runs, and runs again at each restart
 	num      int
 	name     string // "web.1" or "app/web.1"
 	port     int
@@ -140,6 +160,7 @@ type instance struct {
 	proc     Proc
 	pid      int
 	started  time.Time
+	release  string // the folder its process started in, symlinks resolved
 	seq      uint64 // start order
 	restarts int
 	rs       restartState
@@ -162,6 +183,7 @@ type instance struct {
 	status   string // last STATUS= from the child
 
 	readyC   chan struct{} // closed when it first becomes ready
+	failC    chan struct{} // closed when it first exits before it was ever ready
 	doneC    chan struct{} // closed when it reaches stopped, exited or fatal
 	doneOnce bool
 	ring     *ring
@@ -182,6 +204,14 @@ func New(cfg Config) *Supervisor {
 		posts: make(chan func(), 256),
 		quit:  make(chan struct{}),
 		probe: probe,
+	}
+	if cfg.Probe != nil {
+		s.probe = func(ctx context.Context, mode, addr string) error {
+			if cfg.Probe(ctx, mode, addr) {
+				return nil
+			}
+			return ctx.Err()
+		}
 	}
 	s.out = NewOutput(cfg.Stdout, cfg.Color, cfg.Log)
 	s.rolloutCtx, s.rolloutEnd = context.WithCancel(context.Background())
@@ -280,9 +310,31 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		}
 		s.rundir = dir
 		defer os.RemoveAll(dir)
-		s.loadLocked(spec)
+		if spec.Release == nil {
+			s.loadLocked(spec)
+		}
 	}
-	s.checkDoneLocked()
+	if spec.Release == nil || s.cfg.Adopt != nil {
+		s.checkDoneLocked()
+	} else {
+		// The release phase first; nothing starts unless it succeeds.
+		s.releasing = true
+		relCtx := s.rolloutCtx
+		go func() {
+			err := s.runRelease(relCtx, spec)
+			s.post(func() {
+				s.releasing = false
+				switch {
+				case err != nil:
+					s.log.Error(err)
+					s.failLocked(fmt.Errorf("%w: %v", ErrFailed, err))
+				case !s.shutdown:
+					s.loadLocked(spec)
+				}
+				s.checkDoneLocked()
+			})
+		}()
+	}
 	stopCtx := ctx.Done()
 	for !s.finished {
 		select {
@@ -420,44 +472,71 @@ func (s *Supervisor) startTypeLocked(t *ptype) {
 	if s.shutdown {
 		return
 	}
-	if !s.afterReadyLocked(t) {
-		if !t.waiting {
+	ok, failed := s.afterReadyLocked(t)
+	if !ok {
+		switch {
+		case failed != "":
+			if !t.blocked {
+				t.blocked = true
+				s.log.Errorf("%s is not started: %s", t.spec.Name, failed)
+			}
+			t.waiting = true
+		case !t.waiting:
 			t.waiting = true
 			s.log.Infof("%s waits for %v to be ready", t.spec.Name, t.spec.After)
 		}
 		return
 	}
-	t.waiting = false
+	t.waiting, t.blocked = false, false
 	for n := 1; n <= t.scale; n++ {
 		if s.findLocked(t, n) == nil {
-			inst := s.newInstanceLocked(t, n, t.spec.BasePort+n-1)
+			inst := s.newInstanceLocked(t, t.current(), n, t.spec.BasePort+n-1)
 			s.startLocked(inst)
 		}
 	}
 }
 
 // afterReadyLocked reports whether every instance of t's `after` types is
-// ready.
-func (s *Supervisor) afterReadyLocked(t *ptype) bool {
+// ready, or, for a type that runs once (restart = "never"), has exited
+// with status 0. failed says which one-shot exited otherwise.
+func (s *Supervisor) afterReadyLocked(t *ptype) (ok bool, failed string) {
 	for _, name := range t.spec.After {
 		dep := t.app.typeNamed(name)
 		if dep == nil {
 			continue
 		}
+		oneShot := dep.spec.Restart == procfile.RestartNever
 		n := 0
 		for _, inst := range s.insts {
-			if inst.t == dep && !inst.remove {
-				if !inst.ready {
-					return false
-				}
-				n++
+			if inst.t != dep || inst.remove {
+				continue
 			}
+			switch {
+			case !oneShot:
+				if !inst.ready {
+					return false, ""
+				}
+			case inst.state != StateExited || inst.exit == nil:
+				return false, ""
+			case !inst.exit.Success():
+				return false, fmt.Sprintf("%s exited with %s", inst.name, inst.exit)
+			}
+			n++
 		}
 		if n < dep.scale {
-			return false
+			return false, ""
 		}
 	}
-	return true
+	return true, ""
+}
+
+// startWaitingLocked starts the types of app a that wait for others.
+func (s *Supervisor) startWaitingLocked(a *app) {
+	for _, t := range a.types {
+		if t.waiting {
+			s.startTypeLocked(t)
+		}
+	}
 }
 
 func (a *app) typeNamed(name string) *ptype {
@@ -480,19 +559,19 @@ func (s *Supervisor) findLocked(t *ptype, n int) *instance {
 	return nil
 }
 
-func (s *Supervisor) newInstanceLocked(t *ptype, n, port int) *instance {
+func (s *Supervisor) newInstanceLocked(t *ptype, d *def, n, port int) *instance {
 	s.nextID++
 	name := fmt.Sprintf("%s.%d", t.spec.Name, n)
 	if !t.app.first {
 		name = t.app.name + "/" + name
 	}
 	inst := &instance{
-		id: s.nextID, t: t, num: n, name: name, port: port,
+		id: s.nextID, t: t, def: d, num: n, name: name, port: port,
 		state: StateStopped, since: time.Now(),
-		readyC: make(chan struct{}), doneC: make(chan struct{}),
+		readyC: make(chan struct{}), failC: make(chan struct{}), doneC: make(chan struct{}),
 		ring: &ring{name: name, hub: &s.lines},
 	}
-	if t.spec.Listen == "unix" {
+	if d.p.Listen == "unix" {
 		inst.socket = fmt.Sprintf("%s/%s.%d.%d.sock", s.rundir, t.spec.Name, n, inst.id)
 	}
 	s.insts = append(s.insts, inst)
@@ -524,7 +603,7 @@ func (s *Supervisor) widthLocked() {
 
 // served reports whether inst belongs to the type the HTTP front serves.
 func (inst *instance) served() bool {
-	sp := inst.t.app.spec
+	sp := inst.def.app
 	return inst.t.app.first && sp.Serve.Enabled && inst.t.spec.Name == sp.Serve.Upstream
 }
 
@@ -549,7 +628,6 @@ func (s *Supervisor) setState(inst *instance, st State) {
 
 // startLocked starts inst's process.
 func (s *Supervisor) startLocked(inst *instance) {
-	t := inst.t
 	inst.wantStop, inst.readyFailed, inst.readyShort, inst.ready = false, false, nil, false
 	inst.status = ""
 	s.starts++
@@ -557,7 +635,7 @@ func (s *Supervisor) startLocked(inst *instance) {
 	argv, env, err := s.commandLocked(inst)
 	var cred *syscall.Credential
 	if err == nil {
-		cred, err = credential(t.spec.User, t.spec.Group)
+		cred, err = credential(inst.def.p.User, inst.def.p.Group)
 	}
 	var p Proc
 	if err == nil {
@@ -578,6 +656,10 @@ func (s *Supervisor) startLocked(inst *instance) {
 	inst.proc = p
 	inst.pid = p.Pid()
 	inst.started = time.Now()
+	inst.release = inst.dir()
+	if real, err := filepath.EvalSymlinks(inst.release); err == nil {
+		inst.release = real
+	}
 	s.setState(inst, StateStarting)
 	s.guard.add(inst.pid)
 	if inst.short > 0 {
@@ -595,13 +677,13 @@ func (s *Supervisor) startLocked(inst *instance) {
 }
 
 func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *syscall.Credential) (Proc, error) {
-	t := inst.t
+	d := inst.def
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	var files []*os.File
-	for _, name := range t.spec.Sockets {
+	for _, name := range d.p.Sockets {
 		f := s.cfg.Sockets[name]
 		if f == nil {
 			w.Close()
@@ -610,10 +692,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 		}
 		files = append(files, f)
 	}
-	dir := t.spec.Cwd
-	if dir == "" {
-		dir = t.app.spec.Dir
-	}
+	dir := inst.dir()
 	if s.cgroups != nil && inst.cg == nil {
 		if inst.cg, err = s.cgroups.create(inst.name, s.starts); err != nil {
 			w.Close()
@@ -635,20 +714,33 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 	return p, nil
 }
 
+// dir is the folder inst's process starts in, as the user named it (its
+// type's cwd, else the app's folder): a `current` symlink in it is
+// followed afresh at each start, and PWD keeps the name.
+func (inst *instance) dir() string {
+	if inst.def.p.Cwd != "" {
+		return inst.def.p.Cwd
+	}
+	return inst.def.app.Dir
+}
+
 // commandLocked returns the argv and environment of inst's process.
 func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err error) {
-	t := inst.t
+	t, d := inst.t, &inst.def.p
 	own := map[string]string{
 		"PORT":     fmt.Sprint(inst.port),
 		"PS":       fmt.Sprintf("%s.%d", t.spec.Name, inst.num),
 		"GSUP_APP": t.app.name,
 		MarkerEnv:  inst.marker,
 	}
+	if dir := inst.dir(); dir != "" {
+		own["PWD"] = dir
+	}
 	if inst.socket != "" {
 		_ = os.Remove(inst.socket)
 		own["GSUP_SOCKET"] = inst.socket
 	}
-	if t.spec.Ready == "notify" {
+	if d.Ready == "notify" {
 		path := fmt.Sprintf("%s/%d.notify", s.rundir, inst.id)
 		if inst.notify == nil {
 			n, err := listenNotify(path)
@@ -659,19 +751,19 @@ func (s *Supervisor) commandLocked(inst *instance) (argv, env []string, err erro
 		}
 		own["NOTIFY_SOCKET"] = path
 	}
-	if len(t.spec.Sockets) > 0 {
-		own["LISTEN_FDS"] = fmt.Sprint(len(t.spec.Sockets))
-		own["LISTEN_FDNAMES"] = joinNames(t.spec.Sockets)
+	if len(d.Sockets) > 0 {
+		own["LISTEN_FDS"] = fmt.Sprint(len(d.Sockets))
+		own["LISTEN_FDNAMES"] = joinNames(d.Sockets)
 	}
-	env = procfile.Environ(s.cfg.Environ, t.app.spec.Env, t.spec.Env, own)
-	argv = ShellArgv(t.spec.Command)
-	if t.spec.Umask >= 0 || len(t.spec.Sockets) > 0 {
+	env = procfile.Environ(s.cfg.Environ, inst.def.app.Env, d.Env, own)
+	argv = ShellArgv(d.Command)
+	if d.Umask >= 0 || len(d.Sockets) > 0 {
 		if s.cfg.Self == "" {
 			return nil, nil, errors.New("umask and sockets need gsup's own executable")
 		}
 		helper := []string{s.cfg.Self, ChildArg}
-		if t.spec.Umask >= 0 {
-			helper = append(helper, "-umask", fmt.Sprintf("%03o", t.spec.Umask))
+		if d.Umask >= 0 {
+			helper = append(helper, "-umask", fmt.Sprintf("%03o", d.Umask))
 		}
 		argv = append(append(helper, "--"), argv...)
 	}
@@ -691,8 +783,8 @@ func joinNames(names []string) string {
 
 // watchReadyLocked starts inst's readiness check.
 func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
-	mode := inst.t.spec.Ready
-	timeout := inst.t.spec.ReadyTimeout
+	mode := inst.def.p.Ready
+	timeout := inst.def.p.ReadyTimeout
 	if timeout <= 0 {
 		timeout = procfile.DefaultReadyTimeout
 	}
@@ -745,7 +837,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	}
 	inst.ready = true
 	s.setState(inst, StateRunning)
-	if inst.t.spec.Ready != "" && inst.t.spec.Ready != "none" {
+	if inst.def.p.Ready != "" && inst.def.p.Ready != "none" {
 		s.log.Infof("%s ready", inst.name)
 	}
 	s.publish(s.event(EventReady, inst))
@@ -754,11 +846,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	default:
 		close(inst.readyC)
 	}
-	for _, t := range inst.t.app.types {
-		if t.waiting {
-			s.startTypeLocked(t)
-		}
-	}
+	s.startWaitingLocked(inst.t.app)
 }
 
 // exitedLocked handles the exit of inst's process p.
@@ -817,27 +905,39 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		// Never ready: a failed start, however long it ran.
 		policyUptime, success = 0, false
 	}
-	ev := s.event(EventExited, inst)
-	ev.Status, ev.Code = st.String(), st.Code
-	s.publish(ev)
 	if err := inst.readyShort; err != nil {
+		// gsup's own readiness check ran short of resources: not the
+		// app's failure, and not counted towards fatal.
+		ev := s.event(EventExited, inst)
+		ev.Status, ev.Code = st.String(), st.Code
+		s.publish(ev)
 		errno, _ := shortage(err, probeShortages)
 		s.shortLocked(inst, fmt.Errorf("readiness check: %w", err), errno)
 		return
 	}
-	d, delay := inst.rs.decide(inst.t.spec.Restart, success, policyUptime, now)
+	select {
+	case <-inst.readyC:
+	case <-inst.failC:
+	default:
+		close(inst.failC) // it never was ready
+	}
+	d, delay := inst.rs.decide(inst.def.p.Restart, success, policyUptime, now)
+	ev := s.event(EventExited, inst)
+	ev.Status, ev.Code, ev.Final = st.String(), st.Code, d != decideRestart
+	s.publish(ev)
 	switch d {
 	case decideDone:
 		s.setState(inst, StateExited)
 		if success {
-			s.log.Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.t.spec.Restart)
+			s.log.Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		} else {
-			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.t.spec.Restart)
+			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		}
-		s.doneLocked(inst)
-		if !success && inst.t.spec.Critical {
+		s.startWaitingLocked(inst.t.app)
+		if !success && inst.def.p.Critical {
 			s.failLocked(fmt.Errorf("%w: critical process %s exited with %s", ErrFailed, inst.name, st))
 		}
+		s.doneLocked(inst)
 	case decideFatal:
 		s.setState(inst, StateFatal)
 		s.log.Errorf("%s exited with %s; it exited %d times within %v, each soon after starting: fatal, not restarted until asked", inst.name, st, flapMaxQuick+1, flapWindow)
@@ -845,7 +945,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		ev.Status, ev.Code = st.String(), st.Code
 		s.publish(ev)
 		s.doneLocked(inst)
-		if inst.t.spec.Critical {
+		if inst.def.p.Critical {
 			s.failLocked(fmt.Errorf("%w: critical process %s is fatal", ErrFailed, inst.name))
 		}
 	case decideRestart:
@@ -908,6 +1008,9 @@ func (s *Supervisor) checkDoneLocked() {
 		return
 	}
 	if s.shutdown {
+		if s.releasing {
+			return
+		}
 		for _, inst := range s.insts {
 			switch inst.state {
 			case StateStarting, StateRunning, StateStopping:
@@ -930,7 +1033,7 @@ func (s *Supervisor) checkDoneLocked() {
 		}
 	}
 	for _, t := range s.allTypes() {
-		if t.waiting {
+		if t.waiting && !t.blocked {
 			return
 		}
 	}
@@ -989,11 +1092,11 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	if p == nil {
 		return
 	}
-	sig := inst.t.spec.StopSignal
+	sig := inst.def.p.StopSignal
 	if sig == 0 {
 		sig = syscall.SIGTERM
 	}
-	timeout := inst.t.spec.StopTimeout
+	timeout := inst.def.p.StopTimeout
 	if err := p.Signal(sig, true); err != nil {
 		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}

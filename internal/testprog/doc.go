@@ -29,7 +29,9 @@
 //	    milliseconds (stops early if the client goes away); /stream sends
 //	    five lines "chunk 1 web.1".."chunk 5 web.1" ($PS, when set) 50ms
 //	    apart, each flushed; /headers lists the request line, Host and
-//	    every header; /exit answers, then exits with status 3. TERM or
+//	    every header; /file/NAME answers the content of file NAME of its
+//	    working directory; /env/NAME the value of variable NAME; /exit
+//	    answers, then exits with status 3. TERM or
 //	    INT: graceful http.Server.Shutdown (at most -grace, 10s), printing
 //	    "echoserver stopping on TERM" and "echoserver stopped", exit 0.
 //	    -log prints "PS METHOD URI" after each request.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -212,6 +213,16 @@ func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		io.WriteString(w, b.String())
+	case strings.HasPrefix(path, "/file/"):
+		// A file of its working directory, as the deployed release has it.
+		data, err := os.ReadFile(filepath.Base(strings.TrimPrefix(path, "/file/")))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(data)
+	case strings.HasPrefix(path, "/env/"):
+		io.WriteString(w, os.Getenv(strings.TrimPrefix(path, "/env/"))+"\n")
 	case path == "/exit":
 		body := h.describe(r) + "exiting with status 3\n"
 		w.Header().Set("Connection", "close")

@@ -31,6 +31,9 @@ type Balancer struct {
 
 	ring atomic.Pointer[[]*backend] // copy of live, replaced on every change
 	next atomic.Uint32
+
+	expected atomic.Int32                  // instances starting or restarting (SetExpected)
+	wake     atomic.Pointer[chan struct{}] // closed and replaced when an instance is added or expected changes
 }
 
 // NewBalancer returns an empty balancer.
@@ -40,6 +43,8 @@ func NewBalancer() *Balancer {
 		draining: make(map[uint64]*backend),
 	}
 	b.ring.Store(new([]*backend))
+	wake := make(chan struct{})
+	b.wake.Store(&wake)
 	return b
 }
 
@@ -101,6 +106,50 @@ func (b *Balancer) Add(id uint64, addr string) {
 	b.live[id] = be
 	b.publishLocked()
 	b.sweepLocked()
+	b.wakeLocked()
+}
+
+// SetExpected says how many instances are starting, restarting or
+// backing off: while none is in rotation and n > 0, requests wait for
+// one (up to Options.HoldTimeout) instead of failing.
+func (b *Balancer) SetExpected(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if int(b.expected.Swap(int32(n))) != n {
+		b.wakeLocked()
+	}
+}
+
+// wakeLocked wakes every request waiting in hold.
+func (b *Balancer) wakeLocked() {
+	wake := make(chan struct{})
+	close(*b.wake.Swap(&wake))
+}
+
+// changed returns a channel closed at the next Add or change of the
+// expected count; take it before looking at the rotation.
+func (b *Balancer) changed() <-chan struct{} { return *b.wake.Load() }
+
+// hold waits for changed (true) while an instance is expected; false at
+// once when none is, or when ctx ends or until passes first.
+func (b *Balancer) hold(ctx context.Context, until time.Time, changed <-chan struct{}) bool {
+	if b.expected.Load() <= 0 {
+		return false
+	}
+	d := time.Until(until)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-changed:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return false
+	}
 }
 
 // Remove takes instance id out of rotation at once. Requests already sent to

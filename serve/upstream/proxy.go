@@ -60,6 +60,13 @@ type Options struct {
 	BufferResponse int64
 	// MaxBody: larger request bodies get 413 (0: unlimited).
 	MaxBody int64
+	// HoldTimeout: while no instance is in rotation but one is expected
+	// (Balancer.SetExpected), a request waits up to this long for one,
+	// then gets 503 (0: no wait). An idempotent request whose body is
+	// buffered (or that has none) and whose instance died before sending
+	// a byte of its response is sent again to another instance, or waits
+	// the same way for the next one.
+	HoldTimeout time.Duration
 	// IgnoreClientAbort: a client that goes away does not cancel the
 	// upstream exchange (the app finishes its work; the response is
 	// dropped). A streamed response then ends only when the app ends it
@@ -82,6 +89,7 @@ type Options struct {
 type Proxy struct {
 	b           *Balancer
 	timeout     time.Duration
+	hold        time.Duration
 	bufBody     int64
 	bufResp     int64
 	maxBody     int64
@@ -96,6 +104,7 @@ func NewProxy(b *Balancer, o Options) *Proxy {
 	p := &Proxy{
 		b:           b,
 		timeout:     o.Timeout,
+		hold:        o.HoldTimeout,
 		bufBody:     sizeOption(o.BufferBody),
 		bufResp:     sizeOption(o.BufferResponse),
 		maxBody:     max(o.MaxBody, 0),
@@ -270,7 +279,7 @@ func (x *exchange) serve() {
 		x.reply(http.StatusRequestEntityTooLarge)
 		return
 	}
-	if p.b.Len() == 0 {
+	if p.b.Len() == 0 && p.b.expected.Load() <= 0 {
 		x.reply(http.StatusServiceUnavailable)
 		return
 	}
@@ -283,7 +292,7 @@ func (x *exchange) serve() {
 		}
 		x.expect = expect && x.stream != nil
 	}
-	x.replayable = !hasBody && idempotent(r.Method)
+	x.replayable = (!hasBody || x.stream == nil) && idempotent(r.Method)
 	x.uri = requestURI(r)
 	x.upType = upType
 	x.buildHeader(upType, x.expect)
@@ -349,11 +358,23 @@ func (x *exchange) run() {
 	var skip tried
 	fresh := false
 	var lastBe *backend
-	for range maxAttempts {
+	var holdUntil time.Time
+	for attempts := 0; attempts < maxAttempts; {
+		changed := x.p.b.changed()
 		be := x.p.b.pick(&skip)
 		if be == nil {
-			break
+			if lastBe != nil && !x.replayable {
+				break
+			}
+			if holdUntil.IsZero() {
+				holdUntil = time.Now().Add(x.p.hold)
+			}
+			if !x.p.b.hold(x.r.Context(), holdUntil, changed) {
+				break
+			}
+			continue
 		}
+		attempts++
 		lastBe = be
 		pc, reused, err := x.connect(be, fresh)
 		fresh = false
@@ -507,11 +528,17 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 				x.startBody(pc)
 				continue
 			}
-			if !got && reused && x.replayable && !isTimeout(err) && !x.aborted.Load() {
+			if !got && x.replayable && !isTimeout(err) && !x.aborted.Load() {
 				x.drop(pc)
 				be.done(false)
-				x.lastErr = fmt.Errorf("reading response head on a reused connection: %w", err)
-				return retryFresh
+				if reused {
+					x.lastErr = fmt.Errorf("reading response head on a reused connection: %w", err)
+					return retryFresh
+				}
+				// The instance went away before answering: another, or
+				// the next one, gets the request.
+				x.lastErr = fmt.Errorf("reading response head: %w", err)
+				return retryOther
 			}
 			x.headFailed(be, pc, err)
 			return finished

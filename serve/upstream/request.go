@@ -52,10 +52,11 @@ func isPrint(s string) bool {
 }
 
 // idempotent reports whether a request with this method may be sent again
-// after a failure that may have reached the app (net/http's Transport rule).
+// after a failure that may have reached the app (RFC 9110's idempotent
+// methods, which nginx's proxy_next_upstream also retries).
 func idempotent(method string) bool {
 	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
 	return false
