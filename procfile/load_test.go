@@ -184,6 +184,7 @@ stop_signal = "SIGINT"
 stop_timeout = "1m"
 reopen_signal = "USR1"
 critical = true
+tty = true
 log_file = "log/worker.log"
 ready_timeout = "5s"
 after = ["web"]
@@ -261,7 +262,7 @@ func TestLoadFullTOML(t *testing.T) {
 	wantWorker := Process{
 		Name: "worker", Command: "sidekiq", Scale: 1, Cwd: d + "/sub", User: "nobody", Group: "nogroup",
 		Umask: 0o27, Restart: RestartOnFailure, StopSignal: syscall.SIGINT, StopTimeout: time.Minute,
-		ReopenSignal: syscall.SIGUSR1, Critical: true, LogFile: d + "/log/worker.log", Ready: "none",
+		ReopenSignal: syscall.SIGUSR1, Critical: true, TTY: true, LogFile: d + "/log/worker.log", Ready: "none",
 		ReadyTimeout: 5 * time.Second, Listen: "port", After: []string{"web"}, Index: 1, BasePort: 6100,
 		Line: 2, File: d + "/Procfile",
 	}

@@ -59,6 +59,7 @@ func (s *Spec) WritePlan(w io.Writer) {
 		add(len(p.After) > 0, "after=%s", strings.Join(p.After, ","))
 		add(len(p.Sockets) > 0, "sockets=%s", strings.Join(p.Sockets, ","))
 		add(p.Critical, "critical")
+		add(p.TTY, "tty")
 		add(p.Cwd != s.Dir, "cwd=%s", s.rel(p.Cwd))
 		add(p.User != "", "user=%s", p.User)
 		add(p.Group != "", "group=%s", p.Group)

@@ -83,6 +83,7 @@ type Process struct {
 	StopTimeout  time.Duration  // 10s
 	ReopenSignal syscall.Signal // 0 = none; sent on USR1
 	Critical     bool           // gsup exits 1 when this type goes fatal
+	TTY          bool           // stdout and stderr are a pseudo-terminal, not a pipe
 	LogFile      string         // absolute path of this type's raw output; "" = gsup's stdout
 	Ready        string         // "port", "http:/path", "notify", "none"
 	ReadyTimeout time.Duration  // 30s

@@ -705,6 +705,8 @@ func (d *tomlDoc) process(tp tomlProc, p *Process, fl *procFlags) {
 			}
 		case "critical":
 			set(&p.Critical)(d.boolean(k, v))
+		case "tty":
+			set(&p.TTY)(d.boolean(k, v))
 		case "log_file":
 			if s, ok := d.path(k, v, true); ok {
 				if s == "-" {

@@ -19,6 +19,10 @@ type StartRequest struct {
 	Files   []*os.File // passed as fds 3.. (sockets)
 	Cred    *syscall.Credential
 	Setpgid bool
+	// Terminal: Stdout is a pseudo-terminal's slave. The process starts a
+	// session of its own (so also a group of its own, as with Setpgid)
+	// with that terminal as its controlling terminal.
+	Terminal bool
 }
 
 // ExitStatus is how a process ended.

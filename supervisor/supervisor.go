@@ -541,7 +541,7 @@ func (s *Supervisor) startLocked(inst *instance) {
 
 func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *syscall.Credential) (Proc, error) {
 	t := inst.t
-	r, w, err := os.Pipe()
+	r, w, err := outputPipe(t.spec.TTY, s.cfg.Stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -559,7 +559,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 	if dir == "" {
 		dir = t.app.spec.Dir
 	}
-	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true})
+	p, err := s.starter.Start(StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true, Terminal: t.spec.TTY})
 	w.Close()
 	if err != nil {
 		r.Close()
