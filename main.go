@@ -129,7 +129,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(cliContext *cli.Context, err error, _ bool) error {
 			return usageErr("%v", err)
 		},
-		Commands: append([]*cli.Command{startCommand(), checkCommand()}, controlCommands()...),
+		Commands: append([]*cli.Command{startCommand(), checkCommand(), exportCommand()}, controlCommands()...),
 	}
 	return app
 }

@@ -78,8 +78,8 @@ func TestLoadProcfileOnly(t *testing.T) {
 		t.Errorf("App %q, Dir %q, ConfigDir %q", spec.App, spec.Dir, spec.ConfigDir)
 	}
 	want := []string{filepath.Join(spec.Dir, "Procfile"), filepath.Join(spec.Dir, ".env")}
-	if !slices.Equal(spec.Files, want) || !slices.Equal(spec.EnvFiles, want[1:]) {
-		t.Errorf("Files %q, EnvFiles %q", spec.Files, spec.EnvFiles)
+	if !slices.Equal(spec.Files, want) || !slices.Equal(spec.EnvFiles, want[1:]) || spec.Config != "" {
+		t.Errorf("Files %q, EnvFiles %q, Config %q", spec.Files, spec.EnvFiles, spec.Config)
 	}
 	if len(spec.Processes) != 2 {
 		t.Fatalf("processes: %+v", spec.Processes)
@@ -210,8 +210,8 @@ func TestLoadFullTOML(t *testing.T) {
 		".env":      "IGNORED=1\n",
 	}, Options{})
 	d := spec.Dir
-	if !slices.Equal(spec.Files, []string{d + "/gsup.toml", d + "/Procfile", d + "/base.env", d + "/local.env"}) {
-		t.Errorf("Files = %q", spec.Files)
+	if !slices.Equal(spec.Files, []string{d + "/gsup.toml", d + "/Procfile", d + "/base.env", d + "/local.env"}) || spec.Config != d+"/gsup.toml" {
+		t.Errorf("Files = %q, Config = %q", spec.Files, spec.Config)
 	}
 	wantEnv := map[string]string{"FROM_ENV": "e", "SHARED": "toml", "PORT": "6000", "FROM_TOML": "t", "NUM": "3"}
 	if len(spec.Env) != len(wantEnv) {

@@ -39,6 +39,7 @@ type Spec struct {
 	App       string   // app name: --app, else the name of the config's folder
 	Dir       string   // absolute folder the app's relative paths start from
 	Files     []string // the files read, in order (config, Procfile, .env files)
+	Config    string   // the TOML file read (also in Files); "" = none
 	ConfigDir string   // folder of the TOML file, or of the Procfile without one
 	EnvFiles  []string // the .env files read, in order (also in Files)
 
