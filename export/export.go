@@ -57,11 +57,15 @@ var files = map[string][]struct {
 	what       func(d *data) string
 }{
 	"systemd": {
-		{"systemd.service.tmpl", "APP.service", 0o644, func(d *data) string { return "the systemd service (Type=notify, TimeoutStopSec=" + seconds(d.StopTimeout) + ")" }},
+		{"systemd.service.tmpl", "APP.service", 0o644, func(d *data) string {
+			return "the systemd service (Type=notify, TimeoutStopSec=" + seconds(d.StopTimeout) + ")"
+		}},
 		{"systemd.socket.tmpl", "APP.socket", 0o644, func(d *data) string { return "the systemd socket unit of " + strings.Join(d.Sockets, ", ") }},
 	},
 	"runit": {
-		{"runit.run.tmpl", "APP/run", 0o755, func(d *data) string { return "runit's run script (stop with sv -w " + seconds(d.StopTimeout) + " stop)" }},
+		{"runit.run.tmpl", "APP/run", 0o755, func(d *data) string {
+			return "runit's run script (stop with sv -w " + seconds(d.StopTimeout) + " stop)"
+		}},
 		{"runit.log.run.tmpl", "APP/log/run", 0o755, func(d *data) string { return "runit's logger (svlogd into " + d.Log + ")" }},
 	},
 	"supervisord": {
