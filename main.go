@@ -132,7 +132,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	// A flag urfave/cli cannot parse (unknown, missing its value, a bad
 	// GSUP_* boolean) is a usage error, for gsup and for every verb.
 	onUsageError := func(_ *cli.Context, err error, _ bool) error { return usageErr("%v", err) }
-	commands := append([]*cli.Command{startCommand(), checkCommand()}, controlCommands()...)
+	commands := append([]*cli.Command{startCommand(), checkCommand(), exportCommand()}, controlCommands()...)
 	for _, c := range commands {
 		c.OnUsageError = onUsageError
 	}

@@ -195,6 +195,7 @@ func (l *loader) load() (*Spec, error) {
 		abs := absPath(cfgPath)
 		spec.Dir = filepath.Dir(abs)
 		spec.Files = append(spec.Files, abs)
+		spec.Config = abs
 		doc, err := parseTOML(cfgShown, spec.Dir, cfgData, &l.errs)
 		if err != nil {
 			return nil, err

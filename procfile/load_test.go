@@ -78,8 +78,8 @@ func TestLoadProcfileOnly(t *testing.T) {
 		t.Errorf("App %q, Dir %q, ConfigDir %q", spec.App, spec.Dir, spec.ConfigDir)
 	}
 	want := []string{filepath.Join(spec.Dir, "Procfile"), filepath.Join(spec.Dir, ".env")}
-	if !slices.Equal(spec.Files, want) || !slices.Equal(spec.EnvFiles, want[1:]) {
-		t.Errorf("Files %q, EnvFiles %q", spec.Files, spec.EnvFiles)
+	if !slices.Equal(spec.Files, want) || !slices.Equal(spec.EnvFiles, want[1:]) || spec.Config != "" {
+		t.Errorf("Files %q, EnvFiles %q, Config %q", spec.Files, spec.EnvFiles, spec.Config)
 	}
 	if len(spec.Processes) != 2 {
 		t.Fatalf("processes: %+v", spec.Processes)
@@ -185,6 +185,7 @@ stop_signal = "SIGINT"
 stop_timeout = "1m"
 reopen_signal = "USR1"
 critical = true
+tty = true
 log_file = "log/worker.log"
 ready_timeout = "5s"
 after = ["web"]
@@ -210,8 +211,8 @@ func TestLoadFullTOML(t *testing.T) {
 		".env":      "IGNORED=1\n",
 	}, Options{})
 	d := spec.Dir
-	if !slices.Equal(spec.Files, []string{d + "/gsup.toml", d + "/Procfile", d + "/base.env", d + "/local.env"}) {
-		t.Errorf("Files = %q", spec.Files)
+	if !slices.Equal(spec.Files, []string{d + "/gsup.toml", d + "/Procfile", d + "/base.env", d + "/local.env"}) || spec.Config != d+"/gsup.toml" {
+		t.Errorf("Files = %q, Config = %q", spec.Files, spec.Config)
 	}
 	wantEnv := map[string]string{"FROM_ENV": "e", "SHARED": "toml", "PORT": "6000", "FROM_TOML": "t", "NUM": "3"}
 	if len(spec.Env) != len(wantEnv) {
@@ -270,7 +271,7 @@ func TestLoadFullTOML(t *testing.T) {
 	wantWorker := Process{
 		Name: "worker", Command: "sidekiq", Scale: 1, Cwd: d + "/sub", User: "nobody", Group: "nogroup",
 		Umask: 0o27, Restart: RestartOnFailure, StopSignal: syscall.SIGINT, StopTimeout: time.Minute,
-		ReopenSignal: syscall.SIGUSR1, Critical: true, LogFile: d + "/log/worker.log", Ready: "none",
+		ReopenSignal: syscall.SIGUSR1, Critical: true, TTY: true, LogFile: d + "/log/worker.log", Ready: "none",
 		ReadyTimeout: 5 * time.Second, Listen: "port", After: []string{"web"}, Index: 1, BasePort: 6100,
 		Line: 2, File: d + "/Procfile",
 	}

@@ -41,6 +41,7 @@ type Spec struct {
 	App       string   // app name: --app, else the name of the config's folder
 	Dir       string   // absolute folder the app's relative paths start from
 	Files     []string // the files read, in order (config, Procfile, .env files)
+	Config    string   // the TOML file read (also in Files); "" = none
 	ConfigDir string   // folder of the TOML file, or of the Procfile without one
 	EnvFiles  []string // the .env files read, in order (also in Files)
 
@@ -99,6 +100,7 @@ type Process struct {
 	StopTimeout  time.Duration  // 10s
 	ReopenSignal syscall.Signal // 0 = none; sent on USR1
 	Critical     bool           // gsup exits 1 when this type goes fatal
+	TTY          bool           // stdout and stderr are a pseudo-terminal, not a pipe
 	LogFile      string         // absolute path of this type's raw output; "" = gsup's stdout
 	Ready        string         // "port", "http:/path", "notify", "none"
 	ReadyTimeout time.Duration  // 30s

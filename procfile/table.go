@@ -115,6 +115,7 @@ var settings = []setting{
 	{key: "process.*.after", plan: "after", to: proc(list, func(p *Process) *[]string { return &p.After })},
 	{key: "process.*.sockets", plan: "sockets", to: proc(list, func(p *Process) *[]string { return &p.Sockets })},
 	{key: "process.*.critical", def: "false", plan: "critical", to: proc(boolean, func(p *Process) *bool { return &p.Critical })},
+	{key: "process.*.tty", def: "false", plan: "tty", to: proc(boolean, func(p *Process) *bool { return &p.TTY })},
 	{key: "process.*.cwd", def: `"."`, plan: "cwd", to: proc(path(false), func(p *Process) *string { return &p.Cwd })},
 	{key: "process.*.user", def: `""`, plan: "user", to: proc(text, func(p *Process) *string { return &p.User })},
 	{key: "process.*.group", def: `""`, plan: "group", to: proc(text, func(p *Process) *string { return &p.Group })},

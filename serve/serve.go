@@ -21,7 +21,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,18 +200,20 @@ func (s *Server) listenOptions() listen.Options {
 
 // Listen opens binds; with none, the sockets systemd passed (except
 // those named in exclude, which are returned for the children), else
-// 0.0.0.0:$PORT when port is set, else 127.0.0.1:8000.
+// 0.0.0.0:$PORT when port is set, else 127.0.0.1:8000. A bind whose
+// address is that of a socket systemd passed takes that socket instead of
+// binding again (a .socket unit for a configured unix:/path); systemd's
+// other sockets are then closed, with a warning.
 func (s *Server) Listen(binds []procfile.Bind, exclude []string, port string) (held []*listen.Listener, err error) {
 	if _, err := forward.ParseAllowList(s.set.ProxyAllowFrom); err != nil {
 		return nil, fmt.Errorf("proxy_allow_from: %w", err)
 	}
 	o := s.listenOptions()
+	inherited, held, err := listen.Inherited(o, exclude)
+	if err != nil {
+		return nil, err
+	}
 	if len(binds) == 0 {
-		var inherited []*listen.Listener
-		inherited, held, err = listen.Inherited(o, exclude)
-		if err != nil {
-			return nil, err
-		}
 		if len(inherited) > 0 {
 			s.lns = inherited
 			return held, nil
@@ -219,15 +224,54 @@ func (s *Server) Listen(binds []procfile.Bind, exclude []string, port string) (h
 		}
 		binds = []procfile.Bind{{Address: addr}}
 	}
+	var taken []*listen.Listener
+	binds, taken = takeInherited(binds, inherited, s.log)
 	lns, err := listen.Open(binds, o)
 	if err != nil {
-		for _, l := range held {
+		for _, l := range append(held, taken...) {
 			l.Close()
 		}
 		return nil, err
 	}
-	s.lns = append(s.lns, lns...)
+	s.lns = append(s.lns, append(taken, lns...)...)
 	return held, nil
+}
+
+// takeInherited matches binds with the sockets systemd passed, by address
+// (a unix bind's absolute path, or host:port as written): each match is
+// taken, named as the bind, and left out of the binds still to open. The
+// unmatched sockets are closed.
+func takeInherited(binds []procfile.Bind, inherited []*listen.Listener, log *logrus.Logger) (rest []procfile.Bind, taken []*listen.Listener) {
+	key := func(network, addr string) string {
+		if network == "unix" {
+			addr, _ = filepath.Abs(addr)
+		}
+		return network + " " + addr
+	}
+	byAddr := map[string]*listen.Listener{}
+	for _, l := range inherited {
+		byAddr[key(l.Addr().Network(), l.Addr().String())] = l
+	}
+	for _, b := range binds {
+		k := key("tcp", b.Address)
+		if path, ok := strings.CutPrefix(b.Address, "unix:"); ok {
+			k = key("unix", strings.TrimPrefix(path, "//"))
+		}
+		if l := byAddr[k]; l != nil {
+			delete(byAddr, k)
+			l.Name, l.Scheme = b.Address, b.Scheme
+			taken = append(taken, l)
+			continue
+		}
+		rest = append(rest, b)
+	}
+	for _, l := range inherited {
+		if !slices.Contains(taken, l) {
+			log.Warnf("socket %s passed by systemd is not used: no bind has its address %s", l.Name, l.Addr())
+			l.Close()
+		}
+	}
+	return rest, taken
 }
 
 // Addrs lists where the server listens.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -123,7 +124,8 @@ func (o *Output) pump(r *os.File, s stream) {
 			if end > 0 {
 				o.emit(s, o.appendLine(out[:0], s, buf[:end], o.now()))
 			}
-			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
+			// A terminal's master reads EIO once no process holds its slave.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) && !errors.Is(err, syscall.EIO) {
 				o.log.Debugf("reading output of %s: %v", s.name, err)
 			}
 			return

@@ -20,6 +20,10 @@ type StartRequest struct {
 	Cred    *syscall.Credential
 	Setpgid bool
 	Cgroup  *os.File // the open folder of a cgroup v2 the process starts in (CLONE_INTO_CGROUP); nil = gsup's
+	// Terminal: Stdout is a pseudo-terminal's slave. The process starts a
+	// session of its own (so also a group of its own, as with Setpgid)
+	// with that terminal as its controlling terminal.
+	Terminal bool
 }
 
 // ExitStatus is how a process ended.

@@ -678,7 +678,7 @@ func (s *Supervisor) startLocked(inst *instance) {
 
 func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *syscall.Credential) (Proc, error) {
 	d := inst.def
-	r, w, err := os.Pipe()
+	r, w, err := outputPipe(d.p.TTY, s.cfg.Stdout)
 	if err != nil {
 		return nil, err
 	}
@@ -700,7 +700,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 			return nil, err
 		}
 	}
-	req := StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true}
+	req := StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true, Terminal: d.p.TTY}
 	if inst.cg != nil {
 		req.Cgroup = inst.cg.f
 	}

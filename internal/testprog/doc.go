@@ -81,6 +81,12 @@
 //	    Writes "line 000001", "line 000002"... every DUR (100ms) to stdout,
 //	    or appended to F, which it reopens on SIG (USR1) and says so on
 //	    stderr. Exits 0 after N lines (0: never) or on TERM or INT.
+//	stdiolines [-ready FILE] LINE...
+//	    Prints "terminal COLSxROWS echo=on|off" or "not a terminal", then
+//	    each LINE, buffered as C stdio does: a line at a time on a terminal,
+//	    else in 4 KiB blocks written only when full or at a normal exit.
+//	    Then writes -ready and runs until a signal kills it (losing what
+//	    is still buffered).
 //	hammer [-c N] [-for DUR] [-until FILE] [-n MAX] [-every DUR] [-unix PATH]
 //	       [-status N] [-match REGEXP] [-ready FILE] URL
 //	    Load for "no request fails" checks, meant for the background: N (2)

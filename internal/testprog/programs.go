@@ -31,6 +31,7 @@ var programs = map[string]program{
 	"sdready":    sdready,
 	"logwriter":  logwriter,
 	"hammer":     hammer,
+	"stdiolines": stdiolines,
 }
 
 // Programs returns the helper programs by name, in the form
