@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"gsup/control"
+	"gsup/internal/fdlimit"
 	"gsup/procfile"
 	"gsup/serve"
 	"gsup/serve/listen"
@@ -339,6 +340,7 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	if f, ok := stdout.(*os.File); ok {
 		color = term.IsTerminal(int(f.Fd()))
 	}
+	nofile := fdlimit.Raise(log) // before serve.New, whose max_connections default follows it
 	// The control socket first: a live gsup there stops this one before
 	// it binds anything.
 	ctl, err := control.Listen(spec.Control, spec.ControlMode)
@@ -420,7 +422,7 @@ func startGsup(cliContext *cli.Context, opts procfile.Options, spec *procfile.Sp
 	defer cancel()
 	go signals.Run(ctx, sigs, g, log)
 
-	log.Infof("starting gsup (pid %d) for %s", os.Getpid(), spec.App)
+	log.Infof("starting gsup (pid %d, open files limit %d) for %s", os.Getpid(), nofile, spec.App)
 	err = sup.Run(ctx, spec)
 	if srv != nil {
 		g.stopFront(0)

@@ -173,6 +173,8 @@ func (l *loader) load() (*Spec, error) {
 			LimitRequestLine:      4094,
 			LimitRequestFields:    100,
 			LimitRequestFieldSize: 8190,
+			BodyTimeout:           DefaultClientTimeout,
+			SendTimeout:           DefaultClientTimeout,
 		},
 	}
 	l.spec = spec

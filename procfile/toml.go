@@ -537,6 +537,18 @@ func (d *tomlDoc) serve(k toml.Key, m map[string]any, s *Serve, c *tomlConfig) {
 			set(&s.MaxRequestsJitter)(d.integer(sk, v, 0, 1<<31-1))
 		case "ignore_client_abort":
 			set(&s.IgnoreClientAbort)(d.boolean(sk, v))
+		case "body_timeout", "send_timeout":
+			if dur, ok := d.duration(sk, v); ok {
+				if dur <= 0 {
+					d.fail(sk, "must be more than 0")
+				} else if name == "body_timeout" {
+					s.BodyTimeout = dur
+				} else {
+					s.SendTimeout = dur
+				}
+			}
+		case "max_connections":
+			set(&s.MaxConnections)(d.integer(sk, v, 0, 1<<31-1))
 		default:
 			d.fail(sk, "unknown key")
 		}

@@ -19,7 +19,9 @@ import (
 
 const (
 	defaultTimeout = 30 * time.Second
-	defaultBuffer  = 1 << 20
+	// defaultBodyTimeout is Options.BodyTimeout's default.
+	defaultBodyTimeout = 60 * time.Second
+	defaultBuffer      = 1 << 20
 	// expectTimeout is how long a streamed body with Expect: 100-continue
 	// waits for the app's answer before it is sent anyway (as net/http's
 	// DefaultTransport does).
@@ -60,6 +62,13 @@ type Options struct {
 	BufferResponse int64
 	// MaxBody: larger request bodies get 413 (0: unlimited).
 	MaxBody int64
+	// BodyTimeout bounds the wait for each read of a request body from the
+	// client (default 60s, nginx's client_body_timeout). Expiry before any
+	// of the request went to the app gives 408; after, the client's
+	// connection is closed and the app's request cut. The read deadline it
+	// sets is the client connection's: net/http resets it for the next
+	// request.
+	BodyTimeout time.Duration
 	// IgnoreClientAbort: a client that goes away does not cancel the
 	// upstream exchange (the app finishes its work; the response is
 	// dropped). A streamed response then ends only when the app ends it
@@ -85,6 +94,7 @@ type Proxy struct {
 	bufBody     int64
 	bufResp     int64
 	maxBody     int64
+	bodyTimeout time.Duration
 	ignoreAbort bool
 	rewrite     func(http.Header, *http.Request)
 	log         *logrus.Logger
@@ -99,12 +109,16 @@ func NewProxy(b *Balancer, o Options) *Proxy {
 		bufBody:     sizeOption(o.BufferBody),
 		bufResp:     sizeOption(o.BufferResponse),
 		maxBody:     max(o.MaxBody, 0),
+		bodyTimeout: o.BodyTimeout,
 		ignoreAbort: o.IgnoreClientAbort,
 		rewrite:     o.Rewrite,
 		log:         o.Log,
 	}
 	if p.timeout <= 0 {
 		p.timeout = defaultTimeout
+	}
+	if p.bodyTimeout <= 0 {
+		p.bodyTimeout = defaultBodyTimeout
 	}
 	if p.log == nil {
 		p.log = logrus.New()
@@ -301,8 +315,16 @@ func (x *exchange) takeBody(expect bool) error {
 	switch {
 	case cl > 0 && cl <= p.bufBody:
 		x.bodyBuf = getBuf(int(cl))
-		if _, err := io.ReadFull(body, *x.bodyBuf); err != nil {
-			return err
+		for n := 0; n < len(*x.bodyBuf); {
+			x.bodyDeadline()
+			m, err := body.Read((*x.bodyBuf)[n:])
+			n += m
+			if err == io.EOF && n < len(*x.bodyBuf) {
+				return io.ErrUnexpectedEOF
+			}
+			if err != nil && err != io.EOF {
+				return err
+			}
 		}
 		x.body = *x.bodyBuf
 		return nil
@@ -319,6 +341,7 @@ func (x *exchange) takeBody(expect bool) error {
 				putBuf(x.bodyBuf)
 				x.bodyBuf = nb
 			}
+			x.bodyDeadline()
 			m, err := body.Read((*x.bodyBuf)[n:])
 			n += m
 			if err == io.EOF {
@@ -557,6 +580,10 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 	x.drop(pc)
 	be.done(x.sent)
 	switch {
+	case isTimeout(x.bodyReadErr):
+		// Before the abort: net/http cancels the request when a read from
+		// the client fails.
+		x.bodyFailed(x.bodyReadErr)
 	case x.aborted.Load() || !x.p.ignoreAbort && x.r.Context().Err() != nil:
 		x.clientAbort(be, err)
 	case x.bodyReadErr != nil:
@@ -771,6 +798,11 @@ func (x *exchange) clientAbort(be *backend, err error) {
 	}
 }
 
+// bodyDeadline gives the next read of the request body BodyTimeout.
+func (x *exchange) bodyDeadline() {
+	http.NewResponseController(x.w).SetReadDeadline(time.Now().Add(x.p.bodyTimeout))
+}
+
 // bodyFailed answers a request whose body could not be read from the
 // client.
 func (x *exchange) bodyFailed(err error) {
@@ -778,6 +810,12 @@ func (x *exchange) bodyFailed(err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		x.reply(http.StatusRequestEntityTooLarge)
+	case isTimeout(err) && x.sent:
+		// Part of the request went to the app (whose connection is closed
+		// by now): too late for an answer.
+		x.rec.Status = http.StatusRequestTimeout
+		x.p.log.Debugf("%s %s: no request body from the client within %v", x.r.Method, x.uri, x.p.bodyTimeout)
+		x.abortClient()
 	case isTimeout(err):
 		x.reply(http.StatusRequestTimeout)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isNetErr(err):
@@ -850,6 +888,9 @@ func (x *exchange) sendBody(pc *pconn) {
 		return
 	}
 	for {
+		// Before readingClient: cutBody's deadline in the past must come
+		// after this one.
+		x.bodyDeadline()
 		x.readingClient.Store(true)
 		if x.cutting.Load() {
 			x.readingClient.Store(false)
