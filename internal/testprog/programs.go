@@ -30,6 +30,7 @@ var programs = map[string]program{
 	"sdready":    sdready,
 	"logwriter":  logwriter,
 	"hammer":     hammer,
+	"holdconns":  holdconns,
 }
 
 // Programs returns the helper programs by name, in the form

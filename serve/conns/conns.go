@@ -131,7 +131,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			l.failed++
 			if n, due := l.failures.add(); due {
 				l.g.log().WithField("bind", l.name).WithField("failures", n).
-					Errorf("accepting connections on %s: %v; retrying (%d failures in the last second)", l.name, err, n)
+					Errorf("accepting connections on %s: %v; retrying (%d failed in the last second)", l.name, err, n)
 			}
 			wait = min(max(2*wait, minBackoff), maxBackoff)
 			t := time.NewTimer(wait)
