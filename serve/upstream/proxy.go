@@ -798,9 +798,12 @@ func (x *exchange) clientAbort(be *backend, err error) {
 	}
 }
 
-// bodyDeadline gives the next read of the request body BodyTimeout.
-func (x *exchange) bodyDeadline() {
-	http.NewResponseController(x.w).SetReadDeadline(time.Now().Add(x.p.bodyTimeout))
+// bodyDeadline gives the next read of the request body BodyTimeout from
+// now, which it returns.
+func (x *exchange) bodyDeadline() time.Time {
+	now := time.Now()
+	http.NewResponseController(x.w).SetReadDeadline(now.Add(x.p.bodyTimeout))
+	return now
 }
 
 // bodyFailed answers a request whose body could not be read from the
@@ -890,7 +893,7 @@ func (x *exchange) sendBody(pc *pconn) {
 	for {
 		// Before readingClient: cutBody's deadline in the past must come
 		// after this one.
-		x.bodyDeadline()
+		since := x.bodyDeadline()
 		x.readingClient.Store(true)
 		if x.cutting.Load() {
 			x.readingClient.Store(false)
@@ -909,6 +912,10 @@ func (x *exchange) sendBody(pc *pconn) {
 			if !x.cutting.Load() {
 				x.bodyReadErr = err
 				pc.c.Close() // the app must not take a truncated body for a whole one
+			} else if isTimeout(err) && time.Since(since) >= x.p.bodyTimeout {
+				// The client stalled, and net/http, cancelling the request
+				// for that, made the exchange cut the body meanwhile.
+				x.bodyReadErr = err
 			}
 			return
 		}
