@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"gsup/control"
+	"gsup/internal/fdlimit"
 	"gsup/procfile"
 	"gsup/serve"
 	"gsup/serve/listen"
@@ -106,6 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return a.resume(ctx, cfg)
 	}
 
+	nofile := fdlimit.Raise(log) // before serve.New, whose max_connections default follows it
 	// The control socket first: a live gsup there stops this one before
 	// it binds anything.
 	ctl, err := control.Listen(spec.Control, spec.ControlMode)
@@ -145,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	log.Infof("starting gsup (pid %d) for %s, version %s", os.Getpid(), spec.App, a.version)
+	log.Infof("starting gsup (pid %d, open files limit %d) for %s, version %s", os.Getpid(), nofile, spec.App, a.version)
 	return a.run(ctx, cfg, nil)
 }
 

@@ -795,6 +795,7 @@ clock    x0  -                ready=none  restart=always  stop=TERM/10s         
 socket   jobs unix:/app/jobs.sock mode=0660
 serve    127.0.0.1:8000, unix:/app/front.sock (https) -> web
 front    forwarded-allow-ips=127.0.0.1,::1 proxy-protocol=off proxy-allow-from=127.0.0.1,::1 timeout=30s graceful-timeout=30s
+clients  body-timeout=1m0s send-timeout=1m0s max-connections=auto (open files limit - 256)
 access   off
 pid      gsup.pid
 control  ./.gsup.sock mode=0600

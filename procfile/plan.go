@@ -86,6 +86,11 @@ func (s *Spec) WritePlan(w io.Writer) {
 		front := []string{fmt.Sprintf("forwarded-allow-ips=%s proxy-protocol=%s proxy-allow-from=%s timeout=%s graceful-timeout=%s",
 			orNone(sv.ForwardedAllowIPs), sv.ProxyProtocol, orNone(sv.ProxyAllowFrom), sv.Timeout, sv.GracefulTimeout)}
 		line("front", strings.Join(append(front, s.changed(s, &defSpec, "serve.")...), " "))
+		maxConns := "auto (open files limit - 256)"
+		if sv.MaxConnections > 0 {
+			maxConns = fmt.Sprint(sv.MaxConnections)
+		}
+		line("clients", fmt.Sprintf("body-timeout=%s send-timeout=%s max-connections=%s", sv.BodyTimeout, sv.SendTimeout, maxConns))
 		access := "off"
 		if sv.AccessLogfile != "" {
 			access = s.rel(sv.AccessLogfile)

@@ -30,8 +30,9 @@ const (
 	DefaultUnixMode        = os.FileMode(0o660)
 	DefaultUpstream        = "web"
 	DefaultBind            = "127.0.0.1:8000"
-	DefaultBuffer          = 1 << 20 // buffer_body and buffer_response: 1 MiB
-	PortsPerType           = 100     // foreman: each type's ports start 100 after the previous type's
+	DefaultBuffer          = 1 << 20          // buffer_body and buffer_response: 1 MiB
+	DefaultClientTimeout   = 60 * time.Second // body_timeout and send_timeout (nginx's client_body_timeout, send_timeout)
+	PortsPerType           = 100              // foreman: each type's ports start 100 after the previous type's
 )
 
 // Spec is one app, validated: everything `gsup start` needs to run it.
@@ -163,6 +164,9 @@ type Serve struct {
 	MaxRequests           int
 	MaxRequestsJitter     int
 	IgnoreClientAbort     bool
+	BodyTimeout           time.Duration // longest wait between two reads of a request body
+	SendTimeout           time.Duration // longest wait for a write to a client to make progress
+	MaxConnections        int           // client connections at once; 0 = the fd limit less a reserve
 }
 
 // Lookup returns the process type named name, or nil.

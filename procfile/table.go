@@ -97,6 +97,12 @@ var settings = []setting{
 		to: spec(integer(0, 1<<31-1), func(s *Spec) *int { return &s.Serve.MaxRequests })},
 	{key: "serve.max_requests_jitter", def: "0", plan: "max-requests-jitter",
 		to: spec(integer(0, 1<<31-1), func(s *Spec) *int { return &s.Serve.MaxRequestsJitter })},
+	{key: "serve.body_timeout", def: `"60s"`,
+		to: spec(positive(duration), func(s *Spec) *time.Duration { return &s.Serve.BodyTimeout })},
+	{key: "serve.send_timeout", def: `"60s"`,
+		to: spec(positive(duration), func(s *Spec) *time.Duration { return &s.Serve.SendTimeout })},
+	{key: "serve.max_connections", def: "0",
+		to: spec(integer(0, 1<<31-1), func(s *Spec) *int { return &s.Serve.MaxConnections })},
 	{key: "serve.ignore_client_abort", def: "false", plan: "ignore-client-abort",
 		to: spec(boolean, func(s *Spec) *bool { return &s.Serve.IgnoreClientAbort })},
 

@@ -31,21 +31,23 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/fdlimit"
 	"gsup/internal/handoff"
 	"gsup/procfile"
 	"gsup/serve/accesslog"
+	"gsup/serve/conns"
 	"gsup/serve/forward"
 	"gsup/serve/httpcheck"
 	"gsup/serve/listen"
 	"gsup/serve/upstream"
 )
 
-// Timeouts towards clients (the app side has Timeout).
+// Timeouts towards clients (the app side has Timeout; body_timeout and
+// send_timeout are settings).
 const (
 	readHeaderTimeout = 10 * time.Second // whole request head
 	idleTimeout       = 75 * time.Second // idle keep-alive connection (nginx's keepalive_timeout)
 	proxyHeaderWait   = 5 * time.Second  // PROXY header
-	bodyReadTimeout   = 60 * time.Second // a buffered request body (nginx's client_body_timeout)
 )
 
 // Config is what a Server needs.
@@ -70,6 +72,7 @@ type Server struct {
 	format  *accesslog.Format
 	access  *accesslog.Writer
 	srv     *http.Server
+	gate    *conns.Gate
 	lnMu    sync.Mutex // guards lns and dropped
 	lns     []*listen.Listener
 	dropped map[*listen.Listener]bool // closed by Rebind
@@ -97,15 +100,23 @@ type reqInfo struct {
 
 func (ri *reqInfo) resolve(p forward.Policy) *reqInfo {
 	ri.once.Do(func() {
-		c := ri.conn
-		// Under the request checker sits the PROXY layer that knows the client.
-		if w, ok := c.(interface{ NetConn() net.Conn }); ok {
-			c = w.NetConn()
-		}
-		ri.ci = listen.Info(c)
+		ri.ci = clientInfo(ri.conn)
 		ri.trusted = p.Trusted(ri.ci)
 	})
 	return ri
+}
+
+// clientInfo describes the client of c, a connection the request checker
+// (or the Gate under it) made: under them sits the PROXY layer that knows
+// the client.
+func clientInfo(c net.Conn) forward.ClientInfo {
+	if w, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = w.NetConn()
+	}
+	if g, ok := c.(*conns.Conn); ok {
+		c = g.NetConn()
+	}
+	return listen.Info(c)
 }
 
 // info returns the connection facts of r.
@@ -149,6 +160,18 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.access = w
 	}
+	if set.BodyTimeout <= 0 {
+		set.BodyTimeout = procfile.DefaultClientTimeout
+	}
+	if set.SendTimeout <= 0 {
+		set.SendTimeout = procfile.DefaultClientTimeout
+	}
+	maxConns := set.MaxConnections
+	if maxConns <= 0 {
+		maxConns = conns.DefaultMax(fdlimit.Current())
+	}
+	s.set = set
+	s.gate = conns.New(conns.Options{Max: maxConns, SendTimeout: set.SendTimeout, Log: cfg.Log, Refused: s.logRefusedConn})
 	if set.MaxRequests > 0 && cfg.OnLimit != nil {
 		s.bal.SetMaxRequests(set.MaxRequests, set.MaxRequestsJitter, cfg.OnLimit)
 	}
@@ -158,6 +181,7 @@ func New(cfg Config) (*Server, error) {
 		BufferResponse:    set.BufferResponse,
 		MaxBody:           set.MaxBody,
 		HoldTimeout:       set.HoldTimeout,
+		BodyTimeout:       set.BodyTimeout,
 		IgnoreClientAbort: set.IgnoreClientAbort,
 		Rewrite:           s.rewrite,
 		Log:               cfg.Log,
@@ -296,7 +320,7 @@ func (s *Server) Serve() {
 
 func (s *Server) serveLocked(l *listen.Listener) {
 	s.log.Infof("listening at %s", l.Name)
-	p := &handoff.Pausable{Listener: httpcheck.WrapListener(l, s.limits, s.log), Socket: l}
+	p := &handoff.Pausable{Listener: httpcheck.WrapListener(s.gate.Wrap(l, l.Name), s.limits, s.log, s.logRefusedHead), Socket: l}
 	s.pausables = append(s.pausables, p)
 	srv := s.srv
 	s.wg.Add(1)
@@ -425,6 +449,12 @@ func (s *Server) rewrite(out http.Header, in *http.Request) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ri := s.info(r)
+	if r.ContentLength != 0 {
+		// Bounds the wait for a body gsup does not read too (its own
+		// answers): net/http reads what is left of it after the handler.
+		// The proxy gives each read of its own the same time.
+		http.NewResponseController(w).SetReadDeadline(start.Add(s.set.BodyTimeout))
+	}
 	rec := &upstream.Record{}
 	if s.pausing.Load() {
 		w.Header().Set("Connection", "close") // the client reconnects to the next gsup
@@ -465,6 +495,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// logRefusedConn logs a connection refused over max_connections, with
+// its peer's address: nothing is read from it, not even a PROXY header.
+func (s *Server) logRefusedConn(c net.Conn) {
+	if s.access == nil {
+		return
+	}
+	var ci forward.ClientInfo
+	switch a := c.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		ci.Peer = a.AddrPort()
+		ci.Addr = ci.Peer
+	case *net.UnixAddr:
+		ci.Unix = true
+	}
+	s.logRefusal(ci, http.StatusServiceUnavailable, conns.RefusalBytes)
+}
+
+// logRefusedHead logs a request head the request checker refused.
+func (s *Server) logRefusedHead(c net.Conn, ref httpcheck.Error) {
+	if s.access != nil {
+		s.logRefusal(clientInfo(c), ref.Status, len(ref.Body()))
+	}
+}
+
+// logRefusal logs an answer of gsup's own to a request it did not parse.
+func (s *Server) logRefusal(ci forward.ClientInfo, status, bytes int) {
+	now := time.Now()
+	s.writeEntry(&accesslog.Entry{Status: status, BytesSent: int64(bytes), Start: now, PID: s.pid,
+		Scheme: forward.Scheme(nil, ci, false)}, ci)
+}
+
 func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h http.Header, start time.Time) {
 	e := accesslog.Entry{
 		Request:        r,
@@ -476,12 +537,16 @@ func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h
 		PID:            s.pid,
 		Scheme:         forward.Scheme(r.Header, ri.ci, ri.trusted),
 	}
-	if ri.ci.Addr.IsValid() {
-		e.RemoteAddr = ri.ci.Addr.Addr().Unmap().String()
-		e.RemotePort = strconv.Itoa(int(ri.ci.Addr.Port()))
+	s.writeEntry(&e, ri.ci)
+}
+
+func (s *Server) writeEntry(e *accesslog.Entry, ci forward.ClientInfo) {
+	if ci.Addr.IsValid() {
+		e.RemoteAddr = ci.Addr.Addr().Unmap().String()
+		e.RemotePort = strconv.Itoa(int(ci.Addr.Port()))
 	}
 	bp := lineBufs.Get().(*[]byte)
-	*bp = s.format.Append((*bp)[:0], &e)
+	*bp = s.format.Append((*bp)[:0], e)
 	s.access.Write(*bp)
 	lineBufs.Put(bp)
 }

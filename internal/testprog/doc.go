@@ -95,6 +95,14 @@
 //	    were made, or TERM or INT. -ready FILE is written after the first
 //	    good answer. Prints "requests=N ok=N failed=N" and up to five
 //	    "failure: ..." lines; exits 1 if anything failed or nothing was sent.
+//	holdconns [-n N] [-send TEXT] [-closed] [-until FILE] [-for DUR]
+//	          [-ready FILE] HOST:PORT
+//	    Opens N (100) TCP connections, sends TEXT (Go string escapes: \r\n)
+//	    on each, and holds them until FILE exists or DUR (30s) passes, then
+//	    closes them; with -closed, until the server has closed every one,
+//	    printing "closed=N" and "first: " with the first line the first
+//	    connection got. -ready FILE gets the number opened. Prints
+//	    "opened=N"; exits 1 if fewer than N could be opened (or closed).
 //
 // # Commands
 //

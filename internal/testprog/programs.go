@@ -31,6 +31,7 @@ var programs = map[string]program{
 	"sdready":    sdready,
 	"logwriter":  logwriter,
 	"hammer":     hammer,
+	"holdconns":  holdconns,
 	"stdiolines": stdiolines,
 }
 

@@ -18,7 +18,9 @@ import (
 // every request body, on every request of a keep-alive connection. Serve
 // it with http.Server, MaxHeaderBytes set to MaxHeaderBytes(lim), and call
 // Check (and DropUnderscoreFields) in the handler for what can only be
-// judged once parsed. A nil log logs nothing.
+// judged once parsed. A nil log logs nothing. refused, if not nil, is
+// called with the connection (the one l accepted) and the answer of each
+// refused request head, once that answer is written.
 //
 // What the raw checks refuse, that net/http would take: request lines over
 // the limit (414), header field lines over the limits (431), bare LF or CR
@@ -57,14 +59,15 @@ import (
 // their length. The connection returned by Accept is not the listener's
 // own: use its NetConn method to reach that one (for a PROXY header or
 // SO_PEERCRED, say).
-func WrapListener(l net.Listener, lim Limits, log *logrus.Logger) net.Listener {
-	return &listener{Listener: l, lim: lim.normalize(), log: log}
+func WrapListener(l net.Listener, lim Limits, log *logrus.Logger, refused func(net.Conn, Error)) net.Listener {
+	return &listener{Listener: l, lim: lim.normalize(), log: log, refused: refused}
 }
 
 type listener struct {
 	net.Listener
-	lim Limits
-	log *logrus.Logger
+	lim     Limits
+	log     *logrus.Logger
+	refused func(net.Conn, Error)
 }
 
 // Accept returns the next connection, wrapped.
@@ -73,7 +76,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, sc: newScanner(l.lim), log: l.log}, nil
+	return &conn{Conn: c, sc: newScanner(l.lim), log: l.log, refused: l.refused}, nil
 }
 
 // poison is handed to net/http in place of a refused request: it is not a
@@ -111,7 +114,8 @@ const (
 // concurrently with it.
 type conn struct {
 	net.Conn
-	log *logrus.Logger
+	log     *logrus.Logger
+	refused func(net.Conn, Error)
 
 	// Read side only.
 	sc      scanner
@@ -312,7 +316,11 @@ func (c *conn) writeWatched(p []byte) (int, error) {
 		if !already {
 			c.logRefusal(ref)
 		}
-		if _, err := c.Conn.Write(refusalResponse(ref)); err != nil {
+		_, err := c.Conn.Write(refusalResponse(ref))
+		if !already && c.refused != nil {
+			c.refused(c.Conn, ref)
+		}
+		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
@@ -427,12 +435,16 @@ func (c *conn) logRefusal(ref Error) {
 	}).Warnf("refused a request: %s", ref.Reason)
 }
 
+// Body is the body of the answer to a refused request head.
+func (e Error) Body() string {
+	return fmt.Sprintf("%d %s: %s\n", e.Status, statusText(e.Status), e.Reason)
+}
+
 // refusalResponse is the answer to a refused request.
 func refusalResponse(ref Error) []byte {
-	text := statusText(ref.Status)
-	body := fmt.Sprintf("%d %s: %s\n", ref.Status, text, ref.Reason)
+	body := ref.Body()
 	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		ref.Status, text, len(body), body)
+		ref.Status, statusText(ref.Status), len(body), body)
 }
 
 func statusText(code int) string {

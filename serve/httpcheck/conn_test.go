@@ -191,7 +191,7 @@ func TestConnUpgrade(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := serveOn(t, WrapListener(ln, DefaultLimits, nil), upgradeHandler(t), MaxHeaderBytes(DefaultLimits))
+			f := serveOn(t, WrapListener(ln, DefaultLimits, nil, nil), upgradeHandler(t), MaxHeaderBytes(DefaultLimits))
 			c, br := dial(t, f.addr)
 			// Not HTTP at all: it must pass untouched once switched.
 			payload := "\x00\x01GET\x00 / HTTP/9.9\r\n \r\n\n\x7f"
@@ -230,7 +230,7 @@ func TestConnUpgradeDeclined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := serveOn(t, WrapListener(ln, DefaultLimits, nil), upgradeHandler(t), MaxHeaderBytes(DefaultLimits))
+	f := serveOn(t, WrapListener(ln, DefaultLimits, nil, nil), upgradeHandler(t), MaxHeaderBytes(DefaultLimits))
 	c, br := dial(t, f.addr)
 	// The app does not switch: the next requests are checked as usual.
 	if resp, body := roundTrip(t, c, br, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"); resp.StatusCode != 200 {
@@ -274,7 +274,7 @@ func TestConnLogsRefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := serveOn(t, WrapListener(ln, DefaultLimits, log), http.NotFoundHandler(), 0)
+	f := serveOn(t, WrapListener(ln, DefaultLimits, log, nil), http.NotFoundHandler(), 0)
 	c, br := dial(t, f.addr)
 	if resp, _ := roundTrip(t, c, br, "GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n"); resp.StatusCode != 400 {
 		t.Fatalf("status %d", resp.StatusCode)
@@ -320,7 +320,7 @@ func TestConnBodyError(t *testing.T) {
 		got <- err
 		w.WriteHeader(400)
 	})
-	f := serveOn(t, WrapListener(ln, DefaultLimits, nil), h, 0)
+	f := serveOn(t, WrapListener(ln, DefaultLimits, nil, nil), h, 0)
 	c, br := dial(t, f.addr)
 	roundTrip(t, c, br, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5 \r\nworld\r\n0\r\n\r\n")
 	var refused *Error
@@ -389,7 +389,7 @@ func benchKeepAlive(b *testing.B, wrap bool) {
 	}
 	var l net.Listener = ln
 	if wrap {
-		l = WrapListener(ln, DefaultLimits, nil)
+		l = WrapListener(ln, DefaultLimits, nil, nil)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if wrap {
@@ -459,7 +459,7 @@ func TestWrapListenerConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := WrapListener(ln, DefaultLimits, nil)
+	wl := WrapListener(ln, DefaultLimits, nil, nil)
 	defer wl.Close()
 	if wl.Addr().String() != ln.Addr().String() {
 		t.Errorf("Addr %v, want %v", wl.Addr(), ln.Addr())
@@ -509,7 +509,7 @@ func TestConnNoSwitchWithoutHijack(t *testing.T) {
 		w.Header().Set(forwardedHeader, "1")
 		io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\n\r\n")
 	})
-	f := serveOn(t, WrapListener(ln, DefaultLimits, nil), h, 0)
+	f := serveOn(t, WrapListener(ln, DefaultLimits, nil, nil), h, 0)
 	for _, up := range []string{"fake", "websocket"} {
 		c, br := dial(t, f.addr)
 		resp, _ := roundTrip(t, c, br, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: "+up+"\r\n\r\n")

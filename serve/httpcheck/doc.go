@@ -19,7 +19,7 @@
 // Wiring, in the front:
 //
 //	srv := &http.Server{Handler: h, MaxHeaderBytes: httpcheck.MaxHeaderBytes(lim)}
-//	srv.Serve(httpcheck.WrapListener(ln, lim, log))
+//	srv.Serve(httpcheck.WrapListener(ln, lim, log, nil))
 //
 //	// in h, first:
 //	if status, reason := httpcheck.Check(r, lim); status != 0 {

@@ -48,7 +48,7 @@ func startFront(t testing.TB, mode frontMode, lim Limits) *front {
 	}
 	var l net.Listener = ln
 	if mode == modeGsup {
-		l = WrapListener(ln, lim, nil)
+		l = WrapListener(ln, lim, nil, nil)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mode != modeNetHTTP {

@@ -188,6 +188,14 @@ func (c *conn) CloseWrite() error {
 
 func (c *conn) Close() error { return c.sock.Close() }
 
+// SetLinger sets SO_LINGER on a TCP connection (0: Close resets it).
+func (c *conn) SetLinger(sec int) error {
+	if tc, ok := c.sock.(*net.TCPConn); ok {
+		return tc.SetLinger(sec)
+	}
+	return nil
+}
+
 // LocalAddr is the socket's own address (never a PROXY destination).
 func (c *conn) LocalAddr() net.Addr { return c.sock.LocalAddr() }
 

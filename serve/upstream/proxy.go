@@ -19,7 +19,9 @@ import (
 
 const (
 	defaultTimeout = 30 * time.Second
-	defaultBuffer  = 1 << 20
+	// defaultBodyTimeout is Options.BodyTimeout's default.
+	defaultBodyTimeout = 60 * time.Second
+	defaultBuffer      = 1 << 20
 	// expectTimeout is how long a streamed body with Expect: 100-continue
 	// waits for the app's answer before it is sent anyway (as net/http's
 	// DefaultTransport does).
@@ -67,6 +69,14 @@ type Options struct {
 	// a byte of its response is sent again to another instance, or waits
 	// the same way for the next one.
 	HoldTimeout time.Duration
+
+	// BodyTimeout bounds the wait for each read of a request body from the
+	// client (default 60s, nginx's client_body_timeout). Expiry before any
+	// of the request went to the app gives 408; after, the client's
+	// connection is closed and the app's request cut. The read deadline it
+	// sets is the client connection's: net/http resets it for the next
+	// request.
+	BodyTimeout time.Duration
 	// IgnoreClientAbort: a client that goes away does not cancel the
 	// upstream exchange (the app finishes its work; the response is
 	// dropped). A streamed response then ends only when the app ends it
@@ -93,6 +103,7 @@ type Proxy struct {
 	bufBody     int64
 	bufResp     int64
 	maxBody     int64
+	bodyTimeout time.Duration
 	ignoreAbort bool
 	rewrite     func(http.Header, *http.Request)
 	log         *logrus.Logger
@@ -108,12 +119,16 @@ func NewProxy(b *Balancer, o Options) *Proxy {
 		bufBody:     sizeOption(o.BufferBody),
 		bufResp:     sizeOption(o.BufferResponse),
 		maxBody:     max(o.MaxBody, 0),
+		bodyTimeout: o.BodyTimeout,
 		ignoreAbort: o.IgnoreClientAbort,
 		rewrite:     o.Rewrite,
 		log:         o.Log,
 	}
 	if p.timeout <= 0 {
 		p.timeout = defaultTimeout
+	}
+	if p.bodyTimeout <= 0 {
+		p.bodyTimeout = defaultBodyTimeout
 	}
 	if p.log == nil {
 		p.log = logrus.New()
@@ -310,8 +325,16 @@ func (x *exchange) takeBody(expect bool) error {
 	switch {
 	case cl > 0 && cl <= p.bufBody:
 		x.bodyBuf = getBuf(int(cl))
-		if _, err := io.ReadFull(body, *x.bodyBuf); err != nil {
-			return err
+		for n := 0; n < len(*x.bodyBuf); {
+			x.bodyDeadline()
+			m, err := body.Read((*x.bodyBuf)[n:])
+			n += m
+			if err == io.EOF && n < len(*x.bodyBuf) {
+				return io.ErrUnexpectedEOF
+			}
+			if err != nil && err != io.EOF {
+				return err
+			}
 		}
 		x.body = *x.bodyBuf
 		return nil
@@ -328,6 +351,7 @@ func (x *exchange) takeBody(expect bool) error {
 				putBuf(x.bodyBuf)
 				x.bodyBuf = nb
 			}
+			x.bodyDeadline()
 			m, err := body.Read((*x.bodyBuf)[n:])
 			n += m
 			if err == io.EOF {
@@ -584,6 +608,10 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 	x.drop(pc)
 	be.done(x.sent)
 	switch {
+	case isTimeout(x.bodyReadErr):
+		// Before the abort: net/http cancels the request when a read from
+		// the client fails.
+		x.bodyFailed(x.bodyReadErr)
 	case x.aborted.Load() || !x.p.ignoreAbort && x.r.Context().Err() != nil:
 		x.clientAbort(be, err)
 	case x.bodyReadErr != nil:
@@ -798,6 +826,14 @@ func (x *exchange) clientAbort(be *backend, err error) {
 	}
 }
 
+// bodyDeadline gives the next read of the request body BodyTimeout from
+// now, which it returns.
+func (x *exchange) bodyDeadline() time.Time {
+	now := time.Now()
+	http.NewResponseController(x.w).SetReadDeadline(now.Add(x.p.bodyTimeout))
+	return now
+}
+
 // bodyFailed answers a request whose body could not be read from the
 // client.
 func (x *exchange) bodyFailed(err error) {
@@ -805,6 +841,12 @@ func (x *exchange) bodyFailed(err error) {
 	switch {
 	case errors.As(err, &tooBig):
 		x.reply(http.StatusRequestEntityTooLarge)
+	case isTimeout(err) && x.sent:
+		// Part of the request went to the app (whose connection is closed
+		// by now): too late for an answer.
+		x.rec.Status = http.StatusRequestTimeout
+		x.p.log.Debugf("%s %s: no request body from the client within %v", x.r.Method, x.uri, x.p.bodyTimeout)
+		x.abortClient()
 	case isTimeout(err):
 		x.reply(http.StatusRequestTimeout)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || isNetErr(err):
@@ -877,6 +919,9 @@ func (x *exchange) sendBody(pc *pconn) {
 		return
 	}
 	for {
+		// Before readingClient: cutBody's deadline in the past must come
+		// after this one.
+		since := x.bodyDeadline()
 		x.readingClient.Store(true)
 		if x.cutting.Load() {
 			x.readingClient.Store(false)
@@ -895,6 +940,10 @@ func (x *exchange) sendBody(pc *pconn) {
 			if !x.cutting.Load() {
 				x.bodyReadErr = err
 				pc.c.Close() // the app must not take a truncated body for a whole one
+			} else if isTimeout(err) && time.Since(since) >= x.p.bodyTimeout {
+				// The client stalled, and net/http, cancelling the request
+				// for that, made the exchange cut the body meanwhile.
+				x.bodyReadErr = err
 			}
 			return
 		}
