@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // osStarter starts real processes. Every fork happens on one goroutine
@@ -168,12 +170,7 @@ func (p *osProc) Wait() ExitStatus {
 
 // setSubreaper makes gsup the reaper of orphans of its descendants.
 func setSubreaper() error {
-	const prSetChildSubreaper = 36
-	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0)
-	if errno != 0 {
-		return errno
-	}
-	return nil
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 }
 
 // reapOrphans reaps zombie children that are not processes this starter
