@@ -18,7 +18,9 @@
 // /.well-known/ excepted, for ACME and security.txt). Directories are
 // served only through an index.html under a prefix, for a path ending in
 // '/'. Under root, anything refused or missing goes to the app; under a
-// prefix it is a 404.
+// prefix it is a 404. A symlink whose target stays inside the folder is
+// followed, as nginx does: the folder's owner put it there, and the rules
+// above apply to the URL, not to where the link points.
 //
 // # Responses
 //
