@@ -15,8 +15,9 @@ import (
 // upgradeCommands are the script commands of the in-place upgrade tests.
 func upgradeCommands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"buildgsup": cmdBuildgsup,
-		"procsnap":  cmdProcsnap,
+		"buildgsup":    cmdBuildgsup,
+		"procsnap":     cmdProcsnap,
+		"buildexample": cmdBuildexample,
 	}
 }
 
@@ -29,6 +30,20 @@ func cmdBuildgsup(ts *testscript.TestScript, neg bool, args []string) {
 	wd, err := os.Getwd()
 	ts.Check(err)
 	cmd := exec.Command("go", "build", "-o", ts.MkAbs(args[1]), "-ldflags", "-X main.version="+args[0], ".")
+	cmd.Dir = wd
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("go build: %v\n%s", err, out)
+	}
+}
+
+// buildexample NAME PATH builds the example program examples/NAME.
+func cmdBuildexample(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: buildexample NAME PATH")
+	}
+	wd, err := os.Getwd()
+	ts.Check(err)
+	cmd := exec.Command("go", "build", "-o", ts.MkAbs(args[1]), "./examples/"+args[0])
 	cmd.Dir = wd
 	if out, err := cmd.CombinedOutput(); err != nil {
 		ts.Fatalf("go build: %v\n%s", err, out)

@@ -2,6 +2,7 @@ package procfile
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -138,6 +139,8 @@ func same[T any](a, b T) bool {
 			}
 		}
 		return true
+	case []StaticDir, map[int]string:
+		return reflect.DeepEqual(a, b)
 	}
 	return any(a) == any(b)
 }

@@ -164,9 +164,22 @@ type Serve struct {
 	MaxRequests           int
 	MaxRequestsJitter     int
 	IgnoreClientAbort     bool
-	BodyTimeout           time.Duration // longest wait between two reads of a request body
-	SendTimeout           time.Duration // longest wait for a write to a client to make progress
-	MaxConnections        int           // client connections at once; 0 = the fd limit less a reserve
+	BodyTimeout           time.Duration  // longest wait between two reads of a request body
+	SendTimeout           time.Duration  // longest wait for a write to a client to make progress
+	MaxConnections        int            // client connections at once; 0 = the fd limit less a reserve
+	Root                  string         // folder tried before the app for GET and HEAD (nginx's try_files); "" = none
+	Static                []StaticDir    // [serve.static]: URL prefixes served from folders
+	Compress              []string       // content codings of the app's responses, preferred first; none = off
+	ErrorPages            map[int]string // status -> page gsup sends for its own errors
+}
+
+// StaticDir is a [serve.static] entry: a URL prefix served only from a
+// folder.
+type StaticDir struct {
+	Prefix       string // starts and ends with '/'
+	Dir          string // absolute
+	Internal     bool   // reached only through X-Accel-Redirect
+	CacheControl string // Cache-Control of its files; "" = none
 }
 
 // Lookup returns the process type named name, or nil.

@@ -105,6 +105,11 @@ var settings = []setting{
 		to: spec(integer(0, 1<<31-1), func(s *Spec) *int { return &s.Serve.MaxConnections })},
 	{key: "serve.ignore_client_abort", def: "false", plan: "ignore-client-abort",
 		to: spec(boolean, func(s *Spec) *bool { return &s.Serve.IgnoreClientAbort })},
+	{key: "serve.root", def: `""`, plan: "root", to: spec(folder, func(s *Spec) *string { return &s.Serve.Root })},
+	{key: "serve.compress", def: "[]", plan: "compress", to: spec(codings, func(s *Spec) *[]string { return &s.Serve.Compress })},
+	{key: "serve.error_pages", def: "{}", plan: "error-pages",
+		to: spec(errorPages, func(s *Spec) *map[int]string { return &s.Serve.ErrorPages })},
+	{key: "serve.static", plan: "static", to: spec(staticDirs, func(s *Spec) *[]StaticDir { return &s.Serve.Static })},
 
 	// Process types. The plan shows scale, ready, restart and stop_* in
 	// columns of their own, the rows with a plan name when not at default.

@@ -71,6 +71,7 @@ type Server struct {
 	proxy   *upstream.Proxy
 	format  *accesslog.Format
 	access  *accesslog.Writer
+	edge    *edge // static files, X-Accel-Redirect, compression, error pages (edge.go)
 	srv     *http.Server
 	gate    *conns.Gate
 	lnMu    sync.Mutex // guards lns and dropped
@@ -170,6 +171,9 @@ func New(cfg Config) (*Server, error) {
 	if maxConns <= 0 {
 		maxConns = conns.DefaultMax(fdlimit.Current())
 	}
+	if s.edge, err = newEdge(set); err != nil {
+		return nil, err
+	}
 	s.set = set
 	s.gate = conns.New(conns.Options{Max: maxConns, SendTimeout: set.SendTimeout, Log: cfg.Log, Refused: s.logRefusedConn})
 	if set.MaxRequests > 0 && cfg.OnLimit != nil {
@@ -184,6 +188,7 @@ func New(cfg Config) (*Server, error) {
 		BodyTimeout:       set.BodyTimeout,
 		IgnoreClientAbort: set.IgnoreClientAbort,
 		Rewrite:           s.rewrite,
+		ErrorPage:         s.edge.errorPage,
 		Log:               cfg.Log,
 	})
 	s.srv = s.newHTTPServer()
@@ -398,6 +403,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.access != nil {
 		s.access.Close()
 	}
+	s.edge.close()
 	return err
 }
 
@@ -491,7 +497,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = status
 			break
 		}
-		s.proxy.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
+		s.serveEdge(w, r, rec)
 	}
 }
 

@@ -11,7 +11,11 @@
 //
 // Routes: / (hello), /slow?ms=N (answers after N milliseconds, 1000 by
 // default), /stream (Server-Sent Events, five events 200ms apart), /echo
-// (the request as received). One line per request goes to stdout.
+// (the request as received), /page (an HTML page of about 4 KiB, which
+// gsup compresses when [serve] compress is on), /download (hands the file
+// /protected/report.txt to gsup with X-Accel-Redirect: an app checks the
+// user's right to it, then lets the front send it). One line per request
+// goes to stdout.
 package main
 
 import (
@@ -152,6 +156,17 @@ func routes() *http.ServeMux {
 				return
 			}
 		}
+	})
+	mux.HandleFunc("GET /page", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, "<!doctype html>\n<title>page</title>\n<h1>A page from %s</h1>\n", os.Getenv("PS"))
+		for i := 1; i <= 60; i++ {
+			fmt.Fprintf(w, "<p>Paragraph %d of a page long enough to be worth compressing.</p>\n", i)
+		}
+	})
+	mux.HandleFunc("GET /download", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Accel-Redirect", "/protected/report.txt")
+		w.Header().Set("Content-Disposition", `attachment; filename="report.txt"`)
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder

@@ -11,6 +11,7 @@ package conns
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -271,6 +272,54 @@ func (c *Conn) Write(p []byte) (int, error) {
 		m, err = c.Conn.Write(p[n:])
 	}
 	return n, err
+}
+
+// sendSlice is how much of a file ReadFrom hands the system at once: each
+// slice must make progress within SendTimeout, as a Write must.
+const sendSlice = 1 << 20
+
+// ReadFrom lets net/http send files with sendfile through the Gate (its
+// responses copy an *os.File, or an *io.LimitedReader of one, to the
+// connection), with SendTimeout applied as for Write.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	rf, ok := c.Conn.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{c}, r)
+	}
+	d := c.g.o.SendTimeout
+	if d <= 0 || c.manual.Load() {
+		return rf.ReadFrom(r)
+	}
+	src, limit := r, int64(-1)
+	if lr, ok := r.(*io.LimitedReader); ok {
+		src, limit = lr.R, lr.N
+		defer func() { lr.N = limit }()
+	}
+	var total int64
+	for limit != 0 {
+		n := int64(sendSlice)
+		if limit > 0 {
+			n = min(n, limit)
+		}
+		c.arm(d, true)
+		m, err := rf.ReadFrom(&io.LimitedReader{R: src, N: n})
+		total += m
+		if limit > 0 {
+			limit -= m
+		}
+		switch {
+		case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.manual.Load() && m > 0:
+			continue
+		case err != nil:
+			if m == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				c.cut.Store(true)
+			}
+			return total, err
+		case m < n:
+			return total, nil // the source ended
+		}
+	}
+	return total, nil
 }
 
 // arm sets the write deadline d from now, unless one set less than d/16

@@ -92,6 +92,10 @@ type Options struct {
 	// Log gets upstream failures at error level and client aborts at
 	// debug level (default: nothing is logged).
 	Log *logrus.Logger
+	// ErrorPage, if set, may answer with a page of its own for a status
+	// the proxy produces itself (502, 503, 504, 408, 413, 400): it returns
+	// the body bytes written, and false when it wrote nothing.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, code int) (int64, bool)
 }
 
 // Proxy is an http.Handler that passes requests to the instances of a
@@ -106,6 +110,7 @@ type Proxy struct {
 	bodyTimeout time.Duration
 	ignoreAbort bool
 	rewrite     func(http.Header, *http.Request)
+	errorPage   func(http.ResponseWriter, *http.Request, int) (int64, bool)
 	log         *logrus.Logger
 	pool        sync.Pool // *exchange
 }
@@ -122,6 +127,7 @@ func NewProxy(b *Balancer, o Options) *Proxy {
 		bodyTimeout: o.BodyTimeout,
 		ignoreAbort: o.IgnoreClientAbort,
 		rewrite:     o.Rewrite,
+		errorPage:   o.ErrorPage,
 		log:         o.Log,
 	}
 	if p.timeout <= 0 {
@@ -860,8 +866,6 @@ func (x *exchange) bodyFailed(err error) {
 // reply sends a short plain-text error response.
 func (x *exchange) reply(code int) {
 	h := x.w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
 	switch code {
 	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
@@ -869,6 +873,15 @@ func (x *exchange) reply(code int) {
 		h.Set("Connection", "close")
 	}
 	x.answered = true
+	if x.p.errorPage != nil {
+		if n, ok := x.p.errorPage(x.w, x.r, code); ok {
+			x.rec.Status = code
+			x.rec.BytesSent += n
+			return
+		}
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
 	x.w.WriteHeader(code)
 	n, _ := io.WriteString(x.w, http.StatusText(code)+"\n")
 	x.rec.Status = code
