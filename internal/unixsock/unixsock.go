@@ -164,17 +164,23 @@ func (l *Listener) setup(mode os.FileMode, uid, gid int) error {
 // Path is the socket's path, as given to Listen.
 func (l *Listener) Path() string { return l.path }
 
+// At reports whether path names the socket file l bound (same device
+// and inode); a symlink at path is not followed.
+func (l *Listener) At(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Dev == l.dev && st.Ino == l.ino
+}
+
 // Close closes the socket and removes its file, unless the path now holds
 // another file. It may be called more than once.
 func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() {
-		fi, serr := os.Lstat(l.abs)
-		if serr != nil {
-			return
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok || st.Dev != l.dev || st.Ino != l.ino {
+		if !l.At(l.abs) {
 			return
 		}
 		if rerr := os.Remove(l.abs); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
