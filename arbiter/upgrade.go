@@ -49,6 +49,9 @@ type Handoff struct {
 	Options   procfile.Options `json:"options"`
 	Control   string           `json:"control"`
 	ControlFD int              `json:"control_fd"`
+	// ControlFile is Control's file, symlinks resolved at bind ("" from
+	// a gsup that did not say: Control).
+	ControlFile string `json:"control_file,omitempty"`
 	// ControlAlso are the control sockets bound besides Control (its
 	// registry, its path where it leads after a deploy).
 	ControlAlso []control.AlsoFD     `json:"control_also,omitempty"`
@@ -208,7 +211,7 @@ func (a *arbiter) checkBinary() (string, error) {
 // handoff is the arbiter's part of the state.
 func (a *arbiter) handoff(snap *supervisor.Snapshot) *Handoff {
 	return &Handoff{Format: handoffFormat, From: a.version, Args: a.args, Environ: a.environ,
-		Options: a.opts, Control: a.ctl.Path(), ControlFD: -1, Supervisor: snap}
+		Options: a.opts, Control: a.ctl.Path(), ControlFile: a.ctl.File(), ControlFD: -1, Supervisor: snap}
 }
 
 // handOver finishes what cannot cross execve (requests in flight on the
@@ -322,7 +325,7 @@ func (b backend) Version() control.VersionResponse {
 // processes, with their state, instead of opening and starting them.
 func (a *arbiter) resume(ctx context.Context, cfg Config) error {
 	h, spec := cfg.Handoff, cfg.Spec
-	ctl, err := control.Inherit(h.ControlFD, h.Control, spec.ControlMode)
+	ctl, err := control.Inherit(h.ControlFD, h.Control, h.ControlFile, spec.ControlMode)
 	if err != nil {
 		return err
 	}

@@ -28,15 +28,19 @@ func (s *Server) pausable() *handoff.Pausable {
 	return s.pl
 }
 
+// File is the control socket's file, symlinks resolved as they were at
+// bind.
+func (s *Server) File() string { return s.ln.File() }
+
 // FD returns the socket's descriptor number (owned by the Server), for an
 // in-place upgrade that keeps it across exec.
 func (s *Server) FD() (int, error) { return handoff.FD(s.ln) }
 
-// Inherit makes a Server of the control socket at path inherited across
-// an in-place upgrade on descriptor fd, with mode for the sockets it
-// binds besides (Follow).
-func Inherit(fd int, path string, mode os.FileMode) (*Server, error) {
-	ln, err := inheritListener(fd, path)
+// Inherit makes a Server of the control socket at path (its file at file:
+// File) inherited across an in-place upgrade on descriptor fd, with mode
+// for the sockets it binds besides (Follow).
+func Inherit(fd int, path, file string, mode os.FileMode) (*Server, error) {
+	ln, err := inheritListener(fd, path, file)
 	if err != nil {
 		return nil, err
 	}
@@ -45,9 +49,9 @@ func Inherit(fd int, path string, mode os.FileMode) (*Server, error) {
 	return s, nil
 }
 
-// inheritListener adopts the socket bound at path on inherited
-// descriptor fd.
-func inheritListener(fd int, path string) (*unixsock.Listener, error) {
+// inheritListener adopts the socket bound at path (its file at file, or
+// path when "") on inherited descriptor fd.
+func inheritListener(fd int, path, file string) (*unixsock.Listener, error) {
 	f, err := handoff.File(fd, "control")
 	if err != nil {
 		return nil, err
@@ -62,7 +66,10 @@ func inheritListener(fd int, path string) (*unixsock.Listener, error) {
 		l.Close()
 		return nil, fmt.Errorf("control socket %s: inherited fd %d is not a UNIX socket", path, fd)
 	}
-	ln, err := unixsock.Adopt(ul, path)
+	if file == "" {
+		file = path
+	}
+	ln, err := unixsock.AdoptFile(ul, path, file)
 	if err != nil {
 		ul.Close()
 		return nil, fmt.Errorf("control socket: %w", err)

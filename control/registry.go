@@ -34,7 +34,8 @@ const (
 // descriptor, handed across an in-place upgrade.
 type AlsoFD struct {
 	Kind string `json:"kind"`
-	Path string `json:"path"`
+	Path string `json:"path"` // as bound
+	File string `json:"file"` // unixsock.Listener.File
 	FD   int    `json:"fd"`
 }
 
@@ -107,6 +108,8 @@ func (s *Server) Register(dir string) (string, error) {
 // bound is closed. It returns the path bound, "" when there was nothing
 // to do.
 func (s *Server) Follow() (string, error) {
+	s.followMu.Lock()
+	defer s.followMu.Unlock()
 	path := s.ln.Path()
 	s.mu.Lock()
 	done := s.closed || s.ln.At(path)
@@ -180,7 +183,7 @@ func (s *Server) AlsoFDs() ([]AlsoFD, error) {
 		if err != nil {
 			return nil, fmt.Errorf("control socket %s: %w", a.ln.Path(), err)
 		}
-		out = append(out, AlsoFD{Kind: a.kind, Path: a.ln.Path(), FD: fd})
+		out = append(out, AlsoFD{Kind: a.kind, Path: a.ln.Path(), File: a.ln.File(), FD: fd})
 	}
 	return out, nil
 }
@@ -188,7 +191,7 @@ func (s *Server) AlsoFDs() ([]AlsoFD, error) {
 // InheritAlso serves again a socket AlsoFDs returned before an in-place
 // upgrade.
 func (s *Server) InheritAlso(a AlsoFD) error {
-	ln, err := inheritListener(a.FD, a.Path)
+	ln, err := inheritListener(a.FD, a.Path, a.File)
 	if err != nil {
 		return err
 	}

@@ -42,9 +42,10 @@ type Server struct {
 	mux *http.ServeMux
 	// also are the sockets bound besides ln (registry.go); guarded by
 	// mu. serving says hs serves: one added then is served at once.
-	also    []*alsoSocket
-	serving bool
-	uid     uint32 // gsup's own (effective) uid: always answered
+	also     []*alsoSocket
+	serving  bool
+	followMu sync.Mutex // one Follow at a time
+	uid      uint32     // gsup's own (effective) uid: always answered
 	// mode is the socket file's, for the ones bound besides ln.
 	mode os.FileMode
 
