@@ -163,15 +163,7 @@ func TestOtherUID(t *testing.T) {
 
 	// The socket Follow binds where a switched symlink leads is the same
 	// server, with the same checks.
-	for _, d := range []string{"r1", "r2"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cur := filepath.Join(dir, "current")
-	if err := os.Symlink("r1", cur); err != nil {
-		t.Fatal(err)
-	}
+	cur := releases(t, dir, "r1", "r2")
 	p3 := filepath.Join(cur, "g.sock")
 	s3 := serveAt(p3, 0o660)
 	switchLink(t, cur, "r2")

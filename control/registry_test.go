@@ -23,20 +23,28 @@ func switchLink(t *testing.T, link, target string) {
 	}
 }
 
-// A control path through a switched symlink: reached through the
-// registry, then where it leads after Follow; every file is removed at
-// Close; a registry folder open to others is not searched.
-func TestRegisterFollow(t *testing.T) {
-	base := shortTempDir(t)
-	for _, d := range []string{"r1", "r2", "r3"} {
+// releases makes the folders names in base and base/cur, a symlink to
+// the first; it returns base/cur.
+func releases(t *testing.T, base string, names ...string) string {
+	t.Helper()
+	for _, d := range names {
 		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cur := filepath.Join(base, "cur")
-	if err := os.Symlink("r1", cur); err != nil {
+	if err := os.Symlink(names[0], cur); err != nil {
 		t.Fatal(err)
 	}
+	return cur
+}
+
+// A control path through a switched symlink: reached through the
+// registry, then where it leads after Follow; every file is removed at
+// Close; a registry folder open to others is not searched.
+func TestRegisterFollow(t *testing.T) {
+	base := shortTempDir(t)
+	cur := releases(t, base, "r1", "r2", "r3")
 	path := filepath.Join(cur, "g.sock")
 	s, err := Listen(path, 0)
 	if err != nil {
