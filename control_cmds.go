@@ -80,8 +80,16 @@ func controlPath(cliContext *cli.Context) string {
 	return procfile.DefaultControl
 }
 
+// newClient is a client of controlPath; when no file is there, it looks
+// for the socket gsup registered for that path, taken from the logical
+// working directory (control.Client.Registry).
 func newClient(cliContext *cli.Context) *control.Client {
-	return control.NewClient(controlPath(cliContext))
+	path := controlPath(cliContext)
+	logical := path
+	if wd, err := procfile.LogicalWd(); err == nil && !filepath.IsAbs(path) {
+		logical = filepath.Join(wd, path)
+	}
+	return control.NewClient(path).Registry(logical, control.RuntimeDirs(os.Getenv))
 }
 
 // clientErr gives a client error its exit code: 3 when no instance runs,

@@ -117,6 +117,9 @@ func Run(ctx context.Context, cfg Config) error {
 	a.ctl = ctl
 	defer ctl.Close()
 	ctl.Allow(spec.ControlAllow)
+	if err := a.register(); err != nil {
+		return err
+	}
 	// The front and the children's sockets are opened before any process
 	// starts: a bind that fails stops gsup with nothing started.
 	var held []*listen.Listener
@@ -397,7 +400,38 @@ func (a *arbiter) reload() error {
 		return err
 	}
 	a.log.Info("reload done")
+	a.follow()
 	return nil
+}
+
+// register also binds the control socket in gsup's runtime folder
+// (control.Server.Register), so that clients reach it after a switch of
+// a symlinked folder on its path. Only another gsup registered for the
+// same path stops gsup; a folder that cannot be used is a warning.
+func (a *arbiter) register() error {
+	dir := control.RuntimeDirs(func(k string) string { return getenv(a.environ, k) })[0]
+	path, err := a.ctl.Register(dir)
+	switch {
+	case errors.Is(err, control.ErrRunning):
+		return err
+	case err != nil:
+		a.log.Warnf("%v; clients reach gsup only at %s", err, a.ctl.Path())
+	default:
+		a.log.WithField("socket", path).Debug("control socket registered")
+	}
+	return nil
+}
+
+// follow binds the control socket again where its path leads after a
+// reload, when a symlink on it was switched (control.Server.Follow).
+func (a *arbiter) follow() {
+	path, err := a.ctl.Follow()
+	switch {
+	case err != nil:
+		a.log.Warnf("the control path now leads elsewhere, and binding it there failed (clients look in gsup's runtime folder): %v", err)
+	case path != "":
+		a.log.WithField("socket", path).Infof("control socket %s bound again where it now leads", a.ctl.Path())
+	}
 }
 
 // refuseReload reports a reload that cannot be made and tells the

@@ -42,16 +42,22 @@ const (
 // (systemd's daemon-reexec is the model). Descriptor numbers (…FD)
 // survive the exec.
 type Handoff struct {
-	Format     int                  `json:"format"`
-	From       string               `json:"from"` // version of the gsup that wrote it
-	Args       []string             `json:"args"` // gsup's command line, kept for the next upgrade
-	Environ    []string             `json:"environ"`
-	Options    procfile.Options     `json:"options"`
-	Control    string               `json:"control"`
-	ControlFD  int                  `json:"control_fd"`
-	Listeners  []ListenerHandoff    `json:"listeners,omitempty"` // the front's
-	Sockets    []ListenerHandoff    `json:"sockets,omitempty"`   // [socket.NAME], for children
-	Supervisor *supervisor.Snapshot `json:"supervisor"`
+	Format    int              `json:"format"`
+	From      string           `json:"from"` // version of the gsup that wrote it
+	Args      []string         `json:"args"` // gsup's command line, kept for the next upgrade
+	Environ   []string         `json:"environ"`
+	Options   procfile.Options `json:"options"`
+	Control   string           `json:"control"`
+	ControlFD int              `json:"control_fd"`
+	// ControlFile is Control's file, symlinks resolved at bind ("" from
+	// a gsup that did not say: Control).
+	ControlFile string `json:"control_file,omitempty"`
+	// ControlAlso are the control sockets bound besides Control (its
+	// registry, its path where it leads after a deploy).
+	ControlAlso []control.AlsoFD     `json:"control_also,omitempty"`
+	Listeners   []ListenerHandoff    `json:"listeners,omitempty"` // the front's
+	Sockets     []ListenerHandoff    `json:"sockets,omitempty"`   // [socket.NAME], for children
+	Supervisor  *supervisor.Snapshot `json:"supervisor"`
 }
 
 // ListenerHandoff is one listening socket.
@@ -205,7 +211,7 @@ func (a *arbiter) checkBinary() (string, error) {
 // handoff is the arbiter's part of the state.
 func (a *arbiter) handoff(snap *supervisor.Snapshot) *Handoff {
 	return &Handoff{Format: handoffFormat, From: a.version, Args: a.args, Environ: a.environ,
-		Options: a.opts, Control: a.ctl.Path(), ControlFD: -1, Supervisor: snap}
+		Options: a.opts, Control: a.ctl.Path(), ControlFile: a.ctl.File(), ControlFD: -1, Supervisor: snap}
 }
 
 // handOver finishes what cannot cross execve (requests in flight on the
@@ -259,6 +265,12 @@ func (a *arbiter) prepareExec(snap *supervisor.Snapshot) ([]string, []int, func(
 	}
 	h.ControlFD = fd
 	keep = append(keep, fd)
+	if h.ControlAlso, err = a.ctl.AlsoFDs(); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, also := range h.ControlAlso {
+		keep = append(keep, also.FD)
+	}
 	if a.srv != nil {
 		for _, l := range a.srv.Listeners() {
 			fd, err := l.FD()
@@ -313,12 +325,17 @@ func (b backend) Version() control.VersionResponse {
 // processes, with their state, instead of opening and starting them.
 func (a *arbiter) resume(ctx context.Context, cfg Config) error {
 	h, spec := cfg.Handoff, cfg.Spec
-	ctl, err := control.Inherit(h.ControlFD, h.Control)
+	ctl, err := control.Inherit(h.ControlFD, h.Control, h.ControlFile, spec.ControlMode)
 	if err != nil {
 		return err
 	}
 	a.ctl = ctl
 	defer ctl.Close()
+	for _, also := range h.ControlAlso {
+		if err := ctl.InheritAlso(also); err != nil {
+			return err
+		}
+	}
 	ctl.Allow(spec.ControlAllow)
 	if spec.Serve.Enabled {
 		a.srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: a.log, Stdout: cfg.Stdout, OnLimit: a.replace})

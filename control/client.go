@@ -24,12 +24,17 @@ import (
 var ErrNoInstance = errors.New("no running instance")
 
 type noInstanceError struct {
-	path string
-	err  error
+	path  string
+	err   error
+	notes []string // runtime folders refused (Client.Registry)
 }
 
 func (e *noInstanceError) Error() string {
-	return fmt.Sprintf("no running instance at %s (start one with gsup start)", e.path)
+	msg := fmt.Sprintf("no running instance at %s (start one with gsup start)", e.path)
+	for _, n := range e.notes {
+		msg += "; " + n
+	}
+	return msg
 }
 func (e *noInstanceError) Is(target error) bool { return target == ErrNoInstance }
 func (e *noInstanceError) Unwrap() error        { return e.err }
@@ -47,6 +52,9 @@ func (e *APIError) Error() string { return e.Message }
 type Client struct {
 	path string
 	hc   *http.Client
+	// logical and dirs find the registered socket (Registry).
+	logical string
+	dirs    []string
 }
 
 // NewClient returns a client of the control socket at path.
@@ -56,7 +64,7 @@ func NewClient(path string) *Client {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			conn, err := unixsock.Dial(ctx, path)
 			if err != nil && (errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)) {
-				return nil, &noInstanceError{path: path, err: err}
+				return c.dialRegistry(ctx, err)
 			}
 			return conn, err
 		},

@@ -160,6 +160,27 @@ func TestOtherUID(t *testing.T) {
 			t.Errorf("uid %d (groups %v) with control_allow %v: exit %d, want %d", uid, tc.groups, tc.allow, code, tc.want)
 		}
 	}
+
+	// The socket Follow binds where a switched symlink leads is the same
+	// server, with the same checks.
+	cur := releases(t, dir, "r1", "r2")
+	p3 := filepath.Join(cur, "g.sock")
+	s3 := serveAt(p3, 0o660)
+	switchLink(t, cur, "r2")
+	followed, err := s3.Follow()
+	if err != nil || followed != filepath.Join(dir, "r2", "g.sock") {
+		t.Fatalf("Follow = %q, %v", followed, err)
+	}
+	if err := os.Chown(followed, 0, gid); err != nil {
+		t.Fatal(err)
+	}
+	if code := dial(p3); code != 43 {
+		t.Errorf("uid %d through the followed socket, no control_allow: exit %d, want 43 (403)", uid, code)
+	}
+	s3.Allow([]procfile.ControlPeer{{Name: "65534", ID: uid}})
+	if code := dial(p3); code != 0 {
+		t.Errorf("uid %d through the followed socket, in control_allow: exit %d, want 0", uid, code)
+	}
 }
 
 // emfileEnv makes the test binary serve the control socket it names with

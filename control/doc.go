@@ -26,6 +26,12 @@
 // not allowed), 404 (unknown target, type or app), 409 (refused in the
 // current state, or gsup is stopping), 413 (body too large) or 500.
 //
+// Register also binds the socket in gsup's runtime folder under a name
+// derived from its path, and Follow binds the path again where a switched
+// symlink makes it lead (registry.go): both are the same server, with
+// the same checks.
+//
 // Client needs no setup beyond the socket's path; when nothing listens
-// there its errors wrap ErrNoInstance.
+// there (and, with Registry, not in the runtime folders either) its
+// errors wrap ErrNoInstance.
 package control

@@ -40,7 +40,14 @@ type Server struct {
 	hs  *http.Server      // guarded by mu: Resume makes a new one
 	pl  *handoff.Pausable // ln as hs serves it; guarded by mu
 	mux *http.ServeMux
-	uid uint32 // gsup's own (effective) uid: always answered
+	// also are the sockets bound besides ln (registry.go); guarded by
+	// mu. serving says hs serves: one added then is served at once.
+	also     []*alsoSocket
+	serving  bool
+	followMu sync.Mutex // one Follow at a time
+	uid      uint32     // gsup's own (effective) uid: always answered
+	// mode is the socket file's, for the ones bound besides ln.
+	mode os.FileMode
 
 	heartbeat time.Duration
 	stats     stats
@@ -65,7 +72,9 @@ func Listen(path string, mode os.FileMode) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	return newServer(ln), nil
+	s := newServer(ln)
+	s.mode = mode
+	return s, nil
 }
 
 // newServer serves the control API on ln.
@@ -120,7 +129,11 @@ func (s *Server) Serve(b Backend, log *logrus.Logger) error {
 	}
 	s.b, s.log = b, log
 	s.hs.ErrorLog = stdlog.New(logWriter{log}, "", 0)
-	hs, pl := s.hs, s.serving()
+	hs, pl := s.hs, s.pausable()
+	s.serving = true
+	for _, a := range s.also {
+		s.serveAlsoLocked(a)
+	}
 	s.mu.Unlock()
 	err := hs.Serve(pl)
 	if errors.Is(err, http.ErrServerClosed) || pl.Paused() {
@@ -139,13 +152,17 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	hs := s.hs
+	hs, also := s.hs, s.also
+	s.also = nil
 	s.mu.Unlock()
 	hs.Close()
-	if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("control socket: %w", err)
+	var errs []error
+	for _, ln := range append([]*unixsock.Listener{s.ln}, alsoListeners(also)...) {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("control socket: %w", err))
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // logWriter passes http.Server's own messages (accept errors, above all)

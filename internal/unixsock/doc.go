@@ -23,6 +23,10 @@
 // Listener.Close removes the socket file only while it is still the one
 // Listen bound (same device and inode).
 //
+// RuntimeDirs lists the folders where gsup keeps sockets only its uid may
+// reach; MakePrivateDir and CheckPrivateDir refuse one that is a symlink,
+// another uid's, or open to anyone else (mode other than 0700).
+//
 // PeerCred reads a connection's peer from the kernel: SO_PEERCRED's uid,
 // gid and pid, and SO_PEERGROUPS's supplementary groups, as they were when
 // the peer connected.

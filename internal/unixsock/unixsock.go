@@ -131,6 +131,23 @@ func Adopt(ul *net.UnixListener, path string) (*Listener, error) {
 	return l, nil
 }
 
+// AdoptFile is Adopt for a socket bound by the name path whose file is
+// file (File of the Listener that bound it: a folder on path may since
+// lead elsewhere). A file that is gone (its folder was deleted) is no
+// error: Close then removes nothing.
+func AdoptFile(ul *net.UnixListener, path, file string) (*Listener, error) {
+	ul.SetUnlinkOnClose(false)
+	l := &Listener{UnixListener: ul, path: path, abs: file}
+	var st unix.Stat_t
+	switch err := unix.Lstat(file, &st); {
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK:
+		l.dev, l.ino = st.Dev, st.Ino
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("socket file %s: %w", file, err)
+	}
+	return l, nil
+}
+
 // setup gives the bound file its owner and exact mode through an O_PATH
 // descriptor (no symlink is ever followed), and records its identity.
 func (l *Listener) setup(mode os.FileMode, uid, gid int) error {
@@ -147,6 +164,10 @@ func (l *Listener) setup(mode os.FileMode, uid, gid int) error {
 		return fmt.Errorf("%s was replaced by something that is not a socket right after bind", l.path)
 	}
 	l.dev, l.ino = st.Dev, st.Ino
+	// Where the file is, whatever a symlinked folder on path names later.
+	if file, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && filepath.IsAbs(file) {
+		l.abs = file
+	}
 	if uid >= 0 || gid >= 0 {
 		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
 			return fmt.Errorf("chown of socket file %s: %w", l.path, err)
@@ -164,17 +185,27 @@ func (l *Listener) setup(mode os.FileMode, uid, gid int) error {
 // Path is the socket's path, as given to Listen.
 func (l *Listener) Path() string { return l.path }
 
+// File is the socket file's absolute path with every symlink resolved as
+// it was at bind: what Close removes.
+func (l *Listener) File() string { return l.abs }
+
+// At reports whether path names the socket file l bound (same device
+// and inode); a symlink at path is not followed.
+func (l *Listener) At(path string) bool {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && st.Dev == l.dev && st.Ino == l.ino
+}
+
 // Close closes the socket and removes its file, unless the path now holds
 // another file. It may be called more than once.
 func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() {
-		fi, serr := os.Lstat(l.abs)
-		if serr != nil {
-			return
-		}
-		st, ok := fi.Sys().(*syscall.Stat_t)
-		if !ok || st.Dev != l.dev || st.Ino != l.ino {
+		if !l.At(l.abs) {
 			return
 		}
 		if rerr := os.Remove(l.abs); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {

@@ -318,3 +318,36 @@ func TestPeerCred(t *testing.T) {
 		t.Errorf("PeerCred of the client side: %v", err)
 	}
 }
+
+// Close removes the file Listen bound even after a symlinked folder on
+// its path was switched, and never the file the path names then.
+func TestCloseAfterSwitch(t *testing.T) {
+	base := t.TempDir()
+	for _, d := range []string{"r1", "r2"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cur := filepath.Join(base, "cur")
+	if err := os.Symlink("r1", cur); err != nil {
+		t.Fatal(err)
+	}
+	l := listen(t, filepath.Join(cur, "s.sock"), Options{})
+	if want := filepath.Join(base, "r1", "s.sock"); l.File() != want {
+		t.Errorf("File = %q, want %q", l.File(), want)
+	}
+	if err := os.Remove(cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("r2", cur); err != nil {
+		t.Fatal(err)
+	}
+	l2 := listen(t, filepath.Join(cur, "s.sock"), Options{})
+	l.Close()
+	if _, err := os.Lstat(filepath.Join(base, "r1", "s.sock")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("r1/s.sock after Close: %v, want it removed", err)
+	}
+	if err := dial(t, l2.Path()); err != nil {
+		t.Errorf("r2/s.sock after the other's Close: %v", err)
+	}
+}
