@@ -6,10 +6,24 @@
 // It never imports the supervisor: main hands it the ready instances
 // (Add, Remove) and calls Drain before an instance stops.
 //
+// Layers: one request-handling layer under two connection layers.
+// Server.ServeHTTP is the handling layer's entry point, a plain
+// http.Handler (handler.go): trust, limits, the host allow-list, the
+// health path, redirect binds, then s.app (the proxy to the app; a
+// component such as static files wraps it in New, and one that answers
+// itself fills upstream.RecordFrom(ctx) for the access log), then the
+// access log. It needs of a connection layer only an http.ResponseWriter,
+// an *http.Request, and a request context derived from ConnContext(ctx,
+// conn, bind); it never touches net/http's server types. The HTTP/1.1
+// layer is net/http's server, one per listener, under the request
+// checker; on TLS binds tlsListener makes the handshakes and gives the
+// connections that chose h2 by ALPN to the HTTP/2 layer (conn_tls.go).
+//
 // Subpackages: listen (binds, UNIX sockets, systemd sockets, PROXY
 // protocol), forward (who is trusted, X-Forwarded-*), httpcheck (request
 // validation and limits), upstream (the pooled client and balancer
-// towards the app), accesslog (Gunicorn's format).
+// towards the app), accesslog (Gunicorn's format), certs (TLS
+// certificates by SNI, read again on change).
 package serve
 
 import (

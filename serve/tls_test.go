@@ -76,20 +76,7 @@ func startTLSFront(t *testing.T, set procfile.Serve, app http.Handler, certs ...
 	log := logrus.New()
 	log.SetOutput(f.errLog)
 	log.SetLevel(logrus.DebugLevel)
-	s, err := New(Config{Settings: set, Log: log, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Listen(set.Bind, nil, ""); err != nil {
-		t.Fatal(err)
-	}
-	s.Serve()
-	s.Add(1, strings.TrimPrefix(backend.URL, "http://"))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
+	s := startServer(t, Config{Settings: set, Log: log, Stdout: io.Discard}, set.Bind, backend.URL)
 	f.s = s
 	f.tlsAddr, f.httpAddr = s.lns[0].Addr().String(), s.lns[1].Addr().String()
 	return f
