@@ -148,6 +148,11 @@ func New(cfg Config) (*Server, error) {
 		stop:   make(chan struct{}),
 	}
 	s.setBinds(set.Bind)
+	if set.ACME != nil {
+		// Read and checked by procfile; obtaining certificates is not
+		// wired yet, and a front without them must not start.
+		return nil, fmt.Errorf("[serve.acme]: ACME is not available yet; use certfile and keyfile (certbot) meanwhile")
+	}
 	if set.TLS() {
 		st, err := certs.New(set.TLSPairs(), len(set.Hosts) > 0, cfg.Log)
 		if err != nil {
