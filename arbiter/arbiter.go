@@ -386,6 +386,12 @@ func (a *arbiter) reload() error {
 		a.refuseReload(err)
 		return errors.Join(err, errInvalidConfig)
 	}
+	if a.srv != nil {
+		if err := a.srv.Reload(spec.Serve); err != nil {
+			a.refuseReload(err)
+			return errors.Join(err, errInvalidConfig)
+		}
+	}
 	if a.srv != nil && a.rebind && len(spec.Serve.Bind) > 0 {
 		if err := a.srv.Rebind(spec.Serve.Bind); err != nil {
 			a.refuseReload(err)

@@ -1,6 +1,8 @@
 package procfile
 
 import (
+	"gsup/internal/testcert"
+
 	"maps"
 	"os"
 	"reflect"
@@ -41,14 +43,17 @@ func TestExampleDefaults(t *testing.T) {
 	}
 
 	files["gsup.toml"] = uncommented
+	files["certs/example.org.pem"], files["certs/example.org.key"] = testCertPEM(t, "example.org")
 	spec := mustLoad(t, files, Options{})
 	got, want := *spec, *plain
 	// What the example sets on purpose, beyond the defaults.
-	if got.Env["RAILS_ENV"] != "production" || len(got.Serve.Bind) != 2 || len(got.Sockets) != 1 ||
-		got.Control != spec.Dir+"/.gsup.sock" || got.ErrorLogfile != "-" {
+	if got.Env["RAILS_ENV"] != "production" || len(got.Serve.Bind) != 4 || len(got.Sockets) != 1 ||
+		got.Control != spec.Dir+"/.gsup.sock" || got.ErrorLogfile != "-" ||
+		len(got.Serve.Certs) != 1 || got.Serve.ACME == nil || got.Serve.ACME.Directory != DefaultACMEDirectory {
 		t.Errorf("uncommented example: %+v", got)
 	}
 	got.Serve.Bind, want.Serve.Bind = nil, nil
+	got.Serve.Certs, got.Serve.ACME = nil, nil
 	if !reflect.DeepEqual(got.Serve, want.Serve) {
 		t.Errorf("[serve] in the example is not the defaults:\n got %+v\nwant %+v", got.Serve, want.Serve)
 	}
@@ -130,4 +135,18 @@ func TestExampleHasEveryKey(t *testing.T) {
 
 func hasRowUnder(prefix string) bool {
 	return slices.ContainsFunc(settings, func(r setting) bool { return strings.HasPrefix(r.key, prefix) })
+}
+
+// testCertPEM makes a certificate for name and its key, PEM.
+func testCertPEM(t *testing.T, name string) (cert, key string) {
+	t.Helper()
+	ca, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, k, err := ca.Leaf(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(c), string(k)
 }

@@ -304,6 +304,7 @@ func (l *loader) load() (*Spec, error) {
 		return nil, err
 	}
 	l.serving()
+	l.checkTLS()
 	l.ports()
 	l.references()
 	if len(l.errs) == 0 {

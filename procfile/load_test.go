@@ -242,8 +242,8 @@ func TestLoadFullTOML(t *testing.T) {
 	}
 	sv := spec.Serve
 	wantBinds := []Bind{
-		{"127.0.0.1:8080", "http"}, {"[::1]:8080", "http"}, {"unix:" + d + "/run/front.sock", "http"},
-		{"0.0.0.0:8443", "https"}, {"fd://3", "http"}, {"localhost:8000", "http"},
+		{Address: "127.0.0.1:8080", Scheme: "http"}, {Address: "[::1]:8080", Scheme: "http"}, {Address: "unix:" + d + "/run/front.sock", Scheme: "http"},
+		{Address: "0.0.0.0:8443", Scheme: "https"}, {Address: "fd://3", Scheme: "http"}, {Address: "localhost:8000", Scheme: "http"},
 	}
 	if !slices.Equal(sv.Bind, wantBinds) {
 		t.Errorf("Bind = %v", sv.Bind)
@@ -326,7 +326,7 @@ func TestLoadTOMLErrors(t *testing.T) {
 		{"[process.web]\ncommand = \"x\"\n[process.web.extra]\nq = 1\n", "gsup.toml:3: process.web.extra: unknown key"},
 		{"[socket.a]\nbind = \"unix:/a\"\nmod = \"0600\"\n", "gsup.toml:3: socket.a.mod: unknown key"},
 		{"Port = 1\n", "gsup.toml:1: Port: unknown key"},
-		{"[serve]\nbind = [{ address = \"x\", schema = \"https\" }]\n", "gsup.toml:2: serve.bind.schema: unknown key (a bind table has address and scheme)"},
+		{"[serve]\nbind = [{ address = \"x\", schema = \"https\" }]\n", "gsup.toml:2: serve.bind.schema: unknown key (a bind table has address, scheme, tls and redirect)"},
 		{"process.web.command = \"x\"\nprocess.web.oops = 1\n", "gsup.toml:2: process.web.oops: unknown key"},
 		// Types.
 		{"port = \"5000\"\n", "gsup.toml:1: port: must be an integer, not a string"},
@@ -661,7 +661,7 @@ func TestLoadServe(t *testing.T) {
 		{name: "--bind wins", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[serve]\nbind = \"127.0.0.1:9000\"\n"},
 			opts:    Options{Over: Overrides{"bind": {"unix:rel.sock", "tcp://LocalHost:81", "[::]:80", ":8080"}}},
 			enabled: true, upstream: "web",
-			binds: []Bind{{"unix:rel.sock", "http"}, {"localhost:81", "http"}, {"[::]:80", "http"}, {":8080", "http"}}},
+			binds: []Bind{{Address: "unix:rel.sock", Scheme: "http"}, {Address: "localhost:81", Scheme: "http"}, {Address: "[::]:80", Scheme: "http"}, {Address: ":8080", Scheme: "http"}}},
 		{name: "bad --bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"x:y"}}},
 			err: `--bind: "x:y": invalid port "y"`},
 		{name: "bound twice", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"127.0.0.1:80", "127.0.0.1:80"}}},

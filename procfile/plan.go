@@ -74,7 +74,12 @@ func (s *Spec) WritePlan(w io.Writer) {
 		var binds []string
 		for _, b := range sv.Bind {
 			a := b.Address
-			if b.Scheme == "https" {
+			switch {
+			case b.TLS:
+				a += " (tls)"
+			case b.Redirect != "":
+				a += " (redirect to " + b.Redirect + ")"
+			case b.Scheme == "https":
 				a += " (https)"
 			}
 			binds = append(binds, a)
@@ -96,6 +101,16 @@ func (s *Spec) WritePlan(w io.Writer) {
 			access = s.rel(sv.AccessLogfile)
 		}
 		line("access", access)
+		for _, p := range sv.TLSPairs() {
+			line("cert", s.rel(p.CertFile)+" "+s.rel(p.KeyFile)+" "+DescribeCert(p))
+		}
+		if a := sv.ACME; a != nil {
+			ca := ""
+			if a.CARoot != "" {
+				ca = " ca-root=" + s.rel(a.CARoot)
+			}
+			line("acme", fmt.Sprintf("%s email=%s directory=%s storage=%s%s", strings.Join(a.Domains, ","), orNone(nonEmpty(a.Email)), a.Directory, s.rel(a.Storage), ca))
+		}
 	case sv.NoServe:
 		line("serve", "off (--no-serve)")
 	default:

@@ -106,6 +106,8 @@ func proc[T any](k kind[T], dst func(*Process) *T) binding {
 
 func sock[T any](k kind[T], dst func(*Socket) *T) binding { return field[Socket, T]{kind: k, dst: dst} }
 
+func acme[T any](k kind[T], dst func(*ACME) *T) binding { return field[ACME, T]{kind: k, dst: dst} }
+
 func release[T any](k kind[T], dst func(*Release) *T) binding {
 	return field[Release, T]{kind: k, dst: dst}
 }
@@ -128,6 +130,8 @@ func same[T any](a, b T) bool {
 		return slices.Equal(x, any(b).([]string))
 	case []Bind:
 		return slices.Equal(x, any(b).([]Bind))
+	case []CertPair:
+		return slices.Equal(x, any(b).([]CertPair))
 	case map[string]string:
 		y := any(b).(map[string]string)
 		if len(x) != len(y) {

@@ -30,9 +30,10 @@ const (
 	DefaultUnixMode        = os.FileMode(0o660)
 	DefaultUpstream        = "web"
 	DefaultBind            = "127.0.0.1:8000"
-	DefaultBuffer          = 1 << 20          // buffer_body and buffer_response: 1 MiB
-	DefaultClientTimeout   = 60 * time.Second // body_timeout and send_timeout (nginx's client_body_timeout, send_timeout)
-	PortsPerType           = 100              // foreman: each type's ports start 100 after the previous type's
+	DefaultACMEDirectory   = "https://acme-v02.api.letsencrypt.org/directory" // Let's Encrypt
+	DefaultBuffer          = 1 << 20                                          // buffer_body and buffer_response: 1 MiB
+	DefaultClientTimeout   = 60 * time.Second                                 // body_timeout and send_timeout (nginx's client_body_timeout, send_timeout)
+	PortsPerType           = 100                                              // foreman: each type's ports start 100 after the previous type's
 )
 
 // Spec is one app, validated: everything `gsup start` needs to run it.
@@ -133,8 +134,25 @@ type Socket struct {
 
 // Bind is one address the HTTP front listens on.
 type Bind struct {
-	Address string // "host:port", "[::1]:port", "unix:/path", "fd://N"
-	Scheme  string // "http" (default) or "https" for a port behind a TLS terminator
+	Address  string // "host:port", "[::1]:port", "unix:/path", "fd://N"
+	Scheme   string // "http" (default) or "https" for a port behind a TLS terminator, or with TLS
+	TLS      bool   // gsup terminates TLS on it (HTTP/2 by ALPN)
+	Redirect string // "https": every request gets a 308 to the same URL in https
+}
+
+// CertPair is a TLS certificate (PEM, the chain after the leaf) and its
+// private key (PEM).
+type CertPair struct {
+	CertFile, KeyFile string
+}
+
+// ACME is [serve.acme]: certificates obtained and renewed automatically.
+type ACME struct {
+	Domains   []string
+	Email     string
+	Directory string // the ACME server's directory URL (Let's Encrypt's)
+	Storage   string // folder keeping the account key and certificates
+	CARoot    string // PEM file of CA certificates the ACME server's own certificate chains to; "" = the system's
 }
 
 // Serve holds the HTTP front's settings ([serve] and the front flags).
@@ -171,6 +189,10 @@ type Serve struct {
 	Static                []StaticDir    // [serve.static]: URL prefixes served from folders
 	Compress              []string       // content codings of the app's responses, preferred first; none = off
 	ErrorPages            map[int]string // status -> page gsup sends for its own errors
+	CertFile, KeyFile     string         // --certfile/--keyfile: the first certificate
+	Certs                 []CertPair     // [[serve.cert]]: more certificates, chosen by SNI
+	Hosts                 []string       // allowed Host names ("example.com", "*.example.com"); empty = any
+	ACME                  *ACME          // nil = no [serve.acme]
 }
 
 // StaticDir is a [serve.static] entry: a URL prefix served only from a
@@ -180,6 +202,21 @@ type StaticDir struct {
 	Dir          string // absolute
 	Internal     bool   // reached only through X-Accel-Redirect
 	CacheControl string // Cache-Control of its files; "" = none
+}
+
+// TLSPairs returns every certificate of the front: certfile/keyfile
+// first, then [[serve.cert]].
+func (s *Serve) TLSPairs() []CertPair {
+	var out []CertPair
+	if s.CertFile != "" {
+		out = append(out, CertPair{CertFile: s.CertFile, KeyFile: s.KeyFile})
+	}
+	return append(out, s.Certs...)
+}
+
+// TLS reports whether the front terminates TLS on some bind.
+func (s *Serve) TLS() bool {
+	return len(s.TLSPairs()) > 0 || s.ACME != nil
 }
 
 // Lookup returns the process type named name, or nil.

@@ -596,12 +596,22 @@ func (d *tomlDoc) binds(k toml.Key, v any) ([]Bind, bool) {
 					b.Address, _ = d.str(bk, x[name])
 				case "scheme":
 					b.Scheme, _ = d.enum(bk, x[name], "http", "https")
+				case "tls":
+					b.TLS, _ = d.boolean(bk, x[name])
+				case "redirect":
+					b.Redirect, _ = d.enum(bk, x[name], "https")
 				default:
-					d.fail(bk, "unknown key (a bind table has address and scheme)")
+					d.fail(bk, "unknown key (a bind table has address, scheme, tls and redirect)")
 				}
 			}
 			if _, has := x["address"]; !has {
 				d.fail(k, "entry %d has no address", i+1)
+			}
+			if b.TLS && b.Redirect != "" {
+				d.fail(k, "entry %d: a bind either speaks TLS or redirects to https, not both", i+1)
+			}
+			if b.TLS {
+				b.Scheme = "https"
 			}
 			if len(*d.errs) > before {
 				ok = false

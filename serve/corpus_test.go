@@ -336,7 +336,7 @@ func runThroughFront(c corpus.Case, dir string) (frontOutcome, error) {
 		return frontOutcome{}, err
 	}
 	watch := &connWatch{}
-	s.srv.ConnState = watch.hook
+	s.connState = watch.hook
 	s.Serve()
 	s.Add(1, app.addr)
 	res, err := corpus.SendThen(s.lns[0].Addr().String(), c.Raw, caseTimeout, func(readDone <-chan struct{}) {

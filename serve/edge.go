@@ -71,12 +71,13 @@ func (e *edge) close() {
 // serve answers r from the static folders, or through the proxy with
 // X-Accel-Redirect and compression around it; rec gets the status and
 // the body bytes the client was sent, for the access log.
-func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request, rec *upstream.Record) {
+func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 	e := s.edge
 	if !e.enabled() {
-		s.proxy.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
+		s.proxy.ServeHTTP(w, r)
 		return
 	}
+	rec := upstream.RecordFrom(r.Context())
 	cw := &counter{ResponseWriter: w}
 	if e.files.Serve(cw, r) {
 		rec.Status, rec.BytesSent = cw.status, cw.n
@@ -91,7 +92,7 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request, rec *upstream
 	if e.files.Enabled() {
 		pw = e.files.Accel(pw, cw, r)
 	}
-	s.proxy.ServeHTTP(pw, r.WithContext(upstream.WithRecord(r.Context(), rec)))
+	s.proxy.ServeHTTP(pw, r)
 	if zw != nil {
 		zw.Close()
 	}

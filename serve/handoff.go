@@ -17,10 +17,9 @@ import (
 func (s *Server) Pause(ctx context.Context, settle time.Duration) error {
 	s.pausing.Store(true)
 	s.lnMu.Lock()
-	for _, p := range s.pausables {
-		p.Pause()
+	for _, f := range s.fronts {
+		f.p.Pause()
 	}
-	srv := s.srv
 	s.lnMu.Unlock()
 	t := time.NewTimer(settle)
 	select {
@@ -28,10 +27,7 @@ func (s *Server) Pause(ctx context.Context, settle time.Duration) error {
 	case <-ctx.Done():
 	}
 	t.Stop()
-	err := srv.Shutdown(ctx) // the paused listeners ignore its Close
-	if err != nil {
-		srv.Close()
-	}
+	err := s.shutdownLayers(ctx) // the paused listeners ignore its Close
 	s.wg.Wait()
 	return err
 }
@@ -40,11 +36,11 @@ func (s *Server) Pause(ctx context.Context, settle time.Duration) error {
 func (s *Server) Resume() {
 	s.lnMu.Lock()
 	defer s.lnMu.Unlock()
-	for _, p := range s.pausables {
-		p.Resume()
+	for l, f := range s.fronts {
+		f.p.Resume()
+		delete(s.fronts, l)
 	}
-	s.pausables = nil
-	s.srv = s.newHTTPServer()
+	s.h2 = newH2Layer(s, s.log)
 	s.pausing.Store(false)
 	for _, l := range s.lns {
 		s.serveLocked(l)

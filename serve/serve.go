@@ -6,14 +6,29 @@
 // It never imports the supervisor: main hands it the ready instances
 // (Add, Remove) and calls Drain before an instance stops.
 //
+// Layers: one request-handling layer under two connection layers.
+// Server.ServeHTTP is the handling layer's entry point, a plain
+// http.Handler (handler.go): trust, limits, the host allow-list, the
+// health path, redirect binds, then s.app (the proxy to the app; a
+// component such as static files wraps it in New, and one that answers
+// itself fills upstream.RecordFrom(ctx) for the access log), then the
+// access log. It needs of a connection layer only an http.ResponseWriter,
+// an *http.Request, and a request context derived from ConnContext(ctx,
+// conn, bind); it never touches net/http's server types. The HTTP/1.1
+// layer is net/http's server, one per listener, under the request
+// checker; on TLS binds tlsListener makes the handshakes and gives the
+// connections that chose h2 by ALPN to the HTTP/2 layer (conn_tls.go).
+//
 // Subpackages: listen (binds, UNIX sockets, systemd sockets, PROXY
 // protocol), forward (who is trusted, X-Forwarded-*), httpcheck (request
 // validation and limits), upstream (the pooled client and balancer
-// towards the app), accesslog (Gunicorn's format).
+// towards the app), accesslog (Gunicorn's format), certs (TLS
+// certificates by SNI, read again on change).
 package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +38,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +49,7 @@ import (
 	"gsup/internal/handoff"
 	"gsup/procfile"
 	"gsup/serve/accesslog"
+	"gsup/serve/certs"
 	"gsup/serve/conns"
 	"gsup/serve/forward"
 	"gsup/serve/httpcheck"
@@ -48,6 +63,8 @@ const (
 	readHeaderTimeout = 10 * time.Second // whole request head
 	idleTimeout       = 75 * time.Second // idle keep-alive connection (nginx's keepalive_timeout)
 	proxyHeaderWait   = 5 * time.Second  // PROXY header
+	tlsHandshakeWait  = 10 * time.Second // TLS handshake
+	certWatchInterval = 2 * time.Second  // how often certificate files are looked at
 )
 
 // Config is what a Server needs.
@@ -71,9 +88,16 @@ type Server struct {
 	proxy   *upstream.Proxy
 	format  *accesslog.Format
 	access  *accesslog.Writer
-	edge    *edge // static files, X-Accel-Redirect, compression, error pages (edge.go)
-	srv     *http.Server
+	edge    *edge        // static files, X-Accel-Redirect, compression, error pages (edge.go)
+	app     http.Handler // what requests for the app go to: the edge, then the proxy
 	gate    *conns.Gate
+	certs   *certs.Store // nil without TLS
+	tlsConf *tls.Config
+	h2      *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
+	binds   map[string]Bind              // by address, from the settings
+	fronts  map[*listen.Listener]*served // the served listeners; guarded by lnMu
+	stop    chan struct{}                // closed by Shutdown and Close: ends the certificate watch
+	stopped sync.Once
 	lnMu    sync.Mutex // guards lns and dropped
 	lns     []*listen.Listener
 	dropped map[*listen.Listener]bool // closed by Rebind
@@ -82,51 +106,19 @@ type Server struct {
 	served  chan struct{}
 	closing sync.Once
 
-	pausables []*handoff.Pausable // the served listeners; guarded by lnMu
-	pausing   atomic.Bool         // Pause was called: answers close their connection
+	pausing atomic.Bool // Pause was called: answers close their connection
+
+	connState func(net.Conn, http.ConnState) // the HTTP/1.1 layer's ConnState (tests)
 }
 
-type ctxKey struct{}
-
-// reqInfo is what the requests of one connection carry through the
-// proxy. It is worked out on the connection's first request, in the
-// connection's own goroutine: a PROXY header is read there, never in the
-// accept loop.
-type reqInfo struct {
-	conn    net.Conn
-	once    sync.Once
-	ci      forward.ClientInfo
-	trusted bool
-}
-
-func (ri *reqInfo) resolve(p forward.Policy) *reqInfo {
-	ri.once.Do(func() {
-		ri.ci = clientInfo(ri.conn)
-		ri.trusted = p.Trusted(ri.ci)
-	})
-	return ri
-}
-
-// clientInfo describes the client of c, a connection the request checker
-// (or the Gate under it) made: under them sits the PROXY layer that knows
-// the client.
-func clientInfo(c net.Conn) forward.ClientInfo {
-	if w, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = w.NetConn()
-	}
-	if g, ok := c.(*conns.Conn); ok {
-		c = g.NetConn()
-	}
-	return listen.Info(c)
-}
-
-// info returns the connection facts of r.
-func (s *Server) info(r *http.Request) *reqInfo {
-	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
-	if ri == nil {
-		return &reqInfo{}
-	}
-	return ri.resolve(s.policy)
+// served is one served listener and its HTTP/1.1 connection layer
+// (net/http's server); on a TLS bind, the handshakes are made under it
+// and its HTTP/2 connections go to the Server's HTTP/2 layer.
+type served struct {
+	l    *listen.Listener
+	bind Bind
+	h1   *http.Server
+	p    *handoff.Pausable
 }
 
 // New prepares a Server; it opens the access log but no listener.
@@ -153,6 +145,23 @@ func New(cfg Config) (*Server, error) {
 		format: format,
 		pid:    os.Getpid(),
 		served: make(chan struct{}),
+		fronts: map[*listen.Listener]*served{},
+		stop:   make(chan struct{}),
+	}
+	s.setBinds(set.Bind)
+	if set.ACME != nil {
+		// Read and checked by procfile; obtaining certificates is not
+		// wired yet, and a front without them must not start.
+		return nil, fmt.Errorf("[serve.acme]: ACME is not available yet; use certfile and keyfile (certbot) meanwhile")
+	}
+	if set.TLS() {
+		st, err := certs.New(set.TLSPairs(), len(set.Hosts) > 0, cfg.Log)
+		if err != nil {
+			return nil, err
+		}
+		s.certs = st
+		s.tlsConf = st.Config()
+		go st.Watch(certWatchInterval, s.stop)
 	}
 	if set.AccessLogfile != "" {
 		w, err := accesslog.OpenWriter(set.AccessLogfile, cfg.Stdout)
@@ -191,14 +200,48 @@ func New(cfg Config) (*Server, error) {
 		ErrorPage:         s.edge.errorPage,
 		Log:               cfg.Log,
 	})
-	s.srv = s.newHTTPServer()
+	s.app = http.HandlerFunc(s.serveEdge)
+	s.h2 = newH2Layer(s, s.log)
 	return s, nil
 }
 
-// newHTTPServer returns the http.Server that serves the listeners (a new
-// one after an upgrade that did not happen: a shut down one cannot serve
-// again).
-func (s *Server) newHTTPServer() *http.Server {
+// setBinds records what each bind address is (TLS, redirect); with no
+// bind given, the default one is TLS when the front has a certificate.
+func (s *Server) setBinds(binds []procfile.Bind) {
+	s.binds = map[string]Bind{}
+	for _, b := range binds {
+		s.binds[b.Address] = Bind{TLS: b.TLS, Redirect: b.Redirect != ""}
+	}
+}
+
+// bindOf says what the listener l is: its bind's settings, or, for a
+// listener no bind names (the default, or systemd's sockets), TLS when
+// the front has a certificate and no bind was given.
+func (s *Server) bindOf(l *listen.Listener) Bind {
+	if b, ok := s.binds[l.Name]; ok {
+		return b
+	}
+	return Bind{TLS: len(s.set.Bind) == 0 && s.certs != nil && l.Addr().Network() == "tcp"}
+}
+
+// httpsPort is the port of the first TLS listener, "" if none.
+func (s *Server) httpsPort() string {
+	s.lnMu.Lock()
+	defer s.lnMu.Unlock()
+	for _, l := range s.lns {
+		if s.bindOf(l).TLS {
+			if _, port, err := net.SplitHostPort(l.Addr().String()); err == nil {
+				return port
+			}
+		}
+	}
+	return ""
+}
+
+// newHTTPServer returns an HTTP/1.1 connection layer for a listener of
+// bind b (a new one after an upgrade that did not happen: a shut down
+// one cannot serve again).
+func (s *Server) newHTTPServer(b Bind) *http.Server {
 	return &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -209,8 +252,9 @@ func (s *Server) newHTTPServer() *http.Server {
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     newErrorLog(s.log),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, ctxKey{}, &reqInfo{conn: c})
+			return ConnContext(ctx, c, b)
 		},
+		ConnState: s.connState,
 	}
 }
 
@@ -324,14 +368,24 @@ func (s *Server) Serve() {
 }
 
 func (s *Server) serveLocked(l *listen.Listener) {
-	s.log.Infof("listening at %s", l.Name)
-	p := &handoff.Pausable{Listener: httpcheck.WrapListener(s.gate.Wrap(l, l.Name), s.limits, s.log, s.logRefusedHead), Socket: l}
-	s.pausables = append(s.pausables, p)
-	srv := s.srv
+	b := s.bindOf(l)
+	var inner net.Listener = s.gate.Wrap(l, l.Name)
+	switch {
+	case b.TLS:
+		s.log.Infof("listening at %s (TLS, HTTP/2)", l.Name)
+		inner = newTLSListener(inner, s.tlsConf, s.h2, b, s.log)
+	case b.Redirect:
+		s.log.Infof("listening at %s (redirecting to https)", l.Name)
+	default:
+		s.log.Infof("listening at %s", l.Name)
+	}
+	p := &handoff.Pausable{Listener: httpcheck.WrapListener(inner, s.limits, s.log, s.logRefusedHead), Socket: l}
+	f := &served{l: l, bind: b, h1: s.newHTTPServer(b), p: p}
+	s.fronts[l] = f
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := srv.Serve(p)
+		err := f.h1.Serve(p)
 		s.lnMu.Lock()
 		dropped := s.dropped[l]
 		s.lnMu.Unlock()
@@ -378,6 +432,10 @@ func (s *Server) Rebind(binds []procfile.Bind) error {
 			s.dropped = map[*listen.Listener]bool{}
 		}
 		s.dropped[l] = true
+		if f := s.fronts[l]; f != nil {
+			delete(s.fronts, l)
+			go f.h1.Shutdown(context.Background()) //nolint:errcheck // its connections finish their requests
+		}
 		l.Close()
 	}
 	s.lns = append(keep, opened...)
@@ -390,10 +448,8 @@ func (s *Server) Rebind(binds []procfile.Bind) error {
 // Shutdown stops accepting, waits for requests in flight (until ctx
 // ends), then closes every connection, listener and the access log.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.Shutdown(ctx)
-	if err != nil {
-		s.srv.Close()
-	}
+	s.stopped.Do(func() { close(s.stop) })
+	err := s.shutdownLayers(ctx)
 	s.wg.Wait()
 	s.lnMu.Lock()
 	for _, l := range s.lns {
@@ -410,13 +466,68 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes every listener (also one never served) and connection at
 // once; a Shutdown waiting for requests returns.
 func (s *Server) Close() error {
-	err := s.srv.Close()
+	s.stopped.Do(func() { close(s.stop) })
 	s.lnMu.Lock()
 	defer s.lnMu.Unlock()
+	var errs []error
+	for _, f := range s.fronts {
+		errs = append(errs, f.h1.Close())
+	}
+	s.h2.close()
 	for _, l := range s.lns {
 		l.Close()
 	}
+	return errors.Join(errs...)
+}
+
+// shutdownLayers shuts down both connection layers at once: no more
+// accepting, HTTP/1.1 keep-alive connections closed after their answer,
+// HTTP/2 ones sent GOAWAY; then it waits for the requests in flight until
+// ctx ends, and closes every connection left.
+func (s *Server) shutdownLayers(ctx context.Context) error {
+	s.lnMu.Lock()
+	var layers []func(context.Context) error
+	var closers []func() error
+	for _, f := range s.fronts {
+		layers = append(layers, f.h1.Shutdown)
+		closers = append(closers, f.h1.Close)
+	}
+	h2 := s.h2
+	s.lnMu.Unlock()
+	layers = append(layers, h2.shutdown)
+	errs := make(chan error, len(layers))
+	for _, shut := range layers {
+		go func() { errs <- shut(ctx) }()
+	}
+	var err error
+	for range layers {
+		if e := <-errs; e != nil && err == nil {
+			err = e
+		}
+	}
+	if err != nil {
+		for _, c := range closers {
+			c()
+		}
+		h2.close()
+	}
 	return err
+}
+
+// Reload takes the TLS settings of a reload: the certificates are read
+// again (all, or none is changed and the error says why). Other
+// settings of [serve] keep their running values.
+func (s *Server) Reload(set procfile.Serve) error {
+	s.lnMu.Lock()
+	s.setBinds(set.Bind)
+	s.lnMu.Unlock()
+	if s.certs == nil {
+		if set.TLS() {
+			return fmt.Errorf("TLS was off at start: a restart turns it on")
+		}
+		return nil
+	}
+	return s.certs.Set(set.TLSPairs())
 }
 
 // Add puts a ready instance in rotation.
@@ -438,127 +549,17 @@ func (s *Server) Drain(ctx context.Context, id uint64) {
 // Ready is the number of instances in rotation.
 func (s *Server) Ready() int { return s.bal.Len() }
 
-// Reopen reopens the access log (USR1).
+// Reopen reopens the access log and reads the certificates again (USR1).
 func (s *Server) Reopen() error {
-	if s.access == nil {
-		return nil
-	}
-	return s.access.Reopen()
-}
-
-func (s *Server) rewrite(out http.Header, in *http.Request) {
-	ri := s.info(in)
-	forward.Rewrite(out, in.Host, ri.ci, ri.trusted)
-}
-
-// ServeHTTP checks the request, proxies it and logs it.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	ri := s.info(r)
-	if r.ContentLength != 0 {
-		// Bounds the wait for a body gsup does not read too (its own
-		// answers): net/http reads what is left of it after the handler.
-		// The proxy gives each read of its own the same time.
-		http.NewResponseController(w).SetReadDeadline(start.Add(s.set.BodyTimeout))
-	}
-	rec := &upstream.Record{}
-	if s.pausing.Load() {
-		w.Header().Set("Connection", "close") // the client reconnects to the next gsup
+	var errs []error
+	if s.certs != nil {
+		errs = append(errs, s.certs.Reload(true))
 	}
 	if s.access != nil {
-		// Deferred: an app that dies mid-body aborts the handler with
-		// http.ErrAbortHandler, and that request must be logged too.
-		defer s.logAccess(r, ri, rec, w.Header(), start)
+		errs = append(errs, s.access.Reopen())
 	}
-	switch {
-	case s.set.HealthPath != "" && r.URL.Path == s.set.HealthPath:
-		rec.Status = http.StatusOK
-		body := "ok\n"
-		if s.bal.Len() == 0 {
-			rec.Status = http.StatusServiceUnavailable
-			body = "no instance ready\n"
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(rec.Status)
-		n, _ := io.WriteString(w, body)
-		rec.BytesSent = int64(n)
-	default:
-		if !ri.trusted {
-			// Underscore spellings of header names (X_Forwarded_For) are
-			// dropped, as Gunicorn and nginx do, unless a trusted proxy
-			// sent them.
-			httpcheck.DropUnderscoreFields(r.Header)
-		}
-		if status, reason := httpcheck.Check(r, s.limits); status != 0 {
-			s.log.Debugf("refused a request from %s: %s", ri.ci.Addr, reason)
-			w.Header().Set("Connection", "close")
-			http.Error(w, reason, status)
-			rec.Status = status
-			break
-		}
-		s.serveEdge(w, r, rec)
-	}
+	return errors.Join(errs...)
 }
-
-// logRefusedConn logs a connection refused over max_connections, with
-// its peer's address: nothing is read from it, not even a PROXY header.
-func (s *Server) logRefusedConn(c net.Conn) {
-	if s.access == nil {
-		return
-	}
-	var ci forward.ClientInfo
-	switch a := c.RemoteAddr().(type) {
-	case *net.TCPAddr:
-		ci.Peer = a.AddrPort()
-		ci.Addr = ci.Peer
-	case *net.UnixAddr:
-		ci.Unix = true
-	}
-	s.logRefusal(ci, http.StatusServiceUnavailable, conns.RefusalBytes)
-}
-
-// logRefusedHead logs a request head the request checker refused.
-func (s *Server) logRefusedHead(c net.Conn, ref httpcheck.Error) {
-	if s.access != nil {
-		s.logRefusal(clientInfo(c), ref.Status, len(ref.Body()))
-	}
-}
-
-// logRefusal logs an answer of gsup's own to a request it did not parse.
-func (s *Server) logRefusal(ci forward.ClientInfo, status, bytes int) {
-	now := time.Now()
-	s.writeEntry(&accesslog.Entry{Status: status, BytesSent: int64(bytes), Start: now, PID: s.pid,
-		Scheme: forward.Scheme(nil, ci, false)}, ci)
-}
-
-func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h http.Header, start time.Time) {
-	e := accesslog.Entry{
-		Request:        r,
-		Status:         rec.Status,
-		BytesSent:      rec.BytesSent,
-		ResponseHeader: h,
-		Start:          start,
-		Duration:       time.Since(start),
-		PID:            s.pid,
-		Scheme:         forward.Scheme(r.Header, ri.ci, ri.trusted),
-	}
-	s.writeEntry(&e, ri.ci)
-}
-
-func (s *Server) writeEntry(e *accesslog.Entry, ci forward.ClientInfo) {
-	if ci.Addr.IsValid() {
-		e.RemoteAddr = ci.Addr.Addr().Unmap().String()
-		e.RemotePort = strconv.Itoa(int(ci.Addr.Port()))
-	}
-	bp := lineBufs.Get().(*[]byte)
-	*bp = s.format.Append((*bp)[:0], e)
-	s.access.Write(*bp)
-	lineBufs.Put(bp)
-}
-
-// lineBufs holds access-log line buffers (the Writer copies what it gets).
-var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // newErrorLog sends net/http's own messages (connections it refuses
 // itself, and the like) to gsup's log at debug level.

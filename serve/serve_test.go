@@ -49,21 +49,29 @@ func front(t *testing.T, set procfile.Serve, backend http.Handler, onLimit func(
 	set.AccessLogfile = logPath
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s, err := New(Config{Settings: set, Log: log, Stdout: io.Discard, OnLimit: onLimit})
+	s := startServer(t, Config{Settings: set, Log: log, Stdout: io.Discard, OnLimit: onLimit}, []procfile.Bind{{Address: "127.0.0.1:0"}}, app.URL)
+	return s.lns[0].Addr().String(), logPath
+}
+
+// startServer serves binds with cfg in front of the app at appURL, until
+// the test ends.
+func startServer(t *testing.T, cfg Config, binds []procfile.Bind, appURL string) *Server {
+	t.Helper()
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Listen([]procfile.Bind{{Address: "127.0.0.1:0"}}, nil, ""); err != nil {
+	if _, err := s.Listen(binds, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	s.Serve()
-	s.Add(1, strings.TrimPrefix(app.URL, "http://"))
+	s.Add(1, strings.TrimPrefix(appURL, "http://"))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
 	})
-	return s.lns[0].Addr().String(), logPath
+	return s
 }
 
 func accessLog(t *testing.T, path string) string {

@@ -150,6 +150,9 @@
 //	    sockets (108 bytes at most; $WORK may be long); removed at the end.
 //	readenv VAR FILE
 //	    Sets VAR to FILE's content, trimmed (an address from -ready).
+//	tlscert DIR NAME...
+//	    Writes a new test CA (DIR/ca.pem) and a certificate it signs for
+//	    the names, ECDSA P-256 (DIR/cert.pem, DIR/key.pem).
 //
 // Setup exports GSUP_TEST_TAG=$WORK and SOCKDIR (a shortdir) to a script.
 package testprog

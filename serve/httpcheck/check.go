@@ -37,7 +37,8 @@ func Check(r *http.Request, l Limits) (status int, reason string) {
 	if r.ProtoMajor == 2 && r.Method == "PRI" && r.RequestURI == "*" {
 		return 0, ""
 	}
-	if r.ProtoMajor != 1 {
+	// HTTP/2 comes only from the HTTP/2 connection layer, over TLS.
+	if r.ProtoMajor != 1 && (r.ProtoMajor != 2 || r.TLS == nil) {
 		return http.StatusHTTPVersionNotSupported, "unsupported HTTP version"
 	}
 
