@@ -167,6 +167,7 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 	if a.srv != nil {
 		supCfg.Drain = a.drain
 		supCfg.Rotation = a.route
+		a.setHealth(spec)
 	}
 	a.sup = supervisor.New(supCfg)
 
@@ -270,7 +271,7 @@ func (a *arbiter) route(ev supervisor.Event) {
 			delete(a.expected, ev.ID)
 		}
 		a.srv.Remove(ev.ID)
-	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
+	case supervisor.EventSick, supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
 		delete(a.expected, ev.ID)
 		a.srv.Remove(ev.ID)
 	}
@@ -283,7 +284,29 @@ func (a *arbiter) drain(ctx context.Context, ev supervisor.Event) { a.srv.Drain(
 
 // replace replaces the instance the rolling way when the front counted
 // its max_requests (serve.Config.OnLimit).
-func (a *arbiter) replace(id uint64) { a.sup.Replace(id) }
+func (a *arbiter) replace(id uint64) {
+	a.sup.Replace(id, supervisor.ReasonMaxRequests, "served max_requests requests")
+}
+
+// setHealth gives the front the passive health settings of the served
+// type.
+func (a *arbiter) setHealth(spec *procfile.Spec) {
+	for _, p := range spec.Processes {
+		if p.Name == spec.Serve.Upstream {
+			a.srv.SetHealth(p.Health.MaxFails, p.Health.Hang, a.sick)
+		}
+	}
+}
+
+// sick replaces an instance the front took out of rotation
+// (upstream.SickFunc).
+func (a *arbiter) sick(id uint64, hung bool, detail string) {
+	reason := supervisor.ReasonUpstream
+	if hung {
+		reason = supervisor.ReasonHang
+	}
+	a.sup.Replace(id, reason, detail)
+}
 
 // stopFront closes the listeners and waits up to grace for the requests
 // in flight (once; later calls return at once).
@@ -388,6 +411,9 @@ func (a *arbiter) reload() error {
 		}
 	}
 	a.ctl.Allow(spec.ControlAllow)
+	if a.srv != nil {
+		a.setHealth(spec)
+	}
 	a.log.Info("reloading")
 	if err := a.sup.Reload(spec); err != nil {
 		err = fmt.Errorf("reload failed: %w", err)

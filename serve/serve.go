@@ -352,6 +352,12 @@ func (s *Server) Add(id uint64, addr string) { s.bal.Add(id, addr) }
 // backing off: requests wait for them while none is in rotation.
 func (s *Server) SetExpected(n int) { s.bal.SetExpected(n) }
 
+// SetHealth sets the passive health checks of the served instances
+// (upstream.Balancer.SetHealth).
+func (s *Server) SetHealth(maxFails int, hang time.Duration, fn upstream.SickFunc) {
+	s.bal.SetHealth(maxFails, hang, fn)
+}
+
 // Remove takes an instance out of rotation; its requests in flight go on.
 func (s *Server) Remove(id uint64) { s.bal.Remove(id) }
 

@@ -71,6 +71,10 @@ type Status struct {
 	Exit     string    `json:"exit,omitempty"`    // last exit status
 	Served   bool      `json:"served"`
 	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
+	Health   string    `json:"health,omitempty"`  // "ok", "failing N/M", "sick"; "" without health checks
+	// Replacing says why the instance is being replaced ("health", "hang",
+	// "max_rss", ...); "" when it is not.
+	Replacing Reason `json:"replacing,omitempty"`
 	// Procs counts the instance's processes: its cgroup's, or without
 	// cgroups its descendants, group and adopted orphans (0 with a fake
 	// Starter).
@@ -85,7 +89,8 @@ func (s *Supervisor) Status() ([]Status, error) {
 		for _, inst := range s.ordered() {
 			st := Status{ID: inst.id, App: inst.t.app.name, Type: inst.t.spec.Name, Name: inst.name,
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
-				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: counts[inst]}
+				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: counts[inst],
+				Health: inst.health, Replacing: inst.recycling}
 			if inst.proc != nil {
 				st.Pid, st.Started, st.Release = inst.pid, inst.started, inst.release
 			}
@@ -411,32 +416,6 @@ func (s *Supervisor) Lines(targets []string) ([]Line, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, err
-}
-
-// Replace replaces the instance with the given ID (Event.ID) the rolling
-// way when it is served, else stop-then-start (max_requests). It returns
-// at once.
-func (s *Supervisor) Replace(id uint64) {
-	s.post(func() {
-		for _, inst := range s.insts {
-			if inst.id != id || inst.remove || s.shutdown {
-				continue
-			}
-			if inst.served() && (inst.state == StateRunning || inst.state == StateStarting) {
-				go func() {
-					if err := s.replace([]*instance{inst}); err != nil {
-						s.log.Errorf("replacing %s: %v", inst.name, err)
-					}
-				}()
-				return
-			}
-			if inst.state == StateRunning || inst.state == StateStarting {
-				inst.restartAfter = true
-				s.stopLocked(inst, false)
-			}
-			return
-		}
-	})
 }
 
 // Follow returns the new output lines of the targets' instances (every

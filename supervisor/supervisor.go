@@ -55,6 +55,9 @@ type Config struct {
 	// passes (true) or ctx ends (false); nil = the real check. Tests with
 	// a fake Starter set it.
 	Probe func(ctx context.Context, mode, addr string) bool
+	// Health runs one active health check of the instance at addr; nil =
+	// the real one. Tests with a fake Starter set it.
+	Health func(ctx context.Context, mode, addr string) error
 }
 
 // State is an instance's state.
@@ -97,9 +100,10 @@ type Supervisor struct {
 	events  broadcaster
 	lines   lineHub
 	posts   chan func()
-	quit    chan struct{}                                      // closed when the loop ends
-	rundir  string                                             // per-instance sockets (notify, listen = "unix")
-	probe   func(ctx context.Context, mode, addr string) error // readiness check; a seam for tests
+	quit    chan struct{}                                                         // closed when the loop ends
+	rundir  string                                                                // per-instance sockets (notify, listen = "unix")
+	probe   func(ctx context.Context, mode, addr string) error                    // readiness check; a seam for tests
+	check   func(ctx context.Context, mode, addr, dir string, env []string) error // health check
 
 	reloadMu sync.Mutex // one rollout at a time
 
@@ -136,6 +140,9 @@ type ptype struct {
 	blocked bool // not started: a one-shot it comes after failed
 	color   int
 	logFile *LogFile
+	// restarts counts, per instance number, the restarts and
+	// replacements by reason, over the type's life.
+	restarts map[int]map[Reason]int
 }
 
 // def is a process type's definition as one Spec gave it.
@@ -166,8 +173,9 @@ type instance struct {
 	rs       restartState
 	ready    bool
 	exit     *ExitStatus
-	marker   string  // MarkerEnv of the current start
-	cg       *cgroup // the current start's cgroup, with cgroups
+	marker   string   // MarkerEnv of the current start
+	env      []string // environment of the current start (exec health checks)
+	cg       *cgroup  // the current start's cgroup, with cgroups
 
 	wantStop     bool  // the current stop was asked for
 	restartAfter bool  // start again once stopped
@@ -181,6 +189,12 @@ type instance struct {
 	probeEnd context.CancelFunc
 	notify   *notifyListener
 	status   string // last STATUS= from the child
+
+	health    string             // "", "ok", "failing N/M", "sick"
+	healthEnd context.CancelFunc // stops the active health checks
+	recycling Reason             // being replaced, and why
+	hung      bool               // stop it without draining its requests
+	hungProbe bool               // its last health check timed out
 
 	readyC   chan struct{} // closed when it first becomes ready
 	failC    chan struct{} // closed when it first exits before it was ever ready
@@ -204,6 +218,10 @@ func New(cfg Config) *Supervisor {
 		posts: make(chan func(), 256),
 		quit:  make(chan struct{}),
 		probe: probe,
+		check: check,
+	}
+	if cfg.Health != nil {
+		s.check = func(ctx context.Context, mode, addr, _ string, _ []string) error { return cfg.Health(ctx, mode, addr) }
 	}
 	if cfg.Probe != nil {
 		s.probe = func(ctx context.Context, mode, addr string) error {
@@ -629,7 +647,7 @@ func (s *Supervisor) setState(inst *instance, st State) {
 // startLocked starts inst's process.
 func (s *Supervisor) startLocked(inst *instance) {
 	inst.wantStop, inst.readyFailed, inst.readyShort, inst.ready = false, false, nil, false
-	inst.status = ""
+	inst.status, inst.health, inst.recycling, inst.hung, inst.hungProbe = "", "", "", false, false
 	s.starts++
 	inst.marker = fmt.Sprintf("%s#%d", inst.name, s.starts)
 	argv, env, err := s.commandLocked(inst)
@@ -653,6 +671,7 @@ func (s *Supervisor) startLocked(inst *instance) {
 	}
 	s.seq++
 	inst.seq = s.seq
+	inst.env = env
 	inst.proc = p
 	inst.pid = p.Pid()
 	inst.started = time.Now()
@@ -841,6 +860,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 		s.log.Infof("%s ready", inst.name)
 	}
 	s.publish(s.event(EventReady, inst))
+	s.watchHealthLocked(inst, p)
 	select {
 	case <-inst.readyC:
 	default:
@@ -871,6 +891,10 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 	if inst.probeEnd != nil {
 		inst.probeEnd()
 		inst.probeEnd = nil
+	}
+	if inst.healthEnd != nil {
+		inst.healthEnd()
+		inst.healthEnd = nil
 	}
 	if inst.notify != nil {
 		inst.notify.close()
@@ -950,6 +974,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		}
 	case decideRestart:
 		inst.restarts++
+		inst.t.count(inst.num, ReasonExit)
 		ev := s.event(EventRestarting, inst)
 		ev.Delay = delay
 		s.publish(ev)
@@ -1066,7 +1091,7 @@ func (s *Supervisor) stopLocked(inst *instance, drain bool) {
 		p := inst.proc
 		wasReady := inst.ready
 		s.setState(inst, StateStopping)
-		if drain && wasReady && inst.served() && s.cfg.Drain != nil {
+		if drain && wasReady && inst.served() && s.cfg.Drain != nil && !inst.hung {
 			ev := s.event(EventDraining, inst)
 			s.publish(ev)
 			go func() {
