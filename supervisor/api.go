@@ -79,17 +79,23 @@ type Status struct {
 	// cgroups its descendants, group and adopted orphans (0 with a fake
 	// Starter).
 	Procs int `json:"procs"`
+	// MemoryBytes and CPUSeconds are the resident memory and CPU time of
+	// all the instance's processes, as the resource guards last measured
+	// them (every second).
+	MemoryBytes int64   `json:"memory_bytes"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
 }
 
 // Status returns every instance, in app and type order.
 func (s *Supervisor) Status() ([]Status, error) {
 	var out []Status
 	ok := s.call(func() {
-		counts := s.procCountsLocked()
+		procs, _ := s.procsLocked()
 		for _, inst := range s.ordered() {
 			st := Status{ID: inst.id, App: inst.t.app.name, Type: inst.t.spec.Name, Name: inst.name,
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
-				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: counts[inst],
+				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: len(procs[inst]),
+				MemoryBytes: inst.usage.rss, CPUSeconds: inst.usage.cpu,
 				Health: inst.health, Replacing: inst.recycling}
 			if inst.proc != nil {
 				st.Pid, st.Started, st.Release = inst.pid, inst.started, inst.release

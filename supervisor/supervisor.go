@@ -143,6 +143,8 @@ type ptype struct {
 	// restarts counts, per instance number, the restarts and
 	// replacements by reason, over the type's life.
 	restarts map[int]map[Reason]int
+	// memoryTold: whether memory_max could be applied was said.
+	memoryTold bool
 }
 
 // def is a process type's definition as one Spec gave it.
@@ -195,6 +197,8 @@ type instance struct {
 	recycling Reason             // being replaced, and why
 	hung      bool               // stop it without draining its requests
 	hungProbe bool               // its last health check timed out
+	usage     usage              // measured by the resource guards
+	maxAge    time.Duration      // max_age plus this start's jitter; 0 = none
 
 	readyC   chan struct{} // closed when it first becomes ready
 	failC    chan struct{} // closed when it first exits before it was ever ready
@@ -294,6 +298,7 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		default:
 			s.cgroups = cg
 			defer cg.close()
+			cg.enableMemory()
 			s.log.Debugf("instances run in cgroups below %s", cg.base)
 		}
 		if s.cfg.Subreaper || s.cgroups == nil || os.Getpid() == 1 {
@@ -314,6 +319,7 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		if s.tracksOrphans() {
 			go s.sweepOrphans()
 		}
+		go s.watchUsage()
 	}
 	if s.cfg.Adopt != nil {
 		if err := s.adoptLocked(s.cfg.Adopt); err != nil {
@@ -672,6 +678,8 @@ func (s *Supervisor) startLocked(inst *instance) {
 	s.seq++
 	inst.seq = s.seq
 	inst.env = env
+	inst.usage, inst.maxAge = usage{}, ageLimit(inst.def.p.Guards)
+	s.memoryMaxLocked(inst)
 	inst.proc = p
 	inst.pid = p.Pid()
 	inst.started = time.Now()
