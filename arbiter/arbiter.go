@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"gsup/control"
+	"gsup/metrics"
 	"gsup/procfile"
 	"gsup/serve"
 	"gsup/serve/listen"
@@ -74,6 +75,7 @@ type arbiter struct {
 	version string
 	started time.Time // when this binary took over the process
 	up      upgradeState
+	metrics *metrics.Metrics
 }
 
 // Run runs gsup until a signal stops it (nil) or something fails (the
@@ -101,7 +103,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
 		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ,
-		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{}}
+		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{},
+		metrics: metrics.New()}
 	if h != nil {
 		return a.resume(ctx, cfg)
 	}
@@ -119,7 +122,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// starts: a bind that fails stops gsup with nothing started.
 	var held []*listen.Listener
 	if spec.Serve.Enabled {
-		a.srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: log, Stdout: cfg.Stdout, OnLimit: a.replace})
+		a.srv, err = serve.New(a.frontConfig(spec, cfg))
 		if err != nil {
 			return err
 		}
@@ -170,6 +173,13 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 		a.setHealth(spec)
 	}
 	a.sup = supervisor.New(supCfg)
+	a.metrics.SetSource(a.sup)
+	a.ctl.Handle("GET /metrics", a.metrics.Handler())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, err := a.serveMetrics(ctx, spec.Serve.MetricsBind, readOnly(a.metrics)); err != nil {
+		return err
+	}
 
 	go func() {
 		if err := a.ctl.Serve(backend{a}, log); err != nil {
@@ -190,8 +200,6 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 		a.srv.Serve()
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go signals.Run(ctx, cfg.Signals, a, log)
 
 	err := a.sup.Run(ctx, spec)
@@ -254,6 +262,11 @@ func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
 			check()
 		}
 	}
+}
+
+// frontConfig is the front's configuration for spec.
+func (a *arbiter) frontConfig(spec *procfile.Spec, cfg Config) serve.Config {
+	return serve.Config{Settings: spec.Serve, Log: a.log, Stdout: cfg.Stdout, OnLimit: a.replace, Observer: a.metrics}
 }
 
 // route keeps the front's rotation in step with the served instances
@@ -415,7 +428,9 @@ func (a *arbiter) reload() error {
 		a.setHealth(spec)
 	}
 	a.log.Info("reloading")
-	if err := a.sup.Reload(spec); err != nil {
+	err = a.sup.Reload(spec)
+	a.metrics.Reload(err == nil)
+	if err != nil {
 		err = fmt.Errorf("reload failed: %w", err)
 		a.log.Error(err)
 		return err
@@ -428,6 +443,7 @@ func (a *arbiter) reload() error {
 // service manager it is over (RELOADING=1 then READY=1, as
 // Type=notify-reload expects even when nothing changed).
 func (a *arbiter) refuseReload(err error) {
+	a.metrics.Reload(false)
 	a.log.Errorf("reload refused, the running config is kept: %v", err)
 	a.notify.Reloading()
 	_, status, _ := a.sup.Summary()

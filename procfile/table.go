@@ -99,7 +99,7 @@ var settings = []setting{
 		to: spec(integer(0, 1<<31-1), func(s *Spec) *int { return &s.Serve.MaxRequestsJitter })},
 	{key: "serve.ignore_client_abort", def: "false", plan: "ignore-client-abort",
 		to: spec(boolean, func(s *Spec) *bool { return &s.Serve.IgnoreClientAbort })},
-	{key: "serve.metrics_bind", def: `""`, plan: "metrics-bind",
+	{key: "serve.metrics_bind", flag: "metrics-bind", def: `""`, usage: "serve /metrics and the status page on `HOST:PORT` (read only)", shown: "none",
 		to: spec(optional(hostPort), func(s *Spec) *string { return &s.Serve.MetricsBind })},
 
 	// Process types. The plan shows scale, ready, restart and stop_* in

@@ -670,6 +670,17 @@ func checkReady(s string) error {
 	return fmt.Errorf("%q is not one of port, http:/PATH, notify, none", s)
 }
 
+// checkHostPort accepts host:port ("" too: none).
+func checkHostPort(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	return nil
+}
+
 // checkHealth accepts an active health check: port, http:/PATH or
 // exec:CMD.
 func checkHealth(s string) error {
@@ -867,14 +878,8 @@ var (
 		show: func(_ *Spec, f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) + "%" },
 	}
 	hostPort = kind[string]{
-		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
-			return checked(d, k, v, func(s string) error {
-				if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
-					return fmt.Errorf("%q is not host:port", s)
-				}
-				return nil
-			})
-		},
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkHostPort) },
+		flag: single(func(s string) (string, error) { return s, checkHostPort(s) }),
 	}
 	umask = kind[int]{
 		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) {

@@ -53,6 +53,8 @@ type Config struct {
 	// OnLimit is called when an instance served max_requests requests;
 	// main replaces it gracefully.
 	OnLimit func(id uint64)
+	// Observer, when set, is told of every request the binds answer.
+	Observer Observer
 }
 
 // Server is the HTTP front. Create with New, open with Listen, then Serve.
@@ -390,6 +392,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &upstream.Record{}
 	if s.pausing.Load() {
 		w.Header().Set("Connection", "close") // the client reconnects to the next gsup
+	}
+	if o := s.cfg.Observer; o != nil {
+		o.Begin()
+		defer observe(o, r, rec, start)
 	}
 	if s.access != nil {
 		// Deferred: an app that dies mid-body aborts the handler with

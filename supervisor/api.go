@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,6 +85,12 @@ type Status struct {
 	// them (every second).
 	MemoryBytes int64   `json:"memory_bytes"`
 	CPUSeconds  float64 `json:"cpu_seconds"`
+	// RestartReasons counts the restarts and replacements of this
+	// instance number of its type by reason, since the type was loaded;
+	// HealthChecks counts its active health checks by result ("ok",
+	// "failed").
+	RestartReasons map[Reason]int `json:"restart_reasons,omitempty"`
+	HealthChecks   map[string]int `json:"health_checks,omitempty"`
 }
 
 // Status returns every instance, in app and type order.
@@ -96,7 +103,8 @@ func (s *Supervisor) Status() ([]Status, error) {
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
 				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: len(procs[inst]),
 				MemoryBytes: inst.usage.rss, CPUSeconds: inst.usage.cpu,
-				Health: inst.health, Replacing: inst.recycling}
+				Health: inst.health, Replacing: inst.recycling,
+				RestartReasons: maps.Clone(inst.t.restarts[inst.num]), HealthChecks: maps.Clone(inst.t.checks[inst.num])}
 			if inst.proc != nil {
 				st.Pid, st.Started, st.Release = inst.pid, inst.started, inst.release
 			}

@@ -26,11 +26,10 @@ const (
 	ReasonMaxCPU      Reason = "max_cpu"      // its CPU stayed above max_cpu for guard_window
 	ReasonMaxAge      Reason = "max_age"      // it ran for max_age (plus jitter)
 	ReasonMaxRequests Reason = "max_requests" // it served max_requests requests
-	ReasonAsked       Reason = "asked"        // gsup restart, a reload
 )
 
 // Reasons lists every Reason, in a stable order.
-var Reasons = []Reason{ReasonExit, ReasonHealth, ReasonUpstream, ReasonHang, ReasonMaxRSS, ReasonMaxCPU, ReasonMaxAge, ReasonMaxRequests, ReasonAsked}
+var Reasons = []Reason{ReasonExit, ReasonHealth, ReasonUpstream, ReasonHang, ReasonMaxRSS, ReasonMaxCPU, ReasonMaxAge, ReasonMaxRequests}
 
 // sick reports whether r takes the instance out of rotation at once: it
 // cannot serve, so its replacement is not waited for.
@@ -99,6 +98,17 @@ func (t *ptype) count(num int, reason Reason) {
 	t.restarts[num][reason]++
 }
 
+// countCheck counts one health check result of instance number num.
+func (t *ptype) countCheck(num int, result string) {
+	if t.checks == nil {
+		t.checks = map[int]map[string]int{}
+	}
+	if t.checks[num] == nil {
+		t.checks[num] = map[string]int{}
+	}
+	t.checks[num][result]++
+}
+
 // watchHealthLocked starts inst's active health checks once it is ready.
 func (s *Supervisor) watchHealthLocked(inst *instance, p Proc) {
 	h := inst.def.p.Health
@@ -128,14 +138,14 @@ func (s *Supervisor) watchHealthLocked(inst *instance, p Proc) {
 				return
 			}
 			if err == nil {
-				if failed > 0 {
-					failed = 0
-					s.post(func() {
-						if inst.proc == p && inst.recycling == "" {
-							inst.health = "ok"
-						}
-					})
-				}
+				reset := failed > 0
+				failed = 0
+				s.post(func() {
+					inst.t.countCheck(inst.num, "ok")
+					if reset && inst.proc == p && inst.recycling == "" {
+						inst.health = "ok"
+					}
+				})
 				continue
 			}
 			if timedOut {
@@ -144,6 +154,7 @@ func (s *Supervisor) watchHealthLocked(inst *instance, p Proc) {
 			failed++
 			n := failed
 			s.post(func() {
+				inst.t.countCheck(inst.num, "failed")
 				if inst.proc != p || inst.recycling != "" {
 					return
 				}

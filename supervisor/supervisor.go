@@ -143,6 +143,7 @@ type ptype struct {
 	// restarts counts, per instance number, the restarts and
 	// replacements by reason, over the type's life.
 	restarts map[int]map[Reason]int
+	checks   map[int]map[string]int // health check results by instance number
 	// memoryTold: whether memory_max could be applied was said.
 	memoryTold bool
 }
