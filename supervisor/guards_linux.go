@@ -36,18 +36,7 @@ type cpuSample struct {
 
 // watchUsage measures every running instance and applies the resource
 // guards each guardInterval until the loop ends.
-func (s *Supervisor) watchUsage() {
-	t := time.NewTicker(guardInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.quit:
-			return
-		case <-t.C:
-			s.post(s.guardLocked)
-		}
-	}
-}
+func (s *Supervisor) watchUsage() { s.every(guardInterval, s.guardLocked) }
 
 // guardLocked measures the running instances and replaces those past a
 // guard.

@@ -88,25 +88,20 @@ func (s *Supervisor) recycleLocked(inst *instance, reason Reason, detail string)
 }
 
 // count adds one restart of instance number num for reason.
-func (t *ptype) count(num int, reason Reason) {
-	if t.restarts == nil {
-		t.restarts = map[int]map[Reason]int{}
-	}
-	if t.restarts[num] == nil {
-		t.restarts[num] = map[Reason]int{}
-	}
-	t.restarts[num][reason]++
-}
+func (t *ptype) count(num int, reason Reason) { bump(&t.restarts, num, reason) }
 
 // countCheck counts one health check result of instance number num.
-func (t *ptype) countCheck(num int, result string) {
-	if t.checks == nil {
-		t.checks = map[int]map[string]int{}
+func (t *ptype) countCheck(num int, result string) { bump(&t.checks, num, result) }
+
+// bump adds one to (*m)[num][k], making the maps as needed.
+func bump[K comparable](m *map[int]map[K]int, num int, k K) {
+	if *m == nil {
+		*m = map[int]map[K]int{}
 	}
-	if t.checks[num] == nil {
-		t.checks[num] = map[string]int{}
+	if (*m)[num] == nil {
+		(*m)[num] = map[K]int{}
 	}
-	t.checks[num][result]++
+	(*m)[num][k]++
 }
 
 // watchHealthLocked starts inst's active health checks once it is ready.

@@ -184,14 +184,19 @@ func (s *Supervisor) killOrphans() {
 // sweepOrphans kills, every sweepInterval until the loop ends, the
 // adopted orphans of starts that have ended.
 func (s *Supervisor) sweepOrphans() {
-	t := time.NewTicker(sweepInterval)
+	s.every(sweepInterval, func() { s.signalOrphansLocked(syscall.SIGKILL, false) })
+}
+
+// every posts f to the loop each interval until the loop ends.
+func (s *Supervisor) every(interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
 		case <-t.C:
-			s.post(func() { s.signalOrphansLocked(syscall.SIGKILL, false) })
+			s.post(f)
 		}
 	}
 }
