@@ -284,7 +284,11 @@ func (a *arbiter) route(ev supervisor.Event) {
 			delete(a.expected, ev.ID)
 		}
 		a.srv.Remove(ev.ID)
-	case supervisor.EventSick, supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
+	case supervisor.EventSick:
+		// Out of rotation now; it still counts as expected until it
+		// stops, so requests wait for its replacement instead of failing.
+		a.srv.Remove(ev.ID)
+	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
 		delete(a.expected, ev.ID)
 		a.srv.Remove(ev.ID)
 	}

@@ -102,6 +102,12 @@ func (inst *instance) overGuard(now time.Time) (Reason, string) {
 	return "", ""
 }
 
+// exited reports whether pid has exited and not been reaped yet.
+func exited(pid int) bool {
+	p, ok := readStat(pid)
+	return !ok || p.state == 'Z'
+}
+
 // ageLimit draws the age at which a start of a type with guards g is
 // replaced: max_age plus up to max_age_jitter; 0 = never.
 func ageLimit(g procfile.Guards) time.Duration {

@@ -59,6 +59,11 @@ func (s *Supervisor) recycleLocked(inst *instance, reason Reason, detail string)
 		(inst.state != StateRunning && inst.state != StateStarting) {
 		return
 	}
+	if reason.sick() && (!inst.ready || s.os != nil && exited(inst.pid)) {
+		// Failures the front saw because the instance died: its exit
+		// restarts it, and requests wait for it.
+		return
+	}
 	inst.recycling = reason
 	inst.hung = reason == ReasonHang || reason == ReasonHealth && inst.hungProbe
 	inst.t.count(inst.num, reason)
