@@ -196,7 +196,7 @@ func unloadCommand() *cli.Command {
 func psCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ps",
-		Usage: "list every instance: app, name, pid, state, uptime, restarts, CPU, RSS, readiness, port",
+		Usage: "list every instance: app, name, pid, state, uptime, restarts, CPU, RSS, readiness, port, health",
 		Flags: []cli.Flag{controlFlag(), jsonFlag()},
 		Action: func(cliContext *cli.Context) error {
 			if _, err := args(cliContext, 0, 0, "[--json]"); err != nil {
@@ -221,7 +221,7 @@ func psCommand() *cli.Command {
 // writePs prints the ps table.
 func writePs(w io.Writer, ps []control.Process) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tPROCS\tREADY\tPORT")
+	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tPROCS\tREADY\tPORT\tHEALTH")
 	for _, p := range ps {
 		pid, uptime, cpu, rss, procs := "-", "-", "-", "-", "-"
 		if p.Pid != 0 {
@@ -241,7 +241,14 @@ func writePs(w io.Writer, ps []control.Process) {
 		case p.Port != 0:
 			port = strconv.Itoa(p.Port)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, procs, ready, port)
+		health := p.Health
+		switch {
+		case p.Replacing != "":
+			health = "replaced: " + string(p.Replacing)
+		case health == "":
+			health = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, procs, ready, port, health)
 	}
 	tw.Flush()
 }

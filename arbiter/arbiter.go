@@ -16,6 +16,7 @@ import (
 
 	"gsup/control"
 	"gsup/internal/fdlimit"
+	"gsup/metrics"
 	"gsup/procfile"
 	"gsup/serve"
 	"gsup/serve/listen"
@@ -75,6 +76,7 @@ type arbiter struct {
 	version string
 	started time.Time // when this binary took over the process
 	up      upgradeState
+	metrics *metrics.Metrics
 }
 
 // Run runs gsup until a signal stops it (nil) or something fails (the
@@ -102,7 +104,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
 		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ,
-		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{}}
+		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{},
+		metrics: metrics.New()}
 	if h != nil {
 		return a.resume(ctx, cfg)
 	}
@@ -124,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// starts: a bind that fails stops gsup with nothing started.
 	var held []*listen.Listener
 	if spec.Serve.Enabled {
-		a.srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: log, Stdout: cfg.Stdout, OnLimit: a.replace})
+		a.srv, err = serve.New(a.frontConfig(spec, cfg))
 		if err != nil {
 			return err
 		}
@@ -172,8 +175,16 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 	if a.srv != nil {
 		supCfg.Drain = a.drain
 		supCfg.Rotation = a.route
+		a.setHealth(spec)
 	}
 	a.sup = supervisor.New(supCfg)
+	a.metrics.SetSource(a.sup)
+	a.ctl.Handle("GET /metrics", a.metrics.Handler())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if _, err := a.serveMetrics(ctx, spec.Serve.MetricsBind, readOnly(a.metrics)); err != nil {
+		return err
+	}
 
 	go func() {
 		if err := a.ctl.Serve(backend{a}, log); err != nil {
@@ -194,8 +205,6 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 		a.srv.Serve()
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go signals.Run(ctx, cfg.Signals, a, log)
 
 	err := a.sup.Run(ctx, spec)
@@ -260,6 +269,11 @@ func (a *arbiter) relayReadiness(evs <-chan supervisor.Event) {
 	}
 }
 
+// frontConfig is the front's configuration for spec.
+func (a *arbiter) frontConfig(spec *procfile.Spec, cfg Config) serve.Config {
+	return serve.Config{Settings: spec.Serve, Log: a.log, Stdout: cfg.Stdout, OnLimit: a.replace, Observer: a.metrics}
+}
+
 // route keeps the front's rotation in step with the served instances
 // (supervisor.Config.Rotation: called in order, synchronously), and tells
 // it how many are expected to be ready soon: requests wait for those.
@@ -275,6 +289,10 @@ func (a *arbiter) route(ev supervisor.Event) {
 			delete(a.expected, ev.ID)
 		}
 		a.srv.Remove(ev.ID)
+	case supervisor.EventSick:
+		// Out of rotation now; it still counts as expected until it
+		// stops, so requests wait for its replacement instead of failing.
+		a.srv.Remove(ev.ID)
 	case supervisor.EventDraining, supervisor.EventStopping, supervisor.EventStopped, supervisor.EventFatal:
 		delete(a.expected, ev.ID)
 		a.srv.Remove(ev.ID)
@@ -288,7 +306,29 @@ func (a *arbiter) drain(ctx context.Context, ev supervisor.Event) { a.srv.Drain(
 
 // replace replaces the instance the rolling way when the front counted
 // its max_requests (serve.Config.OnLimit).
-func (a *arbiter) replace(id uint64) { a.sup.Replace(id) }
+func (a *arbiter) replace(id uint64) {
+	a.sup.Replace(id, supervisor.ReasonMaxRequests, "served max_requests requests")
+}
+
+// setHealth gives the front the passive health settings of the served
+// type.
+func (a *arbiter) setHealth(spec *procfile.Spec) {
+	for _, p := range spec.Processes {
+		if p.Name == spec.Serve.Upstream {
+			a.srv.SetHealth(p.Health.MaxFails, p.Health.Hang, a.sick)
+		}
+	}
+}
+
+// sick replaces an instance the front took out of rotation
+// (upstream.SickFunc).
+func (a *arbiter) sick(id uint64, hung bool, detail string) {
+	reason := supervisor.ReasonUpstream
+	if hung {
+		reason = supervisor.ReasonHang
+	}
+	a.sup.Replace(id, reason, detail)
+}
 
 // stopFront closes the listeners and waits up to grace for the requests
 // in flight (once; later calls return at once).
@@ -399,8 +439,13 @@ func (a *arbiter) reload() error {
 		}
 	}
 	a.ctl.Allow(spec.ControlAllow)
+	if a.srv != nil {
+		a.setHealth(spec)
+	}
 	a.log.Info("reloading")
-	if err := a.sup.Reload(spec); err != nil {
+	err = a.sup.Reload(spec)
+	a.metrics.Reload(err == nil)
+	if err != nil {
 		err = fmt.Errorf("reload failed: %w", err)
 		a.log.Error(err)
 		return err
@@ -444,6 +489,7 @@ func (a *arbiter) follow() {
 // service manager it is over (RELOADING=1 then READY=1, as
 // Type=notify-reload expects even when nothing changed).
 func (a *arbiter) refuseReload(err error) {
+	a.metrics.Reload(false)
 	a.log.Errorf("reload refused, the running config is kept: %v", err)
 	a.notify.Reloading()
 	_, status, _ := a.sup.Summary()

@@ -137,6 +137,7 @@ func (a *arbiter) upgrade() (control.UpgradeResponse, error) {
 	resp := control.UpgradeResponse{Pid: os.Getpid(), Path: a.self, From: a.version}
 	refuse := func(err error) (control.UpgradeResponse, error) {
 		a.log.Errorf("upgrade refused, gsup %s keeps running: %v", a.version, err)
+		a.metrics.Upgrade(false)
 		return resp, &refusedError{err}
 	}
 	a.up.mu.Lock()
@@ -163,6 +164,7 @@ func (a *arbiter) upgrade() (control.UpgradeResponse, error) {
 	}
 	resp.To = to
 	a.log.Infof("upgrading gsup %s to %s (%s) in place", a.version, to, a.self)
+	a.metrics.Upgrade(true)
 	go a.handOver(release)
 	return resp, nil
 }
@@ -338,7 +340,7 @@ func (a *arbiter) resume(ctx context.Context, cfg Config) error {
 	}
 	ctl.Allow(spec.ControlAllow)
 	if spec.Serve.Enabled {
-		a.srv, err = serve.New(serve.Config{Settings: spec.Serve, Log: a.log, Stdout: cfg.Stdout, OnLimit: a.replace})
+		a.srv, err = serve.New(a.frontConfig(spec, cfg))
 		if err != nil {
 			return err
 		}

@@ -93,6 +93,11 @@ func newServer(ln *unixsock.Listener) *Server {
 	return s
 }
 
+// Handle answers pattern (an http.ServeMux pattern such as
+// "GET /metrics") with h, for the peers Allow lets in. Call it before
+// Serve.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // Allow sets who is answered besides root and gsup's own uid: the users
 // and groups (the peer's group or one of its supplementary groups) of
 // control_allow. Safe to call while serving; it applies to the next

@@ -25,6 +25,11 @@ const (
 	DefaultTimeout         = 30 * time.Second
 	DefaultHoldTimeout     = 30 * time.Second
 	DefaultReleaseTimeout  = 10 * time.Minute
+	DefaultHealthInterval  = 10 * time.Second
+	DefaultHealthTimeout   = 2 * time.Second
+	DefaultHealthFailures  = 3
+	DefaultHealthMaxFails  = 3
+	DefaultGuardWindow     = 60 * time.Second
 	DefaultControl         = "./.gsup.sock"
 	DefaultControlMode     = os.FileMode(0o600)
 	DefaultUnixMode        = os.FileMode(0o660)
@@ -109,6 +114,8 @@ type Process struct {
 	Listen       string         // "port" or "unix"
 	Sockets      []string       // names of [socket.NAME] passed as fds 3..
 	After        []string       // types that must be ready before this one starts
+	Health       Health         // active and passive health checks
+	Guards       Guards         // resource limits carried out by rolling replacement
 	Index        int            // position in file order (0-based): port block
 	BasePort     int            // Spec.BasePort + PortsPerType*Index
 	Line         int            // line of its definition, for messages
@@ -193,6 +200,7 @@ type Serve struct {
 	Certs                 []CertPair     // [[serve.cert]]: more certificates, chosen by SNI
 	Hosts                 []string       // allowed Host names ("example.com", "*.example.com"); empty = any
 	ACME                  *ACME          // nil = no [serve.acme]
+	MetricsBind           string         // host:port of /metrics and the status page; "" = none
 }
 
 // StaticDir is a [serve.static] entry: a URL prefix served only from a
@@ -227,4 +235,24 @@ func (s *Spec) Lookup(name string) *Process {
 		}
 	}
 	return nil
+}
+
+// Health is a process type's health checking.
+type Health struct {
+	Check    string        // "port", "http:/path", "exec:CMD"; "" = no active checks
+	Interval time.Duration // between probes (10s)
+	Timeout  time.Duration // of one probe (2s)
+	Failures int           // probes failed in a row that make an instance sick (3)
+	MaxFails int           // upstream failures in a row that do (served type; 3; 0 = off)
+	Hang     time.Duration // a request without a response byte this long means hung; 0 = off
+}
+
+// Guards are a process type's resource limits. Zero values are off.
+type Guards struct {
+	MaxRSS    int64         // bytes of resident memory of the whole instance
+	MaxCPU    float64       // percent of one CPU, sustained over Window
+	Window    time.Duration // of MaxCPU (60s)
+	MaxAge    time.Duration // uptime after which the instance is replaced
+	AgeJitter time.Duration // up to this much is added to MaxAge, per start
+	MemoryMax int64         // memory.max of the instance's cgroup (hard limit)
 }

@@ -122,6 +122,8 @@ var settings = []setting{
 	{key: "serve.error_pages", def: "{}", plan: "error-pages",
 		to: spec(errorPages, func(s *Spec) *map[int]string { return &s.Serve.ErrorPages })},
 	{key: "serve.static", plan: "static", to: spec(staticDirs, func(s *Spec) *[]StaticDir { return &s.Serve.Static })},
+	{key: "serve.metrics_bind", flag: "metrics-bind", def: `""`, usage: "serve /metrics and the status page on `HOST:PORT` (read only)", shown: "none",
+		to: spec(optional(hostPort), func(s *Spec) *string { return &s.Serve.MetricsBind })},
 
 	// Process types. The plan shows scale, ready, restart and stop_* in
 	// columns of their own, the rows with a plan name when not at default.
@@ -145,6 +147,23 @@ var settings = []setting{
 	{key: "process.*.umask", def: `""`, plan: "umask", to: proc(umask, func(p *Process) *int { return &p.Umask })},
 	{key: "process.*.reopen_signal", def: `""`, plan: "reopen", to: proc(optional(signal), func(p *Process) *syscall.Signal { return &p.ReopenSignal })},
 	{key: "process.*.log_file", def: `""`, plan: "log", to: proc(logFile, func(p *Process) *string { return &p.LogFile })},
+	{key: "process.*.health", def: `""`, plan: "health", to: proc(healthCheck, func(p *Process) *string { return &p.Health.Check })},
+	{key: "process.*.health_interval", def: strconv.Quote(DefaultHealthInterval.String()), plan: "health-interval",
+		to: proc(positive(duration), func(p *Process) *time.Duration { return &p.Health.Interval })},
+	{key: "process.*.health_timeout", def: strconv.Quote(DefaultHealthTimeout.String()), plan: "health-timeout",
+		to: proc(positive(duration), func(p *Process) *time.Duration { return &p.Health.Timeout })},
+	{key: "process.*.health_failures", def: strconv.Itoa(DefaultHealthFailures), plan: "health-failures",
+		to: proc(integer(1, 1000), func(p *Process) *int { return &p.Health.Failures })},
+	{key: "process.*.health_max_fails", def: strconv.Itoa(DefaultHealthMaxFails), plan: "health-max-fails",
+		to: proc(integer(0, 1000), func(p *Process) *int { return &p.Health.MaxFails })},
+	{key: "process.*.hang_timeout", def: `"0s"`, plan: "hang-timeout", to: proc(duration, func(p *Process) *time.Duration { return &p.Health.Hang })},
+	{key: "process.*.max_rss", def: "0", plan: "max-rss", to: proc(size, func(p *Process) *int64 { return &p.Guards.MaxRSS })},
+	{key: "process.*.max_cpu", def: `""`, plan: "max-cpu", to: proc(percent, func(p *Process) *float64 { return &p.Guards.MaxCPU })},
+	{key: "process.*.guard_window", def: strconv.Quote(DefaultGuardWindow.String()), plan: "guard-window",
+		to: proc(positive(duration), func(p *Process) *time.Duration { return &p.Guards.Window })},
+	{key: "process.*.max_age", def: `"0s"`, plan: "max-age", to: proc(duration, func(p *Process) *time.Duration { return &p.Guards.MaxAge })},
+	{key: "process.*.max_age_jitter", def: `"0s"`, plan: "max-age-jitter", to: proc(duration, func(p *Process) *time.Duration { return &p.Guards.AgeJitter })},
+	{key: "process.*.memory_max", def: "0", plan: "memory-max", to: proc(size, func(p *Process) *int64 { return &p.Guards.MemoryMax })},
 	{key: "process.*.env", plan: "env", to: proc(envTable, func(p *Process) *map[string]string { return &p.Env })},
 
 	// The release phase (or a Procfile release: line).

@@ -3,6 +3,7 @@ package procfile
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -679,6 +680,40 @@ func checkReady(s string) error {
 	return fmt.Errorf("%q is not one of port, http:/PATH, notify, none", s)
 }
 
+// checkHostPort accepts host:port ("" too: none).
+func checkHostPort(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	return nil
+}
+
+// checkHealth accepts an active health check: port, http:/PATH or
+// exec:CMD.
+func checkHealth(s string) error {
+	switch {
+	case s == "" || s == "port":
+		return nil
+	case strings.HasPrefix(s, "http:"):
+		return checkReady(s)
+	case strings.HasPrefix(s, "exec:") && strings.TrimSpace(s[len("exec:"):]) != "":
+		return nil
+	}
+	return fmt.Errorf("%q is not one of port, http:/PATH, exec:COMMAND", s)
+}
+
+// parsePercent reads "90%" (of one CPU; more than 100% for several).
+func parsePercent(s string) (float64, error) {
+	n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || !strings.HasSuffix(s, "%") || n <= 0 {
+		return 0, fmt.Errorf("%q is not a percentage such as \"90%%\"", s)
+	}
+	return n, nil
+}
+
 // validURLPath accepts a path starting with '/' without spaces or control
 // characters.
 func validURLPath(p string) bool {
@@ -838,6 +873,23 @@ var (
 	}
 	readiness = kind[string]{
 		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkReady) },
+	}
+	healthCheck = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkHealth) },
+	}
+	percent = kind[float64]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (float64, bool) {
+			s, ok := d.str(k, v)
+			if !ok || s == "" {
+				return 0, ok
+			}
+			return valid(d, k, s, parsePercent)
+		},
+		show: func(_ *Spec, f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) + "%" },
+	}
+	hostPort = kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkHostPort) },
+		flag: single(func(s string) (string, error) { return s, checkHostPort(s) }),
 	}
 	umask = kind[int]{
 		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) {

@@ -211,3 +211,14 @@ func parseMode(s string) (os.FileMode, error) {
 	}
 	return os.FileMode(n), nil
 }
+
+// FormatSize writes n bytes as parseSize reads them, in powers of 1024:
+// "512KiB", "1.5MiB".
+func FormatSize(n int64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	f, i := float64(n), 0
+	for f >= 1024 && i < len(units)-1 {
+		f, i = f/1024, i+1
+	}
+	return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) + units[i]
+}

@@ -118,6 +118,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.pausing.Load() {
 		w.Header().Set("Connection", "close") // the client reconnects to the next gsup
 	}
+	if o := s.cfg.Observer; o != nil {
+		o.Begin()
+		defer observe(o, r, rec, start)
+	}
 	if s.access != nil {
 		// Deferred: an app that dies mid-body aborts the handler with
 		// http.ErrAbortHandler, and that request must be logged too.

@@ -75,6 +75,8 @@ type Config struct {
 	// OnLimit is called when an instance served max_requests requests;
 	// main replaces it gracefully.
 	OnLimit func(id uint64)
+	// Observer, when set, is told of every request the binds answer.
+	Observer Observer
 }
 
 // Server is the HTTP front. Create with New, open with Listen, then Serve.
@@ -536,6 +538,12 @@ func (s *Server) Add(id uint64, addr string) { s.bal.Add(id, addr) }
 // SetExpected says how many served instances are starting, restarting or
 // backing off: requests wait for them while none is in rotation.
 func (s *Server) SetExpected(n int) { s.bal.SetExpected(n) }
+
+// SetHealth sets the passive health checks of the served instances
+// (upstream.Balancer.SetHealth).
+func (s *Server) SetHealth(maxFails int, hang time.Duration, fn upstream.SickFunc) {
+	s.bal.SetHealth(maxFails, hang, fn)
+}
 
 // Remove takes an instance out of rotation; its requests in flight go on.
 func (s *Server) Remove(id uint64) { s.bal.Remove(id) }

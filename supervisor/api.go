@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,21 +72,39 @@ type Status struct {
 	Exit     string    `json:"exit,omitempty"`    // last exit status
 	Served   bool      `json:"served"`
 	Message  string    `json:"message,omitempty"` // last STATUS= from a notify child
+	Health   string    `json:"health,omitempty"`  // "ok", "failing N/M", "sick"; "" without health checks
+	// Replacing says why the instance is being replaced ("health", "hang",
+	// "max_rss", ...); "" when it is not.
+	Replacing Reason `json:"replacing,omitempty"`
 	// Procs counts the instance's processes: its cgroup's, or without
 	// cgroups its descendants, group and adopted orphans (0 with a fake
 	// Starter).
 	Procs int `json:"procs"`
+	// MemoryBytes and CPUSeconds are the resident memory and CPU time of
+	// all the instance's processes, as the resource guards last measured
+	// them (every second).
+	MemoryBytes int64   `json:"memory_bytes"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	// RestartReasons counts the restarts and replacements of this
+	// instance number of its type by reason, since the type was loaded;
+	// HealthChecks counts its active health checks by result ("ok",
+	// "failed").
+	RestartReasons map[Reason]int `json:"restart_reasons,omitempty"`
+	HealthChecks   map[string]int `json:"health_checks,omitempty"`
 }
 
 // Status returns every instance, in app and type order.
 func (s *Supervisor) Status() ([]Status, error) {
 	var out []Status
 	ok := s.call(func() {
-		counts := s.procCountsLocked()
+		procs, _ := s.procsLocked()
 		for _, inst := range s.ordered() {
 			st := Status{ID: inst.id, App: inst.t.app.name, Type: inst.t.spec.Name, Name: inst.name,
 				State: inst.state, Since: inst.since, Restarts: inst.restarts, Ready: inst.ready,
-				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: counts[inst]}
+				Port: inst.port, Socket: inst.socket, Served: inst.served(), Message: inst.status, Procs: len(procs[inst]),
+				MemoryBytes: inst.usage.rss, CPUSeconds: inst.usage.cpu,
+				Health: inst.health, Replacing: inst.recycling,
+				RestartReasons: maps.Clone(inst.t.restarts[inst.num]), HealthChecks: maps.Clone(inst.t.checks[inst.num])}
 			if inst.proc != nil {
 				st.Pid, st.Started, st.Release = inst.pid, inst.started, inst.release
 			}
@@ -373,20 +392,32 @@ func (s *Supervisor) Reopen() {
 
 // Reap reaps adopted orphans (call it on SIGCHLD). It only acts as the
 // child subreaper or PID 1.
-func (s *Supervisor) Reap() {
-	s.post(func() {
-		if s.os == nil || !s.cfg.Subreaper || s.reaping {
-			return
+func (s *Supervisor) Reap() { s.post(s.reapLocked) }
+
+// reapLocked starts a reaping pass, or, while one runs, asks for another
+// after it: a SIGCHLD that arrives while a pass scans must not be lost, or
+// the zombie it announced waits for the next one.
+func (s *Supervisor) reapLocked() {
+	if s.os == nil || !s.cfg.Subreaper {
+		return
+	}
+	if s.reaping {
+		s.reapAgain = true
+		return
+	}
+	s.signalOrphansLocked(syscall.SIGKILL, false)
+	s.reaping, s.reapAgain = true, false
+	go func() {
+		for _, pid := range s.os.reapOrphans() {
+			s.log.Debugf("reaped orphan pid %d", pid)
 		}
-		s.signalOrphansLocked(syscall.SIGKILL, false)
-		s.reaping = true
-		go func() {
-			for _, pid := range s.os.reapOrphans() {
-				s.log.Debugf("reaped orphan pid %d", pid)
+		s.post(func() {
+			s.reaping = false
+			if s.reapAgain {
+				s.reapLocked()
 			}
-			s.post(func() { s.reaping = false })
-		}()
-	})
+		})
+	}()
 }
 
 // Lines returns the recent output lines of the targets' instances (all
@@ -411,32 +442,6 @@ func (s *Supervisor) Lines(targets []string) ([]Line, error) {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, err
-}
-
-// Replace replaces the instance with the given ID (Event.ID) the rolling
-// way when it is served, else stop-then-start (max_requests). It returns
-// at once.
-func (s *Supervisor) Replace(id uint64) {
-	s.post(func() {
-		for _, inst := range s.insts {
-			if inst.id != id || inst.remove || s.shutdown {
-				continue
-			}
-			if inst.served() && (inst.state == StateRunning || inst.state == StateStarting) {
-				go func() {
-					if err := s.replace([]*instance{inst}); err != nil {
-						s.log.Errorf("replacing %s: %v", inst.name, err)
-					}
-				}()
-				return
-			}
-			if inst.state == StateRunning || inst.state == StateStarting {
-				inst.restartAfter = true
-				s.stopLocked(inst, false)
-			}
-			return
-		}
-	})
 }
 
 // Follow returns the new output lines of the targets' instances (every

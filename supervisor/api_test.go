@@ -269,10 +269,10 @@ func TestReplace(t *testing.T) {
 		log = nil
 		mu.Unlock()
 		// A served instance: the new one first, then the old one stops.
-		s.Replace(ids["web.1"])
+		s.Replace(ids["web.1"], ReasonMaxRequests, "test")
 		next(t, evs, EventStopped)
 		// Any other: stop, then start.
-		s.Replace(ids["worker.1"])
+		s.Replace(ids["worker.1"], ReasonMaxRequests, "test")
 		next(t, evs, EventStarted)
 		synctest.Wait()
 		mu.Lock()

@@ -14,6 +14,8 @@ const (
 	EventReady      EventKind = "ready"      // the instance passed its readiness check
 	EventDraining   EventKind = "draining"   // a served instance leaves rotation before it stops
 	EventStopping   EventKind = "stopping"   // its stop signal was sent
+	EventSick       EventKind = "sick"       // it failed its health checks or hung: out of rotation now, replaced (Message says why)
+	EventRecycling  EventKind = "recycling"  // a guard or max_requests replaces it (Message says why)
 	EventExited     EventKind = "exited"     // it exited on its own (Status set)
 	EventStopped    EventKind = "stopped"    // it exited after we stopped it
 	EventRestarting EventKind = "restarting" // it will be started again after Delay

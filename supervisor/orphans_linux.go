@@ -24,6 +24,8 @@ const sweepInterval = time.Second
 type procInfo struct {
 	ppid, pgid int
 	state      byte
+	cpuTicks   int64 // utime + stime, in clock ticks
+	rssPages   int64
 }
 
 // scanProcs reads every process's parent, group and state.
@@ -68,7 +70,14 @@ func readStat(pid int) (procInfo, bool) {
 	if err1 != nil || err2 != nil {
 		return procInfo{}, false
 	}
-	return procInfo{ppid: ppid, pgid: pgid, state: f[0][0]}, true
+	p := procInfo{ppid: ppid, pgid: pgid, state: f[0][0]}
+	if len(f) > 21 {
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		p.cpuTicks = ut + st
+		p.rssPages, _ = strconv.ParseInt(f[21], 10, 64)
+	}
+	return p, true
 }
 
 // procMarker returns MarkerEnv from pid's environment, or "".
@@ -175,33 +184,39 @@ func (s *Supervisor) killOrphans() {
 // sweepOrphans kills, every sweepInterval until the loop ends, the
 // adopted orphans of starts that have ended.
 func (s *Supervisor) sweepOrphans() {
-	t := time.NewTicker(sweepInterval)
+	s.every(sweepInterval, func() { s.signalOrphansLocked(syscall.SIGKILL, false) })
+}
+
+// every posts f to the loop each interval until the loop ends.
+func (s *Supervisor) every(interval time.Duration, f func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.quit:
 			return
 		case <-t.C:
-			s.post(func() { s.signalOrphansLocked(syscall.SIGKILL, false) })
+			s.post(f)
 		}
 	}
 }
 
-// procCounts returns how many processes each running instance has: its
+// procsLocked returns the processes of each running instance: its
 // cgroup's members, or without cgroups its descendants, its process
-// group and the adopted orphans carrying its marker.
-func (s *Supervisor) procCountsLocked() map[*instance]int {
-	out := map[*instance]int{}
+// group and the adopted orphans carrying its marker. procs is the scan
+// of /proc it used (nil with cgroups).
+func (s *Supervisor) procsLocked() (out map[*instance][]int, procs map[int]procInfo) {
+	out = map[*instance][]int{}
 	if s.os == nil {
-		return out
+		return out, nil
 	}
 	if s.cgroups != nil {
 		for _, inst := range s.insts {
 			if inst.cg != nil {
-				out[inst] = len(inst.cg.pids())
+				out[inst] = inst.cg.pids()
 			}
 		}
-		return out
+		return out, nil
 	}
 	byPid, byMarker := map[int]*instance{}, map[string]*instance{}
 	for _, inst := range s.insts {
@@ -211,31 +226,31 @@ func (s *Supervisor) procCountsLocked() map[*instance]int {
 		}
 	}
 	self := os.Getpid()
-	procs := scanProcs()
+	procs = scanProcs()
 	for pid, p := range procs {
 		if p.state == 'Z' {
 			continue
 		}
 		if inst := byPid[p.pgid]; inst != nil {
-			out[inst]++
+			out[inst] = append(out[inst], pid)
 			continue
 		}
 		// Climb to an instance's main process, or to gsup (an orphan it
 		// adopted: its marker says whose).
 		for q, depth := pid, 0; q > 1 && depth < 64; depth++ {
 			if inst := byPid[q]; inst != nil {
-				out[inst]++
+				out[inst] = append(out[inst], pid)
 				break
 			}
 			parent := procs[q].ppid
 			if parent == self {
 				if inst := byMarker[procMarker(q)]; inst != nil {
-					out[inst]++
+					out[inst] = append(out[inst], pid)
 				}
 				break
 			}
 			q = parent
 		}
 	}
-	return out
+	return out, procs
 }

@@ -42,7 +42,7 @@ func probe(ctx context.Context, mode, addr string) error {
 	for {
 		var err error
 		if client != nil {
-			err = checkHTTP(ctx, client, path)
+			err = checkHTTP(ctx, client, path, "gsup-ready")
 		} else {
 			d := net.Dialer{Timeout: time.Second}
 			var c net.Conn
@@ -64,12 +64,12 @@ func probe(ctx context.Context, mode, addr string) error {
 	}
 }
 
-func checkHTTP(ctx context.Context, client *http.Client, path string) error {
+func checkHTTP(ctx context.Context, client *http.Client, path, agent string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://localhost"+path, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("User-Agent", "gsup-ready")
+	req.Header.Set("User-Agent", agent)
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

@@ -55,6 +55,9 @@ type Config struct {
 	// passes (true) or ctx ends (false); nil = the real check. Tests with
 	// a fake Starter set it.
 	Probe func(ctx context.Context, mode, addr string) bool
+	// Health runs one active health check of the instance at addr; nil =
+	// the real one. Tests with a fake Starter set it.
+	Health func(ctx context.Context, mode, addr string) error
 }
 
 // State is an instance's state.
@@ -97,9 +100,10 @@ type Supervisor struct {
 	events  broadcaster
 	lines   lineHub
 	posts   chan func()
-	quit    chan struct{}                                      // closed when the loop ends
-	rundir  string                                             // per-instance sockets (notify, listen = "unix")
-	probe   func(ctx context.Context, mode, addr string) error // readiness check; a seam for tests
+	quit    chan struct{}                                                         // closed when the loop ends
+	rundir  string                                                                // per-instance sockets (notify, listen = "unix")
+	probe   func(ctx context.Context, mode, addr string) error                    // readiness check; a seam for tests
+	check   func(ctx context.Context, mode, addr, dir string, env []string) error // health check
 
 	reloadMu sync.Mutex // one rollout at a time
 
@@ -114,7 +118,8 @@ type Supervisor struct {
 	result     error
 	rolloutCtx context.Context
 	rolloutEnd context.CancelFunc
-	reaping    bool
+	reaping    bool // a reaping pass runs
+	reapAgain  bool // a SIGCHLD came during it: another pass follows
 	releasing  bool // the first app's release command runs: nothing started yet
 }
 
@@ -136,6 +141,12 @@ type ptype struct {
 	blocked bool // not started: a one-shot it comes after failed
 	color   int
 	logFile *LogFile
+	// restarts counts, per instance number, the restarts and
+	// replacements by reason, over the type's life.
+	restarts map[int]map[Reason]int
+	checks   map[int]map[string]int // health check results by instance number
+	// memoryTold: whether memory_max could be applied was said.
+	memoryTold bool
 }
 
 // def is a process type's definition as one Spec gave it.
@@ -166,8 +177,9 @@ type instance struct {
 	rs       restartState
 	ready    bool
 	exit     *ExitStatus
-	marker   string  // MarkerEnv of the current start
-	cg       *cgroup // the current start's cgroup, with cgroups
+	marker   string   // MarkerEnv of the current start
+	env      []string // environment of the current start (exec health checks)
+	cg       *cgroup  // the current start's cgroup, with cgroups
 
 	wantStop     bool  // the current stop was asked for
 	restartAfter bool  // start again once stopped
@@ -181,6 +193,14 @@ type instance struct {
 	probeEnd context.CancelFunc
 	notify   *notifyListener
 	status   string // last STATUS= from the child
+
+	health    string             // "", "ok", "failing N/M", "sick"
+	healthEnd context.CancelFunc // stops the active health checks
+	recycling Reason             // being replaced, and why
+	hung      bool               // stop it without draining its requests
+	hungProbe bool               // its last health check timed out
+	usage     usage              // measured by the resource guards
+	maxAge    time.Duration      // max_age plus this start's jitter; 0 = none
 
 	readyC   chan struct{} // closed when it first becomes ready
 	failC    chan struct{} // closed when it first exits before it was ever ready
@@ -204,6 +224,10 @@ func New(cfg Config) *Supervisor {
 		posts: make(chan func(), 256),
 		quit:  make(chan struct{}),
 		probe: probe,
+		check: check,
+	}
+	if cfg.Health != nil {
+		s.check = func(ctx context.Context, mode, addr, _ string, _ []string) error { return cfg.Health(ctx, mode, addr) }
 	}
 	if cfg.Probe != nil {
 		s.probe = func(ctx context.Context, mode, addr string) error {
@@ -276,6 +300,7 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		default:
 			s.cgroups = cg
 			defer cg.close()
+			cg.enableMemory()
 			s.log.Debugf("instances run in cgroups below %s", cg.base)
 		}
 		if s.cfg.Subreaper || s.cgroups == nil || os.Getpid() == 1 {
@@ -296,6 +321,7 @@ func (s *Supervisor) Run(ctx context.Context, spec *procfile.Spec) error {
 		if s.tracksOrphans() {
 			go s.sweepOrphans()
 		}
+		go s.watchUsage()
 	}
 	if s.cfg.Adopt != nil {
 		if err := s.adoptLocked(s.cfg.Adopt); err != nil {
@@ -629,7 +655,7 @@ func (s *Supervisor) setState(inst *instance, st State) {
 // startLocked starts inst's process.
 func (s *Supervisor) startLocked(inst *instance) {
 	inst.wantStop, inst.readyFailed, inst.readyShort, inst.ready = false, false, nil, false
-	inst.status = ""
+	inst.status, inst.health, inst.recycling, inst.hung, inst.hungProbe = "", "", "", false, false
 	s.starts++
 	inst.marker = fmt.Sprintf("%s#%d", inst.name, s.starts)
 	argv, env, err := s.commandLocked(inst)
@@ -653,6 +679,9 @@ func (s *Supervisor) startLocked(inst *instance) {
 	}
 	s.seq++
 	inst.seq = s.seq
+	inst.env = env
+	inst.usage, inst.maxAge = usage{}, ageLimit(inst.def.p.Guards)
+	s.memoryMaxLocked(inst)
 	inst.proc = p
 	inst.pid = p.Pid()
 	inst.started = time.Now()
@@ -841,6 +870,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 		s.log.Infof("%s ready", inst.name)
 	}
 	s.publish(s.event(EventReady, inst))
+	s.watchHealthLocked(inst, p)
 	select {
 	case <-inst.readyC:
 	default:
@@ -871,6 +901,10 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 	if inst.probeEnd != nil {
 		inst.probeEnd()
 		inst.probeEnd = nil
+	}
+	if inst.healthEnd != nil {
+		inst.healthEnd()
+		inst.healthEnd = nil
 	}
 	if inst.notify != nil {
 		inst.notify.close()
@@ -950,6 +984,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		}
 	case decideRestart:
 		inst.restarts++
+		inst.t.count(inst.num, ReasonExit)
 		ev := s.event(EventRestarting, inst)
 		ev.Delay = delay
 		s.publish(ev)
@@ -1066,7 +1101,7 @@ func (s *Supervisor) stopLocked(inst *instance, drain bool) {
 		p := inst.proc
 		wasReady := inst.ready
 		s.setState(inst, StateStopping)
-		if drain && wasReady && inst.served() && s.cfg.Drain != nil {
+		if drain && wasReady && inst.served() && s.cfg.Drain != nil && !inst.hung {
 			ev := s.event(EventDraining, inst)
 			s.publish(ev)
 			go func() {

@@ -41,6 +41,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"portblock":  cmdPortblock,
 		"shortdir":   cmdShortdir,
 		"readenv":    cmdReadenv,
+		"promsum":    cmdPromsum,
 		"tlscert":    cmdTLSCert,
 	}
 }

@@ -26,6 +26,8 @@ func echoserver(args []string, stdout, stderr io.Writer) int {
 	notify := fs.Bool("notify", false, "send READY=1 to $NOTIFY_SOCKET once listening")
 	grace := fs.Duration("grace", 10*time.Second, "longest graceful shutdown on TERM or INT")
 	logRequests := fs.Bool("log", false, "print one line per request to stdout")
+	sick := fs.String("sick", "", "answer 500 on /healthz while `FILE` exists")
+	grow := fs.Int("grow", 0, "allocate and keep `N` MiB more every second (a leak)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
@@ -50,7 +52,10 @@ func echoserver(args []string, stdout, stderr io.Writer) int {
 		defer outMu.Unlock()
 		fmt.Fprintf(stdout, format, args...)
 	}
-	h := &echoHandler{port: os.Getenv("PORT"), ps: os.Getenv("PS"), pid: os.Getpid()}
+	h := &echoHandler{port: os.Getenv("PORT"), ps: os.Getenv("PS"), pid: os.Getpid(), sick: *sick}
+	if *grow > 0 {
+		go leak(*grow)
+	}
 	var handler http.Handler = h
 	if *logRequests {
 		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,11 +160,32 @@ func echoListener(addr string, unix bool, stderr io.Writer) (net.Listener, strin
 type echoHandler struct {
 	port, ps string
 	pid      int
+	sick     string // /healthz answers 500 while this file exists
+}
+
+// leakHeld keeps what leak allocated reachable.
+var leakHeld [][]byte
+
+// leak allocates mib MiB every second, touching every page, for ever.
+func leak(mib int) {
+	for range time.Tick(time.Second) {
+		b := make([]byte, mib<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		leakHeld = append(leakHeld, b)
+	}
 }
 
 func (h *echoHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
+	case path == "/healthz" && h.sick != "":
+		if _, err := os.Stat(h.sick); err == nil {
+			http.Error(w, "sick", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok\n")
 	case strings.HasPrefix(path, "/status/"):
 		code, err := strconv.Atoi(strings.TrimPrefix(path, "/status/"))
 		if err != nil || code < 100 || code > 999 {

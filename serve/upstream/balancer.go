@@ -28,6 +28,7 @@ type Balancer struct {
 	maxReq   int
 	jitter   int
 	onLimit  func(id uint64)
+	health   atomic.Pointer[healthRule]
 
 	ring atomic.Pointer[[]*backend] // copy of live, replaced on every change
 	next atomic.Uint32
@@ -68,6 +69,8 @@ type backend struct {
 	limit     atomic.Pointer[limitRule]
 	removed   atomic.Bool
 	downUntil atomic.Int64 // monoNow() value; 0 when up
+	fails     atomic.Int64 // upstream failures in a row
+	sick      atomic.Bool  // taken out of rotation by a passive health check
 	drained   chan struct{}
 	drainOnce sync.Once
 

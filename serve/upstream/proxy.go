@@ -204,6 +204,7 @@ type exchange struct {
 	writeErr      error
 	lastErr       error
 	deadline      time.Time
+	hang          time.Duration // the hang timeout set deadline
 
 	// The goroutine that sends a streamed body.
 	bodyDone      chan struct{}
@@ -417,6 +418,7 @@ func (x *exchange) run() {
 			be.markDown()
 			skip.add(be)
 			x.lastErr = fmt.Errorf("connecting: %w", err)
+			x.p.b.failed(be, false, x.lastErr.Error())
 			x.p.log.Debugf("upstream %s: %s %s: %v; trying another instance", be.addr, x.r.Method, x.uri, err)
 			continue
 		}
@@ -487,6 +489,9 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	}
 	now := time.Now()
 	x.deadline = now.Add(x.p.timeout)
+	if x.hang = x.p.b.hangLimit(x.p.timeout); x.hang > 0 {
+		x.deadline = now.Add(x.hang)
+	}
 	pc.c.SetReadDeadline(x.deadline)
 	if len(x.body) > bigWrite {
 		pc.c.SetWriteDeadline(x.deadline)
@@ -558,6 +563,17 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 				x.startBody(pc)
 				continue
 			}
+			if !got && x.hang > 0 && isTimeout(err) && !x.aborted.Load() {
+				// The instance hung: out of rotation, and the request
+				// goes to another when it can be sent again.
+				x.p.b.failed(be, true, "")
+				if x.replayable && x.r.Context().Err() == nil {
+					x.drop(pc)
+					be.done(true)
+					x.lastErr = fmt.Errorf("no response head within hang_timeout %v", x.hang)
+					return retryOther
+				}
+			}
 			if !got && x.replayable && !isTimeout(err) && !x.aborted.Load() {
 				x.drop(pc)
 				be.done(false)
@@ -568,6 +584,7 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 				// The instance went away before answering: another, or
 				// the next one, gets the request.
 				x.lastErr = fmt.Errorf("reading response head: %w", err)
+				x.p.b.failed(be, false, x.lastErr.Error())
 				return retryOther
 			}
 			x.headFailed(be, pc, err)
@@ -576,6 +593,7 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 		switch {
 		case h.status >= 200:
 		case h.status == http.StatusSwitchingProtocols:
+			be.answered()
 			x.switchProtocols(be, pc)
 			return finished
 		case h.status == http.StatusContinue:
@@ -599,6 +617,7 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 		}
 		break
 	}
+	be.answered()
 	if x.expectPending {
 		// A final answer to Expect: the body is not sent.
 		x.expectPending, x.skipBody = false, true
@@ -623,9 +642,16 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 	case x.bodyReadErr != nil:
 		x.bodyFailed(x.bodyReadErr)
 	case isTimeout(err):
-		x.p.log.Errorf("upstream %s: %s %s: no response head within %v", be.addr, x.r.Method, x.uri, x.p.timeout)
+		wait := x.p.timeout
+		if x.hang > 0 {
+			wait = x.hang
+		} else {
+			x.p.b.failed(be, false, fmt.Sprintf("no response head within %v", wait))
+		}
+		x.p.log.Errorf("upstream %s: %s %s: no response head within %v", be.addr, x.r.Method, x.uri, wait)
 		x.reply(http.StatusGatewayTimeout)
 	default:
+		x.p.b.failed(be, false, err.Error())
 		if x.writeErr != nil {
 			err = fmt.Errorf("%w (after writing request: %v)", err, x.writeErr)
 		} else if x.bodyWriteErr != nil {

@@ -1,0 +1,113 @@
+package metrics
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"gsup/supervisor"
+)
+
+type fakeSource []supervisor.Status
+
+func (f fakeSource) Status() ([]supervisor.Status, error) { return f, nil }
+
+func scrape(t *testing.T, m *Metrics, accept string) (string, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, req)
+	body, _ := io.ReadAll(w.Result().Body)
+	return string(body), w.Result().Header.Get("Content-Type")
+}
+
+func sample() *Metrics {
+	m := New()
+	started := time.Now().Add(-time.Minute)
+	m.SetSource(fakeSource{
+		{ID: 1, App: "shop", Type: "web", Name: "web.1", Pid: os.Getpid(), State: supervisor.StateRunning, Ready: true, Started: started,
+			MemoryBytes: 1 << 20, CPUSeconds: 1.5, RestartReasons: map[supervisor.Reason]int{supervisor.ReasonMaxRSS: 2}},
+		// web.1 being replaced: the newest of one name is shown.
+		{ID: 3, App: "shop", Type: "web", Name: "web.1", Pid: os.Getpid(), State: supervisor.StateStarting, Started: started},
+		{ID: 2, App: "other", Type: "worker", Name: "other/worker.1", State: supervisor.StateBackoff},
+	})
+	for _, d := range []time.Duration{time.Millisecond, 20 * time.Millisecond, 3 * time.Second} {
+		m.Begin()
+		m.End("GET", 200, 0, 5, d)
+	}
+	m.Begin()
+	m.End("BREW", 502, 10, 0, time.Second)
+	return m
+}
+
+// The histogram parses, counts every request and has its buckets in
+// seconds; restarts exist at 0 for every reason; method is bounded.
+func TestHistogramAndNames(t *testing.T) {
+	text, ctype := scrape(t, sample(), "")
+	if !strings.HasPrefix(ctype, "text/plain") {
+		t.Errorf("Content-Type %q", ctype)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := fams["gsup_http_request_duration_seconds"].GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 4 || h.GetSampleSum() < 4.02 || h.GetSampleSum() > 4.03 {
+		t.Errorf("histogram: count %d sum %g", h.GetSampleCount(), h.GetSampleSum())
+	}
+	for _, b := range h.GetBucket() {
+		if b.GetUpperBound() == 0.025 && b.GetCumulativeCount() != 2 || b.GetUpperBound() == 1 && b.GetCumulativeCount() != 3 {
+			t.Errorf("bucket le=%g has %d", b.GetUpperBound(), b.GetCumulativeCount())
+		}
+	}
+	for _, want := range []string{
+		`gsup_http_requests_total{code="200",method="GET"} 3`,
+		`gsup_http_requests_total{code="502",method="other"} 1`,
+		`gsup_process_restarts_total{app="shop",instance="web.1",reason="max_age",type="web"} 0`,
+		`gsup_process_state{app="shop",instance="web.1",state="starting",type="web"} 1`,
+		`gsup_process_state{app="other",instance="worker.1",state="backoff",type="worker"} 1`,
+		`gsup_http_requests_in_flight 0`,
+		`gsup_reloads_total{result="failed"} 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("no %s in\n%s", want, text)
+		}
+	}
+	if strings.Count(text, `gsup_process_ready{app="shop",instance="web.1"`) != 1 {
+		t.Errorf("web.1 is not shown once")
+	}
+	if _, ctype := scrape(t, sample(), "application/openmetrics-text; version=1.0.0"); !strings.HasPrefix(ctype, "application/openmetrics-text") {
+		t.Errorf("OpenMetrics asked, got %q", ctype)
+	}
+}
+
+// promtool check metrics accepts the output (Debian package prometheus).
+func TestPromtool(t *testing.T) {
+	if _, err := exec.LookPath("promtool"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("promtool is not installed and CI=true (Debian package prometheus)")
+		}
+		t.Skip("needs promtool (Debian package prometheus)")
+	}
+	text, _ := scrape(t, sample(), "")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
+	}
+}
