@@ -373,20 +373,33 @@ func (s *Supervisor) Reopen() {
 
 // Reap reaps adopted orphans (call it on SIGCHLD). It only acts as the
 // child subreaper or PID 1.
-func (s *Supervisor) Reap() {
-	s.post(func() {
-		if s.os == nil || !s.cfg.Subreaper || s.reaping {
-			return
+func (s *Supervisor) Reap() { s.post(s.reapLocked) }
+
+// reapLocked starts a reaping pass, or, while one runs, asks for another
+// after it: the orphan whose exit sent this CHLD may have been a live
+// process when the running pass read /proc, and no other CHLD may come.
+func (s *Supervisor) reapLocked() {
+	if s.os == nil || !s.cfg.Subreaper {
+		return
+	}
+	if s.reaping {
+		s.reapAgain = true
+		return
+	}
+	s.signalOrphansLocked(syscall.SIGKILL, false)
+	s.reaping = true
+	go func() {
+		for _, pid := range s.os.reapOrphans() {
+			s.log.Debugf("reaped orphan pid %d", pid)
 		}
-		s.signalOrphansLocked(syscall.SIGKILL, false)
-		s.reaping = true
-		go func() {
-			for _, pid := range s.os.reapOrphans() {
-				s.log.Debugf("reaped orphan pid %d", pid)
+		s.post(func() {
+			s.reaping = false
+			if s.reapAgain {
+				s.reapAgain = false
+				s.reapLocked()
 			}
-			s.post(func() { s.reaping = false })
-		}()
-	})
+		})
+	}()
 }
 
 // Lines returns the recent output lines of the targets' instances (all

@@ -114,7 +114,8 @@ type Supervisor struct {
 	result     error
 	rolloutCtx context.Context
 	rolloutEnd context.CancelFunc
-	reaping    bool
+	reaping    bool // a reaping pass runs
+	reapAgain  bool // a CHLD came during it: the pass may have missed its orphan
 	releasing  bool // the first app's release command runs: nothing started yet
 }
 
