@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"gsup/internal/testprog"
 )
 
 var (
@@ -81,13 +83,9 @@ func (o *output) String() string {
 // waitOutput polls until out contains s.
 func waitOutput(t *testing.T, out *output, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in output:\n%s", s, out)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testprog.Eventually(t, fmt.Sprintf("%q in the output", s), 10*time.Second, func() (bool, string) {
+		return strings.Contains(out.String(), s), "\n" + out.String()
+	})
 }
 
 // start runs name with env added to the test's environment.

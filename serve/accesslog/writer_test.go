@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gsup/internal/testprog"
 )
 
 // syncBuffer is a goroutine-safe bytes.Buffer standing in for stdout.
@@ -37,18 +39,6 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestWriterFileBufferedThenFlushed(t *testing.T) {
@@ -101,13 +91,13 @@ func TestWriterTimedFlush(t *testing.T) {
 	defer w.Close()
 	start := time.Now()
 	w.Write([]byte("timed\n"))
-	waitFor(t, "the timed flush", func() bool { return readFile(t, path) == "timed\n" })
+	testprog.Eventually(t, "the timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\n", "" })
 	if d := time.Since(start); d < flushDelay/2 {
 		t.Errorf("flushed after %v, expected about %v", d, flushDelay)
 	}
 	// The timer re-arms for the next line.
 	w.Write([]byte("again\n"))
-	waitFor(t, "the second timed flush", func() bool { return readFile(t, path) == "timed\nagain\n" })
+	testprog.Eventually(t, "the second timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\nagain\n", "" })
 }
 
 func TestWriterFlushesWhenFull(t *testing.T) {

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"gsup/internal/testprog"
 )
 
 // gsupFront starts a WrapListener front with the corpus test's handler.
@@ -280,13 +283,9 @@ func TestConnLogsRefusal(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	expectClosed(t, br)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(buf.String(), "refused a request: control byte in a header value") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no warning logged: %q", buf.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testprog.Eventually(t, "the warning", 5*time.Second, func() (bool, string) {
+		return strings.Contains(buf.String(), "refused a request: control byte in a header value"), strconv.Quote(buf.String())
+	})
 	if !strings.Contains(buf.String(), "level=warning") || !strings.Contains(buf.String(), "status=400") {
 		t.Errorf("log line: %q", buf.String())
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/testprog"
 	"gsup/procfile"
 	"gsup/serve/forward"
 )
@@ -111,10 +112,7 @@ func (b *logBuffer) lines() []string {
 
 // waitLines polls until at least n lines are logged, or a second passes.
 func (b *logBuffer) waitLines(n int) []string {
-	deadline := time.Now().Add(time.Second)
-	for len(b.lines()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testprog.Poll(time.Second, func() (bool, string) { return len(b.lines()) >= n, "" })
 	return b.lines()
 }
 
