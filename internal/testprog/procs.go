@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -113,7 +112,7 @@ func tagged(tag string) []int {
 		if pid == self {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 		if err != nil || len(data) == 0 {
 			continue
 		}
