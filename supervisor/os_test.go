@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,32 +40,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a goroutine-safe buffer for the children's lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // runReal runs spec with real processes.
-func runReal(t *testing.T, spec *procfile.Spec) (*Supervisor, *syncBuffer, <-chan Event, <-chan error) {
+func runReal(t *testing.T, spec *procfile.Spec) (*Supervisor, *testprog.Buffer, <-chan Event, <-chan error) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testprog.Buffer{}
 	s := New(Config{Log: quietLog(), Stdout: out, Self: self, Environ: os.Environ()})
 	evs, cancel := s.Subscribe()
 	done := make(chan error, 1)

@@ -1,6 +1,10 @@
 package testprog
 
-import "time"
+import (
+	"bytes"
+	"sync"
+	"time"
+)
 
 // Fataler is what Eventually fails: a *testing.T or *testing.B (any
 // testing.TB), or a *testscript.TestScript in a script command.
@@ -45,4 +49,24 @@ func Poll(timeout time.Duration, cond func() (done bool, last string)) (bool, st
 		time.Sleep(min(interval, max(time.Until(deadline), time.Millisecond)))
 		interval = min(interval*3/2, 100*time.Millisecond)
 	}
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use: the output of a
+// process or a logger that a test polls while it is being written.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -14,24 +14,6 @@ import (
 	"gsup/internal/testprog"
 )
 
-// syncBuffer is a goroutine-safe bytes.Buffer standing in for stdout.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func readFile(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -101,7 +83,7 @@ func TestWriterTimedFlush(t *testing.T) {
 }
 
 func TestWriterFlushesWhenFull(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testprog.Buffer{}
 	w, err := OpenWriter("-", out)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +166,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 }
 
 func TestWriterStdout(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testprog.Buffer{}
 	w, err := OpenWriter("-", out)
 	if err != nil {
 		t.Fatal(err)

@@ -270,7 +270,7 @@ func TestConnUpgradeDeclined(t *testing.T) {
 }
 
 func TestConnLogsRefusal(t *testing.T) {
-	var buf syncBuffer
+	var buf testprog.Buffer
 	log := logrus.New()
 	log.SetOutput(&buf)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -360,24 +360,6 @@ func TestConnConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // benchKeepAlive sends b.N GET requests over one keep-alive connection.
