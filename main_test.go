@@ -30,9 +30,6 @@ func TestMain(m *testing.M) {
 // processes.
 func TestScripts(t *testing.T) {
 	cmds := testprog.Commands()
-	for name, cmd := range deployCommands() {
-		cmds[name] = cmd
-	}
 	for name, cmd := range upgradeCommands() {
 		cmds[name] = cmd
 	}
@@ -137,13 +134,9 @@ func TestClosedStdoutDoesNotKillGsup(t *testing.T) {
 	}
 	// The child keeps running (so gsup is alive and writing) well past the close.
 	start := count()
-	deadline := time.Now().Add(10 * time.Second)
-	for count() < start+50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("child stopped making progress after stdout closed; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testprog.Eventually(t, "the child to make progress after stdout closed", 10*time.Second, func() (bool, string) {
+		return count() >= start+50, fmt.Sprintf("%d lines since the close", count()-start)
+	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -155,34 +148,13 @@ func TestClosedStdoutDoesNotKillGsup(t *testing.T) {
 	}
 }
 
-// children returns the pids whose parent is ppid, with their state.
-func children(ppid int) map[int]byte {
-	out := map[int]byte{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+2:])
-		if p, _ := strconv.Atoi(f[1]); p == ppid {
-			out[pid] = f[0][0]
-		}
-	}
-	return out
-}
-
 // With --subreaper, orphans of the children are adopted by gsup and
-// reaped when they exit: no zombie piles up.
+// reaped when they exit: no zombie piles up, even when they exit one
+// after another while gsup is reaping the ones before (a CHLD that
+// arrives during a reaping pass must lead to another pass).
 func TestSubreaperReapsOrphans(t *testing.T) {
 	dir := t.TempDir()
-	procfile := "orphaner: for i in 1 2 3 4 5 6 7 8 9 10; do (sleep 0.3 &); done; exec sleep 1000\n"
+	procfile := "orphaner: for i in $(seq 10 69); do (sleep 0.$i &); done; exec sleep 1000\n"
 	if err := os.WriteFile(filepath.Join(dir, "Procfile"), []byte(procfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -198,33 +170,23 @@ func TestSubreaperReapsOrphans(t *testing.T) {
 	pid := cmd.Process.Pid
 	adopted := func() int {
 		n := 0
-		for c := range children(pid) {
-			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c)); strings.HasPrefix(string(b), "sleep\x000.3") {
+		for _, c := range testprog.Children(pid) {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c.Pid)); strings.HasPrefix(string(b), "sleep\x000.") {
 				n++
 			}
 		}
 		return n
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for adopted() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("gsup never adopted an orphan")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	for {
-		zombies := 0
-		for _, st := range children(pid) {
-			if st == 'Z' {
-				zombies++
+	testprog.Eventually(t, "gsup to adopt an orphan", 10*time.Second, func() (bool, string) {
+		return adopted() > 0, "no adopted orphan"
+	})
+	testprog.Eventually(t, "gsup to reap its adopted orphans", 10*time.Second, func() (bool, string) {
+		var zombies []string
+		for _, c := range testprog.Children(pid) {
+			if c.State == 'Z' {
+				zombies = append(zombies, strconv.Itoa(c.Pid))
 			}
 		}
-		if zombies == 0 && adopted() == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d zombie children of gsup left", zombies)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(zombies) == 0 && adopted() == 0, fmt.Sprintf("%d adopted orphans, zombie children of gsup: %v", adopted(), zombies)
+	})
 }

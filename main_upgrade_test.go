@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"gsup/internal/testprog"
 )
 
 // upgradeCommands are the script commands of the in-place upgrade tests.
@@ -62,9 +64,9 @@ func cmdProcsnap(ts *testscript.TestScript, neg bool, args []string) {
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	ts.Check(err)
 	var lines []string
-	for child := range children(pid) {
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
-		lines = append(lines, fmt.Sprintf("%d %s", child, strings.ReplaceAll(string(cmdline), "\x00", " ")))
+	for _, child := range testprog.Children(pid) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child.Pid))
+		lines = append(lines, fmt.Sprintf("%d %s", child.Pid, strings.ReplaceAll(string(cmdline), "\x00", " ")))
 	}
 	sort.Strings(lines)
 	out := fmt.Sprintf("gsup %d\n%s\n", pid, strings.Join(lines, "\n"))

@@ -200,3 +200,12 @@ func (f *fakeBackend) live() (followers, subs int) {
 	defer f.mu.Unlock()
 	return f.followers, f.subs
 }
+
+// liveAre is a condition for testprog.Eventually: the backend has that
+// many log followers and event subscribers (-1: any number).
+func (f *fakeBackend) liveAre(followers, subs int) func() (bool, string) {
+	return func() (bool, string) {
+		n, m := f.live()
+		return (followers < 0 || n == followers) && (subs < 0 || m == subs), fmt.Sprintf("%d followers, %d subscribers", n, m)
+	}
+}

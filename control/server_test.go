@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"gsup/internal/testprog"
 	"gsup/supervisor"
 )
 
@@ -509,7 +510,7 @@ func TestLogs(t *testing.T) {
 	if l := next(); l != "web.1 old web" {
 		t.Errorf("first followed line %q", l)
 	}
-	waitFor(t, func() bool { n, _ := f.live(); return n == 1 })
+	testprog.Eventually(t, "a log follower", 5*time.Second, f.liveAre(1, -1))
 	f.follow <- f.lines[0] // already sent from the ring
 	f.follow <- supervisor.Line{Time: time.Now(), Instance: "web.1", Text: "new 1"}
 	f.follow <- supervisor.Line{Time: time.Now(), Instance: "web.2", Text: "new 2"}
@@ -523,7 +524,7 @@ func TestLogs(t *testing.T) {
 		t.Errorf("Logs after cancel: %v", err)
 	}
 	// The server lets go of the backend once the client is gone.
-	waitFor(t, func() bool { n, _ := f.live(); return n == 0 })
+	testprog.Eventually(t, "no log follower", 5*time.Second, f.liveAre(0, -1))
 }
 
 // Close ends a follower: the client returns nil, gsup went away.
@@ -538,7 +539,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	go func() {
 		eventsDone <- c.Events(context.Background(), func(supervisor.Event) error { return nil })
 	}()
-	waitFor(t, func() bool { n, m := f.live(); return n == 1 && m == 1 })
+	testprog.Eventually(t, "a follower and a subscriber", 5*time.Second, f.liveAre(1, 1))
 	s.Close()
 	for _, ch := range []chan error{logsDone, eventsDone} {
 		select {
@@ -550,7 +551,7 @@ func TestCloseEndsStreams(t *testing.T) {
 			t.Fatal("stream still open after Close")
 		}
 	}
-	waitFor(t, func() bool { n, m := f.live(); return n == 0 && m == 0 })
+	testprog.Eventually(t, "no follower and no subscriber", 5*time.Second, f.liveAre(0, 0))
 }
 
 func TestEvents(t *testing.T) {
@@ -586,14 +587,14 @@ func TestEvents(t *testing.T) {
 		t.Errorf("head:\n%s", head)
 	}
 	readUntil(": heartbeat")
-	waitFor(t, func() bool { _, n := f.live(); return n == 1 })
+	testprog.Eventually(t, "an event subscriber", 5*time.Second, f.liveAre(-1, 1))
 	f.events <- supervisor.Event{Kind: supervisor.EventReady, Instance: "web.1", Pid: 42}
 	readUntil("event: ready")
 	if line := readUntil("\n"); !strings.HasPrefix(line, `data: {`) || !strings.Contains(line, `"instance":"web.1"`) || !strings.Contains(line, `"pid":42`) {
 		t.Errorf("data line %q", line)
 	}
 	conn.Close()
-	waitFor(t, func() bool { _, n := f.live(); return n == 0 })
+	testprog.Eventually(t, "no event subscriber", 5*time.Second, f.liveAre(-1, 0))
 
 	// The client.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -602,7 +603,7 @@ func TestEvents(t *testing.T) {
 	go func() {
 		done <- c.Events(ctx, func(ev supervisor.Event) error { evs <- ev; return nil })
 	}()
-	waitFor(t, func() bool { _, n := f.live(); return n == 1 })
+	testprog.Eventually(t, "an event subscriber", 5*time.Second, f.liveAre(-1, 1))
 	f.events <- supervisor.Event{Kind: supervisor.EventLoaded, App: "billing"}
 	f.events <- supervisor.Event{Kind: supervisor.EventExited, Instance: "web.2", Status: "status 1", Code: 1}
 	for _, want := range []string{"loaded billing", "exited web.2 status 1"} {
@@ -620,16 +621,5 @@ func TestEvents(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Events after cancel: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

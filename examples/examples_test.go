@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"gsup/internal/testprog"
 )
 
 var (
@@ -60,40 +62,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// output collects a process's output for polling while it runs.
-type output struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
-
 // waitOutput polls until out contains s.
-func waitOutput(t *testing.T, out *output, s string) {
+func waitOutput(t *testing.T, out *testprog.Buffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in output:\n%s", s, out)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testprog.Eventually(t, fmt.Sprintf("%q in the testprog.Buffer", s), 10*time.Second, func() (bool, string) {
+		return strings.Contains(out.String(), s), "\n" + out.String()
+	})
 }
 
 // start runs name with env added to the test's environment.
-func start(t *testing.T, cmd *exec.Cmd, env ...string) *output {
+func start(t *testing.T, cmd *exec.Cmd, env ...string) *testprog.Buffer {
 	t.Helper()
-	out := &output{}
+	out := &testprog.Buffer{}
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -107,7 +87,7 @@ func start(t *testing.T, cmd *exec.Cmd, env ...string) *output {
 }
 
 // stop sends TERM and expects a clean exit.
-func stop(t *testing.T, cmd *exec.Cmd, out *output) {
+func stop(t *testing.T, cmd *exec.Cmd, out *testprog.Buffer) {
 	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -203,7 +183,7 @@ func TestWebOnPort(t *testing.T) {
 		t.Fatalf("after TERM: %v\n%s", err, out)
 	}
 	if !strings.Contains(out.String(), "stopped\n") {
-		t.Errorf("output:\n%s", out)
+		t.Errorf("testprog.Buffer:\n%s", out)
 	}
 }
 
@@ -277,7 +257,7 @@ func TestWorker(t *testing.T) {
 	waitOutput(t, out, "worker started")
 	stop(t, cmd, out)
 	if !strings.HasSuffix(out.String(), "worker stopping\n") {
-		t.Errorf("output:\n%s", out)
+		t.Errorf("testprog.Buffer:\n%s", out)
 	}
 }
 

@@ -105,6 +105,7 @@ type Process struct {
 	Restart      Restart
 	StopSignal   syscall.Signal // TERM
 	StopTimeout  time.Duration  // 10s
+	KillMode     string         // "group": stop_signal to the process group; "mixed": to the main process only
 	ReopenSignal syscall.Signal // 0 = none; sent on USR1
 	Critical     bool           // gsup exits 1 when this type goes fatal
 	TTY          bool           // stdout and stderr are a pseudo-terminal, not a pipe

@@ -132,6 +132,7 @@ var settings = []setting{
 	{key: "process.*.scale", def: "1", to: proc(integer(0, PortsPerType), func(p *Process) *int { return &p.Scale })},
 	{key: "process.*.restart", def: strconv.Quote(string(RestartAlways)), to: proc(restartPolicy, func(p *Process) *Restart { return &p.Restart })},
 	{key: "process.*.stop_signal", def: `"TERM"`, to: proc(signal, func(p *Process) *syscall.Signal { return &p.StopSignal })},
+	{key: "process.*.kill_mode", def: `"group"`, plan: "kill-mode", to: proc(enum(killModes...), func(p *Process) *string { return &p.KillMode })},
 	{key: "process.*.stop_timeout", def: strconv.Quote(DefaultStopTimeout.String()), to: proc(duration, func(p *Process) *time.Duration { return &p.StopTimeout })},
 	{key: "process.*.ready", to: proc(readiness, func(p *Process) *string { return &p.Ready })},
 	{key: "process.*.ready_timeout", def: strconv.Quote(DefaultReadyTimeout.String()), plan: "ready-timeout",

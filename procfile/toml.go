@@ -563,6 +563,7 @@ var (
 	proxyProtocols = []string{"off", "auto", "v1", "v2", "required"}
 	restarts       = []string{string(RestartAlways), string(RestartOnFailure), string(RestartNever)}
 	listens        = []string{"port", "unix"}
+	killModes      = []string{"group", "mixed"}
 )
 
 // binds reads [serve] bind: an address or an array of addresses and

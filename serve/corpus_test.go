@@ -20,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gsup/internal/corpus"
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -204,24 +205,6 @@ func (w *connWatch) settle(app *corpusApp, readDone <-chan struct{}, limit time.
 	}
 }
 
-// lockedLog collects a front's log lines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // corpusSettings are the front's settings for c: serve_test's defaults,
 // with c's limits and PROXY mode, and an access log of statuses only.
 // Nobody is trusted with forwarding headers (the defaults would trust the
@@ -323,7 +306,7 @@ func runThroughFront(c corpus.Case, dir string) (frontOutcome, error) {
 	}
 	defer app.close()
 	set := corpusSettings(c, dir)
-	logs := &lockedLog{}
+	logs := &testprog.Buffer{}
 	lg := logrus.New()
 	lg.SetOutput(logs)
 	lg.SetLevel(logrus.DebugLevel)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -78,18 +79,6 @@ func accessLog(t *testing.T, path string) string {
 	t.Helper()
 	b, _ := os.ReadFile(path)
 	return string(b)
-}
-
-// eventually polls cond for up to 5 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // Server-Sent Events pass through unbuffered: the first event reaches
@@ -177,7 +166,7 @@ func TestClientAbortIsLogged499(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the app's request was not canceled after the client left")
 	}
-	eventually(t, "a 499 line", func() bool { return strings.Contains(accessLog(t, logPath), `"GET /slow HTTP/1.1" 499 `) })
+	testprog.Eventually(t, "a 499 line", 5*time.Second, func() (bool, string) { return strings.Contains(accessLog(t, logPath), `"GET /slow HTTP/1.1" 499 `), "" })
 }
 
 // Over the limits: 414, 431, 413 — and the server goes on.
@@ -245,7 +234,7 @@ func TestMaxRequests(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	eventually(t, "OnLimit", func() bool { return limited.Load() == 1 })
+	testprog.Eventually(t, "OnLimit", 5*time.Second, func() (bool, string) { return limited.Load() == 1, "" })
 	if at.Load() < 5 {
 		t.Errorf("OnLimit after %d requests, want 5", at.Load())
 	}
@@ -273,4 +262,11 @@ func TestHalfCloseNeverGetsAFakeAnswer(t *testing.T) {
 			t.Fatalf("got an answer the app did not give:\n%s", b)
 		}
 	}
+}
+
+// eventually polls cond for 5 s (testprog.Eventually with a yes/no
+// condition).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	testprog.Eventually(t, what, 5*time.Second, func() (bool, string) { return cond(), "" })
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gsup/internal/testcert"
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -45,7 +46,7 @@ type tlsFront struct {
 	tlsAddr  string // the TLS bind
 	httpAddr string // the redirect bind
 	logPath  string
-	errLog   *lockedLog
+	errLog   *testprog.Buffer
 }
 
 // startTLSFront serves app over TLS with the certificates of certs
@@ -56,7 +57,7 @@ func startTLSFront(t *testing.T, set procfile.Serve, app http.Handler, certs ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &tlsFront{ca: ca, dir: t.TempDir(), errLog: &lockedLog{}}
+	f := &tlsFront{ca: ca, dir: t.TempDir(), errLog: &testprog.Buffer{}}
 	if err := os.WriteFile(filepath.Join(f.dir, "ca.pem"), ca.PEM, 0o644); err != nil {
 		t.Fatal(err)
 	}

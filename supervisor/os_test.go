@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -10,11 +9,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -41,32 +40,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a goroutine-safe buffer for the children's lines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // runReal runs spec with real processes.
-func runReal(t *testing.T, spec *procfile.Spec) (*Supervisor, *syncBuffer, <-chan Event, <-chan error) {
+func runReal(t *testing.T, spec *procfile.Spec) (*Supervisor, *testprog.Buffer, <-chan Event, <-chan error) {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testprog.Buffer{}
 	s := New(Config{Log: quietLog(), Stdout: out, Self: self, Environ: os.Environ()})
 	evs, cancel := s.Subscribe()
 	done := make(chan error, 1)
@@ -103,18 +84,6 @@ func waitEvent(t *testing.T, evs <-chan Event, ok func(Event) bool) Event {
 	}
 }
 
-// eventually polls cond every 10 ms for up to 10 s.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
 	p, ok := readStat(pid)
@@ -124,13 +93,13 @@ func alive(pid int) bool {
 func readPidFile(t *testing.T, path string) int {
 	t.Helper()
 	var pid int
-	eventually(t, path, func() bool {
+	testprog.Eventually(t, path, 10*time.Second, func() (bool, string) {
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return false
+			return false, ""
 		}
 		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-		return err == nil
+		return err == nil, ""
 	})
 	return pid
 }
@@ -139,9 +108,9 @@ func TestRealRestartAfterSIGKILL(t *testing.T) {
 	s, _, evs, _ := runReal(t, testSpec(procfile.Process{Name: "sleeper", Command: "sleep 1000"}))
 	first := waitEvent(t, evs, func(e Event) bool { return e.Kind == EventStarted })
 	// A single simple command runs with exec: the pid is sleep's own.
-	eventually(t, "the shell to exec sleep", func() bool {
+	testprog.Eventually(t, "the shell to exec sleep", 10*time.Second, func() (bool, string) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", first.Pid))
-		return strings.TrimSpace(string(b)) == "sleep"
+		return strings.TrimSpace(string(b)) == "sleep", ""
 	})
 	syscall.Kill(first.Pid, syscall.SIGKILL)
 	ex := waitEvent(t, evs, func(e Event) bool { return e.Kind == EventExited })
@@ -171,7 +140,7 @@ func TestRealStopKillsGrandchildren(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "grandchild to die", func() bool { return !alive(gc) })
+	testprog.Eventually(t, "grandchild to die", 10*time.Second, func() (bool, string) { return !alive(gc), "" })
 }
 
 func TestRealLeftoversOfAGroupAreKilledBeforeRestart(t *testing.T) {
@@ -183,7 +152,7 @@ func TestRealLeftoversOfAGroupAreKilledBeforeRestart(t *testing.T) {
 	gc := readPidFile(t, pidFile)
 	os.Remove(pidFile)
 	waitEvent(t, evs, func(e Event) bool { return e.Kind == EventExited })
-	eventually(t, "the leftover grandchild to be killed", func() bool { return !alive(gc) })
+	testprog.Eventually(t, "the leftover grandchild to be killed", 10*time.Second, func() (bool, string) { return !alive(gc), "" })
 }
 
 func TestRealTERMIgnoringChildIsKilledAfterStopTimeout(t *testing.T) {
@@ -192,7 +161,7 @@ func TestRealTERMIgnoringChildIsKilledAfterStopTimeout(t *testing.T) {
 	cmd := fmt.Sprintf("trap '' TERM; touch %s; while :; do sleep 0.05; done", ready)
 	s, _, evs, done := runReal(t, testSpec(procfile.Process{Name: "stubborn", Command: cmd, StopTimeout: 300 * time.Millisecond}))
 	st := waitEvent(t, evs, func(e Event) bool { return e.Kind == EventStarted })
-	eventually(t, "ready file", func() bool { _, err := os.Stat(ready); return err == nil })
+	testprog.Eventually(t, "ready file", 10*time.Second, func() (bool, string) { _, err := os.Stat(ready); return err == nil, "" })
 	start := time.Now()
 	s.Shutdown(StopGraceful)
 	if err := <-done; err != nil {
@@ -249,7 +218,7 @@ func TestRealNoOrphansAfterSIGKILLOfSupervisor(t *testing.T) {
 	c, gc1, gc2 := superviseApart(t, cmd, dir)
 	c.Process.Kill()
 	c.Wait()
-	eventually(t, "grandchildren to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
+	testprog.Eventually(t, "grandchildren to die with the supervisor", 10*time.Second, func() (bool, string) { return !alive(gc1) && !alive(gc2), "" })
 }
 
 func TestRealNoGoroutineGrowthAcrossRestarts(t *testing.T) {
@@ -274,7 +243,7 @@ func TestRealNoGoroutineGrowthAcrossRestarts(t *testing.T) {
 		restart()
 	}
 	var after int
-	eventually(t, "goroutines to settle", func() bool { after = settle(); return after <= before+2 })
+	testprog.Eventually(t, "goroutines to settle", 10*time.Second, func() (bool, string) { after = settle(); return after <= before+2, "" })
 	if after > before+2 {
 		t.Fatalf("goroutines grew from %d to %d across 50 restarts", before, after)
 	}
@@ -290,15 +259,15 @@ func TestRealKilledGuardIsReplaced(t *testing.T) {
 	s.call(func() { old = s.guard.proc.Pid() })
 	syscall.Kill(old, syscall.SIGKILL)
 	var fresh int
-	eventually(t, "a new guard", func() bool {
+	testprog.Eventually(t, "a new guard", 10*time.Second, func() (bool, string) {
 		s.call(func() { fresh = s.guard.proc.Pid() })
-		return fresh != old && alive(fresh)
+		return fresh != old && alive(fresh), ""
 	})
 	// The new guard knows the live groups: closing its pipe kills them.
 	var g *guard
 	s.call(func() { g = s.guard })
 	g.w.Close()
-	eventually(t, "the grandchild to be killed by the new guard", func() bool { return !alive(gc) })
+	testprog.Eventually(t, "the grandchild to be killed by the new guard", 10*time.Second, func() (bool, string) { return !alive(gc), "" })
 }
 
 func TestRealCgroupsKilledAndRemovedAfterSIGKILLOfSupervisor(t *testing.T) {
@@ -319,8 +288,8 @@ func TestRealCgroupsKilledAndRemovedAfterSIGKILLOfSupervisor(t *testing.T) {
 	}
 	c.Process.Kill()
 	c.Wait()
-	eventually(t, "daemons to die with the supervisor", func() bool { return !alive(gc1) && !alive(gc2) })
-	eventually(t, "the cgroups to be removed", func() bool { _, err := os.Stat(tree); return os.IsNotExist(err) })
+	testprog.Eventually(t, "daemons to die with the supervisor", 10*time.Second, func() (bool, string) { return !alive(gc1) && !alive(gc2), "" })
+	testprog.Eventually(t, "the cgroups to be removed", 10*time.Second, func() (bool, string) { _, err := os.Stat(tree); return os.IsNotExist(err), "" })
 }
 
 // superviseApart runs a supervisor of two instances of cmd in a process

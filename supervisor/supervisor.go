@@ -1120,8 +1120,8 @@ func (s *Supervisor) stopLocked(inst *instance, drain bool) {
 	}
 }
 
-// signalStopLocked sends inst's stop signal to its group and arms the
-// SIGKILL timer.
+// signalStopLocked sends inst's stop signal to its group (to its main
+// process only with kill_mode "mixed") and arms the SIGKILL timer.
 func (s *Supervisor) signalStopLocked(inst *instance) {
 	p := inst.proc
 	if p == nil {
@@ -1132,10 +1132,11 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 		sig = syscall.SIGTERM
 	}
 	timeout := inst.def.p.StopTimeout
-	if err := p.Signal(sig, true); err != nil {
+	group := inst.def.p.KillMode != "mixed"
+	if err := p.Signal(sig, group); err != nil {
 		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}
-	if s.tracksOrphans() {
+	if group && s.tracksOrphans() {
 		marker := inst.marker
 		s.signalAdopted(sig, func(m string) bool { return m == marker })
 	}

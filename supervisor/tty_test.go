@@ -4,7 +4,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -43,5 +45,5 @@ func TestRealTTY(t *testing.T) {
 		t.Errorf("output has a CR: %q", out.String())
 	}
 	// The terminal's master is closed once the instance has ended.
-	eventually(t, "the terminal to be closed", func() bool { return openFDs(t) <= before })
+	testprog.Eventually(t, "the terminal to be closed", 10*time.Second, func() (bool, string) { return openFDs(t) <= before, "" })
 }

@@ -1,7 +1,6 @@
 package testprog
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -43,6 +42,11 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"readenv":    cmdReadenv,
 		"promsum":    cmdPromsum,
 		"tlscert":    cmdTLSCert,
+		"cleanup":    cmdCleanup,
+		"childpid":   cmdChildpid,
+		"reaped":     cmdReaped,
+		"seqcheck":   cmdSeqcheck,
+		"deploydir":  cmdDeploydir,
 	}
 }
 
@@ -83,33 +87,6 @@ func cmdFlags(ts *testscript.TestScript, fs *flag.FlagSet, args []string) (timeo
 	return timeout, fs.Args()
 }
 
-// poll calls check until it reports done or timeout passes, then fails the
-// script with what check last reported.
-func poll(ts *testscript.TestScript, what string, timeout time.Duration, check func() (done bool, last string)) {
-	if ok, last := pollUntil(timeout, check); !ok {
-		ts.Fatalf("%s: timed out after %v; last saw: %s", what, timeout, last)
-	}
-}
-
-// pollUntil calls check until it reports done (true) or timeout passes
-// (false, with what check last reported). The first call is immediate;
-// the pause between calls grows from 10ms to 100ms.
-func pollUntil(timeout time.Duration, check func() (done bool, last string)) (bool, string) {
-	deadline := time.Now().Add(timeout)
-	interval := 10 * time.Millisecond
-	for {
-		done, last := check()
-		if done {
-			return true, ""
-		}
-		if time.Now().After(deadline) {
-			return false, last
-		}
-		time.Sleep(interval)
-		interval = min(interval*3/2, 100*time.Millisecond)
-	}
-}
-
 // tail returns the end of s, at most n bytes, for messages.
 func tail(s string, n int) string {
 	if len(s) > n {
@@ -127,7 +104,7 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: waitfile [-t DUR] [-nonempty] FILE")
 	}
 	path := ts.MkAbs(pos[0])
-	poll(ts, "waitfile "+pos[0], timeout, func() (bool, string) {
+	Eventually(ts, "waitfile "+pos[0], timeout, func() (bool, string) {
 		fi, err := os.Stat(path)
 		if neg {
 			if err != nil {
@@ -168,7 +145,7 @@ func cmdWaitmatch(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		return
 	}
-	poll(ts, fmt.Sprintf("waitmatch %s %q", pos[0], pos[1]), timeout, func() (bool, string) {
+	Eventually(ts, fmt.Sprintf("waitmatch %s %q", pos[0], pos[1]), timeout, func() (bool, string) {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return false, err.Error()
@@ -270,7 +247,7 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 	if *once {
 		ok, last = attempt()
 	} else {
-		ok, last = pollUntil(timeout, attempt)
+		ok, last = Poll(timeout, attempt)
 	}
 	io.WriteString(ts.Stdout(), out)
 	if !ok {
@@ -292,7 +269,7 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 	if len(pos) != 1 {
 		ts.Fatalf("usage: waitport [-t DUR] HOST:PORT")
 	}
-	poll(ts, "waitport "+pos[0], timeout, func() (bool, string) {
+	Eventually(ts, "waitport "+pos[0], timeout, func() (bool, string) {
 		c, err := net.DialTimeout("tcp", pos[0], time.Second)
 		if err != nil {
 			return neg, err.Error()
@@ -300,17 +277,6 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 		c.Close()
 		return !neg, "connected"
 	})
-}
-
-// readPid reads the pid in file (relative to the script's folder).
-func readPid(ts *testscript.TestScript, file string) int {
-	data, err := os.ReadFile(ts.MkAbs(file))
-	ts.Check(err)
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		ts.Fatalf("%s: no pid in %q", file, data)
-	}
-	return pid
 }
 
 // pidkill [-g] SIG PIDFILE
@@ -347,31 +313,6 @@ func cmdPidkill(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// procState returns the state letter of pid from /proc/PID/stat ("R",
-// "S", "Z"...), or "" if there is no such process.
-func procState(pid int) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	// The command name in parentheses may hold spaces and ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 || i+2 >= len(data) {
-		return ""
-	}
-	return string(data[i+2 : i+3])
-}
-
-// alive reports whether pid is a process that has not exited (zombies
-// and dead entries count as exited).
-func alive(pid int) bool {
-	switch procState(pid) {
-	case "", "Z", "X", "x":
-		return false
-	}
-	return true
-}
-
 // pidgone [-t DUR] PIDFILE; ! pidgone asserts the process is alive now.
 func cmdPidgone(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("pidgone", flag.ContinueOnError)
@@ -386,51 +327,12 @@ func cmdPidgone(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		return
 	}
-	poll(ts, fmt.Sprintf("pidgone %s (%d)", pos[0], pid), timeout, func() (bool, string) {
+	Eventually(ts, fmt.Sprintf("pidgone %s (%d)", pos[0], pid), timeout, func() (bool, string) {
 		if !alive(pid) {
 			return true, ""
 		}
 		return false, fmt.Sprintf("state %s: %s", procState(pid), cmdline(pid))
 	})
-}
-
-// cmdline returns pid's command line with spaces between arguments.
-func cmdline(pid int) string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return "?"
-	}
-	return strings.TrimSpace(string(bytes.ReplaceAll(data, []byte{0}, []byte{' '})))
-}
-
-// tagged returns the live processes, other than this one, whose
-// environment has tag: an entry equal to it when it holds '=', else an
-// entry containing it. Processes whose environment cannot be read are
-// skipped.
-func tagged(tag string) []int {
-	dirs, _ := os.ReadDir("/proc")
-	self := os.Getpid()
-	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join("/proc", d.Name(), "environ"))
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		for entry := range bytes.SplitSeq(data, []byte{0}) {
-			e := string(entry)
-			if e == tag || (!strings.Contains(tag, "=") && strings.Contains(e, tag)) {
-				if alive(pid) {
-					pids = append(pids, pid)
-				}
-				break
-			}
-		}
-	}
-	return pids
 }
 
 // noprocs [-t DUR] [TAG]; TAG defaults to GSUP_TEST_TAG=$GSUP_TEST_TAG.
@@ -441,11 +343,7 @@ func cmdNoprocs(ts *testscript.TestScript, neg bool, args []string) {
 	var tag string
 	switch len(pos) {
 	case 0:
-		v := ts.Getenv("GSUP_TEST_TAG")
-		if v == "" {
-			ts.Fatalf("noprocs: no TAG given and GSUP_TEST_TAG is not set")
-		}
-		tag = "GSUP_TEST_TAG=" + v
+		tag = scriptTag(ts, "noprocs")
 	case 1:
 		tag = pos[0]
 	default:
@@ -454,7 +352,7 @@ func cmdNoprocs(ts *testscript.TestScript, neg bool, args []string) {
 	if tag == "" {
 		ts.Fatalf("noprocs: empty TAG")
 	}
-	poll(ts, "noprocs "+tag, timeout, func() (bool, string) {
+	Eventually(ts, "noprocs "+tag, timeout, func() (bool, string) {
 		pids := tagged(tag)
 		if neg {
 			return len(pids) > 0, "no such process"
@@ -570,4 +468,29 @@ func cmdPortblock(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("portblock: no free block found")
+}
+
+// deploydir VAR: sets VAR to the absolute path of examples/deploy of the
+// module under test, found from the folder go test runs the package in.
+func cmdDeploydir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: deploydir VAR")
+	}
+	dir, err := os.Getwd()
+	ts.Check(err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			ts.Fatalf("deploydir: no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+	deploy := filepath.Join(dir, "examples", "deploy")
+	if _, err := os.Stat(deploy); err != nil {
+		ts.Fatalf("deploydir: %v", err)
+	}
+	ts.Setenv(args[0], deploy)
 }

@@ -145,6 +145,10 @@
 //	    Exactly N lines of FILE (or stdout, stderr) match REGEXP.
 //	freeport VAR...
 //	    Sets each VAR to a distinct TCP port free on 127.0.0.1 just now.
+//	portblock VAR
+//	    Sets VAR to a base port below the ephemeral range whose first ten
+//	    ports of three blocks of 100 (gsup's ports for three types) are
+//	    free on 127.0.0.1 just now.
 //	shortdir VAR
 //	    Sets VAR to a new folder with a short path under /tmp, for UNIX
 //	    sockets (108 bytes at most; $WORK may be long); removed at the end.
@@ -153,6 +157,33 @@
 //	tlscert DIR NAME...
 //	    Writes a new test CA (DIR/ca.pem) and a certificate it signs for
 //	    the names, ECDSA P-256 (DIR/cert.pem, DIR/key.pem).
+//	cleanup
+//	    When the script ends, passed or failed, sends SIGKILL to each live
+//	    process that has GSUP_TEST_TAG=$GSUP_TEST_TAG in its environment:
+//	    what a peer (runsv, supervisord) started and a failed script left
+//	    behind, reparented where testscript cannot reach it.
+//	childpid [-t DUR] PIDFILE OUTFILE
+//	    Until the process in PIDFILE has a child; writes the child's pid to
+//	    OUTFILE: the pid, as seen from here, of what a wrapper (unshare
+//	    --fork) started, for pidkill.
+//	reaped [-t DUR] PIDFILE NAME
+//	    Until the process in PIDFILE has no child that is a zombie and none
+//	    whose command name is NAME: the orphans it adopted have exited and
+//	    were reaped.
+//	seqcheck REGEXP FILE...
+//	    The lines of the FILEs (glob patterns; a name ending in .gz is read
+//	    decompressed) that match REGEXP carry a number in its first capture
+//	    group. Fails unless every number from 1 to the largest occurs
+//	    exactly once, and prints "N numbered lines in K files".
+//	deploydir VAR
+//	    Sets VAR to the absolute path of examples/deploy of the module
+//	    under test, so a script can copy an example file and adapt it.
 //
 // Setup exports GSUP_TEST_TAG=$WORK and SOCKDIR (a shortdir) to a script.
+//
+// # Helpers for Go tests
+//
+// Eventually (and Poll, for a caller that reports the failure itself) is
+// the one poll with a deadline, for tests and the commands above alike;
+// Children is the one way to find a process's children.
 package testprog

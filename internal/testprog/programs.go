@@ -226,7 +226,7 @@ func spawnchild(args []string, stdout, stderr io.Writer) int {
 	if err := cmd.Start(); err != nil {
 		return fail(stderr, "spawnchild", err)
 	}
-	if ok, _ := pollUntil(10*time.Second, func() (bool, string) {
+	if ok, _ := Poll(10*time.Second, func() (bool, string) {
 		_, err := os.Stat(pos[0])
 		return err == nil, ""
 	}); !ok {

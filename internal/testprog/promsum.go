@@ -50,7 +50,7 @@ func cmdPromsum(ts *testscript.TestScript, neg bool, args []string) {
 	if *lines == "" {
 		return
 	}
-	poll(ts, "promsum "+pos[1]+" = lines of "+*lines, timeout, func() (bool, string) {
+	Eventually(ts, "promsum "+pos[1]+" = lines of "+*lines, timeout, func() (bool, string) {
 		got := strings.Count(ts.ReadFile(*lines), "\n")
 		return float64(got) == sum, fmt.Sprintf("%d lines, sum %g", got, sum)
 	})

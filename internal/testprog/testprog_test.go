@@ -125,13 +125,9 @@ func TestAliveAndTagged(t *testing.T) {
 	}
 	cmd.Process.Kill()
 	// Not reaped yet: a zombie, which counts as gone.
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(cmd.Process.Pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("killed child %d still alive", cmd.Process.Pid)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	Eventually(t, "the killed child to die", 10*time.Second, func() (bool, string) {
+		return !alive(cmd.Process.Pid), procState(cmd.Process.Pid)
+	})
 	if got := procState(cmd.Process.Pid); got != "Z" {
 		t.Errorf("state of a killed, unreaped child = %q, want Z", got)
 	}
@@ -164,17 +160,13 @@ func startProgram(t *testing.T, dir, name string, args ...string) (*exec.Cmd, *s
 // waitFor polls for path to exist and returns its content, trimmed.
 func waitFor(t *testing.T, path string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		data, err := os.ReadFile(path)
-		if err == nil {
-			return strings.TrimSpace(string(data))
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not appear: %v", path, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var data []byte
+	Eventually(t, path, 10*time.Second, func() (done bool, last string) {
+		var err error
+		data, err = os.ReadFile(path)
+		return err == nil, fmt.Sprint(err)
+	})
+	return strings.TrimSpace(string(data))
 }
 
 func TestEchoserverFinishesStreamOnTERM(t *testing.T) {
@@ -249,5 +241,21 @@ func TestEchoserverListenFDs(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("echoserver: %v\n%s", err, &out)
+	}
+}
+
+func TestSeqProblems(t *testing.T) {
+	for _, tc := range []struct {
+		counts map[int]int
+		want   string
+	}{
+		{map[int]int{1: 1, 2: 1, 3: 1}, ""},
+		{map[int]int{1: 1, 3: 1}, "numbers 1..3: missing: 2"},
+		{map[int]int{1: 1, 2: 2}, "numbers 1..2: repeated: 2 (2 times)"},
+		{map[int]int{0: 1, 1: 1}, "numbers 1..1: out of range: [0]"},
+	} {
+		if got := seqProblems(tc.counts); got != tc.want {
+			t.Errorf("seqProblems(%v) = %q, want %q", tc.counts, got, tc.want)
+		}
 	}
 }

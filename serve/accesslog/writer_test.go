@@ -10,25 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gsup/internal/testprog"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer standing in for stdout.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func readFile(t *testing.T, path string) string {
 	t.Helper()
@@ -37,18 +21,6 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestWriterFileBufferedThenFlushed(t *testing.T) {
@@ -101,17 +73,17 @@ func TestWriterTimedFlush(t *testing.T) {
 	defer w.Close()
 	start := time.Now()
 	w.Write([]byte("timed\n"))
-	waitFor(t, "the timed flush", func() bool { return readFile(t, path) == "timed\n" })
+	testprog.Eventually(t, "the timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\n", "" })
 	if d := time.Since(start); d < flushDelay/2 {
 		t.Errorf("flushed after %v, expected about %v", d, flushDelay)
 	}
 	// The timer re-arms for the next line.
 	w.Write([]byte("again\n"))
-	waitFor(t, "the second timed flush", func() bool { return readFile(t, path) == "timed\nagain\n" })
+	testprog.Eventually(t, "the second timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\nagain\n", "" })
 }
 
 func TestWriterFlushesWhenFull(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testprog.Buffer{}
 	w, err := OpenWriter("-", out)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +166,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 }
 
 func TestWriterStdout(t *testing.T) {
-	out := &syncBuffer{}
+	out := &testprog.Buffer{}
 	w, err := OpenWriter("-", out)
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"gsup/internal/testprog"
 )
 
 // gsupFront starts a WrapListener front with the corpus test's handler.
@@ -267,7 +270,7 @@ func TestConnUpgradeDeclined(t *testing.T) {
 }
 
 func TestConnLogsRefusal(t *testing.T) {
-	var buf syncBuffer
+	var buf testprog.Buffer
 	log := logrus.New()
 	log.SetOutput(&buf)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -280,13 +283,9 @@ func TestConnLogsRefusal(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	expectClosed(t, br)
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(buf.String(), "refused a request: control byte in a header value") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no warning logged: %q", buf.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testprog.Eventually(t, "the warning", 5*time.Second, func() (bool, string) {
+		return strings.Contains(buf.String(), "refused a request: control byte in a header value"), strconv.Quote(buf.String())
+	})
 	if !strings.Contains(buf.String(), "level=warning") || !strings.Contains(buf.String(), "status=400") {
 		t.Errorf("log line: %q", buf.String())
 	}
@@ -361,24 +360,6 @@ func TestConnConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // benchKeepAlive sends b.N GET requests over one keep-alive connection.

@@ -2,20 +2,19 @@ package listen
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/testprog"
 	"gsup/procfile"
 	"gsup/serve/forward"
 )
@@ -81,22 +80,7 @@ func serveHTTP(t testing.TB, l net.Listener) {
 }
 
 // logBuffer collects a logger's output; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ testprog.Buffer }
 
 // lines returns the non-empty lines logged so far.
 func (b *logBuffer) lines() []string {
@@ -111,10 +95,7 @@ func (b *logBuffer) lines() []string {
 
 // waitLines polls until at least n lines are logged, or a second passes.
 func (b *logBuffer) waitLines(n int) []string {
-	deadline := time.Now().Add(time.Second)
-	for len(b.lines()) < n && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testprog.Poll(time.Second, func() (bool, string) { return len(b.lines()) >= n, "" })
 	return b.lines()
 }
 

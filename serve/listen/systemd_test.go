@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gsup/internal/testprog"
 )
 
 // The test binary doubles as a socket-activated program: with
@@ -290,15 +293,10 @@ func TestInheritedSystemdSocketActivate(t *testing.T) {
 	}()
 	// systemd-socket-activate binds first and starts the child at the first connection.
 	var c net.Conn
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err = net.Dial("unix", sock); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	testprog.Eventually(t, "dialling "+sock, 10*time.Second, func() (bool, string) {
+		c, err = net.Dial("unix", sock)
+		return err == nil, fmt.Sprint(err)
+	})
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	_, got := getConn(t, c, []byte("PROXY TCP6 2001:db8::1 2001:db8::2 1000 80\r\n"), 1)

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gsup/internal/testprog"
 )
 
 // validResponses seed the garbage generator and the fuzz corpora.
@@ -145,14 +147,10 @@ func TestGarbageUpstream(t *testing.T) {
 		}
 	})
 	// Everything above has been closed: its goroutines must end.
-	deadline := time.Now().Add(testTimeout)
-	for runtime.NumGoroutine() > before+2 {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond) // polling with a deadline
-	}
+	testprog.Eventually(t, "the goroutines to end", testTimeout, func() (bool, string) {
+		buf := make([]byte, 1<<20)
+		return runtime.NumGoroutine() <= before+2, fmt.Sprintf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+	})
 }
 
 // FuzzResponseHead checks the hand-written head parser against
