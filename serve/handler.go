@@ -242,6 +242,13 @@ func (s *Server) logRefusedHead(c net.Conn, ref httpcheck.Error) {
 	}
 }
 
+// logRefusedProxy logs a connection the PROXY layer refused with 400.
+func (s *Server) logRefusedProxy(ci forward.ClientInfo, status, bytes int) {
+	if s.access != nil {
+		s.logRefusal(ci, status, bytes)
+	}
+}
+
 // logRefusal logs an answer of gsup's own to a request it did not parse.
 func (s *Server) logRefusal(ci forward.ClientInfo, status, bytes int) {
 	now := time.Now()

@@ -232,3 +232,15 @@ func TestRawRefusalsAreLogged(t *testing.T) {
 		eventually(t, want, func() bool { return strings.Contains(accessLog(t, logPath), want) })
 	}
 }
+
+// A connection refused for its PROXY header (malformed, or from a peer
+// not in proxy_allow_from) is in the access log too, as its 400.
+func TestProxyRefusalsAreLogged(t *testing.T) {
+	set := defaults()
+	set.ProxyProtocol = "v1"
+	addr, logPath := front(t, set, http.NotFoundHandler(), nil)
+	c := dialFront(t, addr)
+	io.WriteString(c, "PROXY TCP4 nonsense\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	closedWithin(t, c, 5*time.Second)
+	eventually(t, `a "-" 400 12 line`, func() bool { return strings.Contains(accessLog(t, logPath), `"-" 400 12 `) })
+}

@@ -270,6 +270,7 @@ func (s *Server) listenOptions() listen.Options {
 		ProxyAllow:    allow,
 		HeaderTimeout: proxyHeaderWait,
 		Log:           s.log,
+		Refused:       s.logRefusedProxy,
 	}
 }
 

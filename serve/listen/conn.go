@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -60,6 +61,7 @@ type connConfig struct {
 	allow   *forward.AllowList
 	timeout time.Duration
 	log     *logrus.Logger
+	refused func(ci forward.ClientInfo, status, bytes int) // nil: not told
 }
 
 func (o *options) wrap(sock net.Listener, name string, https bool) net.Listener {
@@ -71,6 +73,7 @@ func (o *options) wrap(sock net.Listener, name string, https bool) net.Listener 
 		allow:   o.proxyAllow,
 		timeout: o.timeout,
 		log:     o.log,
+		refused: o.refused,
 	}}
 }
 
@@ -298,6 +301,9 @@ func (c *conn) refuse(reason string, quiet bool) {
 	}
 	c.cfg.log.Warnf("%s: refused a connection from %s: %s", c.cfg.name, peer, reason)
 	_ = c.sock.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+	if c.cfg.refused != nil {
+		c.cfg.refused(c.info, http.StatusBadRequest, len(badRequest)-strings.Index(badRequest, "\r\n\r\n")-4)
+	}
 	if _, err := io.WriteString(c.sock, badRequest); err == nil {
 		_ = c.CloseWrite()
 		_ = c.sock.SetReadDeadline(time.Now().Add(refuseLinger))

@@ -54,6 +54,9 @@ type Options struct {
 	HeaderTimeout time.Duration
 	// Log receives one warning per refused connection; nil discards.
 	Log *logrus.Logger
+	// Refused, when set, is told of each 400 gsup answered because of the
+	// PROXY header (bytes: the answer's size), for the access log.
+	Refused func(ci forward.ClientInfo, status, bytes int)
 }
 
 // Listener is one socket of the HTTP front. Its Accept returns connections
@@ -118,13 +121,14 @@ type options struct {
 	proxyAllow *forward.AllowList
 	timeout    time.Duration
 	log        *logrus.Logger
+	refused    func(ci forward.ClientInfo, status, bytes int)
 }
 
 var defaultProxyAllow, _ = forward.ParseAllowList([]string{"127.0.0.1", "::1"})
 
 func (o Options) resolve() (*options, error) {
 	r := &options{unix: unixsock.Options{Mode: o.UnixMode.Perm(), Owner: o.UnixOwner, Group: o.UnixGroup},
-		proxy: o.ProxyProtocol, proxyAllow: o.ProxyAllow, timeout: o.HeaderTimeout, log: o.Log}
+		proxy: o.ProxyProtocol, proxyAllow: o.ProxyAllow, timeout: o.HeaderTimeout, log: o.Log, refused: o.Refused}
 	if o.UnixMode == 0 {
 		r.unix.Mode = DefaultUnixMode
 	}
