@@ -124,6 +124,15 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// reply prints a verb's answer: v with --json, else the line.
+func reply(cliContext *cli.Context, v any, format string, a ...any) error {
+	if cliContext.Bool("json") {
+		return printJSON(cliContext.App.Writer, v)
+	}
+	fmt.Fprintf(cliContext.App.Writer, format+"\n", a...)
+	return nil
+}
+
 func loadCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "load",
@@ -152,17 +161,13 @@ func loadCommand() *cli.Command {
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.AppRequest{App: name})
-			}
 			var types []string
 			for _, p := range spec.Processes {
 				if p.Scale > 0 {
 					types = append(types, fmt.Sprintf("%s=%d", p.Name, p.Scale))
 				}
 			}
-			fmt.Fprintf(cliContext.App.Writer, "loaded %s (%s)\n", name, strings.Join(types, " "))
-			return nil
+			return reply(cliContext, control.AppRequest{App: name}, "loaded %s (%s)", name, strings.Join(types, " "))
 		},
 	}
 }
@@ -181,11 +186,7 @@ func unloadCommand() *cli.Command {
 			if err := newClient(cliContext).Unload(cliContext.Context, a[0]); err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.AppRequest{App: a[0]})
-			}
-			fmt.Fprintf(cliContext.App.Writer, "unloaded %s\n", a[0])
-			return nil
+			return reply(cliContext, control.AppRequest{App: a[0]}, "unloaded %s", a[0])
 		},
 	}
 }
@@ -255,11 +256,7 @@ func scaleCommand() *cli.Command {
 					words = append(words, fmt.Sprintf("%s%s=%d", prefix, name, set[name]))
 				}
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, done)
-			}
-			fmt.Fprintf(cliContext.App.Writer, "scaled %s\n", strings.Join(words, " "))
-			return nil
+			return reply(cliContext, done, "scaled %s", strings.Join(words, " "))
 		},
 	}
 }
@@ -280,15 +277,11 @@ func targetsCommand(name, usage, done string, act func(*control.Client, context.
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.NamesResponse{Names: nonNilNames(names)})
-			}
+			resp := control.NamesResponse{Names: nonNilNames(names)}
 			if len(names) == 0 {
-				fmt.Fprintf(cliContext.App.Writer, "%s nothing (no instance of %s)\n", done, strings.Join(a, " "))
-				return nil
+				return reply(cliContext, resp, "%s nothing (no instance of %s)", done, strings.Join(a, " "))
 			}
-			fmt.Fprintf(cliContext.App.Writer, "%s %s\n", done, strings.Join(names, " "))
-			return nil
+			return reply(cliContext, resp, "%s %s", done, strings.Join(names, " "))
 		},
 	}
 }
@@ -326,15 +319,11 @@ func signalCommand() *cli.Command {
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.NamesResponse{Signal: sig, Names: nonNilNames(names)})
-			}
+			resp := control.NamesResponse{Signal: sig, Names: nonNilNames(names)}
 			if len(names) == 0 {
-				fmt.Fprintf(cliContext.App.Writer, "sent %s to nothing (no running instance of %s)\n", sig, strings.Join(a[1:], " "))
-				return nil
+				return reply(cliContext, resp, "sent %s to nothing (no running instance of %s)", sig, strings.Join(a[1:], " "))
 			}
-			fmt.Fprintf(cliContext.App.Writer, "sent %s to %s\n", sig, strings.Join(names, " "))
-			return nil
+			return reply(cliContext, resp, "sent %s to %s", sig, strings.Join(names, " "))
 		},
 	}
 }
@@ -351,11 +340,7 @@ func reloadCommand() *cli.Command {
 			if err := newClient(cliContext).Reload(cliContext.Context); err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.OKResponse{OK: true})
-			}
-			fmt.Fprintln(cliContext.App.Writer, "reloaded")
-			return nil
+			return reply(cliContext, control.OKResponse{OK: true}, "reloaded")
 		},
 	}
 }
