@@ -10,10 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
@@ -127,6 +124,15 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// reply prints a verb's answer: v with --json, else the line.
+func reply(cliContext *cli.Context, v any, format string, a ...any) error {
+	if cliContext.Bool("json") {
+		return printJSON(cliContext.App.Writer, v)
+	}
+	fmt.Fprintf(cliContext.App.Writer, format+"\n", a...)
+	return nil
+}
+
 func loadCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "load",
@@ -155,17 +161,13 @@ func loadCommand() *cli.Command {
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.AppRequest{App: name})
-			}
 			var types []string
 			for _, p := range spec.Processes {
 				if p.Scale > 0 {
 					types = append(types, fmt.Sprintf("%s=%d", p.Name, p.Scale))
 				}
 			}
-			fmt.Fprintf(cliContext.App.Writer, "loaded %s (%s)\n", name, strings.Join(types, " "))
-			return nil
+			return reply(cliContext, control.AppRequest{App: name}, "loaded %s (%s)", name, strings.Join(types, " "))
 		},
 	}
 }
@@ -184,11 +186,7 @@ func unloadCommand() *cli.Command {
 			if err := newClient(cliContext).Unload(cliContext.Context, a[0]); err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.AppRequest{App: a[0]})
-			}
-			fmt.Fprintf(cliContext.App.Writer, "unloaded %s\n", a[0])
-			return nil
+			return reply(cliContext, control.AppRequest{App: a[0]}, "unloaded %s", a[0])
 		},
 	}
 }
@@ -212,112 +210,10 @@ func psCommand() *cli.Command {
 				}
 				return printJSON(cliContext.App.Writer, ps)
 			}
-			writePs(cliContext.App.Writer, ps)
+			control.WriteTable(cliContext.App.Writer, ps)
 			return nil
 		},
 	}
-}
-
-// writePs prints the ps table.
-func writePs(w io.Writer, ps []control.Process) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "APP\tNAME\tPID\tSTATE\tUPTIME\tRESTARTS\tCPU%\tRSS\tPROCS\tREADY\tPORT\tHEALTH")
-	for _, p := range ps {
-		pid, uptime, cpu, rss, procs := "-", "-", "-", "-", "-"
-		if p.Pid != 0 {
-			pid, procs = strconv.Itoa(p.Pid), strconv.Itoa(p.Procs)
-			uptime = formatUptime(time.Duration(p.UptimeSeconds * float64(time.Second)))
-			cpu = fmt.Sprintf("%.1f", p.CPUPercent)
-			rss = formatBytes(p.RSSBytes)
-		}
-		ready := "no"
-		if p.Ready {
-			ready = "yes"
-		}
-		port := "-"
-		switch {
-		case p.Socket != "":
-			port = "unix"
-		case p.Port != 0:
-			port = strconv.Itoa(p.Port)
-		}
-		health := p.Health
-		switch {
-		case p.Replacing != "":
-			health = "replaced: " + string(p.Replacing)
-		case health == "":
-			health = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, procs, ready, port, health)
-	}
-	tw.Flush()
-}
-
-// formatUptime: 42s, 5m03s, 2h05m, 3d04h.
-func formatUptime(d time.Duration) string {
-	s := int64(d / time.Second)
-	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case s < 86400:
-		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
-	}
-	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
-}
-
-// formatBytes: 812K, 12.3M, 1.2G (powers of 1024).
-func formatBytes(n uint64) string {
-	const k = 1024
-	switch {
-	case n < k*k:
-		return fmt.Sprintf("%dK", (n+k-1)/k)
-	case n < k*k*k:
-		return fmt.Sprintf("%.1fM", float64(n)/(k*k))
-	}
-	return fmt.Sprintf("%.1fG", float64(n)/(k*k*k))
-}
-
-// parseScale reads `gsup scale` arguments: TYPE=N or APP/TYPE=N, several
-// an argument when separated by commas. It returns the counts per app
-// ("" = the first app) and the apps in the order given.
-func parseScale(a []string) (map[string]map[string]int, []string, error) {
-	entries := map[string][]string{}
-	var apps []string
-	for _, arg := range a {
-		for _, field := range strings.Split(arg, ",") {
-			if field == "" {
-				continue
-			}
-			app := ""
-			if name, _, _ := strings.Cut(field, "="); strings.Contains(name, "/") {
-				app, field, _ = strings.Cut(field, "/")
-				if app == "" {
-					return nil, nil, fmt.Errorf("invalid scale entry %q: empty app name", arg)
-				}
-			}
-			if _, ok := entries[app]; !ok {
-				apps = append(apps, app)
-			}
-			entries[app] = append(entries[app], field)
-		}
-	}
-	out := map[string]map[string]int{}
-	for _, app := range apps {
-		f, err := procfile.ParseFormation(strings.Join(entries[app], ","))
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, ok := f["all"]; ok {
-			return nil, nil, errors.New("scale: all=N is for start's formation; name the types")
-		}
-		out[app] = f
-	}
-	if len(out) == 0 {
-		return nil, nil, errors.New("no TYPE=N given")
-	}
-	return out, apps, nil
 }
 
 func scaleCommand() *cli.Command {
@@ -331,7 +227,7 @@ func scaleCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			counts, apps, err := parseScale(a)
+			counts, apps, err := control.ParseScale(a)
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -360,11 +256,7 @@ func scaleCommand() *cli.Command {
 					words = append(words, fmt.Sprintf("%s%s=%d", prefix, name, set[name]))
 				}
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, done)
-			}
-			fmt.Fprintf(cliContext.App.Writer, "scaled %s\n", strings.Join(words, " "))
-			return nil
+			return reply(cliContext, done, "scaled %s", strings.Join(words, " "))
 		},
 	}
 }
@@ -385,15 +277,11 @@ func targetsCommand(name, usage, done string, act func(*control.Client, context.
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.NamesResponse{Names: nonNilNames(names)})
-			}
+			resp := control.NamesResponse{Names: nonNilNames(names)}
 			if len(names) == 0 {
-				fmt.Fprintf(cliContext.App.Writer, "%s nothing (no instance of %s)\n", done, strings.Join(a, " "))
-				return nil
+				return reply(cliContext, resp, "%s nothing (no instance of %s)", done, strings.Join(a, " "))
 			}
-			fmt.Fprintf(cliContext.App.Writer, "%s %s\n", done, strings.Join(names, " "))
-			return nil
+			return reply(cliContext, resp, "%s %s", done, strings.Join(names, " "))
 		},
 	}
 }
@@ -431,15 +319,11 @@ func signalCommand() *cli.Command {
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.NamesResponse{Signal: sig, Names: nonNilNames(names)})
-			}
+			resp := control.NamesResponse{Signal: sig, Names: nonNilNames(names)}
 			if len(names) == 0 {
-				fmt.Fprintf(cliContext.App.Writer, "sent %s to nothing (no running instance of %s)\n", sig, strings.Join(a[1:], " "))
-				return nil
+				return reply(cliContext, resp, "sent %s to nothing (no running instance of %s)", sig, strings.Join(a[1:], " "))
 			}
-			fmt.Fprintf(cliContext.App.Writer, "sent %s to %s\n", sig, strings.Join(names, " "))
-			return nil
+			return reply(cliContext, resp, "sent %s to %s", sig, strings.Join(names, " "))
 		},
 	}
 }
@@ -456,11 +340,7 @@ func reloadCommand() *cli.Command {
 			if err := newClient(cliContext).Reload(cliContext.Context); err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, control.OKResponse{OK: true})
-			}
-			fmt.Fprintln(cliContext.App.Writer, "reloaded")
-			return nil
+			return reply(cliContext, control.OKResponse{OK: true}, "reloaded")
 		},
 	}
 }

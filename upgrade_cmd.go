@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 
 	"gsup/control"
@@ -21,14 +19,10 @@ func upgradeCommand() *cli.Command {
 			if err != nil {
 				return clientErr(err)
 			}
-			if cliContext.Bool("json") {
-				return printJSON(cliContext.App.Writer, struct {
-					control.UpgradeResponse
-					Started any `json:"started"`
-				}{resp, now.Started})
-			}
-			fmt.Fprintf(cliContext.App.Writer, "upgraded gsup (pid %d) from %s to %s\n", now.Pid, resp.From, now.Version)
-			return nil
+			return reply(cliContext, struct {
+				control.UpgradeResponse
+				Started any `json:"started"`
+			}{resp, now.Started}, "upgraded gsup (pid %d) from %s to %s", now.Pid, resp.From, now.Version)
 		},
 	}
 }

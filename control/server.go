@@ -264,6 +264,15 @@ func writeBackendError(w http.ResponseWriter, err error) {
 	writeError(w, statusOf(err), err.Error())
 }
 
+// answer writes v with 200, or the backend's error err.
+func answer(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		writeBackendError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // decode reads a JSON body of at most MaxBody bytes into v; on error it
 // has answered (400 or 413) and returns false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -385,11 +394,7 @@ func (s *Server) targets(w http.ResponseWriter, r *http.Request, verb string, ac
 	}
 	s.logf(r, "%s %s", verb, strings.Join(req.Targets, " "))
 	names, err := act(req.Targets)
-	if err != nil {
-		writeBackendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, NamesResponse{Names: nonNil(names)})
+	answer(w, NamesResponse{Names: nonNil(names)}, err)
 }
 
 func nonNil(s []string) []string {
@@ -419,11 +424,7 @@ func (s *Server) signal(w http.ResponseWriter, r *http.Request, b Backend) {
 	name := procfile.SignalName(sig)
 	s.logf(r, "signal %s %s", name, strings.Join(req.Targets, " "))
 	names, err := b.Signal(sig, req.Targets)
-	if err != nil {
-		writeBackendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, NamesResponse{Signal: name, Names: nonNil(names)})
+	answer(w, NamesResponse{Signal: name, Names: nonNil(names)}, err)
 }
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request, b Backend) {
@@ -434,11 +435,7 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request, b Backend) {
 		}
 	}
 	s.logf(r, "reload")
-	if err := b.Reload(); err != nil {
-		writeBackendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, OKResponse{OK: true})
+	answer(w, OKResponse{OK: true}, b.Reload())
 }
 
 func (s *Server) load(w http.ResponseWriter, r *http.Request, b Backend) {
@@ -460,11 +457,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request, b Backend) {
 		s.logf(r, "load %s", req.File)
 	}
 	name, err := b.Load(req.File, req.App)
-	if err != nil {
-		writeBackendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, AppRequest{App: name})
+	answer(w, AppRequest{App: name}, err)
 }
 
 func (s *Server) unload(w http.ResponseWriter, r *http.Request, b Backend) {
@@ -477,11 +470,7 @@ func (s *Server) unload(w http.ResponseWriter, r *http.Request, b Backend) {
 		return
 	}
 	s.logf(r, "unload %s", req.App)
-	if err := b.Unload(req.App); err != nil {
-		writeBackendError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, AppRequest{App: req.App})
+	answer(w, AppRequest{App: req.App}, b.Unload(req.App))
 }
 
 // truthy reads a query flag: "1", "true", "yes" or empty-but-present.

@@ -4,7 +4,6 @@
 package examples_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -164,20 +163,9 @@ func TestWebOnPort(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("/stream Content-Type %q", ct)
 	}
-	r := bufio.NewReader(resp.Body)
-	first, err := r.ReadString('\n')
-	if err != nil || first != "id: 1\n" {
-		t.Fatalf("first line of /stream: %q, %v", first, err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("rest of /stream: %v", err)
-	}
-	if n := strings.Count(string(rest), "data: event "); n != 5 {
-		t.Errorf("/stream: %d events, want 5:\n%s%s", n, first, rest)
+	rest := testprog.TermMidStream(t, cmd, resp.Body, "id: 1\n")
+	if n := strings.Count(rest, "data: event "); n != 5 {
+		t.Errorf("/stream: %d events, want 5:\n%s", n, rest)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("after TERM: %v\n%s", err, out)

@@ -99,40 +99,24 @@ func (s *keyScanner) document() {
 			return
 		}
 		line := s.line
-		if s.peek() == '[' {
-			s.next()
-			array := s.peek() == '['
-			if array {
-				s.next()
-			}
+		if s.eat('[') {
+			array := s.eat('[')
 			k, ok := s.key()
 			if !ok {
 				return
 			}
 			s.skip(false)
-			if s.peek() != ']' {
+			if !s.eat(']') || array && !s.eat(']') {
 				return
-			}
-			s.next()
-			if array {
-				if s.peek() != ']' {
-					return
-				}
-				s.next()
 			}
 			table = k
 			s.recordAll(table, 0, line)
 			continue
 		}
-		k, ok := s.key()
+		k, ok := s.assignment()
 		if !ok {
 			return
 		}
-		s.skip(false)
-		if s.peek() != '=' {
-			return
-		}
-		s.next()
 		full := append(table[:len(table):len(table)], k...)
 		s.recordAll(full, len(table), line)
 		if !s.value(full, 0) {
@@ -152,10 +136,50 @@ func (s *keyScanner) key() (toml.Key, bool) {
 		}
 		k = append(k, part)
 		s.skip(false)
-		if s.peek() != '.' {
+		if !s.eat('.') {
 			return k, true
 		}
-		s.next()
+	}
+}
+
+// assignment reads a key and the "=" after it.
+func (s *keyScanner) assignment() (toml.Key, bool) {
+	k, ok := s.key()
+	if !ok {
+		return nil, false
+	}
+	s.skip(false)
+	return k, s.eat('=')
+}
+
+// eat moves past c if it comes next.
+func (s *keyScanner) eat(c byte) bool {
+	if s.peek() != c {
+		return false
+	}
+	s.next()
+	return true
+}
+
+// list skips the items of an array or an inline table, from its opening
+// bracket to close; item skips one.
+func (s *keyScanner) list(close byte, item func() bool) bool {
+	s.next()
+	for {
+		s.skip(true)
+		if s.eat(close) {
+			return true
+		}
+		if !item() {
+			return false
+		}
+		s.skip(true)
+		if s.eat(close) {
+			return true
+		}
+		if !s.eat(',') {
+			return false
+		}
 	}
 }
 
@@ -208,64 +232,21 @@ func (s *keyScanner) value(k toml.Key, depth int) bool {
 		}
 		return s.literalString()
 	case '[':
-		s.next()
-		for {
-			s.skip(true)
-			if s.peek() == ']' {
-				s.next()
-				return true
-			}
-			if !s.value(k, depth+1) {
-				return false
-			}
-			s.skip(true)
-			switch s.peek() {
-			case ',':
-				s.next()
-			case ']':
-				s.next()
-				return true
-			default:
-				return false
-			}
-		}
+		return s.list(']', func() bool { return s.value(k, depth+1) })
 	case '{':
-		s.next()
-		for {
-			s.skip(true)
-			if s.peek() == '}' {
-				s.next()
-				return true
-			}
+		return s.list('}', func() bool {
 			line := s.line
-			sub, ok := s.key()
+			sub, ok := s.assignment()
 			if !ok {
 				return false
 			}
-			s.skip(false)
-			if s.peek() != '=' {
-				return false
-			}
-			s.next()
 			var full toml.Key
 			if k != nil {
 				full = append(k[:len(k):len(k)], sub...)
 				s.recordAll(full, len(k), line)
 			}
-			if !s.value(full, depth+1) {
-				return false
-			}
-			s.skip(true)
-			switch s.peek() {
-			case ',':
-				s.next()
-			case '}':
-				s.next()
-				return true
-			default:
-				return false
-			}
-		}
+			return s.value(full, depth+1)
+		})
 	}
 	// A number, boolean or date-time (which may hold one space).
 	start := s.pos

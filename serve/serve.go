@@ -373,14 +373,15 @@ func (s *Server) Serve() {
 func (s *Server) serveLocked(l *listen.Listener) {
 	b := s.bindOf(l)
 	var inner net.Listener = s.gate.Wrap(l, l.Name)
+	bindLog := s.log.WithField("bind", l.Name)
 	switch {
 	case b.TLS:
-		s.log.Infof("listening at %s (TLS, HTTP/2)", l.Name)
+		bindLog.Infof("listening at %s (TLS, HTTP/2)", l.Name)
 		inner = newTLSListener(inner, s.tlsConf, s.h2, b, s.log)
 	case b.Redirect:
-		s.log.Infof("listening at %s (redirecting to https)", l.Name)
+		bindLog.Infof("listening at %s (redirecting to https)", l.Name)
 	default:
-		s.log.Infof("listening at %s", l.Name)
+		bindLog.Infof("listening at %s", l.Name)
 	}
 	p := &handoff.Pausable{Listener: httpcheck.WrapListener(inner, s.limits, s.log, s.logRefusedHead), Socket: l}
 	f := &served{l: l, bind: b, h1: s.newHTTPServer(b), p: p}
@@ -393,7 +394,7 @@ func (s *Server) serveLocked(l *listen.Listener) {
 		dropped := s.dropped[l]
 		s.lnMu.Unlock()
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !dropped && !p.Paused() {
-			s.log.Errorf("serving %s: %v", l.Name, err)
+			bindLog.Errorf("serving %s: %v", l.Name, err)
 		}
 	}()
 }
@@ -430,7 +431,7 @@ func (s *Server) Rebind(binds []procfile.Bind) error {
 			keep = append(keep, l)
 			continue
 		}
-		s.log.Infof("no longer listening at %s", l.Name)
+		s.log.WithField("bind", l.Name).Infof("no longer listening at %s", l.Name)
 		if s.dropped == nil {
 			s.dropped = map[*listen.Listener]bool{}
 		}

@@ -81,11 +81,10 @@ func accessLog(t *testing.T, path string) string {
 	return string(b)
 }
 
-// Server-Sent Events pass through unbuffered: the first event reaches
-// the client while the app still holds the response open.
-func TestServerSentEventsAreNotBuffered(t *testing.T) {
-	release := make(chan struct{})
-	addr, _ := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// heldEvents is an app that sends one Server-Sent Event, flushes it, and
+// sends the last once release is closed (or the request is gone).
+func heldEvents(release <-chan struct{}) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, "data: first\n\n")
 		w.(http.Flusher).Flush()
@@ -94,7 +93,14 @@ func TestServerSentEventsAreNotBuffered(t *testing.T) {
 		case <-r.Context().Done():
 		}
 		fmt.Fprint(w, "data: last\n\n")
-	}), nil)
+	}
+}
+
+// Server-Sent Events pass through unbuffered: the first event reaches
+// the client while the app still holds the response open.
+func TestServerSentEventsAreNotBuffered(t *testing.T) {
+	release := make(chan struct{})
+	addr, _ := front(t, defaults(), heldEvents(release), nil)
 	defer close(release)
 	resp, err := http.Get("http://" + addr + "/events")
 	if err != nil {

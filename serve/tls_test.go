@@ -269,20 +269,14 @@ func TestTLSH2StreamingResetAndShutdown(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
 	arrived := make(chan struct{}, 1)
+	events := heldEvents(release)
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/reset" {
 			arrived <- struct{}{}
 			<-r.Context().Done()
 			return
 		}
-		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: first\n\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		io.WriteString(w, "data: last\n\n")
+		events(w, r)
 	})
 	f := startTLSFront(t, defaults(), app, []string{"127.0.0.1"})
 	tr := &http.Transport{TLSClientConfig: f.ca.ClientConfig("127.0.0.1"), ForceAttemptHTTP2: true}

@@ -383,7 +383,7 @@ func (s *Supervisor) Reopen() {
 		for _, inst := range s.insts {
 			if sig := inst.def.p.ReopenSignal; sig != 0 && inst.proc != nil {
 				if err := inst.proc.Signal(sig, false); err != nil {
-					s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
+					s.instLog(inst).Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 				}
 			}
 		}

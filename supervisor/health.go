@@ -68,7 +68,7 @@ func (s *Supervisor) recycleLocked(inst *instance, reason Reason, detail string)
 	inst.hung = reason == ReasonHang || reason == ReasonHealth && inst.hungProbe
 	inst.t.count(inst.num, reason)
 	msg := fmt.Sprintf("%s: %s", reason, detail)
-	s.log.WithFields(map[string]any{"instance": inst.name, "pid": inst.pid, "reason": string(reason)}).
+	s.instLog(inst).WithField("reason", string(reason)).
 		Warnf("%s is replaced (%s)", inst.name, detail)
 	if reason.sick() {
 		inst.health = "sick"
@@ -83,7 +83,7 @@ func (s *Supervisor) recycleLocked(inst *instance, reason Reason, detail string)
 	if inst.served() {
 		go func() {
 			if err := s.replace([]*instance{inst}); err != nil {
-				s.log.Errorf("replacing %s: %v", inst.name, err)
+				s.log.WithFields(inst.fields()).Errorf("replacing %s: %v", inst.name, err)
 			}
 		}()
 		return
@@ -160,7 +160,7 @@ func (s *Supervisor) watchHealthLocked(inst *instance, p Proc) {
 				}
 				inst.health = fmt.Sprintf("failing %d/%d", n, failures)
 				inst.hungProbe = timedOut
-				s.log.WithFields(map[string]any{"instance": inst.name, "pid": inst.pid}).
+				s.instLog(inst).
 					Warnf("%s failed its health check %s (%d of %d): %v", inst.name, h.Check, n, failures, err)
 				if n >= failures {
 					s.recycleLocked(inst, ReasonHealth, fmt.Sprintf("health check %s failed %d times in a row: %v", h.Check, n, err))

@@ -291,7 +291,7 @@ func (s *Supervisor) rollBack(ctx context.Context, pl *plan, made []replacement)
 				back.old = nil
 			}
 			if _, err := s.runStep(ctx, back); err != nil {
-				s.log.Errorf("rolling back %s: %v", r.fresh.name, err)
+				s.log.WithFields(r.fresh.fields()).Errorf("rolling back %s: %v", r.fresh.name, err)
 			}
 			continue
 		}

@@ -45,7 +45,7 @@ func (s *Supervisor) shortLocked(inst *instance, err error, errno syscall.Errno)
 		delay *= 2
 	}
 	delay = min(delay, shortBackoffMax)
-	s.log.WithFields(logrus.Fields{"instance": inst.name, "errno": unix.ErrnoName(errno), "attempt": inst.short}).
+	s.instLog(inst).WithFields(logrus.Fields{"errno": unix.ErrnoName(errno), "attempt": inst.short}).
 		Warnf("gsup could not start %s: %v: gsup is short of resources (%s), not a failure of %s; retrying in %v",
 			inst.name, err, unix.ErrnoName(errno), inst.name, delay)
 	s.backoffLocked(inst, delay)

@@ -647,6 +647,22 @@ func (s *Supervisor) event(kind EventKind, inst *instance) Event {
 	return ev
 }
 
+// fields are the log fields of inst that never change (app and
+// instance), safe to read outside the owner goroutine.
+func (inst *instance) fields() logrus.Fields {
+	return logrus.Fields{"app": inst.t.app.name, "instance": inst.name}
+}
+
+// instLog is gsup's log with inst's fields, and the pid of its process
+// (its current one, or the last one while it is stopped).
+func (s *Supervisor) instLog(inst *instance) *logrus.Entry {
+	f := inst.fields()
+	if inst.pid != 0 {
+		f["pid"] = inst.pid
+	}
+	return s.log.WithFields(f)
+}
+
 func (s *Supervisor) setState(inst *instance, st State) {
 	inst.state = st
 	inst.since = time.Now()
@@ -668,11 +684,12 @@ func (s *Supervisor) startLocked(inst *instance) {
 		p, err = s.spawnLocked(inst, argv, env, cred)
 	}
 	if err != nil {
+		inst.pid = 0 // no process: its log lines and events carry no pid
 		if errno, ok := shortage(err, spawnShortages); ok {
 			s.shortLocked(inst, err, errno)
 			return
 		}
-		s.log.Errorf("starting %s: %v", inst.name, err)
+		s.instLog(inst).Errorf("starting %s: %v", inst.name, err)
 		inst.started = time.Now()
 		s.afterExitLocked(inst, ExitStatus{Code: 127})
 		return
@@ -692,10 +709,10 @@ func (s *Supervisor) startLocked(inst *instance) {
 	s.setState(inst, StateStarting)
 	s.guard.add(inst.pid)
 	if inst.short > 0 {
-		s.log.Infof("%s started (pid %d) after %d attempts: gsup has its resources back", inst.name, inst.pid, inst.short+1)
+		s.instLog(inst).Infof("%s started (pid %d) after %d attempts: gsup has its resources back", inst.name, inst.pid, inst.short+1)
 		inst.short = 0
 	} else {
-		s.log.Infof("%s started (pid %d)", inst.name, inst.pid)
+		s.instLog(inst).Infof("%s started (pid %d)", inst.name, inst.pid)
 	}
 	s.publish(s.event(EventStarted, inst))
 	go func() {
@@ -830,9 +847,9 @@ func (s *Supervisor) watchReadyLocked(inst *instance, p Proc) {
 		inst.readyFailed = true
 		if _, ok := shortage(err, probeShortages); ok {
 			inst.readyShort = err
-			s.log.Warnf("%s not ready after %v, but gsup could not check it: %v; killing it", inst.name, timeout, err)
+			s.instLog(inst).Warnf("%s not ready after %v, but gsup could not check it: %v; killing it", inst.name, timeout, err)
 		} else {
-			s.log.Errorf("%s not ready after %v; killing it", inst.name, timeout)
+			s.instLog(inst).Errorf("%s not ready after %v; killing it", inst.name, timeout)
 		}
 		_ = p.Signal(syscall.SIGKILL, true)
 	}
@@ -867,7 +884,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	inst.ready = true
 	s.setState(inst, StateRunning)
 	if inst.def.p.Ready != "" && inst.def.p.Ready != "none" {
-		s.log.Infof("%s ready", inst.name)
+		s.instLog(inst).Infof("%s ready", inst.name)
 	}
 	s.publish(s.event(EventReady, inst))
 	s.watchHealthLocked(inst, p)
@@ -914,7 +931,7 @@ func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 	inst.exit = &st
 	if inst.wantStop || s.shutdown {
 		s.setState(inst, StateStopped)
-		s.log.Infof("%s stopped (%s)", inst.name, st)
+		s.instLog(inst).Infof("%s stopped (%s)", inst.name, st)
 		ev := s.event(EventStopped, inst)
 		ev.Status, ev.Code = st.String(), st.Code
 		s.publish(ev)
@@ -963,9 +980,9 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 	case decideDone:
 		s.setState(inst, StateExited)
 		if success {
-			s.log.Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
+			s.instLog(inst).Infof("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		} else {
-			s.log.Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
+			s.instLog(inst).Errorf("%s exited with %s; not restarted (restart = %s)", inst.name, st, inst.def.p.Restart)
 		}
 		s.startWaitingLocked(inst.t.app)
 		if !success && inst.def.p.Critical {
@@ -974,7 +991,7 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		s.doneLocked(inst)
 	case decideFatal:
 		s.setState(inst, StateFatal)
-		s.log.Errorf("%s exited with %s; it exited %d times within %v, each soon after starting: fatal, not restarted until asked", inst.name, st, flapMaxQuick+1, flapWindow)
+		s.instLog(inst).Errorf("%s exited with %s; it exited %d times within %v, each soon after starting: fatal, not restarted until asked", inst.name, st, flapMaxQuick+1, flapWindow)
 		ev := s.event(EventFatal, inst)
 		ev.Status, ev.Code = st.String(), st.Code
 		s.publish(ev)
@@ -989,11 +1006,11 @@ func (s *Supervisor) afterExitLocked(inst *instance, st ExitStatus) {
 		ev.Delay = delay
 		s.publish(ev)
 		if delay == 0 {
-			s.log.Warnf("%s exited with %s after %v; restarting", inst.name, st, uptime.Round(time.Millisecond))
+			s.instLog(inst).Warnf("%s exited with %s after %v; restarting", inst.name, st, uptime.Round(time.Millisecond))
 			s.startLocked(inst)
 			return
 		}
-		s.log.Warnf("%s exited with %s after %v; restarting in %v", inst.name, st, uptime.Round(time.Millisecond), delay)
+		s.instLog(inst).Warnf("%s exited with %s after %v; restarting in %v", inst.name, st, uptime.Round(time.Millisecond), delay)
 		s.backoffLocked(inst, delay)
 	}
 }
@@ -1134,7 +1151,7 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	timeout := inst.def.p.StopTimeout
 	group := inst.def.p.KillMode != "mixed"
 	if err := p.Signal(sig, group); err != nil {
-		s.log.Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
+		s.instLog(inst).Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
 	}
 	if group && s.tracksOrphans() {
 		marker := inst.marker
@@ -1147,7 +1164,7 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	inst.timer = time.AfterFunc(timeout, func() {
 		s.post(func() {
 			if inst.proc == p {
-				s.log.Warnf("%s did not stop within %v of %s; sending KILL", inst.name, timeout, signalName(sig))
+				s.instLog(inst).Warnf("%s did not stop within %v of %s; sending KILL", inst.name, timeout, signalName(sig))
 				s.killLocked(inst, p)
 			}
 		})
@@ -1160,7 +1177,7 @@ func (s *Supervisor) killLocked(inst *instance, p Proc) {
 	_ = p.Signal(syscall.SIGKILL, true)
 	if inst.cg != nil {
 		if err := inst.cg.kill(); err != nil {
-			s.log.Warnf("killing the cgroup of %s: %v", inst.name, err)
+			s.instLog(inst).Warnf("killing the cgroup of %s: %v", inst.name, err)
 		}
 	}
 }

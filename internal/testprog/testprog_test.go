@@ -1,7 +1,6 @@
 package testprog
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -178,20 +177,9 @@ func TestEchoserverFinishesStreamOnTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	first, err := r.ReadString('\n')
-	if err != nil || first != "chunk 1\n" {
-		t.Fatalf("first chunk %q, %v", first, err)
-	}
 	// The handler is running: a graceful stop lets it finish.
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	rest, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("rest of the stream: %v (got %q)", err, rest)
-	}
-	if want := "chunk 2\nchunk 3\nchunk 4\nchunk 5\n"; string(rest) != want {
+	rest := TermMidStream(t, cmd, resp.Body, "chunk 1\n")
+	if want := "chunk 2\nchunk 3\nchunk 4\nchunk 5\n"; rest != want {
 		t.Errorf("rest of the stream = %q, want %q", rest, want)
 	}
 	if err := cmd.Wait(); err != nil {

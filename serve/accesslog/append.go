@@ -348,7 +348,7 @@ const hexDigits = "0123456789abcdef"
 
 // appendEscaped appends v with `"` as `\"` (Gunicorn's SafeAtoms) and
 // control bytes as \xHH.
-func appendEscaped(dst []byte, v string) []byte {
+func appendEscaped[T string | []byte](dst []byte, v T) []byte {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
@@ -392,17 +392,7 @@ func appendBasicUser(dst []byte, vv []string) []byte {
 	if len(user) == 0 {
 		return append(dst, '-')
 	}
-	for _, c := range user {
-		switch {
-		case c == '"':
-			dst = append(dst, '\\', '"')
-		case c < 0x20 || c == 0x7f:
-			dst = append(dst, '\\', 'x', hexDigits[c>>4], hexDigits[c&15])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
+	return appendEscaped(dst, user)
 }
 
 // decodeBase64 decodes standard, padded base64 as Python's b64decode does

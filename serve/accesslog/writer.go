@@ -118,6 +118,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 func (w *Writer) Flush() error {
 	w.fileMu.Lock()
 	defer w.fileMu.Unlock()
+	return w.flushAllLocked()
+}
+
+// flushAllLocked writes everything buffered and returns the first error
+// of that or of an earlier write. w.fileMu is held.
+func (w *Writer) flushAllLocked() error {
 	err := w.flushFileLocked()
 	w.mu.Lock()
 	if err == nil {
@@ -171,12 +177,7 @@ func (w *Writer) Close() error {
 
 	w.fileMu.Lock()
 	defer w.fileMu.Unlock()
-	err := w.flushFileLocked()
-	w.mu.Lock()
-	if err == nil {
-		err = w.takeErrLocked()
-	}
-	w.mu.Unlock()
+	err := w.flushAllLocked()
 	if w.file != nil {
 		if cerr := w.file.Close(); err == nil && cerr != nil {
 			err = fmt.Errorf("closing access log: %w", cerr)

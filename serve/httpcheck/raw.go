@@ -665,96 +665,41 @@ func (s *scanner) messageEnd(end int) (int, event) {
 // *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ) CRLF.
 // White space is allowed only before ";" or "=" and after them.
 func (s *scanner) chunkExt(c byte) bool {
-	ows := c == ' ' || c == '\t'
-	switch s.st {
-	case stChunkBWS:
-		switch {
-		case ows:
-		case c == ';':
-			s.st = stExtNameStart
-		default:
-			return false
-		}
-	case stExtNameStart:
-		switch {
-		case ows:
-		case isTchar(c):
-			s.st = stExtName
-		default:
-			return false
-		}
-	case stExtName:
-		switch {
-		case isTchar(c):
-		case c == '=':
-			s.st = stExtValStart
-		case c == ';':
-			s.st = stExtNameStart
-		case ows:
-			s.st = stExtNameBWS
-		case c == '\r':
-			s.st = stChunkLF
-		default:
-			return false
-		}
-	case stExtNameBWS:
-		switch {
-		case ows:
-		case c == '=':
-			s.st = stExtValStart
-		case c == ';':
-			s.st = stExtNameStart
-		default:
-			return false
-		}
-	case stExtValStart:
-		switch {
-		case ows:
-		case c == '"':
-			s.st = stQuoted
-		case isTchar(c):
-			s.st = stExtToken
-		default:
-			return false
-		}
-	case stExtToken:
-		switch {
-		case isTchar(c):
-		case c == ';':
-			s.st = stExtNameStart
-		case ows:
-			s.st = stChunkBWS
-		case c == '\r':
-			s.st = stChunkLF
-		default:
-			return false
-		}
-	case stQuoted:
-		switch {
-		case c == '"':
-			s.st = stAfterQuoted
-		case c == '\\':
-			s.st = stQuotedPair
-		case class[c]&cQdtext == 0:
-			return false
-		}
-	case stQuotedPair:
-		// quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
-		if class[c]&cField == 0 {
-			return false
-		}
-		s.st = stQuoted
-	case stAfterQuoted:
-		switch {
-		case c == ';':
-			s.st = stExtNameStart
-		case ows:
-			s.st = stChunkBWS
-		case c == '\r':
-			s.st = stChunkLF
-		default:
-			return false
+	for _, m := range extMoves[s.st] {
+		if m.takes(c) {
+			s.st = m.to
+			return true
 		}
 	}
-	return true
+	return false
 }
+
+// extMove is a way out of a chunk extension state: the bytes it takes,
+// and the state they lead to.
+type extMove struct {
+	takes func(c byte) bool
+	to    state
+}
+
+// extMoves are the moves of each chunk extension state, tried in order;
+// a byte none takes is refused.
+var extMoves = [stRefused + 1][]extMove{
+	stChunkBWS:     {{isOWS, stChunkBWS}, {is(';'), stExtNameStart}},
+	stExtNameStart: {{isOWS, stExtNameStart}, {isTchar, stExtName}},
+	stExtName: {{isTchar, stExtName}, {is('='), stExtValStart}, {is(';'), stExtNameStart},
+		{isOWS, stExtNameBWS}, {is('\r'), stChunkLF}},
+	stExtNameBWS:  {{isOWS, stExtNameBWS}, {is('='), stExtValStart}, {is(';'), stExtNameStart}},
+	stExtValStart: {{isOWS, stExtValStart}, {is('"'), stQuoted}, {isTchar, stExtToken}},
+	stExtToken: {{isTchar, stExtToken}, {is(';'), stExtNameStart}, {isOWS, stChunkBWS},
+		{is('\r'), stChunkLF}},
+	stQuoted: {{is('"'), stAfterQuoted}, {is('\\'), stQuotedPair},
+		{func(c byte) bool { return class[c]&cQdtext != 0 }, stQuoted}},
+	// quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+	stQuotedPair:  {{func(c byte) bool { return class[c]&cField != 0 }, stQuoted}},
+	stAfterQuoted: {{is(';'), stExtNameStart}, {isOWS, stChunkBWS}, {is('\r'), stChunkLF}},
+}
+
+func isOWS(c byte) bool { return c == ' ' || c == '\t' }
+
+// is returns a test for the byte b.
+func is(b byte) func(byte) bool { return func(c byte) bool { return c == b } }

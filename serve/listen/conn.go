@@ -295,11 +295,11 @@ func (c *conn) refuse(reason string, quiet bool) {
 		Source: c.sock.LocalAddr(), Addr: c.sock.RemoteAddr(), Err: &refusal{reason}}
 	peer := c.peer()
 	if quiet {
-		c.cfg.log.Debugf("%s: connection from %s closed before a request: %s", c.cfg.name, peer, reason)
+		c.cfg.log.WithField("bind", c.cfg.name).Debugf("%s: connection from %s closed before a request: %s", c.cfg.name, peer, reason)
 		_ = c.sock.Close()
 		return
 	}
-	c.cfg.log.Warnf("%s: refused a connection from %s: %s", c.cfg.name, peer, reason)
+	c.cfg.log.WithField("bind", c.cfg.name).Warnf("%s: refused a connection from %s: %s", c.cfg.name, peer, reason)
 	_ = c.sock.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 	if c.cfg.refused != nil {
 		c.cfg.refused(c.info, http.StatusBadRequest, len(badRequest)-strings.Index(badRequest, "\r\n\r\n")-4)

@@ -220,3 +220,20 @@ func withUmask(mask int, f func()) {
 	defer syscall.Umask(old)
 	f()
 }
+
+// tcpPair listens on a loopback port and dials it: the listener and the
+// client's end, both closed when the test ends.
+func tcpPair(t *testing.T) (net.Listener, net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return l, c
+}

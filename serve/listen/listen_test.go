@@ -318,16 +318,7 @@ func TestFD(t *testing.T) {
 }
 
 func TestFDNotListening(t *testing.T) {
-	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
-	c, err := net.Dial("tcp4", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := tcpPair(t)
 	f, err := c.(*net.TCPConn).File()
 	if err != nil {
 		t.Fatal(err)

@@ -332,16 +332,7 @@ func TestInfoOnOtherConns(t *testing.T) {
 	if ci := Info(a); ci.Addr.IsValid() || ci.Unix {
 		t.Errorf("pipe: %+v", ci)
 	}
-	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
-	c, err := net.Dial("tcp4", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	tcp, c := tcpPair(t)
 	if ci := Info(c); ci.Addr.String() != tcp.Addr().String() || ci.Peer != ci.Addr {
 		t.Errorf("tcp: %+v", ci)
 	}

@@ -255,6 +255,11 @@ func clearFields(f []field) []field {
 }
 
 // abort runs (through context.AfterFunc) when the client goes away.
+// upLog is the proxy's log with the upstream an exchange went to.
+func (x *exchange) upLog(addr string) *logrus.Entry {
+	return x.p.log.WithField("upstream", addr)
+}
+
 func (x *exchange) abort() {
 	x.aborted.Store(true)
 	if pc := x.cur.Load(); pc != nil {
@@ -419,7 +424,7 @@ func (x *exchange) run() {
 			skip.add(be)
 			x.lastErr = fmt.Errorf("connecting: %w", err)
 			x.p.b.failed(be, false, x.lastErr.Error())
-			x.p.log.Debugf("upstream %s: %s %s: %v; trying another instance", be.addr, x.r.Method, x.uri, err)
+			x.upLog(be.addr).Debugf("upstream %s: %s %s: %v; trying another instance", be.addr, x.r.Method, x.uri, err)
 			continue
 		}
 		switch x.roundTrip(be, pc, reused) {
@@ -431,14 +436,14 @@ func (x *exchange) run() {
 		case retryOther:
 			skip.add(be)
 		}
-		x.p.log.Debugf("upstream %s: %s %s: %v; trying again", be.addr, x.r.Method, x.uri, x.lastErr)
+		x.upLog(be.addr).Debugf("upstream %s: %s %s: %v; trying again", be.addr, x.r.Method, x.uri, x.lastErr)
 	}
 	x.stopAbort()
 	if lastBe == nil {
 		x.reply(http.StatusServiceUnavailable)
 		return
 	}
-	x.p.log.Errorf("upstream %s: %s %s: %v", lastBe.addr, x.r.Method, x.uri, x.lastErr)
+	x.upLog(lastBe.addr).Errorf("upstream %s: %s %s: %v", lastBe.addr, x.r.Method, x.uri, x.lastErr)
 	x.rec.Upstream = lastBe.addr
 	x.reply(http.StatusBadGateway)
 }
@@ -648,7 +653,7 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 		} else {
 			x.p.b.failed(be, false, fmt.Sprintf("no response head within %v", wait))
 		}
-		x.p.log.Errorf("upstream %s: %s %s: no response head within %v", be.addr, x.r.Method, x.uri, wait)
+		x.upLog(be.addr).Errorf("upstream %s: %s %s: no response head within %v", be.addr, x.r.Method, x.uri, wait)
 		x.reply(http.StatusGatewayTimeout)
 	default:
 		x.p.b.failed(be, false, err.Error())
@@ -657,7 +662,7 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 		} else if x.bodyWriteErr != nil {
 			err = fmt.Errorf("%w (after sending request body: %v)", err, x.bodyWriteErr)
 		}
-		x.p.log.Errorf("upstream %s: %s %s: reading response: %v", be.addr, x.r.Method, x.uri, err)
+		x.upLog(be.addr).Errorf("upstream %s: %s %s: reading response: %v", be.addr, x.r.Method, x.uri, err)
 		x.reply(http.StatusBadGateway)
 	}
 }
@@ -772,9 +777,9 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 		if x.bodyReadErr != nil {
 			// The client's body failed (too large, cut off) while the
 			// response was already streaming: the client's doing.
-			x.p.log.Debugf("upstream %s: %s %s: request body: %v", be.addr, x.r.Method, x.uri, x.bodyReadErr)
+			x.upLog(be.addr).Debugf("upstream %s: %s %s: request body: %v", be.addr, x.r.Method, x.uri, x.bodyReadErr)
 		} else {
-			x.p.log.Errorf("upstream %s: %s %s: response body cut after %d bytes: %v", be.addr, x.r.Method, x.uri, rec.BytesSent, rerr)
+			x.upLog(be.addr).Errorf("upstream %s: %s %s: response body cut after %d bytes: %v", be.addr, x.r.Method, x.uri, rec.BytesSent, rerr)
 		}
 		x.abortClient()
 	default:
@@ -849,7 +854,7 @@ func (x *exchange) clientAbort(be *backend, err error) {
 	if be != nil {
 		addr = be.addr
 	}
-	x.p.log.Debugf("upstream %s: %s %s: client went away: %v", addr, x.r.Method, x.uri, err)
+	x.upLog(addr).Debugf("upstream %s: %s %s: client went away: %v", addr, x.r.Method, x.uri, err)
 	if !x.answered {
 		// Nothing was answered yet: close the connection rather than let
 		// net/http send an empty 200 for a request that never reached

@@ -56,7 +56,7 @@ func (x *exchange) switchProtocols(be *backend, pc *pconn) {
 		b, _ := brw.Reader.Peek(n)
 		if _, err := pc.c.Write(b); err != nil {
 			x.drop(pc)
-			x.p.log.Errorf("upstream %s: %s %s: after upgrade: %v", be.addr, x.r.Method, x.uri, err)
+			x.upLog(be.addr).Errorf("upstream %s: %s %s: after upgrade: %v", be.addr, x.r.Method, x.uri, err)
 			return
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"maps"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseScale(t *testing.T) {
-	counts, apps, err := parseScale([]string{"web=4", "worker=0,billing/web=2", "billing/jobs=1"})
+	counts, apps, err := ParseScale([]string{"web=4", "worker=0,billing/web=2", "billing/jobs=1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,8 +19,8 @@ func TestParseScale(t *testing.T) {
 		t.Errorf("counts %v", counts)
 	}
 	for _, bad := range [][]string{{"web"}, {"web=x"}, {"web=1", "web=2"}, {"all=2"}, {"/web=1"}, {","}, {"a b=1"}} {
-		if _, _, err := parseScale(bad); err == nil {
-			t.Errorf("parseScale(%q) accepted", bad)
+		if _, _, err := ParseScale(bad); err == nil {
+			t.Errorf("ParseScale(%q) accepted", bad)
 		}
 	}
 }
