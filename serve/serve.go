@@ -94,6 +94,7 @@ type Server struct {
 	app     http.Handler // what requests for the app go to: the edge, then the proxy
 	gate    *conns.Gate
 	certs   *certs.Store // nil without TLS
+	acme    *certs.ACME  // nil without [serve.acme]
 	tlsConf *tls.Config
 	h2      *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
 	binds   map[string]Bind              // by address, from the settings
@@ -152,12 +153,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.setBinds(set.Bind)
 	if set.ACME != nil {
-		// Read and checked by procfile; obtaining certificates is not
-		// wired yet, and a front without them must not start.
-		return nil, fmt.Errorf("[serve.acme]: ACME is not available yet; use certfile and keyfile (certbot) meanwhile")
+		if s.acme, err = certs.NewACME(set.ACME, cfg.Log); err != nil {
+			return nil, err
+		}
 	}
 	if set.TLS() {
-		st, err := certs.New(set.TLSPairs(), len(set.Hosts) > 0, cfg.Log)
+		st, err := certs.New(set.TLSPairs(), s.acme, len(set.Hosts) > 0, cfg.Log)
 		if err != nil {
 			return nil, err
 		}
@@ -366,6 +367,9 @@ func (s *Server) Serve() {
 	defer s.lnMu.Unlock()
 	for _, l := range s.lns {
 		s.serveLocked(l)
+	}
+	if s.acme != nil {
+		s.acme.Start()
 	}
 }
 
