@@ -23,7 +23,9 @@
 // protocol), forward (who is trusted, X-Forwarded-*), httpcheck (request
 // validation and limits), upstream (the pooled client and balancer
 // towards the app), accesslog (Gunicorn's format), certs (TLS
-// certificates by SNI, read again on change).
+// certificates by SNI, read again on change, or obtained by ACME: its
+// TLS-ALPN-01 handshakes end in conn_tls.go, its HTTP-01 requests are
+// answered in ServeHTTP before a redirect bind's 308).
 package serve
 
 import (
@@ -37,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -532,6 +535,9 @@ func (s *Server) Reload(set procfile.Serve) error {
 			return fmt.Errorf("TLS was off at start: a restart turns it on")
 		}
 		return nil
+	}
+	if !reflect.DeepEqual(set.ACME, s.set.ACME) {
+		s.log.Warn("[serve.acme] changed: the running ACME settings are kept until a restart")
 	}
 	return s.certs.Set(set.TLSPairs())
 }

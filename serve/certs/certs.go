@@ -2,9 +2,11 @@
 // chosen by the name a client asks for (SNI: the exact name, then a
 // wildcard, then the first certificate), read again on demand (HUP, USR1)
 // and when their files change on disk. A file that cannot be read keeps
-// the certificate in use. Config returns the TLS settings of the front:
-// TLS 1.2 and 1.3 only, Mozilla's "intermediate" cipher suites, HTTP/2
-// and HTTP/1.1 by ALPN.
+// the certificate in use. With [serve.acme], ACME (acme.go) serves its
+// domains no file covers, obtaining and renewing their certificates with
+// golang.org/x/crypto/acme/autocert. Config returns the TLS settings of
+// the front: TLS 1.2 and 1.3 only, Mozilla's "intermediate" cipher
+// suites, HTTP/2 and HTTP/1.1 by ALPN (and "acme-tls/1" with ACME).
 package certs
 
 import (
