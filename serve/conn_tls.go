@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/acme"
 
 	"gsup/serve/httpcheck"
 )
@@ -91,7 +92,12 @@ func (t *tlsListener) handshake(c net.Conn) {
 		return
 	}
 	_ = tc.SetDeadline(time.Time{})
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case acme.ALPNProto: // an ACME server validated TLS-ALPN-01 by the handshake
+		t.log.WithField("peer", c.RemoteAddr().String()).Infof("answered an ACME TLS-ALPN-01 challenge for %s", tc.ConnectionState().ServerName)
+		tc.Close()
+		return
+	case "h2":
 		t.h2.serve(tc, t.bind)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gsup/serve/accesslog"
+	"gsup/serve/certs"
 	"gsup/serve/conns"
 	"gsup/serve/forward"
 	"gsup/serve/httpcheck"
@@ -31,7 +32,7 @@ type ctxKey struct{}
 // request gets.
 type Bind struct {
 	TLS      bool // the connection layers under it speak TLS (HTTP/2 by ALPN)
-	Redirect bool // every request gets a 308 to https (but the health path and ACME's HTTP-01)
+	Redirect bool // every request gets a 308 to https (but the health path and ACME's HTTP-01 challenges)
 }
 
 // ConnContext is what a connection layer calls once a connection: the
@@ -130,6 +131,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.set.HealthPath != "" && r.URL.Path == s.set.HealthPath:
 		s.health(w, rec)
+	case s.acme != nil && !ri.bind.TLS && strings.HasPrefix(r.URL.Path, certs.ChallengePath):
+		rec.Status = s.acme.ServeChallenge(w, r) // HTTP-01, before any redirect
 	case ri.bind.Redirect:
 		s.redirect(w, r, rec)
 	case !s.hostAllowed(r.Host):

@@ -23,7 +23,9 @@
 // protocol), forward (who is trusted, X-Forwarded-*), httpcheck (request
 // validation and limits), upstream (the pooled client and balancer
 // towards the app), accesslog (Gunicorn's format), certs (TLS
-// certificates by SNI, read again on change).
+// certificates by SNI, read again on change, or obtained by ACME: its
+// TLS-ALPN-01 handshakes end in conn_tls.go, its HTTP-01 requests are
+// answered in ServeHTTP before a redirect bind's 308).
 package serve
 
 import (
@@ -37,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -94,6 +97,7 @@ type Server struct {
 	app     http.Handler // what requests for the app go to: the edge, then the proxy
 	gate    *conns.Gate
 	certs   *certs.Store // nil without TLS
+	acme    *certs.ACME  // nil without [serve.acme]
 	tlsConf *tls.Config
 	h2      *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
 	binds   map[string]Bind              // by address, from the settings
@@ -152,12 +156,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.setBinds(set.Bind)
 	if set.ACME != nil {
-		// Read and checked by procfile; obtaining certificates is not
-		// wired yet, and a front without them must not start.
-		return nil, fmt.Errorf("[serve.acme]: ACME is not available yet; use certfile and keyfile (certbot) meanwhile")
+		if s.acme, err = certs.NewACME(set.ACME, cfg.Log); err != nil {
+			return nil, err
+		}
 	}
 	if set.TLS() {
-		st, err := certs.New(set.TLSPairs(), len(set.Hosts) > 0, cfg.Log)
+		st, err := certs.New(set.TLSPairs(), s.acme, len(set.Hosts) > 0, cfg.Log)
 		if err != nil {
 			return nil, err
 		}
@@ -368,6 +372,9 @@ func (s *Server) Serve() {
 	for _, l := range s.lns {
 		s.serveLocked(l)
 	}
+	if s.acme != nil {
+		s.acme.Start()
+	}
 }
 
 func (s *Server) serveLocked(l *listen.Listener) {
@@ -530,6 +537,9 @@ func (s *Server) Reload(set procfile.Serve) error {
 			return fmt.Errorf("TLS was off at start: a restart turns it on")
 		}
 		return nil
+	}
+	if !reflect.DeepEqual(set.ACME, s.set.ACME) {
+		s.log.Warn("[serve.acme] changed: the running ACME settings are kept until a restart")
 	}
 	return s.certs.Set(set.TLSPairs())
 }

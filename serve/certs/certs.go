@@ -2,9 +2,11 @@
 // chosen by the name a client asks for (SNI: the exact name, then a
 // wildcard, then the first certificate), read again on demand (HUP, USR1)
 // and when their files change on disk. A file that cannot be read keeps
-// the certificate in use. Config returns the TLS settings of the front:
-// TLS 1.2 and 1.3 only, Mozilla's "intermediate" cipher suites, HTTP/2
-// and HTTP/1.1 by ALPN.
+// the certificate in use. With [serve.acme], ACME (acme.go) serves its
+// domains no file covers, obtaining and renewing their certificates with
+// golang.org/x/crypto/acme/autocert. Config returns the TLS settings of
+// the front: TLS 1.2 and 1.3 only, Mozilla's "intermediate" cipher
+// suites, HTTP/2 and HTTP/1.1 by ALPN (and "acme-tls/1" with ACME).
 package certs
 
 import (
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/acme"
 
 	"gsup/procfile"
 )
@@ -62,13 +65,16 @@ type Store struct {
 	// (the front has a host allow-list); else the first certificate is
 	// given.
 	strict bool
-	// Fallback answers names no certificate covers (ACME); nil = none.
-	Fallback func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	// acme answers its domains that no certificate file covers, a
+	// client with no name when there is no file, and TLS-ALPN-01
+	// challenges; nil = no [serve.acme].
+	acme *ACME
 }
 
-// New reads every pair; an unreadable one is an error.
-func New(pairs []procfile.CertPair, strict bool, log *logrus.Logger) (*Store, error) {
-	s := &Store{log: log, strict: strict}
+// New reads every pair (an unreadable one is an error); acme, if not
+// nil, serves the names of [serve.acme].
+func New(pairs []procfile.CertPair, acme *ACME, strict bool, log *logrus.Logger) (*Store, error) {
+	s := &Store{log: log, strict: strict, acme: acme}
 	if err := s.Set(pairs); err != nil {
 		return nil, err
 	}
@@ -192,11 +198,15 @@ func (s *Store) Watch(interval time.Duration, stop <-chan struct{}) {
 	}
 }
 
-// Covers reports whether a certificate is for host.
+// Covers reports whether a certificate (or ACME) is for host.
 func (s *Store) Covers(host string) bool {
+	host = strings.ToLower(host)
+	if s.acme != nil && s.acme.Covers(host) {
+		return true
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.lookup(strings.ToLower(host)) != nil
+	return s.lookup(host) != nil
 }
 
 func (s *Store) lookup(name string) *entry {
@@ -212,6 +222,9 @@ func (s *Store) lookup(name string) *entry {
 // GetCertificate implements tls.Config.GetCertificate.
 func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if s.acme != nil && isChallengeHello(hello) {
+		return s.acme.GetCertificate(hello)
+	}
 	s.mu.RLock()
 	e := s.lookup(name)
 	var first *entry
@@ -222,24 +235,30 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	switch {
 	case e != nil:
 		return e.cert, nil
-	case s.Fallback != nil && name != "":
-		return s.Fallback(hello)
+	case s.acme != nil && s.acme.Covers(name):
+		return s.acme.GetCertificate(hello)
 	case s.strict && name != "":
 		return nil, ErrUnknownName
 	case first != nil:
 		return first.cert, nil
-	case s.Fallback != nil:
-		return s.Fallback(hello)
+	case s.acme != nil && name == "":
+		return s.acme.GetCertificate(hello)
 	}
 	return nil, ErrUnknownName
 }
 
-// Config returns the front's TLS settings, certificates from s.
+// Config returns the front's TLS settings, certificates from s; with
+// ACME, "acme-tls/1" is offered last, chosen only by ACME servers
+// validating TLS-ALPN-01.
 func (s *Store) Config() *tls.Config {
+	protos := []string{"h2", "http/1.1"}
+	if s.acme != nil {
+		protos = append(protos, acme.ALPNProto)
+	}
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   CipherSuites,
-		NextProtos:     []string{"h2", "http/1.1"},
+		NextProtos:     protos,
 		GetCertificate: s.GetCertificate,
 		// Session ticket keys: crypto/tls makes them at random and
 		// rotates them every day (a key lives 7 days); none is shared
