@@ -173,4 +173,3 @@ func TestFormat(t *testing.T) {
 		}
 	}
 }
-
