@@ -78,7 +78,7 @@ func TestStatusPageHTML(t *testing.T) {
 		`<td class="num">1m30s</td>`,
 		`<b id="rps">10.0</b>`,
 		`<b id="p99">20.0 ms</b>`,
-		`<td>sick</td><td>web.2</td><td class="msg">health check http:/healthz failed 3 times in a row: status &lt;500&gt;</td>`,
+		`<td class="kind-sick">sick</td><td>web.2</td><td class="msg">health check http:/healthz failed 3 times in a row: status &lt;500&gt;</td>`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)

@@ -140,9 +140,12 @@ func Render(w io.Writer, s metrics.Snapshot, fetchErr error, width, height int, 
 	for _, in := range s.Instances {
 		pid, rss, cpu, up := "-", "-", "-", "-"
 		if in.Pid != 0 {
-			pid, rss = strconv.Itoa(in.Pid), metrics.FormatBytes(in.RSSBytes)
+			pid = strconv.Itoa(in.Pid)
 			cpu = fmt.Sprintf("%.1f", in.CPUPercent)
 			up = metrics.FormatUptime(time.Duration(in.UptimeSeconds * float64(time.Second)))
+		}
+		if in.RSSBytes > 0 { // measured
+			rss = metrics.FormatBytes(in.RSSBytes)
 		}
 		ready := "no"
 		if in.Ready {
