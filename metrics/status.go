@@ -183,34 +183,36 @@ var page = template.Must(template.New("status.html").Funcs(template.FuncMap{
 // Page serves the status page (GET /): every instance and the recent
 // events, rendered on the server; its script follows Events.
 func (b *Board) Page() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := b.Snapshot()
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if err := page.Execute(w, s); err != nil {
-			// The head is sent: the page ends short.
-			return
-		}
-	})
+	return b.serve("text/html; charset=utf-8", func(w io.Writer, s Snapshot) error { return page.Execute(w, s) })
 }
 
 // JSON answers the Snapshot as JSON (GET /v1/status on the control
 // socket).
 func (b *Board) JSON() http.Handler {
+	return b.serve("application/json", func(w io.Writer, s Snapshot) error { return json.NewEncoder(w).Encode(s) })
+}
+
+// serve answers with write's rendering of a Snapshot, as ctype.
+func (b *Board) serve(ctype string, write func(io.Writer, Snapshot) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := b.Snapshot()
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s)
+		head(w, ctype)
+		// An error here is the client's going away: the head is sent.
+		_ = write(w, s)
 	})
+}
+
+// head sets the headers of an answer of type ctype that is not to be
+// cached.
+func head(w http.ResponseWriter, ctype string) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 }
 
 // EventsEvery is how often Events sends a snapshot when nothing happens.
@@ -221,10 +223,8 @@ const EventsEvery = time.Second
 // EventsEvery, until the client goes away or the Board's ctx ends.
 func (b *Board) Events() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
+		head(w, "text/event-stream")
+		w.Header().Set("X-Accel-Buffering", "no") // nginx in front: no buffering
 		if r.Method == http.MethodHead {
 			return
 		}

@@ -94,6 +94,11 @@ func TestStatusEvents(t *testing.T) {
 	b, evs := newBoard(t)
 	srv := httptest.NewServer(b.Events())
 	defer srv.Close()
+	head, err := http.Head(srv.URL) // answered at once, without a body
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Body.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -162,14 +167,19 @@ func TestStatusEvents(t *testing.T) {
 	}
 }
 
+// ps, top and the status page show sizes and uptimes alike.
 func TestFormat(t *testing.T) {
-	for _, c := range []struct{ got, want string }{
-		{FormatBytes(812 << 10), "812K"}, {FormatBytes(12<<20 + 300<<10), "12.3M"}, {FormatBytes(3 << 30), "3.0G"},
-		{FormatUptime(42 * time.Second), "42s"}, {FormatUptime(5*time.Minute + 3*time.Second), "5m03s"},
-		{FormatUptime(2*time.Hour + 5*time.Minute), "2h05m"}, {FormatUptime(76 * time.Hour), "3d04h"},
+	for d, want := range map[time.Duration]string{
+		0: "0s", 42 * time.Second: "42s", 5*time.Minute + 3*time.Second: "5m03s",
+		2*time.Hour + 5*time.Minute: "2h05m", 76 * time.Hour: "3d04h",
 	} {
-		if c.got != c.want {
-			t.Errorf("%s, want %s", c.got, c.want)
+		if got := FormatUptime(d); got != want {
+			t.Errorf("FormatUptime(%v) = %q, want %q", d, got, want)
+		}
+	}
+	for n, want := range map[int64]string{1: "1K", 812 << 10: "812K", 12<<20 + 300<<10: "12.3M", 3 << 30: "3.0G"} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
 	}
 }
