@@ -35,6 +35,7 @@ func controlCommands() []*cli.Command {
 		reloadCommand(),
 		upgradeCommand(),
 		logsCommand(),
+		topCommand(),
 		runCommand(),
 	}
 }

@@ -182,7 +182,9 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 	a.ctl.Handle("GET /metrics", a.metrics.Handler())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if _, err := a.serveMetrics(ctx, spec.Serve.MetricsBind, readOnly(a.metrics)); err != nil {
+	board := metrics.NewBoard(ctx, a.metrics, a.sup)
+	a.ctl.Handle("GET /v1/status", board.JSON())
+	if _, err := a.serveMetrics(ctx, spec.Serve.MetricsBind, readOnly(a.metrics, board)); err != nil {
 		return err
 	}
 

@@ -42,9 +42,12 @@ func (a *arbiter) serveMetrics(ctx context.Context, addr string, h http.Handler)
 	return ln.Addr().String(), nil
 }
 
-// readOnly answers the metrics_bind's routes: GET (and HEAD) only.
-func readOnly(m *metrics.Metrics) http.Handler {
+// readOnly answers the metrics_bind's routes: GET (and HEAD) only; the
+// status page at / and its events.
+func readOnly(m *metrics.Metrics, b *metrics.Board) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /{$}", b.Page())
+	mux.Handle("GET /events", b.Events())
 	return mux
 }

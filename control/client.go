@@ -279,3 +279,8 @@ func (c *Client) Events(ctx context.Context, each func(supervisor.Event) error) 
 	}
 	return nil
 }
+
+// Get decodes the answer to GET path (such as "/v1/status") into out.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.call(ctx, http.MethodGet, path, nil, out)
+}

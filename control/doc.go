@@ -1,6 +1,6 @@
 // Package control is gsup's control API: HTTP with JSON bodies on a UNIX
 // socket, and its client. The verbs `gsup ps`, `scale`, `restart`, `stop`,
-// `signal`, `reload`, `load`, `unload` and `logs` are thin clients of it;
+// `signal`, `reload`, `load`, `unload`, `logs` and `top` are thin clients of it;
 // docs/api.md lists every endpoint with its bodies and errors.
 //
 // The server only calls a Backend (main's running instance); it owns no

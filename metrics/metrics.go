@@ -2,7 +2,9 @@
 // requests (as serve.Observer), every instance (read from the
 // supervisor at each scrape), reloads and upgrades, and gsup's own Go
 // runtime. Handler serves them in the text format, or OpenMetrics when
-// the scraper asks for it.
+// the scraper asks for it. A Board keeps what the status page (and
+// `gsup top`, package metrics/top) shows: the instances, the front's
+// requests/s and p99 (Front), the recent events.
 //
 // The metric names are a contract dashboards rely on: they change only
 // with a note in the README.

@@ -47,6 +47,7 @@ func Commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"reaped":     cmdReaped,
 		"seqcheck":   cmdSeqcheck,
 		"deploydir":  cmdDeploydir,
+		"chromedom":  cmdChromeDOM,
 	}
 }
 
