@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gsup/metrics"
 	"gsup/procfile"
 )
 
@@ -20,9 +21,9 @@ func WriteTable(w io.Writer, ps []Process) {
 		pid, uptime, cpu, rss, procs := "-", "-", "-", "-", "-"
 		if p.Pid != 0 {
 			pid, procs = strconv.Itoa(p.Pid), strconv.Itoa(p.Procs)
-			uptime = formatUptime(time.Duration(p.UptimeSeconds * float64(time.Second)))
+			uptime = metrics.FormatUptime(time.Duration(p.UptimeSeconds * float64(time.Second)))
 			cpu = fmt.Sprintf("%.1f", p.CPUPercent)
-			rss = formatBytes(p.RSSBytes)
+			rss = metrics.FormatBytes(int64(p.RSSBytes))
 		}
 		ready := "no"
 		if p.Ready {
@@ -45,32 +46,6 @@ func WriteTable(w io.Writer, ps []Process) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.App, p.Name, pid, p.State, uptime, p.Restarts, cpu, rss, procs, ready, port, health)
 	}
 	tw.Flush()
-}
-
-// formatUptime: 42s, 5m03s, 2h05m, 3d04h.
-func formatUptime(d time.Duration) string {
-	s := int64(d / time.Second)
-	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm%02ds", s/60, s%60)
-	case s < 86400:
-		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
-	}
-	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
-}
-
-// formatBytes: 812K, 12.3M, 1.2G (powers of 1024).
-func formatBytes(n uint64) string {
-	const k = 1024
-	switch {
-	case n < k*k:
-		return fmt.Sprintf("%dK", (n+k-1)/k)
-	case n < k*k*k:
-		return fmt.Sprintf("%.1fM", float64(n)/(k*k))
-	}
-	return fmt.Sprintf("%.1fG", float64(n)/(k*k*k))
 }
 
 // ParseScale reads `gsup scale` arguments: TYPE=N or APP/TYPE=N, several
