@@ -304,19 +304,7 @@ func newRequest(ctx context.Context, method, addr, path string, id uint64, body 
 }
 
 func doGet(ctx context.Context, cl *http.Client, addr string, id uint64) error {
-	resp, err := cl.Do(newRequest(ctx, http.MethodGet, addr, "/", id, nil))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return fmt.Errorf("status %d, reading the body: %w", resp.StatusCode, err)
-	}
-	if resp.StatusCode != 200 || string(b) != "hello\n" {
-		return fmt.Errorf("status %d, body %.60q", resp.StatusCode, b)
-	}
-	return nil
+	return exchange(cl, newRequest(ctx, http.MethodGet, addr, "/", id, nil), "hello\n")
 }
 
 func doPost(ctx context.Context, cl *http.Client, addr string, id uint64, rng *rand.Rand) error {
@@ -329,7 +317,12 @@ func doPost(ctx context.Context, cl *http.Client, addr string, id uint64, rng *r
 		body[i] = byte(rng.Uint32())
 	}
 	want := fmt.Sprintf("%d %08x\n", n, crc32.ChecksumIEEE(body))
-	resp, err := cl.Do(newRequest(ctx, http.MethodPost, addr, "/body", id, body))
+	return exchange(cl, newRequest(ctx, http.MethodPost, addr, "/body", id, body), want)
+}
+
+// exchange sends req and wants a 200 with body want.
+func exchange(cl *http.Client, req *http.Request, want string) error {
+	resp, err := cl.Do(req)
 	if err != nil {
 		return err
 	}
@@ -344,8 +337,6 @@ func doPost(ctx context.Context, cl *http.Client, addr string, id uint64, rng *r
 	return nil
 }
 
-// dial connects to addr; the end of the run (ctx) ends every wait on the
-// connection. Call release when done with it.
 func dial(ctx context.Context, addr string) (conn *net.TCPConn, release func(), err error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
