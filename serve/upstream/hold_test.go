@@ -110,3 +110,44 @@ func TestRetryWhenTheInstanceDies(t *testing.T) {
 		})
 	}
 }
+
+// The only instance was just killed: it refuses connections before gsup
+// has reaped it, taken it out of rotation and counted its restart. A
+// request that met the refusal (nothing of it reached the app, whatever
+// its method) waits for the restarted instance instead of a 502.
+func TestHoldWhenTheOnlyInstanceJustDied(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := ln.Addr().String()
+			ln.Close()
+			f, b := gsupFront(t, Options{HoldTimeout: 10 * time.Second}, dead)
+			ch := make(chan result, 1)
+			go func() {
+				req, _ := http.NewRequest(method, f.URL, strings.NewReader("body"))
+				resp, err := client(t).Do(req)
+				if err != nil {
+					ch <- result{status: -1, body: err.Error()}
+					return
+				}
+				resp.Body.Close()
+				ch <- result{status: resp.StatusCode}
+			}()
+			select {
+			case r := <-ch:
+				t.Fatalf("answered %d %s before gsup saw the instance die", r.status, r.body)
+			case <-time.After(200 * time.Millisecond):
+			}
+			// gsup reaps it: out of rotation, restarting, then ready.
+			b.Remove(1)
+			b.SetExpected(1)
+			b.Add(1, startBackend(t, helloApp))
+			if r := waitFor(t, ch, "the request"); r.status != 200 {
+				t.Errorf("%d %s, want 200", r.status, r.body)
+			}
+		})
+	}
+}
