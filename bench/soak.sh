@@ -64,8 +64,10 @@ prepare_gsup
 [[ -n $GSUP_BIN ]] || { log "no gsup: $GSUP_NOTE"; exit 1; }
 ulimit -n "$(ulimit -Hn)"
 
-mapfile -t ports < <("$BIN/probe" freeport -n 2)
-PORT=${ports[0]} APP_PORT=${ports[1]}
+PORT=$("$BIN/probe" freeport)
+# The instances' ports (2, and 2 more during a reload) below the ephemeral
+# range: an outgoing connection's port there would make a restart fail.
+APP_PORT=$("$BIN/probe" freeport -run 8)
 ALOG=
 [[ $ACCESS_LOG == 1 ]] && ALOG=$WORK/access.log
 cat >"$WORK/gsup.toml" <<EOF

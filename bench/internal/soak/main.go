@@ -22,10 +22,11 @@
 // with $SOAK_SEEN) appends "PID ID" to FILE when it receives one. A failed
 // request is counted as in flight to a killed instance when an instance the
 // soak SIGKILLed had received it, or when no instance logged it, gsup
-// answered 502 and a SIGKILL fell between its start and its end (it sat in
-// the killed instance's socket, unread: gsup, as nginx, does not send a
-// request on to another instance once it has been sent). Every other failure
-// is a lost request.
+// answered 502 and it was under way while a SIGKILLed instance was dying
+// (from the signal until its process is a zombie or gone): it sat unread in
+// the dying instance's socket, and gsup, as nginx, does not send a request
+// on to another instance once it has been sent. Every other failure is a
+// lost request.
 //
 // Exit status: 0 when nothing was lost and no slow client was held past its
 // bound, 1 otherwise, 2 on bad usage.
@@ -85,12 +86,19 @@ type tally struct {
 	attempts [nKinds]int64
 	ok       [nKinds]int64
 	failed   []failure
+	// how long the slow clients were held: sum and max
+	heldSum, heldMax [nKinds]time.Duration
 }
 
 func (t *tally) add(k kind, id uint64, start time.Time, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.attempts[k]++
+	if k == kSlowBody || k == kSlowloris {
+		d := time.Since(start)
+		t.heldSum[k] += d
+		t.heldMax[k] = max(t.heldMax[k], d)
+	}
 	if err == nil {
 		t.ok[k]++
 		return
@@ -173,7 +181,7 @@ func run(c config) int {
 			}()
 		}
 	}
-	ch := &chaos{c: c, killed: map[int]time.Time{}}
+	ch := &chaos{c: c, killed: map[int]*death{}}
 	wg.Add(1)
 	go func() { defer wg.Done(); ch.run(ctx) }()
 
@@ -523,9 +531,13 @@ func doSlowloris(ctx context.Context, c config, id uint64) error {
 type chaos struct {
 	c      config
 	mu     sync.Mutex
-	killed map[int]time.Time
+	killed map[int]*death
 	hups   int
 }
+
+// death is when an instance was sent SIGKILL and when its process was
+// seen dead (a zombie, or gone); dead is zero until then.
+type death struct{ at, dead time.Time }
 
 func (ch *chaos) counts() (kills, hups int) {
 	ch.mu.Lock()
@@ -556,11 +568,12 @@ func (ch *chaos) run(ctx context.Context) {
 				continue
 			}
 			p := ps[rand.IntN(len(ps))]
-			at := time.Now()
+			d := &death{at: time.Now()}
 			if syscall.Kill(p, syscall.SIGKILL) == nil {
 				ch.mu.Lock()
-				ch.killed[p] = at
+				ch.killed[p] = d
 				ch.mu.Unlock()
+				go ch.watch(p, d)
 			}
 		case <-hup:
 			if syscall.Kill(ch.c.gsupPid, syscall.SIGHUP) == nil {
@@ -570,6 +583,20 @@ func (ch *chaos) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// watch polls until p is a zombie or gone (at most 10 s) and notes when.
+func (ch *chaos) watch(p int, d *death) {
+	stat := "/proc/" + strconv.Itoa(p) + "/stat"
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if i := strings.LastIndexByte(string(b), ')'); err != nil || (i > 0 && i+2 < len(b) && b[i+2] == 'Z') {
+			break
+		}
+	}
+	ch.mu.Lock()
+	d.dead = time.Now()
+	ch.mu.Unlock()
 }
 
 // instances are the pids running exe.
@@ -631,7 +658,10 @@ func (s *sampler) last() sample {
 func report(c config, t *tally, ch *chaos, s *sampler, gone bool) int {
 	seenBy := readSeen(c.seen, t)
 	ch.mu.Lock()
-	killed := ch.killed
+	killed := map[int]death{}
+	for p, d := range ch.killed {
+		killed[p] = *d
+	}
 	hups := ch.hups
 	ch.mu.Unlock()
 
@@ -648,8 +678,12 @@ func report(c config, t *tally, ch *chaos, s *sampler, gone bool) int {
 			}
 		}
 		if !hit && len(seenBy[f.id]) == 0 && strings.HasPrefix(f.err, "status 502") {
-			for _, at := range killed {
-				if !at.Before(f.start) && !at.After(f.start.Add(f.d)) {
+			for _, k := range killed {
+				dead := k.dead
+				if dead.IsZero() {
+					dead = time.Now()
+				}
+				if !f.start.After(dead) && !f.start.Add(f.d).Before(k.at) {
 					hit = true
 					unread++
 					break
@@ -680,6 +714,16 @@ func report(c config, t *tally, ch *chaos, s *sampler, gone bool) int {
 	fmt.Printf("requests served %d, failed %d: %d in flight to a killed instance (%d of them not yet read by it), %d other (lost)\n",
 		served, fk+fo, fk, unread, fo)
 	fmt.Printf("slow clients (stalled bodies, slowloris heads) cut off in time: %d, held past their bound: %d\n", slowOK, late)
+	for _, k := range []kind{kSlowBody, kSlowloris} {
+		bound := c.bodyTimeout
+		if k == kSlowloris {
+			bound = c.headLimit
+		}
+		if n := t.attempts[k]; n > 0 {
+			fmt.Printf("  %s held: mean %.1fs, max %.1fs (bound %s + %s)\n", kindNames[k],
+				(t.heldSum[k] / time.Duration(n)).Seconds(), t.heldMax[k].Seconds(), bound, c.slack)
+		}
+	}
 	fmt.Printf("chaos: %d instances SIGKILLed, %d SIGHUP reloads of gsup\n", len(killed), hups)
 	sort.Slice(lostList, func(i, j int) bool { return lostList[i].start.Before(lostList[j].start) })
 	for i, f := range lostList {
