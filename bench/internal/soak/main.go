@@ -22,7 +22,8 @@
 // with $SOAK_SEEN) appends "PID ID" to FILE when it receives one. A failed
 // request is counted as in flight to a killed instance when an instance the
 // soak SIGKILLed had received it, or when no instance logged it, gsup
-// answered 502 and it was under way while a SIGKILLed instance was dying
+// answered 502 (or, for a POST, cut the connection while the body was still
+// being sent) and it was under way while a SIGKILLed instance was dying
 // (from the signal until its process is a zombie or gone): it sat unread in
 // the dying instance's socket, and gsup, as nginx, does not send a request
 // on to another instance once it has been sent. Every other failure is a
@@ -677,7 +678,10 @@ func report(c config, t *tally, ch *chaos, s *sampler, gone bool) int {
 				hit = true
 			}
 		}
-		if !hit && len(seenBy[f.id]) == 0 && strings.HasPrefix(f.err, "status 502") {
+		// a 502, or (a POST whose body was still going out) the connection
+		// reset under the client: no other failure is excused this way
+		unreadForm := strings.HasPrefix(f.err, "status 502") || (f.kind == kPost && !strings.HasPrefix(f.err, "status "))
+		if !hit && len(seenBy[f.id]) == 0 && unreadForm {
 			for _, k := range killed {
 				dead := k.dead
 				if dead.IsZero() {
