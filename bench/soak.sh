@@ -116,7 +116,9 @@ soak_rc=0
 # gsup's graceful stop, then what is left of its session or carries the tag
 t0=$(date +%s%N)
 kill -TERM "$GSUP_PID" 2>/dev/null || true
-stop=$("$BIN/probe" waitexit -pid "$GSUP_PID" -timeout 30s | sed -n 's/^exit_ms=//p' || true)
+"$BIN/probe" waitexit -pid "$GSUP_PID" -timeout 30s >"$WORK/waitexit.txt" || true
+stop=timeout
+grep -q '^exit_ms=[0-9]' "$WORK/waitexit.txt" && stop=$(( ($(date +%s%N) - t0) / 1000000 ))  # from the TERM
 left=$("$BIN/probe" left -sid "$GSUP_PID" -tag "$RUNID/" -timeout 2s)
 left_n=$(sed -n 's/^left_n=//p' <<<"$left")
 # the app's copies must be gone too, whatever session they ended up in
