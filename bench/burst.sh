@@ -9,6 +9,9 @@
 #
 # Knobs (environment):
 #   N=15000 WAIT=60 PORT=18431 (the front; the app gets PORT+1)
+#   SEND="" (idle connections); SEND='GET / HTTP/1.1\r\n': each sends the
+#     start of a request head, so that it reaches gsup at once although TCP
+#     binds defer idle connections (TCP_DEFER_ACCEPT)
 #   GSUP_BIN=path (default: go build -o bench/.work/gsup . from the repo root)
 #   KEEP_WORK=0
 #
@@ -23,6 +26,7 @@ WAIT=${WAIT:-60}
 PORT=${PORT:-18431}
 GSUP_BIN=${GSUP_BIN:-}
 KEEP_WORK=${KEEP_WORK:-0}
+SEND=${SEND:-}
 
 source "$BENCH/lib.sh"
 
@@ -77,7 +81,7 @@ anon_before=$(anon_kb "$GSUP_PID")
 fds_before=$(fds "$GSUP_PID")
 log "gsup pid $GSUP_PID: VmRSS ${rss_before} kB, $fds_before fds before the burst"
 
-"$BIN/burst" -n "$N" -hold-until "$WORK/release" -max 120s "127.0.0.1:$PORT" >"$WORK/burst.log" 2>&1 &
+"$BIN/burst" -n "$N" -send "$SEND" -hold-until "$WORK/release" -max 120s "127.0.0.1:$PORT" >"$WORK/burst.log" 2>&1 &
 CLIENT_PID=$!
 for _ in $(seq 1200); do [[ -e $WORK/release.open ]] && break; sleep 0.1; done
 opened=$(cat "$WORK/release.open" 2>/dev/null || echo 0)
@@ -93,7 +97,7 @@ done
 rss_peak=$(rss_kb "$GSUP_PID")
 anon_peak=$(anon_kb "$GSUP_PID")
 fds_peak=$(fds "$GSUP_PID")
-log "opened $opened connections: VmRSS ${rss_peak} kB, $fds_peak fds"
+log "opened $opened connections${SEND:+ (each sent $SEND)}: VmRSS ${rss_peak} kB, $fds_peak fds"
 touch "$WORK/release"
 wait "$CLIENT_PID" || true
 CLIENT_PID=

@@ -178,10 +178,15 @@ func TestMaxConnections(t *testing.T) {
 	addr, logPath := front(t, set, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "ok")
 	}), nil)
-	c1, c2 := dialFront(t, addr), dialFront(t, addr)
+	// Sent at once: a TCP bind hands a connection over only once it has
+	// sent something (TCP_DEFER_ACCEPT), and both must count.
+	send := func(c net.Conn) net.Conn {
+		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		return c
+	}
+	c1, c2 := send(dialFront(t, addr)), send(dialFront(t, addr))
 	get := func(c net.Conn) int {
 		t.Helper()
-		fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {

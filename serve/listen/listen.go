@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -198,7 +199,30 @@ func listenTCP(hostport string) (net.Listener, error) {
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
 		network = "tcp4"
 	}
-	return net.Listen(network, hostport)
+	lc := net.ListenConfig{Control: deferAccept}
+	return lc.Listen(context.Background(), network, hostport)
+}
+
+// DeferAccept is TCP_DEFER_ACCEPT on TCP binds (nginx's "deferred"): the
+// kernel completes a connection but hands it to gsup only once the client
+// has sent a byte, or after about this long (rounded up to the SYN-ACK
+// retransmissions that cover it: 15 s). It is the front's bound on a request
+// head, so a client that connects and sends nothing costs gsup no fd, no
+// goroutine and no buffer for as long as it would be allowed to wait.
+const DeferAccept = 10 * time.Second
+
+func deferAccept(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_DEFER_ACCEPT, int(DeferAccept/time.Second))
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("setsockopt TCP_DEFER_ACCEPT: %w", serr)
+	}
+	return nil
 }
 
 // listenFD takes over descriptor n, which must be a listening socket.

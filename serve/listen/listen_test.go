@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"gsup/procfile"
 )
@@ -327,5 +328,46 @@ func TestFDNotListening(t *testing.T) {
 	_, err = Open([]procfile.Bind{{Address: "fd://" + strconv.Itoa(int(f.Fd()))}}, Options{})
 	if err == nil || !strings.Contains(err.Error(), "is not a listening socket") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A client that connects and sends nothing is not handed to gsup (no fd, no
+// goroutine); it is as soon as it sends its first byte.
+func TestTCPBindDefersIdleConnections(t *testing.T) {
+	ls, err := Open([]procfile.Bind{{Address: "127.0.0.1:0"}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := ls[0]
+	t.Cleanup(func() { l.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case s := <-accepted:
+		s.Close()
+		t.Fatal("an idle connection was accepted")
+	case <-time.After(500 * time.Millisecond):
+	}
+	if _, err := c.Write([]byte("G")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-accepted:
+		s.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection that sent a byte was not accepted within 5s")
 	}
 }

@@ -274,6 +274,8 @@ func TestProxyHeaderTimeout(t *testing.T) {
 		prefix []byte
 		reason string
 	}{
+		// on a UNIX bind: a TCP bind hands over a silent client only after
+		// DeferAccept, and then the wait for its header starts
 		{"required, silent client", ProxyRequired, nil, "no PROXY header within 300ms (proxy_protocol = required)"},
 		{"v2 header cut short", ProxyAuto, v2(proxyCmd, tcp4, inet4("192.0.2.1", "192.0.2.2", 1, 2))[:20], "malformed PROXY header"},
 		{"v2 signature only", ProxyRequired, proxyproto.SIGV2, "malformed PROXY header"},
@@ -283,7 +285,11 @@ func TestProxyHeaderTimeout(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			log, logs := testLogger()
-			l := openOne(t, procfile.Bind{Address: "127.0.0.1:0"}, Options{ProxyProtocol: tt.mode, Log: log, HeaderTimeout: timeout})
+			bind := "127.0.0.1:0"
+			if tt.prefix == nil {
+				bind = "unix:" + filepath.Join(t.TempDir(), "s")
+			}
+			l := openOne(t, procfile.Bind{Address: bind}, Options{ProxyProtocol: tt.mode, Log: log, HeaderTimeout: timeout})
 			serveHTTP(t, l)
 			c := dial(t, l)
 			start := time.Now()
@@ -294,7 +300,11 @@ func TestProxyHeaderTimeout(t *testing.T) {
 			if got != badRequest {
 				t.Errorf("client got %q", got)
 			}
-			checkRefusalLogged(t, logs, "127.0.0.1:0", c.LocalAddr().String(), tt.reason)
+			peer := c.LocalAddr().String()
+			if tt.prefix == nil {
+				peer = fmt.Sprintf("a UNIX-socket peer (pid %d, uid %d)", os.Getpid(), os.Getuid())
+			}
+			checkRefusalLogged(t, logs, bind, peer, tt.reason)
 		})
 	}
 }

@@ -133,11 +133,23 @@ func (b *Balancer) wakeLocked() {
 // expected count; take it before looking at the rotation.
 func (b *Balancer) changed() <-chan struct{} { return *b.wake.Load() }
 
+// refusedGrace is how long a request that every instance in rotation
+// refused waits for the rotation to change when no instance is expected:
+// a refusal is how an instance that was just killed looks until gsup has
+// reaped it (milliseconds), taken it out and counted its restart.
+const refusedGrace = time.Second
+
 // hold waits for changed (true) while an instance is expected; false at
-// once when none is, or when ctx ends or until passes first.
-func (b *Balancer) hold(ctx context.Context, until time.Time, changed <-chan struct{}) bool {
+// once when none is, or when ctx ends or until passes first. With refused,
+// it waits for changed at most refusedGrace also when none is expected.
+func (b *Balancer) hold(ctx context.Context, until time.Time, changed <-chan struct{}, refused bool) bool {
 	if b.expected.Load() <= 0 {
-		return false
+		if !refused {
+			return false
+		}
+		if g := time.Now().Add(refusedGrace); g.Before(until) {
+			until = g
+		}
 	}
 	d := time.Until(until)
 	if d <= 0 {

@@ -32,6 +32,23 @@ func getAsync(t *testing.T, url string) <-chan result {
 	return ch
 }
 
+// sendAsync sends a request with a small body; its result comes on the
+// channel.
+func sendAsync(t *testing.T, method, url string) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest(method, url, strings.NewReader("body"))
+		resp, err := client(t).Do(req)
+		if err != nil {
+			ch <- result{status: -1, body: err.Error()}
+			return
+		}
+		resp.Body.Close()
+		ch <- result{status: resp.StatusCode}
+	}()
+	return ch
+}
+
 // While an instance is expected (starting, restarting, backing off) and
 // none is in rotation, a request waits for one instead of failing.
 func TestHoldUntilAnInstanceIsReady(t *testing.T) {
@@ -89,23 +106,44 @@ func TestRetryWhenTheInstanceDies(t *testing.T) {
 		t.Run(tc.method, func(t *testing.T) {
 			f, b := gsupFront(t, Options{HoldTimeout: 10 * time.Second}, dies)
 			b.SetExpected(1)
-			ch := make(chan result, 1)
-			go func() {
-				req, _ := http.NewRequest(tc.method, f.URL, strings.NewReader("body"))
-				resp, err := client(t).Do(req)
-				if err != nil {
-					ch <- result{status: -1, body: err.Error()}
-					return
-				}
-				resp.Body.Close()
-				ch <- result{status: resp.StatusCode}
-			}()
+			ch := sendAsync(t, tc.method, f.URL)
 			// The instance died: it leaves rotation and restarts.
 			time.Sleep(100 * time.Millisecond)
 			b.Remove(1)
 			b.Add(1, startBackend(t, helloApp))
 			if r := waitFor(t, ch, "the request"); r.status != tc.want {
 				t.Errorf("%s: %d %s, want %d", tc.method, r.status, r.body, tc.want)
+			}
+		})
+	}
+}
+
+// The only instance was just killed: it refuses connections before gsup
+// has reaped it, taken it out of rotation and counted its restart. A
+// request that met the refusal (nothing of it reached the app, whatever
+// its method) waits for the restarted instance instead of a 502.
+func TestHoldWhenTheOnlyInstanceJustDied(t *testing.T) {
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			dead := ln.Addr().String()
+			ln.Close()
+			f, b := gsupFront(t, Options{HoldTimeout: 10 * time.Second}, dead)
+			ch := sendAsync(t, method, f.URL)
+			select {
+			case r := <-ch:
+				t.Fatalf("answered %d %s before gsup saw the instance die", r.status, r.body)
+			case <-time.After(200 * time.Millisecond):
+			}
+			// gsup reaps it: out of rotation, restarting, then ready.
+			b.Remove(1)
+			b.SetExpected(1)
+			b.Add(1, startBackend(t, helloApp))
+			if r := waitFor(t, ch, "the request"); r.status != 200 {
+				t.Errorf("%d %s, want 200", r.status, r.body)
 			}
 		})
 	}

@@ -399,13 +399,14 @@ func (x *exchange) run() {
 		changed := x.p.b.changed()
 		be := x.p.b.pick(&skip)
 		if be == nil {
-			if lastBe != nil && !x.replayable {
-				break
-			}
+			// Nothing of a request that is not replayable went out (it
+			// would have finished): it may wait as any other. After a
+			// refusal, the instance may have just died and gsup not yet
+			// reaped it: a short wait lets the rotation catch up.
 			if holdUntil.IsZero() {
 				holdUntil = time.Now().Add(x.p.hold)
 			}
-			if !x.p.b.hold(x.r.Context(), holdUntil, changed) {
+			if !x.p.b.hold(x.r.Context(), holdUntil, changed, lastBe != nil) {
 				break
 			}
 			continue

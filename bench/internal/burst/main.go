@@ -1,10 +1,13 @@
 // Command burst opens many idle TCP connections to a server at once,
 // holds them, then closes them all: the burst of burst.sh.
 //
-//	burst -n 15000 -hold-until FILE 127.0.0.1:8000
+//	burst -n 15000 [-send TEXT] -hold-until FILE 127.0.0.1:8000
 //
 // It prints "opened=N" once they are open (and writes FILE.open with N),
 // closes them when FILE exists (or after -max), then prints "closed".
+// With -send, each connection sends TEXT (Go string escapes) once open: the
+// start of a request head makes it reach a server whose listener defers
+// idle connections (TCP_DEFER_ACCEPT).
 package main
 
 import (
@@ -12,6 +15,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +26,13 @@ func main() {
 	par := flag.Int("c", 64, "dialers at once")
 	until := flag.String("hold-until", "", "close the connections once `FILE` exists")
 	maxHold := flag.Duration("max", 60*time.Second, "close them after this long at the latest")
+	send := flag.String("send", "", "send `TEXT` (Go string escapes) on each connection")
 	flag.Parse()
+	text, err := strconv.Unquote(`"` + strings.ReplaceAll(*send, `"`, `\"`) + `"`)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "burst: -send:", err)
+		os.Exit(2)
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: burst [-n N] [-c N] [-hold-until FILE] [-max DUR] HOST:PORT")
 		os.Exit(2)
@@ -47,6 +58,9 @@ func main() {
 					continue
 				}
 				conns[i] = c
+				if text != "" {
+					_, _ = c.Write([]byte(text))
+				}
 			}
 		}()
 	}

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -21,10 +22,18 @@ import (
 )
 
 // cmdFreePort prints a TCP port on 127.0.0.1 that was free a moment ago.
+// With -run N it prints the first of N consecutive free ports below the
+// kernel's ephemeral range (ip_local_port_range), where no outgoing
+// connection takes one meanwhile: a base port for gsup's instances.
 func cmdFreePort(args []string) {
 	fs := flag.NewFlagSet("freeport", flag.ExitOnError)
 	n := fs.Int("n", 1, "how many distinct ports")
+	run := fs.Int("run", 0, "print the first of this many consecutive free ports below the ephemeral range")
 	fs.Parse(args)
+	if *run > 0 {
+		fmt.Println(freeRun(*run))
+		return
+	}
 	var held []net.Listener
 	for i := 0; i < *n; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -37,6 +46,40 @@ func cmdFreePort(args []string) {
 	for _, ln := range held {
 		ln.Close()
 	}
+}
+
+func freeRun(n int) int {
+	hi := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				hi = v
+			}
+		}
+	}
+	const lo = 10000
+	if hi-lo < 2*n {
+		die("freeport: no room below the ephemeral range (%d)", hi)
+	}
+	for range 200 {
+		base := lo + rand.IntN(hi-lo-n)
+		var held []net.Listener
+		for p := base; p < base+n; p++ {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				break
+			}
+			held = append(held, ln)
+		}
+		for _, ln := range held {
+			ln.Close()
+		}
+		if len(held) == n {
+			return base
+		}
+	}
+	die("freeport: no %d consecutive free ports found", n)
+	return 0
 }
 
 // httpClient makes one-shot requests: no connection is kept, every

@@ -14,7 +14,7 @@
 //
 // For bench/http.sh:
 //
-//	probe freeport   [-n N]                           free TCP ports on 127.0.0.1, one a line
+//	probe freeport   [-n N] [-run N]                  free TCP ports on 127.0.0.1, one a line; -run: N in a row below the ephemeral range
 //	probe waithttp   -url URL [-timeout D] [-pid P]   wait until URL answers 200 (or P is gone)
 //	probe get        -url URL                         print a body (bounded)
 //	probe waitexit   -pid P [-timeout D]              wait until P has exited

@@ -16,23 +16,41 @@
 //	           answered since start (/stats itself not counted), so a run can
 //	           tell how many upstream connections a front opened
 //
-// On SIGTERM or SIGINT it stops accepting, lets requests in flight finish
-// (at most 3 s) and exits 0.
+// and, for bench/soak.sh:
+//
+//	POST /body   reads the body, answers "LENGTH CRC32\n" (CRC-32 in hex)
+//	/big?n=N     N bytes (at most 64 MiB) in 16 KiB writes, each flushed
+//	/ws          a WebSocket that echoes text frames and answers a close
+//
+// With $SOAK_SEEN set, every request that carries X-Soak-Id appends
+// "PID ID\n" to that file when its handler starts (one write(2), so the line
+// is there even if the process is SIGKILLed a moment later): the soak tells
+// a request lost in gsup from one in flight to an instance it killed.
+//
+// On SIGTERM or SIGINT it stops accepting, lets requests in flight and open
+// WebSockets finish (at most 3 s) and exits 0.
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"gsup/bench/internal/wsframe"
 )
 
 var (
@@ -56,7 +74,17 @@ func (l countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+var (
+	seen    *os.File       // $SOAK_SEEN, or nil
+	sockets sync.WaitGroup // open WebSockets, waited for at stop
+)
+
 func handler(w http.ResponseWriter, r *http.Request) {
+	if seen != nil {
+		if id := r.Header.Get("X-Soak-Id"); id != "" {
+			_, _ = seen.WriteString(strconv.Itoa(os.Getpid()) + " " + id + "\n")
+		}
+	}
 	h := w.Header()
 	switch r.URL.Path {
 	case "/":
@@ -72,9 +100,97 @@ func handler(w http.ResponseWriter, r *http.Request) {
 		h["Content-Type"] = textPlain
 		h["Cache-Control"] = []string{"no-store"}
 		fmt.Fprintf(w, "conns %d\nrequests %d\n", conns.Load(), requests.Load())
+	case "/body":
+		requests.Add(1)
+		body(w, r)
+	case "/big":
+		requests.Add(1)
+		big(w, r)
+	case "/ws":
+		requests.Add(1)
+		echoSocket(w, r)
 	default:
 		requests.Add(1)
 		http.NotFound(w, r)
+	}
+}
+
+func body(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	sum := crc32.NewIEEE()
+	n, err := io.Copy(sum, r.Body)
+	if err != nil {
+		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "%d %08x\n", n, sum.Sum32())
+}
+
+var chunk = []byte(strings.Repeat("0123456789abcdef", 1024))
+
+func big(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Query().Get("n"))
+	if err != nil || n < 0 || n > 64<<20 {
+		http.Error(w, "n: want 0 to 64 MiB", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	rc := http.NewResponseController(w)
+	for n > 0 {
+		c := chunk[:min(n, len(chunk))]
+		if _, err := w.Write(c); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		n -= len(c)
+	}
+}
+
+// echoSocket answers a WebSocket handshake and echoes text frames until the
+// client closes (or 30 s pass without a frame).
+func echoSocket(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
+		http.Error(w, "want a WebSocket handshake", http.StatusBadRequest)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	sockets.Add(1)
+	defer sockets.Done()
+	defer conn.Close()
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: " + wsframe.AcceptKey(key) + "\r\n\r\n")
+	if brw.Flush() != nil {
+		return
+	}
+	rd := bufio.NewReader(brw)
+	var out []byte
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		f, err := wsframe.ReadFrame(rd)
+		if err != nil {
+			return
+		}
+		switch f.Op {
+		case wsframe.OpClose:
+			_, _ = conn.Write(wsframe.AppendFrame(out[:0], wsframe.OpClose, f.Payload, nil))
+			return
+		case wsframe.OpPing:
+			out = wsframe.AppendFrame(out[:0], wsframe.OpPong, f.Payload, nil)
+		default:
+			out = wsframe.AppendFrame(out[:0], f.Op, f.Payload, nil)
+		}
+		if _, err := conn.Write(out); err != nil {
+			return
+		}
 	}
 }
 
@@ -95,6 +211,14 @@ func main() {
 	addr := flag.String("addr", "", "listen on this TCP address (default: $GSUP_SOCKET, else 127.0.0.1:$PORT)")
 	flag.Parse()
 
+	if path := os.Getenv("SOAK_SEEN"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "upstream:", err)
+			os.Exit(1)
+		}
+		seen = f
+	}
 	ln, err := listen(*addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "upstream:", err)
@@ -120,5 +244,11 @@ func main() {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "upstream: shutdown:", err)
+	}
+	done := make(chan struct{})
+	go func() { sockets.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
