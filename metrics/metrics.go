@@ -41,6 +41,9 @@ type Metrics struct {
 	inFlight prometheus.Gauge
 	reloads  *prometheus.CounterVec
 	upgrades *prometheus.CounterVec
+	holding  prometheus.Gauge
+	held     *prometheus.HistogramVec
+	tls      *prometheus.CounterVec
 
 	rates rates
 }
@@ -78,6 +81,25 @@ func New() *Metrics {
 			Name: "gsup_upgrades_total",
 			Help: "In-place upgrades of gsup's binary begun, by result (started, refused).",
 		}, []string{"result"}),
+		holding: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gsup_http_requests_held",
+			Help: "Requests waiting now for an instance to be ready (hold_timeout).",
+		}),
+		held: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gsup_http_request_hold_seconds",
+			Help:    "Time requests waited for an instance to be ready, by result (served, unserved: hold_timeout or the client left).",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"result"}),
+		tls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gsup_tls_handshakes_total",
+			Help: "TLS handshakes with clients, by result (ok, failed).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{"served", "unserved"} {
+		m.held.WithLabelValues(r)
+	}
+	for _, r := range []string{"ok", "failed"} {
+		m.tls.WithLabelValues(r)
 	}
 	for _, r := range []string{"ok", "failed"} {
 		m.reloads.WithLabelValues(r)
@@ -85,7 +107,7 @@ func New() *Metrics {
 	for _, r := range []string{"started", "refused"} {
 		m.upgrades.WithLabelValues(r)
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.received, m.sent, m.inFlight, m.reloads, m.upgrades,
+	m.reg.MustRegister(m.requests, m.duration, m.received, m.sent, m.inFlight, m.reloads, m.upgrades, m.holding, m.held, m.tls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -114,6 +136,18 @@ func (m *Metrics) End(method string, status int, bodyIn, bodyOut int64, took tim
 	m.sent.Add(float64(bodyOut))
 	m.rates.add(took)
 }
+
+// HoldBegin counts a request waiting for an instance (serve.Observer).
+func (m *Metrics) HoldBegin() { m.holding.Inc() }
+
+// HoldEnd counts the end of a wait for an instance (serve.Observer).
+func (m *Metrics) HoldEnd(waited time.Duration, served bool) {
+	m.holding.Dec()
+	m.held.WithLabelValues(result(served, "served", "unserved")).Observe(waited.Seconds())
+}
+
+// Handshake counts a TLS handshake with a client (serve.Observer).
+func (m *Metrics) Handshake(ok bool) { m.tls.WithLabelValues(result(ok, "ok", "failed")).Inc() }
 
 // Reload counts a reload; ok says it succeeded.
 func (m *Metrics) Reload(ok bool) { m.reloads.WithLabelValues(result(ok, "ok", "failed")).Inc() }

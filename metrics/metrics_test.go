@@ -49,6 +49,11 @@ func sample() *Metrics {
 	}
 	m.Begin()
 	m.End("BREW", 502, 10, 0, time.Second)
+	m.HoldBegin()
+	m.HoldEnd(40*time.Millisecond, true)
+	m.Handshake(true)
+	m.Handshake(true)
+	m.Handshake(false)
 	return m
 }
 
@@ -81,6 +86,11 @@ func TestHistogramAndNames(t *testing.T) {
 		`gsup_process_state{app="other",instance="worker.1",state="backoff",type="worker"} 1`,
 		`gsup_http_requests_in_flight 0`,
 		`gsup_reloads_total{result="failed"} 0`,
+		`gsup_http_requests_held 0`,
+		`gsup_http_request_hold_seconds_count{result="served"} 1`,
+		`gsup_http_request_hold_seconds_count{result="unserved"} 0`,
+		`gsup_tls_handshakes_total{result="ok"} 2`,
+		`gsup_tls_handshakes_total{result="failed"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("no %s in\n%s", want, text)

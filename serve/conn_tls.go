@@ -29,6 +29,7 @@ type tlsListener struct {
 	h2    *h2Layer
 	bind  Bind
 	log   *logrus.Logger
+	obs   Observer // nil: handshakes are not counted
 
 	ready chan net.Conn
 	errc  chan error
@@ -38,8 +39,8 @@ type tlsListener struct {
 	run   bool // a goroutine is accepting from inner
 }
 
-func newTLSListener(inner net.Listener, conf *tls.Config, h2 *h2Layer, b Bind, log *logrus.Logger) *tlsListener {
-	return &tlsListener{inner: inner, conf: conf, h2: h2, bind: b, log: log,
+func newTLSListener(inner net.Listener, conf *tls.Config, h2 *h2Layer, b Bind, log *logrus.Logger, obs Observer) *tlsListener {
+	return &tlsListener{inner: inner, conf: conf, h2: h2, bind: b, log: log, obs: obs,
 		ready: make(chan net.Conn), errc: make(chan error), done: make(chan struct{})}
 }
 
@@ -86,7 +87,11 @@ func (t *tlsListener) acceptLoop() {
 func (t *tlsListener) handshake(c net.Conn) {
 	tc := tls.Server(c, t.conf)
 	_ = tc.SetDeadline(time.Now().Add(tlsHandshakeWait))
-	if err := tc.Handshake(); err != nil {
+	err := tc.Handshake()
+	if t.obs != nil {
+		t.obs.Handshake(err == nil)
+	}
+	if err != nil {
 		t.log.WithField("peer", c.RemoteAddr().String()).Debugf("TLS handshake from %s: %v", c.RemoteAddr(), err)
 		tc.Close()
 		return

@@ -14,6 +14,12 @@ import (
 type Observer interface {
 	Begin()
 	End(method string, status int, bodyIn, bodyOut int64, took time.Duration)
+	// HoldBegin and HoldEnd bracket a request held while no instance was
+	// in rotation (hold_timeout): served says an instance came.
+	HoldBegin()
+	HoldEnd(waited time.Duration, served bool)
+	// Handshake counts a TLS handshake with a client, ok or failed.
+	Handshake(ok bool)
 }
 
 // observe ends r's observation with what the Record says.

@@ -207,6 +207,9 @@ func New(cfg Config) (*Server, error) {
 		Log:               cfg.Log,
 	})
 	s.app = http.HandlerFunc(s.serveEdge)
+	if o := cfg.Observer; o != nil {
+		s.bal.SetHoldHook(&upstream.HoldHook{Begin: o.HoldBegin, End: o.HoldEnd})
+	}
 	s.h2 = newH2Layer(s, s.log)
 	return s, nil
 }
@@ -384,7 +387,7 @@ func (s *Server) serveLocked(l *listen.Listener) {
 	switch {
 	case b.TLS:
 		bindLog.Infof("listening at %s (TLS, HTTP/2)", l.Name)
-		inner = newTLSListener(inner, s.tlsConf, s.h2, b, s.log)
+		inner = newTLSListener(inner, s.tlsConf, s.h2, b, s.log, s.cfg.Observer)
 	case b.Redirect:
 		bindLog.Infof("listening at %s (redirecting to https)", l.Name)
 	default:

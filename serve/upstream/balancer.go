@@ -35,7 +35,20 @@ type Balancer struct {
 
 	expected atomic.Int32                  // instances starting or restarting (SetExpected)
 	wake     atomic.Pointer[chan struct{}] // closed and replaced when an instance is added or expected changes
+	holds    atomic.Pointer[HoldHook]
 }
+
+// HoldHook is told of each request held while no instance was in
+// rotation: Begin when it starts waiting, End with how long it waited and
+// whether an instance came (false: hold_timeout, or the client left).
+// Calls come from the requests' own goroutines.
+type HoldHook struct {
+	Begin func()
+	End   func(waited time.Duration, served bool)
+}
+
+// SetHoldHook sets the hook (nil: none).
+func (b *Balancer) SetHoldHook(h *HoldHook) { b.holds.Store(h) }
 
 // NewBalancer returns an empty balancer.
 func NewBalancer() *Balancer {
@@ -155,6 +168,18 @@ func (b *Balancer) hold(ctx context.Context, until time.Time, changed <-chan str
 	if d <= 0 {
 		return false
 	}
+	if h := b.holds.Load(); h != nil {
+		h.Begin()
+		start := time.Now()
+		served := b.wait(ctx, d, changed)
+		h.End(time.Since(start), served)
+		return served
+	}
+	return b.wait(ctx, d, changed)
+}
+
+// wait waits up to d for changed: true when it came.
+func (b *Balancer) wait(ctx context.Context, d time.Duration, changed <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -148,3 +148,40 @@ func TestHoldWhenTheOnlyInstanceJustDied(t *testing.T) {
 		})
 	}
 }
+
+// The hold hook (metrics) is told when a request starts waiting, and how
+// the wait ended: an instance came, or hold_timeout ran out.
+func TestHoldHook(t *testing.T) {
+	f, b := gsupFront(t, Options{HoldTimeout: 10 * time.Second})
+	began := make(chan struct{}, 2)
+	type end struct {
+		waited time.Duration
+		served bool
+	}
+	ended := make(chan end, 2)
+	b.SetHoldHook(&HoldHook{
+		Begin: func() { began <- struct{}{} },
+		End:   func(d time.Duration, served bool) { ended <- end{d, served} },
+	})
+	b.SetExpected(1)
+	ch := getAsync(t, f.URL)
+	waitFor(t, began, "the hold to begin")
+	b.Add(1, startBackend(t, helloApp))
+	if r := waitFor(t, ch, "the held request"); r.status != 200 {
+		t.Errorf("held request: %d %q", r.status, r.body)
+	}
+	if e := waitFor(t, ended, "the hold to end"); !e.served || e.waited <= 0 {
+		t.Errorf("hold ended %+v, want served after a wait", e)
+	}
+
+	f2, b2 := gsupFront(t, Options{HoldTimeout: 100 * time.Millisecond})
+	b2.SetHoldHook(&HoldHook{Begin: func() { began <- struct{}{} }, End: func(d time.Duration, served bool) { ended <- end{d, served} }})
+	b2.SetExpected(1)
+	if status, _, _ := get(t, f2.URL); status != 503 {
+		t.Errorf("after hold_timeout: %d", status)
+	}
+	waitFor(t, began, "the second hold to begin")
+	if e := waitFor(t, ended, "the second hold to end"); e.served || e.waited < 100*time.Millisecond {
+		t.Errorf("hold ended %+v, want unserved after hold_timeout", e)
+	}
+}
