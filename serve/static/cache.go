@@ -2,6 +2,7 @@ package static
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 const (
 	cacheValid = time.Second
 	cacheMax   = 512
+	idleOpens  = 2
 )
 
 // errNotServed is a name the cache remembers as missing or not a regular file.
@@ -37,6 +39,9 @@ type openFile struct {
 	checked time.Time
 	refs    int  // requests using file
 	dropped bool // out of the cache: file is closed when refs drops to 0
+	// more opens of the file, for sendfile (which moves the offset: one
+	// request at a time each), at most idleOpens
+	idle []*os.File
 
 	// header values
 	ctype, etag, lastMod, length string
@@ -122,6 +127,47 @@ func (c *fileCache) drop(name string, e *openFile) {
 	if e.file != nil && e.refs == 0 {
 		e.file.Close()
 	}
+	for _, f := range e.idle {
+		f.Close()
+	}
+	e.idle = nil
+}
+
+// own returns a file of e's own, at offset 0, opened again under root
+// when no idle one is left; the caller gives it back with disown.
+func (c *fileCache) own(root *os.Root, name string, e *openFile) (*os.File, error) {
+	c.mu.Lock()
+	var f *os.File
+	if n := len(e.idle); n > 0 {
+		f, e.idle = e.idle[n-1], e.idle[:n-1]
+	}
+	c.mu.Unlock()
+	if f != nil {
+		if _, err := f.Seek(0, io.SeekStart); err == nil {
+			return f, nil
+		}
+		f.Close()
+	}
+	f, fi, err := openRegular(root, name)
+	if err != nil {
+		return nil, err
+	}
+	if !os.SameFile(fi, e.fi) || fi.Size() != e.fi.Size() || !fi.ModTime().Equal(e.fi.ModTime()) {
+		f.Close()
+		return nil, errors.New("changed since cached")
+	}
+	return f, nil
+}
+
+// disown gives back a file own returned.
+func (c *fileCache) disown(e *openFile, f *os.File) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e.dropped || len(e.idle) >= idleOpens {
+		f.Close()
+		return
+	}
+	e.idle = append(e.idle, f)
 }
 
 // close drops every entry; files in use are closed when their requests end.

@@ -304,8 +304,8 @@ func plain(r *http.Request) bool {
 
 // sendWhole answers r with the whole file e, as http.ServeContent would
 // (same header fields) without its seeks: a small file is read from the
-// cached file into memory, a larger one opened again and sent with
-// sendfile (the offset of an open file is not to share). It reports false,
+// cached file into memory, a larger one sent with sendfile from an open
+// file of its own (sendfile moves the offset). It reports false,
 // having written nothing, when the file changed under the cache.
 func (fo *folder) sendWhole(w http.ResponseWriter, r *http.Request, e *openFile, name string) bool {
 	size := e.fi.Size()
@@ -319,14 +319,11 @@ func (fo *folder) sendWhole(w http.ResponseWriter, r *http.Request, e *openFile,
 				return false
 			}
 		} else {
-			f, fi, err := openRegular(fo.root, name)
+			f, err := fo.cache.own(fo.root, name, e)
 			if err != nil {
 				return false
 			}
-			defer f.Close()
-			if fi.Size() != size || !fi.ModTime().Equal(e.fi.ModTime()) {
-				return false
-			}
+			defer fo.cache.disown(e, f)
 			file = f
 		}
 	}
