@@ -43,8 +43,10 @@ type openFile struct {
 	// request at a time each), at most idleOpens
 	idle []*os.File
 
-	// header values
-	ctype, etag, lastMod, length string
+	// header values, each a one-element slice shared by the responses
+	// (header maps replace values, never change them in place); lastMod
+	// is nil for a file without a modification time
+	ctype, etag, lastMod, length []string
 }
 
 // fileCache is a folder's open-file cache.
@@ -181,15 +183,16 @@ func (c *fileCache) close() {
 
 // headers works out the header values of e, the file name names.
 func (e *openFile) headers(name string) {
-	e.ctype = mime.TypeByExtension(path.Ext(name))
-	if e.ctype == "" {
-		e.ctype = "application/octet-stream"
+	ct := mime.TypeByExtension(path.Ext(name))
+	if ct == "" {
+		ct = "application/octet-stream"
 	}
-	e.etag = etag(e.fi)
+	e.ctype = []string{ct}
+	e.etag = []string{etag(e.fi)}
 	if mt := e.fi.ModTime(); !mt.IsZero() && !mt.Equal(time.Unix(0, 0)) {
-		e.lastMod = mt.UTC().Format(http.TimeFormat)
+		e.lastMod = []string{mt.UTC().Format(http.TimeFormat)}
 	}
-	e.length = strconv.FormatInt(e.fi.Size(), 10)
+	e.length = []string{strconv.FormatInt(e.fi.Size(), 10)}
 }
 
 // etag is nginx's ETag of a file: mtime and size in hex.

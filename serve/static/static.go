@@ -244,7 +244,7 @@ var siblings = map[string]string{"zstd": ".zst", "br": ".br", "gzip": ".gz"}
 func (fo *folder) send(w http.ResponseWriter, r *http.Request, e *openFile, name string) {
 	h := w.Header()
 	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = []string{e.ctype}
+		h["Content-Type"] = e.ctype
 	}
 	if fo.CacheControl != "" && h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", fo.CacheControl)
@@ -268,17 +268,17 @@ func (fo *folder) send(w http.ResponseWriter, r *http.Request, e *openFile, name
 			break
 		}
 	}
-	h["Etag"] = []string{e.etag}
+	h["Etag"] = e.etag
 	if plain(r) && fo.sendWhole(w, r, e, name) {
 		return
 	}
-	// Conditional and Range requests, through http.ServeContent, on a
-	// file of their own (its offset moves); the cached one through pread
-	// if it cannot be opened again.
+	// Conditional and Range requests, through http.ServeContent: a small
+	// file read from the cached one with pread, a larger one from a file
+	// of its own (its offset moves) so that it goes out with sendfile.
 	var content io.ReadSeeker = io.NewSectionReader(e.file, 0, e.fi.Size())
-	if file, fi, err := openRegular(fo.root, name); err == nil {
-		defer file.Close()
-		if fi.Size() == e.fi.Size() && fi.ModTime().Equal(e.fi.ModTime()) {
+	if e.fi.Size() > smallFile {
+		if file, err := fo.cache.own(fo.root, name, e); err == nil {
+			defer fo.cache.disown(e, file)
 			content = file
 		}
 	}
@@ -290,6 +290,8 @@ func (fo *folder) send(w http.ResponseWriter, r *http.Request, e *openFile, name
 const smallFile = 32 << 10
 
 var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+
+var acceptRanges = []string{"bytes"}
 
 // plain reports whether r asks for the whole file, unconditionally: the
 // answer is always 200 with the file.
@@ -328,12 +330,12 @@ func (fo *folder) sendWhole(w http.ResponseWriter, r *http.Request, e *openFile,
 		}
 	}
 	h := w.Header()
-	if e.lastMod != "" {
-		h["Last-Modified"] = []string{e.lastMod}
+	if e.lastMod != nil {
+		h["Last-Modified"] = e.lastMod
 	}
-	h["Accept-Ranges"] = []string{"bytes"}
+	h["Accept-Ranges"] = acceptRanges
 	if _, ok := h["Content-Encoding"]; !ok {
-		h["Content-Length"] = []string{e.length}
+		h["Content-Length"] = e.length
 	}
 	w.WriteHeader(http.StatusOK)
 	switch {
