@@ -342,6 +342,10 @@ func (fo *folder) sendWhole(w http.ResponseWriter, r *http.Request, e *openFile,
 	case buf != nil:
 		w.Write((*buf)[:size])
 	case file != nil:
+		// The head goes out first, so that net/http's ReadFrom hands the
+		// whole file to sendfile (it reads the first 512 bytes itself
+		// while the head is still unsent).
+		http.NewResponseController(w).Flush()
 		io.CopyN(w, file, size) // the writer's ReadFrom: sendfile
 	}
 	return true
