@@ -15,6 +15,14 @@
 #                   Procfile "web: exec UPSTREAM", the app on 127.0.0.1:$PORT
 #   gsup-unix       the same with gsup.toml [process.web] listen = "unix": the app
 #                   listens on the UNIX socket $GSUP_SOCKET
+#   nginx-static-4k, nginx-static-1m
+#                   wrk GET /4k.bin or /1m.bin (random bytes) from nginx's
+#                   "root DIR; try_files $uri @app;" with sendfile on (the
+#                   app behind @app), access log to a file
+#   gsup-static-4k, gsup-static-1m
+#                   the same files from gsup's [serve] root = DIR (gsup-tcp's
+#                   app behind it); their ratios are to the nginx-static row
+#                   of the same size
 # Each row: wrk, CONNS keep-alive connections, DURATION seconds, --latency,
 # after a WARMUP-second wrk run that is not counted. Rounds are interleaved
 # (every row once, then the next round) and the table shows medians.
@@ -31,7 +39,8 @@
 #
 # Knobs (environment):
 #   DURATION=10 CONNS=50 ROUNDS=3 WARMUP=1 THREADS=2 (wrk threads)
-#   ROWS="direct nginx haproxy gsup-tcp gsup-unix"
+#   ROWS="direct nginx haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
+#         nginx-static-1m gsup-static-1m"
 #   PIN=1           servers (front + app) on CPU SERVER_CPU=0, wrk on LOAD_CPU=1
 #   ACCESS_LOG=1    0: no access log in any front
 #   PROFILE=1       one extra, uncounted wrk run per gsup row (round 1) under
@@ -60,7 +69,7 @@ CONNS=${CONNS:-50}
 ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-1}
 THREADS=${THREADS:-2}
-ROWS=${ROWS:-direct nginx haproxy gsup-tcp gsup-unix}
+ROWS=${ROWS:-direct nginx haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k nginx-static-1m gsup-static-1m}
 PIN=${PIN:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
@@ -75,6 +84,7 @@ INSTALL=${INSTALL:-0}
 TARGET_TCP=0.65    # req/s x nginx, TCP upstream
 TARGET_UNIX=0.75   # req/s x nginx, UNIX upstream
 TARGET_P99=2       # p99 at most this many times nginx's
+TARGET_STATIC=1.0  # req/s (and MB/s) x nginx's for a static file
 
 source "$BENCH/lib.sh"
 
@@ -156,9 +166,9 @@ fi
 available() {
   case $1 in
     direct) return 0 ;;
-    nginx|nginx-buffered) [[ -n $NGINX ]] ;;
+    nginx|nginx-buffered|nginx-static-4k|nginx-static-1m) [[ -n $NGINX ]] ;;
     haproxy) [[ -n $HAPROXY ]] ;;
-    gsup-tcp|gsup-unix) [[ -n $GSUP_BIN ]] ;;
+    gsup-tcp|gsup-unix|gsup-static-4k|gsup-static-1m) [[ -n $GSUP_BIN ]] ;;
     *) return 1 ;;
   esac
 }
@@ -235,15 +245,53 @@ start_shared_app() {
   fi
 }
 
+# the files of the static rows: random bytes (nothing compresses them), one
+# folder for nginx's root and gsup's
+WWW=$WORK/www
+make_www() {
+  mkdir -p "$WWW"
+  head -c 4096 /dev/urandom >"$WWW/4k.bin"
+  head -c 1048576 /dev/urandom >"$WWW/1m.bin"
+}
+# static_size ROW : the size in bytes of the file the row asks for, or nothing
+static_size() {
+  case $1 in
+    *-static-4k) echo 4096 ;;
+    *-static-1m) echo 1048576 ;;
+  esac
+}
+# ref_row ROW : the row whose figures ROW's ratios are taken against
+ref_row() {
+  case $1 in
+    *-static-*) echo "nginx-static-${1##*-}" ;;
+    *) echo nginx ;;
+  esac
+}
+
 alog_path() { if [[ $ACCESS_LOG == 1 ]]; then echo "$1/access.log"; else echo ""; fi; }
 
-conf_nginx() {  # conf_nginx DIR PORT BUFFERED
-  local d=$1 port=$2 buffered=$3 al
+conf_nginx() {  # conf_nginx DIR PORT BUFFERED STATIC
+  local d=$1 port=$2 buffered=$3 static=${4:-0} al loc
   mkdir -p "$d/tmp"
   al=off
   if [[ $ACCESS_LOG == 1 ]]; then
     al=$d/access.log
     [[ $buffered == 1 ]] && al+=" combined buffer=64k flush=1s"
+  fi
+  loc='location /'
+  if [[ $static == 1 ]]; then
+    # nginx's root in front of an app, as gsup's [serve] root (sendfile on,
+    # no open_file_cache: nginx's defaults)
+    loc='location @app'
+    cat >"$d/static.conf" <<EOF
+        sendfile on;
+        location / {
+            root $WWW;
+            try_files \$uri @app;
+        }
+EOF
+  else
+    : >"$d/static.conf"
   fi
   cat >"$d/nginx.conf" <<EOF
 # one worker on the server CPU; private pid, logs and temp paths
@@ -276,7 +324,8 @@ http {
 
     server {
         listen 127.0.0.1:$port backlog=4096;
-        location / {
+        include $d/static.conf;
+        $loc {
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -324,7 +373,7 @@ EOF
 
 row_start() {  # row_start ROW ROUND
   local row=$1 round=$2 port config args al
-  TAG=$row-r$round; DIR=$WORK/$TAG; READY=0; FRONT_PID=; FRONT_CPU=(); APP_CPU=("$UP_PID"); ALOG=; ERRLOG=
+  TAG=$row-r$round; DIR=$WORK/$TAG; READY=0; FRONT_PID=; FRONT_CPU=(); APP_CPU=("$UP_PID"); ALOG=; ERRLOG=; URL_PATH=/
   mkdir -p "$DIR"
   if [[ $row == direct ]]; then
     URL=http://127.0.0.1:$UP_PORT; READY=1
@@ -333,8 +382,12 @@ row_start() {  # row_start ROW ROUND
   port=$("$PROBE" freeport)
   URL=http://127.0.0.1:$port
   case $row in
-    nginx|nginx-buffered)
-      conf_nginx "$DIR" "$port" "$([[ $row == nginx-buffered ]] && echo 1 || echo 0)"
+    *-static-4k) URL_PATH=/4k.bin ;;
+    *-static-1m) URL_PATH=/1m.bin ;;
+  esac
+  case $row in
+    nginx|nginx-buffered|nginx-static-*)
+      conf_nginx "$DIR" "$port" "$([[ $row == nginx-buffered ]] && echo 1 || echo 0)" "$([[ $row == nginx-static-* ]] && echo 1 || echo 0)"
       [[ $ACCESS_LOG == 1 ]] && ALOG=$DIR/access.log
       ERRLOG=$DIR/error.log
       start_server "$TAG" "$DIR" "$DIR/stdout.log" "$DIR/stderr.log" "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/error.log"
@@ -345,10 +398,13 @@ row_start() {  # row_start ROW ROUND
       ERRLOG=$DIR/stderr.log
       start_server "$TAG" "$DIR" "$DIR/access.log" "$DIR/stderr.log" "$HAPROXY" -db -f "$DIR/haproxy.cfg"
       FRONT_PID=$SRV_PID; FRONT_CPU=("$FRONT_PID") ;;
-    gsup-tcp|gsup-unix)
+    gsup-tcp|gsup-unix|gsup-static-*)
       if [[ $row == gsup-tcp ]]; then
         printf 'web: exec %s\n' "$APP" >"$DIR/Procfile"
         config="-f $DIR/Procfile"
+      elif [[ $row == gsup-static-* ]]; then
+        printf '[process.web]\ncommand = "exec %s"\n\n[serve]\nroot = "%s"\n' "$APP" "$WWW" >"$DIR/gsup.toml"
+        config="-c $DIR/gsup.toml"
       else
         printf '[process.web]\ncommand = "exec %s"\nlisten = "unix"\n' "$APP" >"$DIR/gsup.toml"
         config="-c $DIR/gsup.toml"
@@ -426,7 +482,7 @@ row_stop() {  # row_stop ROW ROUND
 
 wrk_run() {  # wrk_run SECONDS OUTFILE
   timeout --foreground --kill-after=5 $(( $1 + 30 )) "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$WRK" -t"$THREADS" -c"$CONNS" -d"$1s" \
-    --latency --timeout 5s "$URL/" >"$2" 2>&1 || true
+    --latency --timeout 5s "$URL$URL_PATH" >"$2" 2>&1 || true
 }
 
 # children_us : sets CHILD_US to the CPU µs of this shell's waited-for children so far
@@ -606,6 +662,7 @@ for row in $ROWS; do
   log "$row: skipped (${R["$row.skip"]})"
 done
 
+make_www
 start_shared_app
 for round in $(seq 1 "$ROUNDS"); do
   for row in "${ACTIVE[@]}"; do
@@ -621,8 +678,9 @@ stop_server "$UP_PID" app
 
 # --- report ---------------------------------------------------------------------------
 summarize() {  # per row: medians over rounds, ratios to nginx per round, then their median
-  local row r k key vals ratios p99r cpur
+  local row r k key vals ratios p99r cpur ref
   for row in "${ACTIVE[@]}"; do
+    ref=$(ref_row "$row")
     for key in rps p50_ms p99_ms front_us app_us srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle; do
       vals=()
       for r in $(seq 1 "$ROUNDS"); do vals+=("$(val "$row.r$r.$key")"); done
@@ -632,16 +690,16 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
     ratios=(); p99r=(); cpur=()
     for r in $(seq 1 "$ROUNDS"); do
       k=$row.r$r
-      if num "$(val "$k.srv_us")" && num "$(val "nginx.r$r.srv_us")"; then
-        cpur+=("$(calc "printf \"%.4f\", $(val "nginx.r$r.srv_us") / $(val "$k.srv_us")")")
+      if num "$(val "$k.srv_us")" && num "$(val "$ref.r$r.srv_us")"; then
+        cpur+=("$(calc "printf \"%.4f\", $(val "$ref.r$r.srv_us") / $(val "$k.srv_us")")")
       fi
       num "$(val "$k.errors")" && errs=$(( errs + $(val "$k.errors") ))
       num "$(val "$k.rps")" && n=$(( n + 1 ))
-      if num "$(val "$k.rps")" && num "$(val "nginx.r$r.rps")"; then
-        ratios+=("$(calc "printf \"%.4f\", $(val "$k.rps") / $(val "nginx.r$r.rps")")")
+      if num "$(val "$k.rps")" && num "$(val "$ref.r$r.rps")"; then
+        ratios+=("$(calc "printf \"%.4f\", $(val "$k.rps") / $(val "$ref.r$r.rps")")")
       fi
-      if num "$(val "$k.p99_ms")" && num "$(val "nginx.r$r.p99_ms")"; then
-        p99r+=("$(calc "printf \"%.4f\", $(val "$k.p99_ms") / $(val "nginx.r$r.p99_ms")")")
+      if num "$(val "$k.p99_ms")" && num "$(val "$ref.r$r.p99_ms")"; then
+        p99r+=("$(calc "printf \"%.4f\", $(val "$k.p99_ms") / $(val "$ref.r$r.p99_ms")")")
       fi
     done
     R["$row.errors"]=$errs; R["$row.rounds"]=$n
@@ -649,6 +707,11 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
     R["$row.x_nginx_range"]=$(range "${ratios[@]+"${ratios[@]}"}")
     R["$row.p99_x_nginx"]=$(median "${p99r[@]+"${p99r[@]}"}")
     R["$row.cpu_x_nginx"]=$(median "${cpur[@]+"${cpur[@]}"}")
+    local size
+    size=$(static_size "$row")
+    if [[ -n $size ]] && num "$(val "$row.rps")"; then
+      R["$row.mbs"]=$(calc "printf \"%.1f\", $(val "$row.rps") * $size / 1000000")
+    fi
   done
 }
 
@@ -663,7 +726,7 @@ report() {
   done
   echo
   echo "HTTP front: $(date -u +%Y-%m-%dT%H:%MZ), $NCPU cpus, $([[ $PIN == 1 ]] && echo "front + app pinned to cpu $SERVER_CPU, wrk to cpu $LOAD_CPU" || echo unpinned)"
-  echo "wrk: $THREADS threads, $CONNS keep-alive connections, ${DURATION}s per run after ${WARMUP}s of warm-up, GET / (6-byte body); $ROUNDS interleaved round(s), medians; access logs $([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
+  echo "wrk: $THREADS threads, $CONNS keep-alive connections, ${DURATION}s per run after ${WARMUP}s of warm-up, GET / (6-byte body; static rows: a 4 KiB or 1 MiB file); $ROUNDS interleaved round(s), medians; access logs $([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
   echo "load average: at start $LOAD_START; 1-min after each run $(range "${loads[@]+"${loads[@]}"}" | sed 's/-/ to /'); at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "versions: $(versions)"
   [[ -n $GSUP_NOTE ]] && echo "note: $GSUP_NOTE"
@@ -690,6 +753,7 @@ report() {
       "$(f %.0f "$(val "$row.upconns")")"
   done
   echo "x nginx: per round against that round's nginx, then the median over rounds; range: lowest-highest round."
+  echo "  Static rows are against the nginx-static row of the same size (for one file, MB/s x nginx = req/s x nginx)."
   echo "front us/req: utime+stime of the front's own processes / wrk's request count (nginx master + worker, haproxy, the gsup"
   echo "  process without its children); app us/req: the same for the upstream app."
   echo "cpu x nginx: nginx's (front + app) us/req over this row's: the req/s ratio the row would have if the server cpu did"
@@ -698,11 +762,17 @@ report() {
   echo "cpu$LOAD_CPU %: the same for the load cpu: wrk / other / idle. Much 'other' on either = the row was slowed by other work."
   echo "app conns: connections the app accepted during the measured run (a front that keeps upstream connections opens ~0)."
   echo
-  printf '%-10s %-26s %8s %12s  %-9s %s\n' row "target (issue)" measured "cpu x nginx" target verdict
+  printf '%-14s %-26s %8s %12s  %-9s %s\n' row "target (issue)" measured "cpu x nginx" target verdict
   target_line gsup-tcp "req/s x nginx (TCP app)" x_nginx ge "$TARGET_TCP"
   target_line gsup-unix "req/s x nginx (UNIX app)" x_nginx ge "$TARGET_UNIX"
   target_line gsup-tcp "p99 x nginx" p99_x_nginx le "$TARGET_P99"
   target_line gsup-unix "p99 x nginx" p99_x_nginx le "$TARGET_P99"
+  target_line gsup-static-4k "req/s x nginx (4 KiB file)" x_nginx ge "$TARGET_STATIC"
+  target_line gsup-static-1m "req/s x nginx (1 MiB file)" x_nginx ge "$TARGET_STATIC"
+  local row
+  for row in "${ACTIVE[@]}"; do
+    num "$(val "$row.mbs")" && printf '%-16s %8s MB/s (median)\n' "$row" "$(val "$row.mbs")"
+  done
 
   if (( ${#PROFILES[@]} )); then
     echo
@@ -738,7 +808,7 @@ target_line() {  # target_line ROW LABEL KEY ge|le LIMIT
   if [[ $verdict == PASS && $(val "$row.errors") != 0 ]]; then verdict="PASS (but $(val "$row.errors") errors)"; fi
   local est=
   [[ $key == x_nginx ]] && est=$(f %.2f "$(val "$row.cpu_x_nginx")")
-  printf '%-10s %-26s %8s %12s  %-9s %s\n' "$row" "$label" "$(f %.2f "$v")" "$est" "$sign $limit" "$verdict"
+  printf '%-14s %-26s %8s %12s  %-9s %s\n' "$row" "$label" "$(f %.2f "$v")" "$est" "$sign $limit" "$verdict"
 }
 
 summarize

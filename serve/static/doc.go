@@ -34,6 +34,16 @@
 // siblings always gets Vary: Accept-Encoding. Files go to the connection
 // with sendfile when the writer under the handler can (io.ReaderFrom).
 //
+// # Open files
+//
+// Each folder keeps the files it served open, with their stat results and
+// header values, for a second (see cache.go). A plain GET or HEAD for one
+// of them costs no open, stat or close, and does not go through
+// http.ServeContent: a file up to 32 KiB is read with one pread and
+// written after the head, a larger one goes out with sendfile from an
+// open file kept for it. Conditional and Range requests still go through
+// http.ServeContent.
+//
 // The package depends only on http.ResponseWriter and *http.Request, so
 // any connection layer can sit under it.
 package static

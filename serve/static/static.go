@@ -3,14 +3,14 @@ package static
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"gsup/serve/compress"
 )
@@ -34,7 +34,8 @@ type Options struct {
 // folder is an open Dir.
 type folder struct {
 	Dir
-	root *os.Root
+	root  *os.Root
+	cache fileCache
 }
 
 // Files serves the folders of Options. Create with New.
@@ -83,6 +84,7 @@ func (f *Files) Close() error {
 	var errs []error
 	for _, fo := range append(f.dirs, f.root) {
 		if fo != nil {
+			fo.cache.close()
 			errs = append(errs, fo.root.Close())
 		}
 	}
@@ -130,12 +132,12 @@ func (f *Files) Serve(w http.ResponseWriter, r *http.Request) bool {
 	if !ok {
 		return false
 	}
-	file, fi, err := openRegular(f.root.root, name)
+	e, err := f.root.cache.get(f.root.root, name)
 	if err != nil {
 		return false
 	}
-	defer file.Close()
-	f.root.send(w, r, file, fi, name)
+	defer f.root.cache.put(e)
+	f.root.send(w, r, e, name)
 	return true
 }
 
@@ -146,13 +148,13 @@ func (f *Files) serveFrom(w http.ResponseWriter, r *http.Request, fo *folder, u 
 		f.notFound(w, r)
 		return
 	}
-	file, fi, err := openRegular(fo.root, name)
+	e, err := fo.cache.get(fo.root, name)
 	if err != nil {
 		f.notFound(w, r)
 		return
 	}
-	defer file.Close()
-	fo.send(w, r, file, fi, name)
+	defer fo.cache.put(e)
+	fo.send(w, r, e, name)
 }
 
 // ServeRedirect answers r with the file uri names (an X-Accel-Redirect
@@ -237,16 +239,12 @@ func openRegular(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 // siblings are the precompressed files' extensions by coding.
 var siblings = map[string]string{"zstd": ".zst", "br": ".br", "gzip": ".gz"}
 
-// send answers r with file (named name under fo), or with a precompressed
+// send answers r with e (named name under fo), or with a precompressed
 // sibling the client accepts.
-func (fo *folder) send(w http.ResponseWriter, r *http.Request, file *os.File, fi fs.FileInfo, name string) {
+func (fo *folder) send(w http.ResponseWriter, r *http.Request, e *openFile, name string) {
 	h := w.Header()
 	if _, ok := h["Content-Type"]; !ok {
-		ct := mime.TypeByExtension(path.Ext(name))
-		if ct == "" {
-			ct = "application/octet-stream"
-		}
-		h.Set("Content-Type", ct)
+		h["Content-Type"] = e.ctype
 	}
 	if fo.CacheControl != "" && h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", fo.CacheControl)
@@ -259,17 +257,96 @@ func (fo *folder) send(w http.ResponseWriter, r *http.Request, file *os.File, fi
 				break
 			}
 			offered = slices.DeleteFunc(offered, func(c string) bool { return c == coding })
-			zf, zfi, err := openRegular(fo.root, name+siblings[coding])
+			z, err := fo.cache.get(fo.root, name+siblings[coding])
 			if err != nil {
 				continue
 			}
-			defer zf.Close()
+			defer fo.cache.put(z)
 			compress.AddVary(h)
 			h.Set("Content-Encoding", coding)
-			file, fi = zf, zfi
+			e, name = z, name+siblings[coding]
 			break
 		}
 	}
-	h.Set("Etag", fmt.Sprintf(`"%x-%x"`, fi.ModTime().Unix(), fi.Size()))
-	http.ServeContent(w, r, "", fi.ModTime(), file)
+	h["Etag"] = e.etag
+	if plain(r) && fo.sendWhole(w, r, e, name) {
+		return
+	}
+	// Conditional and Range requests, through http.ServeContent: a small
+	// file read from the cached one with pread, a larger one from a file
+	// of its own (its offset moves) so that it goes out with sendfile.
+	var content io.ReadSeeker = io.NewSectionReader(e.file, 0, e.fi.Size())
+	if e.fi.Size() > smallFile {
+		if file, err := fo.cache.own(fo.root, name, e); err == nil {
+			defer fo.cache.disown(e, file)
+			content = file
+		}
+	}
+	http.ServeContent(w, r, "", e.fi.ModTime(), content)
+}
+
+// smallFile is the size up to which a file is read into memory (pread on
+// the cached file) rather than sent with sendfile.
+const smallFile = 32 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFile); return &b }}
+
+var acceptRanges = []string{"bytes"}
+
+// plain reports whether r asks for the whole file, unconditionally: the
+// answer is always 200 with the file.
+func plain(r *http.Request) bool {
+	for _, k := range []string{"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// sendWhole answers r with the whole file e, as http.ServeContent would
+// (same header fields) without its seeks: a small file is read from the
+// cached file into memory, a larger one sent with sendfile from an open
+// file of its own (sendfile moves the offset). It reports false,
+// having written nothing, when the file changed under the cache.
+func (fo *folder) sendWhole(w http.ResponseWriter, r *http.Request, e *openFile, name string) bool {
+	size := e.fi.Size()
+	var buf *[]byte
+	var file *os.File
+	if r.Method != http.MethodHead {
+		if size <= smallFile {
+			buf = smallBufs.Get().(*[]byte)
+			defer smallBufs.Put(buf)
+			if n, _ := e.file.ReadAt((*buf)[:size], 0); int64(n) != size {
+				return false
+			}
+		} else {
+			f, err := fo.cache.own(fo.root, name, e)
+			if err != nil {
+				return false
+			}
+			defer fo.cache.disown(e, f)
+			file = f
+		}
+	}
+	h := w.Header()
+	if e.lastMod != nil {
+		h["Last-Modified"] = e.lastMod
+	}
+	h["Accept-Ranges"] = acceptRanges
+	if _, ok := h["Content-Encoding"]; !ok {
+		h["Content-Length"] = e.length
+	}
+	w.WriteHeader(http.StatusOK)
+	switch {
+	case buf != nil:
+		w.Write((*buf)[:size])
+	case file != nil:
+		// The head goes out first, so that net/http's ReadFrom hands the
+		// whole file to sendfile (it reads the first 512 bytes itself
+		// while the head is still unsent).
+		http.NewResponseController(w).Flush()
+		io.CopyN(w, file, size) // the writer's ReadFrom: sendfile
+	}
+	return true
 }

@@ -2,12 +2,14 @@ package static
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +348,94 @@ func TestAccelRedirect(t *testing.T) {
 func TestNewRefusesMissingFolder(t *testing.T) {
 	if _, err := New(Options{Root: filepath.Join(t.TempDir(), "nope")}); err == nil {
 		t.Fatal("no error for a missing root")
+	}
+}
+
+// TestCacheFollowsTheFolder: the open-file cache never serves a mix of an
+// old and a new file, and sees within its time a file replaced by rename,
+// changed in place, removed or created.
+func TestCacheFollowsTheFolder(t *testing.T) {
+	dir := tree(t)
+	srv := server(t, dir)
+	pub := filepath.Join(dir, "public")
+	get := func(target string) (int, string) {
+		resp, body := raw(t, srv, "GET", target)
+		return resp.StatusCode, body
+	}
+	// until polls get until it answers want; every answer on the way must
+	// be one of ok.
+	until := func(target string, want int, wantBody string, ok ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			code, body := get(target)
+			if code == want && body == wantBody {
+				return
+			}
+			if !slices.Contains(ok, body) {
+				t.Fatalf("GET %s: %d %q, neither the old nor the new file", target, code, body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s: still %d %q after 5s, want %d %q", target, code, body, want, wantBody)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(pub, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, next := strings.Repeat("old ", 1000), strings.Repeat("new!", 1000)
+	write("page.txt", old)
+	if code, body := get("/static/page.txt"); code != 200 || body != old {
+		t.Fatalf("first GET: %d %q", code, body[:min(len(body), 20)])
+	}
+	write("page.txt.tmp", next)
+	if err := os.Rename(filepath.Join(pub, "page.txt.tmp"), filepath.Join(pub, "page.txt")); err != nil {
+		t.Fatal(err)
+	}
+	until("/static/page.txt", 200, next, old)
+	write("page.txt", "short now")
+	until("/static/page.txt", 200, "short now", next, "")
+	if err := os.Remove(filepath.Join(pub, "page.txt")); err != nil {
+		t.Fatal(err)
+	}
+	until("/static/page.txt", 404, "404 page not found\n", "short now")
+	until("/page.txt", appStatus, "app /page.txt")
+	write("page.txt", "back")
+	until("/page.txt", 200, "back", "app /page.txt")
+
+	big := strings.Repeat("0123456789abcdef", 1<<12) // 64 KiB: above smallFile, sent with sendfile
+	write("big.bin", big)
+	if code, body := get("/big.bin"); code != 200 || body != big {
+		t.Fatalf("GET /big.bin: %d, %d bytes", code, len(body))
+	}
+}
+
+// TestCacheIsBounded: a folder keeps at most cacheMax names, and gives
+// back every file when closed.
+func TestCacheIsBounded(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 20 {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d", i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := New(Options{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * cacheMax {
+		w := httptest.NewRecorder()
+		f.Serve(w, httptest.NewRequest("GET", fmt.Sprintf("/f%d", i), nil)) // 20 files, the rest missing
+		if n := len(f.root.cache.m); n > cacheMax {
+			t.Fatalf("%d names cached, at most %d", n, cacheMax)
+		}
+	}
+	f.Close()
+	if n := len(f.root.cache.m); n != 0 {
+		t.Errorf("%d names cached after Close", n)
 	}
 }
