@@ -681,15 +681,24 @@ func checkReady(s string) error {
 	return fmt.Errorf("%q is not one of port, http:/PATH, notify, none", s)
 }
 
-// checkHostPort accepts host:port ("" too: none).
-func checkHostPort(s string) error {
+// localHostPort reads a read-only listener's address (metrics_bind):
+// host:port, or :port or a bare port, which mean 127.0.0.1 (it defaults
+// to the local machine; another host is the user's explicit choice).
+func localHostPort(s string) (string, error) {
 	if s == "" {
-		return nil
+		return "", nil
 	}
-	if _, port, err := net.SplitHostPort(s); err != nil || port == "" {
-		return fmt.Errorf("%q is not host:port", s)
+	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
+		s = ":" + s
 	}
-	return nil
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return "", fmt.Errorf("%q is not host:port", s)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // checkHealth accepts an active health check: port, http:/PATH or
@@ -889,8 +898,14 @@ var (
 		show: func(_ *Spec, f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) + "%" },
 	}
 	hostPort = kind[string]{
-		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) { return checked(d, k, v, checkHostPort) },
-		flag: single(func(s string) (string, error) { return s, checkHostPort(s) }),
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			s, ok := d.str(k, v)
+			if !ok {
+				return "", false
+			}
+			return valid(d, k, s, localHostPort)
+		},
+		flag: single(localHostPort),
 	}
 	umask = kind[int]{
 		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) {
