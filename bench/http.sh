@@ -639,7 +639,7 @@ h2load_run() {
     -n "$H2_REQUESTS" -c "$CONNS" -m "$H2_STREAMS" "$URL/" >"$out" 2>&1 || true
   rps=$(awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($i == "req/s,") print $(i-1) }' "$out")
   failed=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($i ~ /^(failed|errored|timeout),?$/) n += $(i-1) } END { print n + 0 }' "$out")
-  if ! grep -qi '^application protocol: h2$' "$out"; then
+  if ! grep -qi '^application protocol: h2' "$out"; then
     note "$row round $round: h2load did not negotiate h2: $(grep -m1 -E 'protocol|error' "$out" | cut -c1-200)"
   fi
   (( failed == 0 )) || note "$row round $round: h2load: $(grep -m1 '^requests:' "$out")"
