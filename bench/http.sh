@@ -23,6 +23,13 @@
 #                   the same files from gsup's [serve] root = DIR (gsup-tcp's
 #                   app behind it); their ratios are to the nginx-static row
 #                   of the same size
+#   nginx-tls, gsup-tls
+#                   nginx's and gsup-tcp's setup with the front listening
+#                   with TLS (nginx "listen ... ssl http2", gsup --certfile
+#                   / --keyfile), one ECDSA P-256 certificate made for the
+#                   run; wrk over https (HTTP/1.1 keep-alive), then an
+#                   h2load run over h2 (H2LOAD); gsup-tls's ratios are to
+#                   nginx-tls. Not in the default rows
 # Each row: wrk, CONNS keep-alive connections, DURATION seconds, --latency,
 # after a WARMUP-second wrk run that is not counted. Rounds are interleaved
 # (every row once, then the next round) and the table shows medians.
@@ -40,7 +47,10 @@
 # Knobs (environment):
 #   DURATION=10 CONNS=50 ROUNDS=3 WARMUP=1 THREADS=2 (wrk threads)
 #   ROWS="direct nginx haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
-#         nginx-static-1m gsup-static-1m"
+#         nginx-static-1m gsup-static-1m" (also: nginx-buffered nginx-tls gsup-tls)
+#   H2LOAD=1        TLS rows: after wrk, h2load -n H2_REQUESTS=20000 -c CONNS
+#                   -m H2_STREAMS=10 over h2 (Debian nghttp2-client), its
+#                   req/s reported apart; 0: no h2load
 #   PIN=1           servers (front + app) on CPU SERVER_CPU=0, wrk on LOAD_CPU=1
 #   ACCESS_LOG=1    0: no access log in any front
 #   PROFILE=1       one extra, uncounted wrk run per gsup row (round 1) under
@@ -79,12 +89,16 @@ GSUP_BIN=${GSUP_BIN:-}
 GSUP_ARGS=${GSUP_ARGS:-'start {config} -b {listen} --port {port} --access-logfile {access_log} --control {dir}/gsup.sock'}
 KEEP_WORK=${KEEP_WORK:-0}
 INSTALL=${INSTALL:-0}
+H2LOAD=${H2LOAD:-1}
+H2_REQUESTS=${H2_REQUESTS:-20000}
+H2_STREAMS=${H2_STREAMS:-10}
 
 # the issue's targets for gsup
 TARGET_TCP=0.65    # req/s x nginx, TCP upstream
 TARGET_UNIX=0.75   # req/s x nginx, UNIX upstream
 TARGET_P99=2       # p99 at most this many times nginx's
 TARGET_STATIC=1.0  # req/s (and MB/s) x nginx's for a static file
+TARGET_TLS=1.0     # req/s x nginx's over TLS (wrk HTTP/1.1, h2load h2)
 
 source "$BENCH/lib.sh"
 
@@ -123,6 +137,7 @@ NGINX=${NGINX:-$(command -v nginx || true)}
 HAPROXY=${HAPROXY:-$(command -v haproxy || true)}
 WRK=${WRK:-$(command -v wrk || true)}
 PERF=$(command -v perf || true)
+H2LOAD_BIN=$(command -v h2load || true)
 if [[ -z $WRK ]]; then log "wrk is missing (INSTALL=1 installs it)"; exit 1; fi
 
 RUNID=http-$(date +%Y%m%d-%H%M%S)-$$
@@ -166,9 +181,9 @@ fi
 available() {
   case $1 in
     direct) return 0 ;;
-    nginx|nginx-buffered|nginx-static-4k|nginx-static-1m) [[ -n $NGINX ]] ;;
+    nginx|nginx-buffered|nginx-static-4k|nginx-static-1m|nginx-tls) [[ -n $NGINX ]] ;;
     haproxy) [[ -n $HAPROXY ]] ;;
-    gsup-tcp|gsup-unix|gsup-static-4k|gsup-static-1m) [[ -n $GSUP_BIN ]] ;;
+    gsup-tcp|gsup-unix|gsup-static-4k|gsup-static-1m|gsup-tls) [[ -n $GSUP_BIN ]] ;;
     *) return 1 ;;
   esac
 }
@@ -264,14 +279,24 @@ static_size() {
 ref_row() {
   case $1 in
     *-static-*) echo "nginx-static-${1##*-}" ;;
+    *-tls) echo nginx-tls ;;
     *) echo nginx ;;
   esac
 }
 
+# the TLS rows' certificate: one ECDSA P-256 key and self-signed certificate
+# for the run, the same file for every front
+CERT=$WORK/cert.pem; KEY=$WORK/key.pem
+make_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=localhost -keyout "$KEY" -out "$CERT" >"$WORK/openssl.log" 2>&1 ||
+    { log "openssl could not make the certificate: $(tail -n 2 "$WORK/openssl.log")"; exit 1; }
+}
+
 alog_path() { if [[ $ACCESS_LOG == 1 ]]; then echo "$1/access.log"; else echo ""; fi; }
 
-conf_nginx() {  # conf_nginx DIR PORT BUFFERED STATIC
-  local d=$1 port=$2 buffered=$3 static=${4:-0} al loc
+conf_nginx() {  # conf_nginx DIR PORT BUFFERED STATIC TLS
+  local d=$1 port=$2 buffered=$3 static=${4:-0} tls=${5:-0} al loc listen
   mkdir -p "$d/tmp"
   al=off
   if [[ $ACCESS_LOG == 1 ]]; then
@@ -292,6 +317,12 @@ conf_nginx() {  # conf_nginx DIR PORT BUFFERED STATIC
 EOF
   else
     : >"$d/static.conf"
+  fi
+  listen="127.0.0.1:$port backlog=4096"
+  if [[ $tls == 1 ]]; then
+    listen="127.0.0.1:$port ssl http2 backlog=4096;
+        ssl_certificate $CERT;
+        ssl_certificate_key $KEY"
   fi
   cat >"$d/nginx.conf" <<EOF
 # one worker on the server CPU; private pid, logs and temp paths
@@ -323,7 +354,7 @@ http {
     }
 
     server {
-        listen 127.0.0.1:$port backlog=4096;
+        listen $listen;
         include $d/static.conf;
         $loc {
             proxy_pass http://app;
@@ -381,13 +412,15 @@ row_start() {  # row_start ROW ROUND
   fi
   port=$("$PROBE" freeport)
   URL=http://127.0.0.1:$port
+  [[ $row == *-tls ]] && URL=https://127.0.0.1:$port
   case $row in
     *-static-4k) URL_PATH=/4k.bin ;;
     *-static-1m) URL_PATH=/1m.bin ;;
   esac
   case $row in
-    nginx|nginx-buffered|nginx-static-*)
-      conf_nginx "$DIR" "$port" "$([[ $row == nginx-buffered ]] && echo 1 || echo 0)" "$([[ $row == nginx-static-* ]] && echo 1 || echo 0)"
+    nginx|nginx-buffered|nginx-static-*|nginx-tls)
+      conf_nginx "$DIR" "$port" "$([[ $row == nginx-buffered ]] && echo 1 || echo 0)" "$([[ $row == nginx-static-* ]] && echo 1 || echo 0)" \
+        "$([[ $row == nginx-tls ]] && echo 1 || echo 0)"
       [[ $ACCESS_LOG == 1 ]] && ALOG=$DIR/access.log
       ERRLOG=$DIR/error.log
       start_server "$TAG" "$DIR" "$DIR/stdout.log" "$DIR/stderr.log" "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/error.log"
@@ -398,8 +431,8 @@ row_start() {  # row_start ROW ROUND
       ERRLOG=$DIR/stderr.log
       start_server "$TAG" "$DIR" "$DIR/access.log" "$DIR/stderr.log" "$HAPROXY" -db -f "$DIR/haproxy.cfg"
       FRONT_PID=$SRV_PID; FRONT_CPU=("$FRONT_PID") ;;
-    gsup-tcp|gsup-unix|gsup-static-*)
-      if [[ $row == gsup-tcp ]]; then
+    gsup-tcp|gsup-unix|gsup-static-*|gsup-tls)
+      if [[ $row == gsup-tcp || $row == gsup-tls ]]; then
         printf 'web: exec %s\n' "$APP" >"$DIR/Procfile"
         config="-f $DIR/Procfile"
       elif [[ $row == gsup-static-* ]]; then
@@ -419,6 +452,7 @@ row_start() {  # row_start ROW ROUND
       args=${args//\{port\}/$("$PROBE" freeport)}
       args=${args//\{dir\}/$DIR}
       args=${args//\{access_log\}/$al}
+      [[ $row == gsup-tls ]] && args+=" --certfile $CERT --keyfile $KEY"
       local argv
       read -r -a argv <<<"$args"   # split on blanks, never globbed
       ERRLOG=$DIR/stderr.log
@@ -597,6 +631,23 @@ measure() {  # measure ROW ROUND
   log "$row r$round: $(val "$k.rps") req/s, p50 $(val "$k.p50_ms") ms, p99 $(val "$k.p99_ms") ms, errors $(val "$k.errors"), front $(val "$k.front_us") µs/req, app $(val "$k.app_us") µs/req, cpu$SERVER_CPU ours/other/idle $(val "$k.srv_ours")/$(val "$k.srv_other")/$(val "$k.srv_idle") %, cpu$LOAD_CPU wrk/other/idle $(val "$k.load_wrk")/$(val "$k.load_other")/$(val "$k.load_idle") %, app conns $(val "$k.upconns"), app requests $(val "$k.upreqs"), logged $(val "$k.logged"), load $(val "$k.load")"
 }
 
+# h2load_run ROW ROUND : TLS rows, after the wrk run: h2load over h2 (not in
+# the row's wrk figures), its req/s in R[ROW.rN.h2_rps]
+h2load_run() {
+  local row=$1 round=$2 out=$DIR/h2load.txt rps failed
+  timeout --foreground --kill-after=5 120 "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$H2LOAD_BIN" \
+    -n "$H2_REQUESTS" -c "$CONNS" -m "$H2_STREAMS" "$URL/" >"$out" 2>&1 || true
+  rps=$(awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($i == "req/s,") print $(i-1) }' "$out")
+  failed=$(awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($i ~ /^(failed|errored|timeout),?$/) n += $(i-1) } END { print n + 0 }' "$out")
+  if ! grep -qi '^application protocol: h2' "$out"; then
+    note "$row round $round: h2load did not negotiate h2: $(grep -m1 -E 'protocol|error' "$out" | cut -c1-200)"
+  fi
+  (( failed == 0 )) || note "$row round $round: h2load: $(grep -m1 '^requests:' "$out")"
+  if num "$rps"; then R["$row.r$round.h2_rps"]=$rps
+  else note "$row round $round: h2load gave no figure: $(tail -n 2 "$out" | tr '\n' ' ' | cut -c1-200)"; fi
+  log "$row r$round: h2load $(val "$row.r$round.h2_rps") req/s over h2, $failed failed"
+}
+
 # stats_kv : the app's counters, fetched through the front, as key=value
 stats_kv() {
   "$PROBE" get -url "$URL/stats" -timeout 3s 2>/dev/null | awk 'NF == 2 { print $1 "=" $2 }'
@@ -663,6 +714,10 @@ for row in $ROWS; do
 done
 
 make_www
+[[ " ${ACTIVE[*]} " == *"-tls "* ]] && make_cert
+if [[ $H2LOAD == 1 && -z $H2LOAD_BIN && " ${ACTIVE[*]} " == *"-tls "* ]]; then
+  note "H2LOAD=1: h2load is not installed (nghttp2-client); no h2 figures"; H2LOAD=0
+fi
 start_shared_app
 for round in $(seq 1 "$ROUNDS"); do
   for row in "${ACTIVE[@]}"; do
@@ -670,6 +725,7 @@ for round in $(seq 1 "$ROUNDS"); do
     if row_start "$row" "$round"; then
       measure "$row" "$round"
       if [[ $PROFILE == 1 && $round == 1 && $row == gsup-* ]]; then profile "$row"; fi
+      if [[ $H2LOAD == 1 && $row == *-tls ]]; then h2load_run "$row" "$round"; fi
     fi
     row_stop "$row" "$round"
   done
@@ -681,13 +737,13 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
   local row r k key vals ratios p99r cpur ref
   for row in "${ACTIVE[@]}"; do
     ref=$(ref_row "$row")
-    for key in rps p50_ms p99_ms front_us app_us srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle; do
+    for key in rps h2_rps p50_ms p99_ms front_us app_us srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle; do
       vals=()
       for r in $(seq 1 "$ROUNDS"); do vals+=("$(val "$row.r$r.$key")"); done
       R["$row.$key"]=$(median "${vals[@]}")
     done
     local errs=0 n=0
-    ratios=(); p99r=(); cpur=()
+    ratios=(); p99r=(); cpur=(); local h2r=()
     for r in $(seq 1 "$ROUNDS"); do
       k=$row.r$r
       if num "$(val "$k.srv_us")" && num "$(val "$ref.r$r.srv_us")"; then
@@ -698,6 +754,9 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
       if num "$(val "$k.rps")" && num "$(val "$ref.r$r.rps")"; then
         ratios+=("$(calc "printf \"%.4f\", $(val "$k.rps") / $(val "$ref.r$r.rps")")")
       fi
+      if num "$(val "$k.h2_rps")" && num "$(val "$ref.r$r.h2_rps")"; then
+        h2r+=("$(calc "printf \"%.4f\", $(val "$k.h2_rps") / $(val "$ref.r$r.h2_rps")")")
+      fi
       if num "$(val "$k.p99_ms")" && num "$(val "$ref.r$r.p99_ms")"; then
         p99r+=("$(calc "printf \"%.4f\", $(val "$k.p99_ms") / $(val "$ref.r$r.p99_ms")")")
       fi
@@ -707,6 +766,8 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
     R["$row.x_nginx_range"]=$(range "${ratios[@]+"${ratios[@]}"}")
     R["$row.p99_x_nginx"]=$(median "${p99r[@]+"${p99r[@]}"}")
     R["$row.cpu_x_nginx"]=$(median "${cpur[@]+"${cpur[@]}"}")
+    R["$row.h2_x_nginx"]=$(median "${h2r[@]+"${h2r[@]}"}")
+    R["$row.h2_x_nginx_range"]=$(range "${h2r[@]+"${h2r[@]}"}")
     local size
     size=$(static_size "$row")
     if [[ -n $size ]] && num "$(val "$row.rps")"; then
@@ -753,7 +814,8 @@ report() {
       "$(f %.0f "$(val "$row.upconns")")"
   done
   echo "x nginx: per round against that round's nginx, then the median over rounds; range: lowest-highest round."
-  echo "  Static rows are against the nginx-static row of the same size (for one file, MB/s x nginx = req/s x nginx)."
+  echo "  Static rows are against the nginx-static row of the same size (for one file, MB/s x nginx = req/s x nginx);"
+  echo "  TLS rows against nginx-tls."
   echo "front us/req: utime+stime of the front's own processes / wrk's request count (nginx master + worker, haproxy, the gsup"
   echo "  process without its children); app us/req: the same for the upstream app."
   echo "cpu x nginx: nginx's (front + app) us/req over this row's: the req/s ratio the row would have if the server cpu did"
@@ -769,10 +831,21 @@ report() {
   target_line gsup-unix "p99 x nginx" p99_x_nginx le "$TARGET_P99"
   target_line gsup-static-4k "req/s x nginx (4 KiB file)" x_nginx ge "$TARGET_STATIC"
   target_line gsup-static-1m "req/s x nginx (1 MiB file)" x_nginx ge "$TARGET_STATIC"
+  target_line gsup-tls "req/s x nginx (TLS, wrk)" x_nginx ge "$TARGET_TLS"
+  [[ $H2LOAD == 1 ]] && target_line gsup-tls "req/s x nginx (TLS, h2)" h2_x_nginx ge "$TARGET_TLS"
   local row
   for row in "${ACTIVE[@]}"; do
     num "$(val "$row.mbs")" && printf '%-16s %8s MB/s (median)\n' "$row" "$(val "$row.mbs")"
   done
+  if [[ $H2LOAD == 1 && " ${ACTIVE[*]} " == *"-tls "* ]]; then
+    echo
+    echo "h2load over h2 (-n $H2_REQUESTS -c $CONNS -m $H2_STREAMS, after each TLS row's wrk run; medians, x nginx-tls per round):"
+    for row in "${ACTIVE[@]}"; do
+      [[ $row == *-tls ]] || continue
+      printf '%-15s %8s req/s %6s x nginx-tls  range %s\n' "$row" "$(f %.0f "$(val "$row.h2_rps")")" \
+        "$(f %.2f "$(val "$row.h2_x_nginx")")" "$(val "$row.h2_x_nginx_range")"
+    done
+  fi
 
   if (( ${#PROFILES[@]} )); then
     echo
