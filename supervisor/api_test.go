@@ -219,7 +219,14 @@ func TestLoadAndUnload(t *testing.T) {
 func TestSummary(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := &fakeStarter{}
-		s, evs, done := runFake(t, reactiveStarter{st, politeReact},
+		// Processes that stop only at SIGKILL, after stop_timeout: the
+		// stop is still going on when Summary is asked below.
+		stubborn := func(p *fakeProc, sig syscall.Signal) {
+			if sig == syscall.SIGKILL {
+				p.exit(ExitStatus{Code: -1, Signal: syscall.SIGKILL})
+			}
+		}
+		s, evs, done := runFake(t, reactiveStarter{st, stubborn},
 			testSpec(procfile.Process{Name: "web", Scale: 2}, procfile.Process{Name: "worker"}))
 		for range 3 {
 			next(t, evs, EventReady)
