@@ -15,9 +15,10 @@
 // access log. It needs of a connection layer only an http.ResponseWriter,
 // an *http.Request, and a request context derived from ConnContext(ctx,
 // conn, bind); it never touches net/http's server types. The HTTP/1.1
-// layer is net/http's server, one per listener, under the request
-// checker; on TLS binds tlsListener makes the handshakes and gives the
-// connections that chose h2 by ALPN to the HTTP/2 layer (conn_tls.go).
+// layer is gsup's own (package h1), one per listener, which checks every
+// byte with httpcheck's Stream as it reads it; on TLS binds tlsListener
+// makes the handshakes and gives the connections that chose h2 by ALPN to
+// the HTTP/2 layer (net/http's, conn_tls.go).
 //
 // Subpackages: listen (binds, UNIX sockets, systemd sockets, PROXY
 // protocol), forward (who is trusted, X-Forwarded-*), httpcheck (request
@@ -55,6 +56,7 @@ import (
 	"gsup/serve/certs"
 	"gsup/serve/conns"
 	"gsup/serve/forward"
+	"gsup/serve/h1"
 	"gsup/serve/httpcheck"
 	"gsup/serve/listen"
 	"gsup/serve/upstream"
@@ -117,13 +119,13 @@ type Server struct {
 	connState func(net.Conn, http.ConnState) // the HTTP/1.1 layer's ConnState (tests)
 }
 
-// served is one served listener and its HTTP/1.1 connection layer
-// (net/http's server); on a TLS bind, the handshakes are made under it
-// and its HTTP/2 connections go to the Server's HTTP/2 layer.
+// served is one served listener and its HTTP/1.1 connection layer; on a
+// TLS bind, the handshakes are made under it and its HTTP/2 connections
+// go to the Server's HTTP/2 layer.
 type served struct {
 	l    *listen.Listener
 	bind Bind
-	h1   *http.Server
+	h1   *h1.Server
 	p    *handoff.Pausable
 }
 
@@ -250,16 +252,14 @@ func (s *Server) httpsPort() string {
 // newHTTPServer returns an HTTP/1.1 connection layer for a listener of
 // bind b (a new one after an upgrade that did not happen: a shut down
 // one cannot serve again).
-func (s *Server) newHTTPServer(b Bind) *http.Server {
-	return &http.Server{
+func (s *Server) newHTTPServer(b Bind) *h1.Server {
+	return &h1.Server{
 		Handler:           s,
+		Limits:            s.limits,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    httpcheck.MaxHeaderBytes(s.limits),
-		// "OPTIONS *" goes to the app like any other request: net/http
-		// would answer it itself (200, empty), for an app it never asked.
-		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     newErrorLog(s.log),
+		Log:               s.log,
+		Refused:           s.logRefusedHead,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return ConnContext(ctx, c, b)
 		},
@@ -393,7 +393,7 @@ func (s *Server) serveLocked(l *listen.Listener) {
 	default:
 		bindLog.Infof("listening at %s", l.Name)
 	}
-	p := &handoff.Pausable{Listener: httpcheck.WrapListener(inner, s.limits, s.log, s.logRefusedHead), Socket: l}
+	p := &handoff.Pausable{Listener: inner, Socket: l}
 	f := &served{l: l, bind: b, h1: s.newHTTPServer(b), p: p}
 	s.fronts[l] = f
 	s.wg.Add(1)

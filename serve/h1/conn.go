@@ -1,0 +1,691 @@
+package h1
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gsup/serve/httpcheck"
+)
+
+const (
+	bufSize = 4 << 10
+	// maxDiscard is the most of a request body the handler left unread
+	// that is read and dropped to keep the connection (net/http's figure).
+	maxDiscard = 256 << 10
+	// watchAfter is how long a request runs before a goroutine starts
+	// reading the client, to see it go away.
+	watchAfter = 5 * time.Millisecond
+	// newIdleAfter: a connection that sent nothing for this long counts
+	// as idle at Shutdown (a younger one may still be sending its first
+	// request).
+	newIdleAfter = 5 * time.Second
+)
+
+// aLongTimeAgo is a deadline in the past, to end a read at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// conn is one client connection.
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	state  atomic.Int32 // http.ConnState
+	since  time.Time    // accepted
+	stream *httpcheck.Stream
+
+	// The read side, owned by the connection's goroutine (and the handler
+	// it runs): c.buf[c.rp:c.wp] are checked bytes not yet used.
+	bufp    *[]byte
+	buf     []byte
+	rp, wp  int
+	readErr error            // the error of the last read, once the bytes before it are used
+	refusal *httpcheck.Error // the stream refused what follows c.buf[:c.wp]
+	refHead bool             // in a request head (else in a body)
+	held    []byte           // read after a request that may switch protocols
+	await   bool             // c.held waits for the answer to that request
+	linger  bool             // a refusal was answered: linger before closing
+
+	ctx        context.Context
+	remoteAddr string
+	tls        *tls.ConnectionState
+	resp       response
+	hijacked   bool
+
+	watch watcher
+}
+
+// setState records and reports a change of state.
+func (c *conn) setState(st http.ConnState) {
+	c.state.Store(int32(st))
+	if c.srv.ConnState != nil {
+		c.srv.ConnState(c.nc, st)
+	}
+}
+
+// closeIfIdle closes c when it waits for a request (Shutdown).
+func (c *conn) closeIfIdle() {
+	switch http.ConnState(c.state.Load()) {
+	case http.StateIdle:
+		c.nc.Close()
+	case http.StateNew:
+		if time.Since(c.since) > newIdleAfter {
+			c.nc.Close()
+		}
+	}
+}
+
+func (c *conn) serve() {
+	c.since = time.Now()
+	defer func() {
+		if c.hijacked {
+			c.srv.forget(c)
+			return
+		}
+		if c.linger {
+			httpcheck.Linger(c.nc)
+		}
+		c.nc.Close()
+		c.release()
+		c.setState(http.StateClosed)
+		c.srv.forget(c)
+	}()
+	c.stream = httpcheck.NewStream(c.srv.Limits)
+	c.remoteAddr = c.nc.RemoteAddr().String()
+	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.nc.LocalAddr())
+	if f := c.srv.ConnContext; f != nil {
+		ctx = f(ctx, c.nc)
+	}
+	c.ctx = ctx
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		c.tls = &cs
+	}
+	for first := true; ; first = false {
+		req, err := c.readRequest(first)
+		if err != nil {
+			c.failed(err)
+			return
+		}
+		if !c.handle(req) || c.srv.shutting.Load() {
+			return
+		}
+		c.setState(http.StateIdle)
+	}
+}
+
+// release gives the read buffer back.
+func (c *conn) release() {
+	if c.bufp != nil {
+		bufPool.Put(c.bufp)
+		c.bufp, c.buf = nil, nil
+	}
+}
+
+// errNoRequest: the client closed or went quiet between requests.
+var errNoRequest = errors.New("no request")
+
+// failed answers a request that could not be read, if it can be answered.
+func (c *conn) failed(err error) {
+	var ref *httpcheck.Error
+	switch {
+	case errors.As(err, &ref):
+		c.refuse(*ref)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Part of a head came, not all of it in time.
+		c.refuse(httpcheck.Error{Status: http.StatusRequestTimeout, Reason: "request head not received in time"})
+	}
+}
+
+// refuse answers a request the layer refuses itself, and logs it.
+func (c *conn) refuse(e httpcheck.Error) {
+	c.setState(http.StateActive)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := c.nc.Write(e.Response())
+	if log := c.srv.Log; log != nil {
+		l := log.WithField("client", c.remoteAddr).WithField("status", e.Status)
+		if e.Status == http.StatusRequestTimeout {
+			l.Debugf("refused a request: %s", e.Reason)
+		} else {
+			l.Warnf("refused a request: %s", e.Reason)
+		}
+	}
+	if c.srv.Refused != nil {
+		c.srv.Refused(c.nc, e)
+	}
+	c.linger = err == nil
+}
+
+// maxHead is the largest request head read.
+func (c *conn) maxHead() int { return httpcheck.MaxHeaderBytes(c.srv.Limits) + 4 }
+
+var crlfcrlf = []byte("\r\n\r\n")
+
+// readRequest reads and parses the next request head. The wait for its
+// first byte is bounded by IdleTimeout (ReadHeaderTimeout on a new
+// connection), the head by ReadHeaderTimeout from its first byte.
+func (c *conn) readRequest(first bool) (*http.Request, error) {
+	if c.bufp == nil {
+		c.bufp = bufPool.Get().(*[]byte)
+		c.buf = *c.bufp
+	}
+	c.watch.take(c)
+	wait := c.srv.IdleTimeout
+	if first || wait <= 0 {
+		wait = c.srv.ReadHeaderTimeout
+	}
+	c.skipEmptyLines()
+	started := c.rp < c.wp
+	if started {
+		wait = c.srv.ReadHeaderTimeout
+	}
+	if wait > 0 {
+		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+	}
+	seen := 0 // bytes after c.rp already searched
+	for {
+		from := c.rp + max(0, seen-3)
+		if i := bytes.Index(c.buf[from:c.wp], crlfcrlf); i >= 0 {
+			end := from + i + 4
+			head := string(c.buf[c.rp:end])
+			c.rp = end
+			c.setState(http.StateActive)
+			return c.parse(head)
+		}
+		seen = c.wp - c.rp
+		if c.refusal != nil {
+			return nil, c.refusal
+		}
+		if c.readErr != nil {
+			if c.rp < c.wp {
+				return nil, c.readErr
+			}
+			return nil, errNoRequest
+		}
+		if c.wp-c.rp >= c.maxHead() {
+			return nil, &httpcheck.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large"}
+		}
+		c.fill()
+		c.skipEmptyLines()
+		if !started && c.rp < c.wp {
+			started = true
+			if c.srv.IdleTimeout > 0 && !first && bytes.Index(c.buf[c.rp:c.wp], crlfcrlf) < 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+			}
+		}
+	}
+}
+
+// skipEmptyLines drops CR and LF bytes before a request line (RFC 9112
+// section 2.2; the stream allows them there).
+func (c *conn) skipEmptyLines() {
+	for c.rp < c.wp && (c.buf[c.rp] == '\r' || c.buf[c.rp] == '\n') {
+		c.rp++
+	}
+}
+
+// fill reads once from the client into the buffer, after its unused
+// bytes, and checks what came. Call it only when c.readErr and c.refusal
+// are nil.
+func (c *conn) fill() {
+	if c.rp == c.wp {
+		c.rp, c.wp = 0, 0
+	}
+	if c.wp == len(c.buf) {
+		if c.rp > 0 {
+			c.wp = copy(c.buf, c.buf[c.rp:c.wp])
+			c.rp = 0
+		} else {
+			nb := make([]byte, min(2*len(c.buf), c.maxHead()+bufSize))
+			copy(nb, c.buf[:c.wp])
+			c.release()
+			c.buf = nb
+		}
+	}
+	n, err := c.nc.Read(c.buf[c.wp:])
+	c.check(n)
+	if err == io.EOF && n > 0 {
+		err = nil // read again: the next read says it again
+	}
+	c.readErr = err
+}
+
+// check hands the n bytes just read at c.buf[c.wp:] to the stream, and
+// keeps those it lets through.
+func (c *conn) check(n int) {
+	if n == 0 {
+		return
+	}
+	k, v := c.stream.Feed(c.buf[c.wp : c.wp+n])
+	switch v {
+	case httpcheck.RefuseHead, httpcheck.RefuseBody:
+		ref := c.stream.Refusal()
+		c.refusal, c.refHead = &ref, v == httpcheck.RefuseHead
+	case httpcheck.Await:
+		c.held = append(c.held, c.buf[c.wp+k:c.wp+n]...)
+		c.await = true
+	}
+	c.wp += k
+}
+
+// answered ends the wait for the answer to a request that may switch
+// protocols: the handler did not take the connection, so the request
+// did not switch, and the bytes held are checked as the next request.
+func (c *conn) answered() {
+	if !c.await {
+		return
+	}
+	c.await = false
+	c.stream.Resume(false)
+	held := c.held
+	c.held = nil
+	c.put(held)
+}
+
+// put checks p, bytes read from the client, and appends them to the
+// buffer.
+func (c *conn) put(p []byte) {
+	for len(p) > 0 && c.refusal == nil && !c.await {
+		if c.rp == c.wp {
+			c.rp, c.wp = 0, 0
+		}
+		if c.wp == len(c.buf) {
+			if c.rp > 0 {
+				c.wp = copy(c.buf, c.buf[c.rp:c.wp])
+				c.rp = 0
+			} else {
+				nb := make([]byte, 2*len(c.buf))
+				copy(nb, c.buf[:c.wp])
+				c.release()
+				c.buf = nb
+			}
+		}
+		n := copy(c.buf[c.wp:], p)
+		p = p[n:]
+		c.check(n)
+	}
+	if c.await && len(p) > 0 {
+		c.held = append(c.held, p...)
+	}
+}
+
+// handle runs the handler for req and writes the response. It reports
+// whether the connection can take another request.
+func (c *conn) handle(req *http.Request) (keep bool) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	req = req.WithContext(ctx)
+	w := &c.resp
+	w.reset(c, req)
+	b, _ := req.Body.(*body)
+	if b == nil || b.eof {
+		c.watch.arm(c, cancel)
+	} else {
+		b.onEOF = func() { c.watch.arm(c, cancel) }
+	}
+	if !c.serveHandler(w, req) {
+		return false
+	}
+	c.watch.stop(c)
+	if c.hijacked {
+		return false
+	}
+	w.finish()
+	c.answered()
+	if b != nil {
+		b.onEOF = nil
+	}
+	if w.err != nil || w.closeAfter || req.Close {
+		return false
+	}
+	if b != nil && !b.eof {
+		if b.cont {
+			return false // the client waits for 100 Continue before it sends the body
+		}
+		return b.discard()
+	}
+	return true
+}
+
+// serveHandler calls the handler; it reports false when the handler
+// panicked (the connection is then closed; http.ErrAbortHandler quietly).
+func (c *conn) serveHandler(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.watch.stop(c)
+			if v != http.ErrAbortHandler && c.srv.Log != nil {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.Log.Errorf("panic serving %s: %v\n%s", c.remoteAddr, v, buf)
+			}
+			if !c.hijacked {
+				w.flushOnAbort()
+			}
+			ok = false
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, req)
+	return true
+}
+
+// hijack hands the connection over, with the bytes read and not used.
+func (c *conn) hijack() (net.Conn, []byte, error) {
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	c.watch.stop(c)
+	c.hijacked = true
+	rest := append(append([]byte(nil), c.buf[c.rp:c.wp]...), c.held...)
+	c.rp, c.wp, c.held = 0, 0, nil
+	c.release()
+	c.setState(http.StateHijacked)
+	_ = c.nc.SetDeadline(time.Time{})
+	return c.nc, rest, nil
+}
+
+// watcher reads from the client while a request runs long, so that a
+// client that goes away cancels it. It reads one byte at most: one that
+// comes is the next request's, kept for it.
+type watcher struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	armed  bool
+	c      *conn
+	cancel context.CancelFunc
+	done   chan struct{} // non-nil while a read runs
+	b      [1]byte
+	got    bool  // b holds a byte read
+	err    error // the read failed: the client is gone
+}
+
+// arm starts the read in watchAfter unless stop comes first. Nothing is
+// armed when the client already sent more than the request.
+func (w *watcher) arm(c *conn, cancel context.CancelFunc) {
+	if c.rp < c.wp || c.await || len(c.held) > 0 || c.readErr != nil || c.refusal != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.c, w.cancel, w.armed = c, cancel, true
+	if w.timer == nil {
+		w.timer = time.AfterFunc(watchAfter, w.start)
+	} else {
+		w.timer.Reset(watchAfter)
+	}
+}
+
+func (w *watcher) start() {
+	w.mu.Lock()
+	if !w.armed {
+		w.mu.Unlock()
+		return
+	}
+	w.armed = false
+	c, cancel := w.c, w.cancel
+	done := make(chan struct{})
+	w.done = done
+	// Under the lock: stop's deadline in the past must come after this.
+	_ = c.nc.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	n, err := c.nc.Read(w.b[:])
+	w.mu.Lock()
+	w.got = n > 0
+	stopped := w.c == nil
+	if n == 0 && err != nil && !(stopped && errors.Is(err, os.ErrDeadlineExceeded)) {
+		w.err = err
+		cancel()
+	}
+	w.done = nil
+	w.mu.Unlock()
+	close(done)
+}
+
+// stop ends the watch: an armed one is disarmed, a read in progress is
+// ended and waited for.
+func (w *watcher) stop(c *conn) {
+	w.mu.Lock()
+	w.armed = false
+	w.c = nil
+	done := w.done
+	w.mu.Unlock()
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	if done != nil {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		<-done
+	}
+}
+
+// take gives c what the watch read: a byte, or the client's going.
+func (w *watcher) take(c *conn) {
+	w.mu.Lock()
+	got, err := w.got, w.err
+	w.got, w.err = false, nil
+	w.mu.Unlock()
+	if got {
+		c.put(w.b[:1])
+	}
+	if err != nil && c.readErr == nil {
+		c.readErr = err
+	}
+}
+
+// body is a request body read from the connection.
+type body struct {
+	c       *conn
+	chunked bool
+	remain  int64 // bytes left: of the body, or of the current chunk
+	crlf    bool  // chunked: a chunk's CRLF is still to read
+	eof     bool
+	err     error
+	cont    bool // 100 Continue is to be sent before the first read
+	onEOF   func()
+	req     *http.Request
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if b.cont {
+		b.cont = false
+		b.c.resp.writeContinue()
+	}
+	if b.chunked && b.remain == 0 {
+		if err := b.nextChunk(); err != nil {
+			return 0, b.fail(err)
+		}
+		if b.eof {
+			return 0, io.EOF
+		}
+	}
+	n, err := b.c.readData(p, b.remain)
+	b.remain -= int64(n)
+	if err != nil {
+		return n, b.fail(err)
+	}
+	if b.remain == 0 && !b.chunked {
+		b.end()
+		if n > 0 {
+			return n, nil
+		}
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (b *body) end() {
+	b.eof = true
+	if b.onEOF != nil {
+		b.onEOF()
+	}
+}
+
+// fail keeps the first error; an end of file before the body's end is
+// io.ErrUnexpectedEOF.
+func (b *body) fail(err error) error {
+	if err == io.EOF || errors.Is(err, errNoRequest) {
+		err = io.ErrUnexpectedEOF
+	}
+	b.err = err
+	return err
+}
+
+func (b *body) Close() error { return nil }
+
+// nextChunk reads the CRLF after a chunk and the next chunk-size line; at
+// the last chunk, the trailer section.
+func (b *body) nextChunk() error {
+	if b.crlf {
+		line, err := b.c.line()
+		if err != nil {
+			return err
+		}
+		if len(line) != 0 {
+			return fmt.Errorf("malformed chunked encoding")
+		}
+		b.crlf = false
+	}
+	line, err := b.c.line()
+	if err != nil {
+		return err
+	}
+	var size int64
+	for _, ch := range line {
+		v := unhex(ch)
+		if v < 0 {
+			break
+		}
+		if size > (1<<62)>>4 {
+			return fmt.Errorf("chunk too large")
+		}
+		size = size<<4 | int64(v)
+	}
+	if size > 0 {
+		b.remain, b.crlf = size, true
+		return nil
+	}
+	for {
+		line, err := b.c.line()
+		if err != nil {
+			return err
+		}
+		if len(line) == 0 {
+			break
+		}
+		if name, value, ok := bytes.Cut(line, []byte{':'}); ok {
+			if b.req.Trailer == nil {
+				b.req.Trailer = http.Header{}
+			}
+			b.req.Trailer.Add(string(name), string(bytes.Trim(value, " \t")))
+		}
+	}
+	b.end()
+	return nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// line returns the next CRLF-ended line of the buffer, without its CRLF,
+// reading as needed. It is valid until the next read.
+func (c *conn) line() ([]byte, error) {
+	for {
+		if i := bytes.Index(c.buf[c.rp:c.wp], []byte("\r\n")); i >= 0 {
+			l := c.buf[c.rp : c.rp+i]
+			c.rp += i + 2
+			return l, nil
+		}
+		if err := c.more(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// more reads once, or says why it cannot.
+func (c *conn) more() error {
+	if c.refusal != nil {
+		if !c.refHead {
+			c.linger = true
+		}
+		return c.refusal
+	}
+	if c.readErr != nil {
+		return c.readErr
+	}
+	c.fill()
+	return nil
+}
+
+// readData reads at most limit body bytes into p: from the buffer, or,
+// when it is empty and p is large, straight from the client.
+func (c *conn) readData(p []byte, limit int64) (int, error) {
+	if int64(len(p)) > limit {
+		p = p[:limit]
+	}
+	for c.rp == c.wp {
+		if c.refusal == nil && c.readErr == nil && len(p) >= bufSize/2 && !c.await {
+			n, err := c.nc.Read(p)
+			if n > 0 {
+				k, v := c.stream.Feed(p[:n])
+				if v != httpcheck.Fine { // cannot happen within a body's length
+					ref := c.stream.Refusal()
+					c.refusal, c.refHead = &ref, v == httpcheck.RefuseHead
+					n = k
+				}
+			}
+			if err == io.EOF && n > 0 {
+				err = nil
+			}
+			c.readErr = err
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		if err := c.more(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.buf[c.rp:c.wp])
+	c.rp += n
+	return n, nil
+}
+
+// discard reads what the handler left of the request body, when that is
+// little, so that the connection can take the next request. The read
+// deadline in place bounds it: the handler's, or the head's.
+func (b *body) discard() bool {
+	if !b.chunked && b.remain > maxDiscard {
+		return false
+	}
+	n, err := io.CopyN(io.Discard, b, maxDiscard+1)
+	return err == io.EOF && n <= maxDiscard
+}

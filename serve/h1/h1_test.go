@@ -1,0 +1,401 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gsup/internal/testprog"
+	"gsup/serve/httpcheck"
+)
+
+// countingListener counts the writes made on the connections it accepts.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// serveTest serves h on a loopback port until the test ends.
+func serveTest(t *testing.T, s *Server) (addr string, l *countingListener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = &countingListener{Listener: ln}
+	if s.ReadHeaderTimeout == 0 {
+		s.ReadHeaderTimeout = 10 * time.Second
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 10 * time.Second
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String(), l
+}
+
+func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
+func readResponse(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading a response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading a response body: %v", err)
+	}
+	return resp, string(b)
+}
+
+func echo(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintf(w, "%s %s %s host=%s body=%q trailer=%q", r.Method, r.RequestURI, r.Proto, r.Host, b, r.Trailer.Get("X-Sum"))
+}
+
+func TestPipelinedRequestsAreAnsweredInOrderOneWriteEach(t *testing.T) {
+	addr, l := serveTest(t, &Server{Handler: http.HandlerFunc(echo)})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+
+		"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"+
+		"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n")
+	want := []string{
+		`GET /a HTTP/1.1 host=x body="" trailer=""`,
+		`POST /b HTTP/1.1 host=x body="hello" trailer=""`,
+		`POST /c HTTP/1.1 host=x body="abcde" trailer="5"`,
+	}
+	for i, w := range want {
+		resp, got := readResponse(t, br, "GET")
+		if got != w || resp.ContentLength != int64(len(w)) {
+			t.Errorf("response %d: %q (Content-Length %d), want %q with its length", i, got, resp.ContentLength, w)
+		}
+		if resp.Header.Get("Date") == "" {
+			t.Errorf("response %d has no Date", i)
+		}
+	}
+	if n := l.writes.Load(); n != 3 {
+		t.Errorf("%d writes for 3 small responses, want one each", n)
+	}
+}
+
+func TestRefusedHeadIsAnsweredLoggedAndClosed(t *testing.T) {
+	var refused []int
+	var mu sync.Mutex
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), Limits: httpcheck.DefaultLimits,
+		Refused: func(_ net.Conn, e httpcheck.Error) { mu.Lock(); refused = append(refused, e.Status); mu.Unlock() }})
+	for _, tc := range []struct {
+		raw    string
+		status int
+	}{
+		{"GET / HTTP/1.1\r\n\r\n", 400},                                             // no Host
+		{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},                       // two
+		{"GET / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", 417},                 // unknown expectation
+		{"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},       // unsupported coding
+		{"GET / HTTP/1.1\r\nHost: x\r\nX: a\nY: b\r\n\r\n", 400},                    // bare LF (the stream)
+		{"GET /" + strings.Repeat("a", 5000) + " HTTP/1.1\r\nHost: x\r\n\r\n", 414}, // request line
+	} {
+		c, br := dial(t, addr)
+		io.WriteString(c, tc.raw)
+		resp, _ := readResponse(t, br, "GET")
+		if resp.StatusCode != tc.status || !resp.Close {
+			t.Errorf("%q: %d (close %v), want %d and close", tc.raw[:min(len(tc.raw), 40)], resp.StatusCode, resp.Close, tc.status)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%q: connection not closed after the refusal: %v", tc.raw[:min(len(tc.raw), 40)], err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "[400 400 417 501 400 414]"; fmt.Sprint(refused) != want {
+		t.Errorf("Refused told of %v, want %s", refused, want)
+	}
+}
+
+func TestHeadNotWholeInTimeIsAnswered408(t *testing.T) {
+	got := make(chan int, 1)
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 200 * time.Millisecond,
+		Refused: func(_ net.Conn, e httpcheck.Error) { got <- e.Status }})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+	resp, _ := readResponse(t, br, "GET")
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("status %d, want 408", resp.StatusCode)
+	}
+	if st := <-got; st != http.StatusRequestTimeout {
+		t.Errorf("Refused told of %d, want 408", st)
+	}
+}
+
+func TestIdleConnectionClosedQuietly(t *testing.T) {
+	var refused atomic.Int32
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), IdleTimeout: 100 * time.Millisecond,
+		Refused: func(net.Conn, httpcheck.Error) { refused.Add(1) }})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, br, "GET")
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want it closed", err)
+	}
+	if n := refused.Load(); n != 0 {
+		t.Errorf("an idle connection's close was reported as %d refusals", n)
+	}
+}
+
+func TestExpectContinue(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo)})
+	c, br := dial(t, addr)
+	io.WriteString(c, "PUT /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("before the body: %q, %v; want 100 Continue", line, err)
+	}
+	br.ReadString('\n')
+	io.WriteString(c, "abc")
+	if _, got := readResponse(t, br, "PUT"); !strings.Contains(got, `body="abc"`) {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestUnreadBodyLeavesConnectionUsable(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ignored the body")
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody")
+	io.WriteString(c, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	for i := range 2 {
+		if resp, got := readResponse(t, br, "GET"); resp.Close || got != "ignored the body" {
+			t.Errorf("response %d: %q, close %v", i, got, resp.Close)
+		}
+	}
+	// A body too large to read on is not waited for: the answer closes.
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nx")
+	if resp, _ := readResponse(t, br, "GET"); !resp.Close {
+		t.Errorf("a large unread body left the connection open")
+	}
+}
+
+func TestStreamedResponseIsChunkedAndFlushed(t *testing.T) {
+	next := make(chan struct{})
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first\n")
+		http.NewResponseController(w).Flush()
+		<-next
+		io.WriteString(w, "second\n")
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.TransferEncoding) != 1 || resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("Transfer-Encoding %v, want chunked", resp.TransferEncoding)
+	}
+	rb := bufio.NewReader(resp.Body)
+	if line, err := rb.ReadString('\n'); line != "first\n" {
+		t.Fatalf("flushed part: %q, %v", line, err)
+	}
+	close(next)
+	if rest, err := io.ReadAll(rb); string(rest) != "second\n" || err != nil {
+		t.Fatalf("rest: %q, %v", rest, err)
+	}
+	// HTTP/1.0 has no chunks: the body runs to the close.
+	c, br = dial(t, addr)
+	next = make(chan struct{})
+	close(next)
+	io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
+	resp, got := readResponse(t, br, "GET")
+	if got != "first\nsecond\n" || !resp.Close {
+		t.Errorf("HTTP/1.0: %q, close %v", got, resp.Close)
+	}
+}
+
+func TestClientGoneCancelsRequest(t *testing.T) {
+	cancelled := make(chan error, 1)
+	started := make(chan struct{})
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			cancelled <- errors.New("not cancelled in 10s")
+		}
+	})})
+	c, _ := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	c.Close()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Errorf("handler: %v, want its context cancelled", err)
+	}
+}
+
+func TestHijackGetsUnreadBytes(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nsent early\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("%v, %v", resp, err)
+	}
+	if line, _ := br.ReadString('\n'); line != "echo: sent early\n" {
+		t.Errorf("after the upgrade: %q", line)
+	}
+}
+
+func TestRefusedUpgradeChecksNextRequest(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), Limits: httpcheck.DefaultLimits})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"+
+		"GET /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+	if _, got := readResponse(t, br, "GET"); !strings.HasPrefix(got, "GET / ") {
+		t.Errorf("first: %q", got)
+	}
+	if resp, _ := readResponse(t, br, "GET"); resp.StatusCode != 400 {
+		t.Errorf("the request after a refused upgrade: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestPanickingHandlerClosesOnlyItsConnection(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, "ok")
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after a panic: %v, want the connection closed", err)
+	}
+	c, br = dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, got := readResponse(t, br, "GET"); got != "ok" {
+		t.Errorf("next connection: %q", got)
+	}
+}
+
+func TestShutdownFinishesBusyClosesIdle(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done")
+	})}
+	addr, _ := serveTest(t, s)
+	idle, ibr := dial(t, addr)
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, ibr, "GET")
+	busy, bbr := dial(t, addr)
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	if _, err := ibr.ReadByte(); err != io.EOF {
+		t.Errorf("idle connection at shutdown: %v, want closed", err)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned while a request ran: %v", err)
+	default:
+	}
+	close(release)
+	resp, got := readResponse(t, bbr, "GET")
+	if got != "done" || !resp.Close {
+		t.Errorf("busy request: %q, close %v; want its answer with Connection: close", got, resp.Close)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := net.Dial("tcp", addr); err == nil {
+		t.Errorf("still accepting after Shutdown")
+	}
+}
+
+func TestConnStates(t *testing.T) {
+	var mu sync.Mutex
+	var states []http.ConnState
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), ConnState: func(_ net.Conn, st http.ConnState) {
+		mu.Lock()
+		states = append(states, st)
+		mu.Unlock()
+	}})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	readResponse(t, br, "GET")
+	c.Close()
+	testprog.Eventually(t, "the connection closed", 5*time.Second, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(states) > 0 && states[len(states)-1] == http.StateClosed, fmt.Sprint(states)
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "[new active idle closed]"; fmt.Sprint(states) != want {
+		t.Errorf("states %v, want %s", states, want)
+	}
+}

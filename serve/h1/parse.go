@@ -1,0 +1,261 @@
+package h1
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"gsup/serve/httpcheck"
+)
+
+func bad(reason string) *httpcheck.Error {
+	return &httpcheck.Error{Status: http.StatusBadRequest, Reason: reason}
+}
+
+// parse makes a request of head, a whole request head (the stream has
+// checked its bytes: CRLF line ends, one SP between the parts of the
+// request line, field names of token bytes followed by a colon, no
+// folding), and sets up its body.
+func (c *conn) parse(head string) (*http.Request, error) {
+	line, rest, _ := strings.Cut(head, "\r\n")
+	sp1 := strings.IndexByte(line, ' ')
+	sp2 := strings.LastIndexByte(line, ' ')
+	if sp1 <= 0 || sp2 <= sp1 {
+		return nil, bad("malformed request line")
+	}
+	method, target, proto := internMethod(line[:sp1]), line[sp1+1:sp2], line[sp2+1:]
+	major, minor, ok := http.ParseHTTPVersion(proto)
+	if !ok {
+		return nil, bad("malformed HTTP version")
+	}
+	if major != 1 {
+		return nil, &httpcheck.Error{Status: http.StatusHTTPVersionNotSupported, Reason: "unsupported HTTP version"}
+	}
+	h, err := parseFields(rest)
+	if err != nil {
+		return nil, err
+	}
+	r := &http.Request{
+		Method:     method,
+		Proto:      proto,
+		ProtoMajor: major,
+		ProtoMinor: minor,
+		Header:     h,
+		RequestURI: target,
+		RemoteAddr: c.remoteAddr,
+		TLS:        c.tls,
+	}
+	connect := method == http.MethodConnect
+	raw := target
+	authority := connect && !strings.HasPrefix(target, "/")
+	if authority {
+		raw = "http://" + target
+	}
+	if r.URL, err = url.ParseRequestURI(raw); err != nil {
+		return nil, bad("malformed request target")
+	}
+	if authority {
+		r.URL.Scheme = ""
+	}
+	hosts, haveHost := h["Host"]
+	switch {
+	case r.ProtoAtLeast(1, 1) && len(hosts) == 0 && !connect:
+		return nil, bad("missing required Host header")
+	case len(hosts) > 1:
+		return nil, bad("too many Host headers")
+	case len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]):
+		return nil, bad("malformed Host header")
+	}
+	r.Host = r.URL.Host
+	if r.Host == "" && haveHost {
+		r.Host = hosts[0]
+	}
+	delete(h, "Host")
+	r.Close = shouldClose(r)
+	if err := c.setBody(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// setBody frames r's body: chunked, by Content-Length, or none.
+func (c *conn) setBody(r *http.Request) error {
+	h := r.Header
+	b := &body{c: c, req: r}
+	if te, ok := h["Transfer-Encoding"]; ok {
+		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
+			return &httpcheck.Error{Status: http.StatusNotImplemented, Reason: "unsupported transfer encoding"}
+		}
+		delete(h, "Transfer-Encoding")
+		r.TransferEncoding = []string{"chunked"}
+		r.ContentLength = -1
+		b.chunked = true
+		if tr, ok := h["Trailer"]; ok {
+			delete(h, "Trailer")
+			for _, v := range tr {
+				for k := range strings.SplitSeq(v, ",") {
+					if k = http.CanonicalHeaderKey(strings.TrimSpace(k)); k != "" {
+						if r.Trailer == nil {
+							r.Trailer = http.Header{}
+						}
+						r.Trailer[k] = nil
+					}
+				}
+			}
+		}
+	} else if cl, ok := h["Content-Length"]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
+		if err != nil || n < 0 {
+			return bad("malformed Content-Length")
+		}
+		r.ContentLength, b.remain = n, n
+	}
+	if !b.chunked && b.remain == 0 {
+		r.Body = http.NoBody
+		return checkExpect(r)
+	}
+	if err := checkExpect(r); err != nil {
+		return err
+	}
+	b.cont = r.ProtoAtLeast(1, 1) && hasToken(h["Expect"], "100-continue")
+	r.Body = b
+	return nil
+}
+
+// checkExpect refuses an Expect other than 100-continue (417).
+func checkExpect(r *http.Request) error {
+	ex, ok := r.Header["Expect"]
+	if !ok || hasToken(ex, "100-continue") {
+		return nil
+	}
+	return &httpcheck.Error{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
+}
+
+// shouldClose: HTTP/1.0 keeps the connection only when asked to, 1.1 unless
+// asked not to.
+func shouldClose(r *http.Request) bool {
+	conn := r.Header["Connection"]
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		return !hasToken(conn, "keep-alive")
+	}
+	return hasToken(conn, "close")
+}
+
+func hasToken(vv []string, token string) bool {
+	return httpguts.HeaderValuesContainsToken(vv, token)
+}
+
+// parseFields parses the field lines of a head (each ended by CRLF, then
+// an empty line). Names are canonical (net/http's form); values share
+// the head's string.
+func parseFields(s string) (http.Header, error) {
+	n := strings.Count(s, "\r\n") - 1
+	if n <= 0 {
+		return http.Header{}, nil
+	}
+	h := make(http.Header, n)
+	vals := make([]string, n)
+	i := 0
+	for {
+		line, rest, _ := strings.Cut(s, "\r\n")
+		if line == "" {
+			break
+		}
+		s = rest
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			return nil, bad("malformed header field")
+		}
+		key := canonicalKey(line[:colon])
+		v := strings.Trim(line[colon+1:], " \t")
+		if vv, ok := h[key]; ok {
+			h[key] = append(vv, v)
+			continue
+		}
+		vals[i] = v
+		h[key] = vals[i : i+1 : i+1]
+		i++
+	}
+	return h, nil
+}
+
+// canonicalKey is http.CanonicalHeaderKey for a token, without allocating
+// for a name already canonical or a common one.
+func canonicalKey(name string) string {
+	upper := true
+	canonical := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			canonical = false
+			break
+		}
+		upper = c == '-'
+	}
+	if canonical {
+		return name
+	}
+	if len(name) <= 64 {
+		var buf [64]byte
+		b := buf[:len(name)]
+		upper = true
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			switch {
+			case upper && 'a' <= c && c <= 'z':
+				c -= 'a' - 'A'
+			case !upper && 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			b[i] = c
+			upper = c == '-'
+		}
+		if k, ok := commonKeys[string(b)]; ok {
+			return k
+		}
+		return string(b)
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
+var commonKeys = map[string]string{}
+
+func init() {
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Encoding", "Content-Length", "Content-Type",
+		"Cookie", "Date", "Expect", "Host", "If-Match", "If-Modified-Since", "If-None-Match",
+		"If-Range", "If-Unmodified-Since", "Keep-Alive", "Origin", "Pragma", "Range", "Referer",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "User-Agent", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id",
+		"Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol", "Sec-Websocket-Extensions",
+	} {
+		commonKeys[k] = k
+	}
+}
+
+// internMethod returns the common methods without a string of their own.
+func internMethod(m string) string {
+	switch m {
+	case "GET":
+		return http.MethodGet
+	case "POST":
+		return http.MethodPost
+	case "HEAD":
+		return http.MethodHead
+	case "PUT":
+		return http.MethodPut
+	case "DELETE":
+		return http.MethodDelete
+	case "OPTIONS":
+		return http.MethodOptions
+	case "PATCH":
+		return http.MethodPatch
+	case "CONNECT":
+		return http.MethodConnect
+	}
+	return m
+}

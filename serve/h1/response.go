@@ -1,0 +1,430 @@
+package h1
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// outMax is how many body bytes are kept before the response head goes
+// out (a body the handler writes whole up to this size goes with its head
+// in one write, with a Content-Length), and the most bytes gathered for
+// one write after it.
+const outMax = 16 << 10
+
+var outPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
+
+// response is the http.ResponseWriter of one request. It is also an
+// http.Flusher and http.Hijacker, and has what http.ResponseController
+// looks for (SetReadDeadline, SetWriteDeadline, EnableFullDuplex,
+// FlushError).
+type response struct {
+	c           *conn
+	req         *http.Request
+	header      http.Header
+	status      int
+	wroteHeader bool // the status is set
+	headSent    bool // the head is in out, or written
+	head        bool // a HEAD request: the body is not sent
+	chunked     bool
+	cl          int64 // Content-Length the handler set, or -1
+	written     int64
+	closeAfter  bool
+	continued   bool   // 100 Continue was written
+	body        []byte // body written before the head went out
+	out         []byte // bytes to write, after the head went out
+	outp        *[]byte
+	err         error // writing to the client failed
+	keys        []string
+}
+
+func (w *response) reset(c *conn, req *http.Request) {
+	if w.header == nil {
+		w.header = make(http.Header, 8)
+	} else {
+		clear(w.header)
+	}
+	*w = response{c: c, req: req, header: w.header, keys: w.keys[:0], cl: -1, head: req.Method == http.MethodHead}
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.c.hijacked || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		// An interim response goes out at once, with the fields set so far.
+		if code == http.StatusContinue {
+			w.writeContinue()
+			return
+		}
+		w.grab()
+		w.out = w.appendStatus(w.out, code)
+		w.out = w.appendFields(w.out)
+		w.out = append(w.out, "\r\n"...)
+		w.flushOut()
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	if v := w.header["Content-Length"]; len(v) == 1 {
+		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+			w.cl = n
+		}
+	}
+}
+
+// bodyAllowed: the status may have a body.
+func (w *response) bodyAllowed() bool {
+	return w.status >= 200 && w.status != http.StatusNoContent && w.status != http.StatusNotModified
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.c.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !w.bodyAllowed() {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.cl >= 0 && w.written+int64(len(p)) > w.cl {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if w.head {
+		return len(p), nil
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !w.headSent {
+		if len(w.body)+len(p) <= outMax {
+			if w.body == nil {
+				w.grabBody()
+			}
+			w.body = append(w.body, p...)
+			return len(p), nil
+		}
+		w.sendHead(false)
+	}
+	if w.chunked {
+		w.out = strconv.AppendInt(w.out, int64(len(p)), 16)
+		w.out = append(w.out, "\r\n"...)
+	}
+	if len(w.out)+len(p) <= outMax {
+		w.out = append(w.out, p...)
+	} else {
+		w.flushOut()
+		if w.err == nil {
+			_, w.err = w.c.nc.Write(p)
+		}
+	}
+	if w.chunked {
+		w.out = append(w.out, "\r\n"...)
+	}
+	if w.err != nil {
+		w.closeAfter = true
+		return 0, w.err
+	}
+	return len(p), nil
+}
+
+// WriteString saves io.WriteString a copy.
+func (w *response) WriteString(s string) (int, error) {
+	if !w.headSent && w.wroteHeader && w.bodyAllowed() && !w.head && w.err == nil &&
+		(w.cl < 0 || w.written+int64(len(s)) <= w.cl) && len(w.body)+len(s) <= outMax {
+		if w.body == nil {
+			w.grabBody()
+		}
+		w.body = append(w.body, s...)
+		w.written += int64(len(s))
+		return len(s), nil
+	}
+	return w.Write([]byte(s))
+}
+
+func (w *response) grab() {
+	if w.outp == nil {
+		w.outp = outPool.Get().(*[]byte)
+		w.out = (*w.outp)[:0]
+	}
+}
+
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
+
+func (w *response) grabBody() {
+	bp := bodyPool.Get().(*[]byte)
+	w.body = (*bp)[:0]
+}
+
+// sendHead puts the head in out, then the body written so far. final:
+// the handler is done, so the body is whole.
+func (w *response) sendHead(final bool) {
+	w.grab()
+	w.headSent = true
+	h := w.header
+	allowed := w.bodyAllowed()
+	if te, ok := h["Transfer-Encoding"]; ok && allowed && !w.head && w.cl < 0 {
+		w.chunked = len(te) == 1 && te[0] == "chunked"
+		if !w.chunked {
+			w.closeAfter = true
+		}
+	} else if w.cl < 0 && allowed {
+		switch {
+		case final && (!w.head || w.written > 0):
+			w.cl = w.written
+			h["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
+		case final || w.head:
+		case w.req.ProtoAtLeast(1, 1):
+			w.chunked = true
+			h["Transfer-Encoding"] = chunkedValue
+		default:
+			w.closeAfter = true // an HTTP/1.0 body runs to the close
+		}
+	}
+	if hasToken(h["Connection"], "close") {
+		w.closeAfter = true
+	}
+	if w.req.Close || w.c.srv.shutting.Load() {
+		w.closeAfter = true
+	}
+	if b, ok := w.req.Body.(*body); ok && !b.eof && (b.cont || !b.chunked && b.remain > maxDiscard) {
+		w.closeAfter = true // what is left of the body will not be read
+	}
+	if w.closeAfter {
+		if !hasToken(h["Connection"], "close") {
+			h["Connection"] = closeValue
+		}
+	} else if w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0 {
+		h["Connection"] = keepAliveValue
+	}
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = date()
+	}
+	w.out = w.appendStatus(w.out, w.status)
+	w.out = w.appendFields(w.out)
+	w.out = append(w.out, "\r\n"...)
+	if len(w.body) > 0 {
+		if w.chunked {
+			w.out = strconv.AppendInt(w.out, int64(len(w.body)), 16)
+			w.out = append(w.out, "\r\n"...)
+		}
+		w.out = append(w.out, w.body...)
+		if w.chunked {
+			w.out = append(w.out, "\r\n"...)
+		}
+	}
+	w.dropBody()
+}
+
+func (w *response) dropBody() {
+	if w.body != nil {
+		b := w.body[:0]
+		bodyPool.Put(&b)
+		w.body = nil
+	}
+}
+
+var (
+	chunkedValue   = []string{"chunked"}
+	closeValue     = []string{"close"}
+	keepAliveValue = []string{"keep-alive"}
+)
+
+func (w *response) appendStatus(b []byte, code int) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	if t := http.StatusText(code); t != "" {
+		b = append(b, t...)
+	} else {
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(code), 10)
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendFields writes the header's fields, sorted by name as net/http
+// does; a nil value writes nothing.
+func (w *response) appendFields(b []byte) []byte {
+	keys := w.keys[:0]
+	for k, vv := range w.header {
+		if len(vv) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range w.header[k] {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			b = append(b, strings.TrimSpace(v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	w.keys = keys[:0]
+	return b
+}
+
+// flushOut writes what out holds.
+func (w *response) flushOut() {
+	if len(w.out) == 0 {
+		return
+	}
+	if w.err == nil {
+		_, w.err = w.c.nc.Write(w.out)
+		if w.err != nil {
+			w.closeAfter = true
+		}
+	}
+	w.out = w.out[:0]
+}
+
+// Flush sends the head and what was written so far.
+func (w *response) Flush() { _ = w.FlushError() }
+
+// FlushError is Flush, saying whether writing failed.
+func (w *response) FlushError() error {
+	if w.c.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent {
+		w.sendHead(false)
+	}
+	w.flushOut()
+	return w.err
+}
+
+// finish completes the response once the handler returned.
+func (w *response) finish() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.headSent {
+		w.sendHead(true)
+	}
+	if w.chunked {
+		w.out = append(w.out, "0\r\n\r\n"...)
+	}
+	w.flushOut()
+	if w.cl >= 0 && w.bodyAllowed() && !w.head && w.written != w.cl {
+		w.closeAfter = true // the client waits for bytes that will not come
+	}
+	w.release()
+}
+
+// flushOnAbort sends what was written of a response whose handler
+// panicked (the connection is closed next).
+func (w *response) flushOnAbort() {
+	if w.headSent {
+		w.flushOut()
+	}
+	w.dropBody()
+	w.release()
+}
+
+func (w *response) release() {
+	if w.outp != nil {
+		*w.outp = w.out[:0]
+		outPool.Put(w.outp)
+		w.outp, w.out = nil, nil
+	}
+}
+
+// writeContinue answers Expect: 100-continue, once, before the head.
+func (w *response) writeContinue() {
+	if w.continued || w.wroteHeader || w.c.hijacked {
+		return
+	}
+	w.continued = true
+	if b, ok := w.req.Body.(*body); ok {
+		b.cont = false
+	}
+	w.grab()
+	w.out = append(w.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	w.flushOut()
+}
+
+// Hijack hands the connection over, after what was written of the
+// response; its reader holds the bytes the client sent that were not
+// read yet.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.wroteHeader && !w.c.hijacked {
+		if !w.headSent {
+			w.sendHead(false)
+		}
+		w.flushOut()
+	}
+	nc, rest, err := w.c.hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	w.dropBody()
+	w.release()
+	rd := bufio.NewReaderSize(&prefixed{rest: rest, Conn: nc}, max(len(rest), bufSize))
+	if len(rest) > 0 {
+		_, _ = rd.Peek(len(rest))
+	}
+	return nc, bufio.NewReadWriter(rd, bufio.NewWriter(nc)), nil
+}
+
+// prefixed reads rest, then from the connection.
+type prefixed struct {
+	rest []byte
+	net.Conn
+}
+
+func (p *prefixed) Read(b []byte) (int, error) {
+	if len(p.rest) > 0 {
+		n := copy(b, p.rest)
+		p.rest = p.rest[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+func (w *response) SetReadDeadline(t time.Time) error  { return w.c.nc.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+
+// EnableFullDuplex: the request body can always be read while the
+// response is written.
+func (w *response) EnableFullDuplex() error { return nil }
+
+// date returns the Date field's value for now, made once a second (the
+// slice is shared: never written to).
+func date() []string {
+	now := time.Now().Unix()
+	if d := dateCache.Load(); d != nil && d.sec == now {
+		return d.v
+	}
+	d := &dateVal{sec: now, v: []string{time.Unix(now, 0).UTC().Format(http.TimeFormat)}}
+	dateCache.Store(d)
+	return d.v
+}
+
+type dateVal struct {
+	sec int64
+	v   []string
+}
+
+var dateCache atomic.Pointer[dateVal]

@@ -1,0 +1,204 @@
+// Package h1 is gsup's HTTP/1.1 connection layer: it reads requests from
+// client connections and hands them to an http.Handler (serve's handling
+// layer), in place of net/http's server.
+//
+// One goroutine per connection, and nothing else on the fast path: the
+// request head is read into a buffer of the connection's, checked byte by
+// byte by httpcheck's Stream as it is read, and parsed once, into one
+// string for the whole head; the response head and a body that fits are
+// written with one write when the handler returns. There is no background
+// read per request: a request that takes longer than watchAfter gets one
+// (a goroutine reading the client), so that a client that goes away
+// cancels the request's context as net/http's would.
+//
+// What it keeps of net/http's server: the http.Handler contract (Flush,
+// Hijack, SetReadDeadline, SetWriteDeadline and EnableFullDuplex through
+// http.ResponseController), 100 Continue on the first read of a body,
+// Content-Length for a body written whole, chunked encoding otherwise,
+// Date, keep-alive rules of HTTP/1.0 and 1.1, reading what is left of a
+// small body so that the connection can be kept, ConnState, and a
+// graceful Shutdown.
+package h1
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"gsup/serve/httpcheck"
+)
+
+// Server serves HTTP/1.1 on the listeners given to Serve. Set its fields
+// before the first Serve.
+type Server struct {
+	Handler http.Handler
+	Limits  httpcheck.Limits
+	// ReadHeaderTimeout bounds the reading of a request head, from its
+	// first byte; IdleTimeout the wait for one on a kept connection.
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	// ConnContext, if set, derives each connection's context (the parent
+	// of its requests' contexts) from the base one.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+	// ConnState, if set, is told of each connection's changes of state,
+	// as http.Server's.
+	ConnState func(net.Conn, http.ConnState)
+	// Refused, if set, is called with the connection and the answer of
+	// each request refused before it reached the handler, once that answer
+	// is written (also a request head that did not come whole in time:
+	// 408).
+	Refused func(net.Conn, httpcheck.Error)
+	Log     *logrus.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	gone      chan struct{} // made by Shutdown, closed once no connection is left
+	shutting  atomic.Bool
+}
+
+// ErrServerClosed is what Serve returns after Shutdown or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+// Serve accepts connections from l and serves each in a goroutine of its
+// own, until l fails or the server shuts down. A temporary failure to
+// accept (out of file descriptors, say) is retried after a pause that
+// grows from 5 ms to 1 s, as net/http does.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.shutting.Load() {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]struct{}{}
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var pause time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.shutting.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				if s.Log != nil {
+					s.Log.Debugf("accepting: %v; retrying in %v", err, pause)
+				}
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		c := s.newConn(nc)
+		if c == nil {
+			nc.Close()
+			return ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return nil
+	}
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+	}
+	c := &conn{srv: s, nc: nc}
+	c.state.Store(int32(http.StateNew))
+	s.conns[c] = struct{}{}
+	if s.ConnState != nil {
+		s.ConnState(nc, http.StateNew)
+	}
+	return c
+}
+
+// forget drops c, closed or hijacked.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if len(s.conns) == 0 && s.gone != nil {
+		select {
+		case <-s.gone:
+		default:
+			close(s.gone)
+		}
+	}
+}
+
+// Shutdown stops accepting, closes the idle connections, lets the busy
+// ones finish their request (their answer says Connection: close), and
+// returns once none is left or ctx ends (then with ctx's error; Close
+// ends the rest). A connection that has sent nothing yet is given
+// newIdleAfter to send its first request.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting.Store(true)
+	for l := range s.listeners {
+		l.Close()
+	}
+	if s.gone == nil {
+		s.gone = make(chan struct{})
+		if len(s.conns) == 0 {
+			close(s.gone)
+		}
+	}
+	gone := s.gone
+	s.mu.Unlock()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.closeIfIdle()
+		}
+		s.mu.Unlock()
+		select {
+		case <-gone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutting.Store(true)
+	var errs []error
+	for l := range s.listeners {
+		errs = append(errs, l.Close())
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	return errors.Join(errs...)
+}
