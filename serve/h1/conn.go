@@ -465,6 +465,7 @@ func (w *watcher) stop(c *conn) {
 	if done != nil {
 		_ = c.nc.SetReadDeadline(aLongTimeAgo)
 		<-done
+		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 }
 

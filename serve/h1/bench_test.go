@@ -1,0 +1,58 @@
+package h1
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+)
+
+// BenchmarkKeepAlive compares the layer with net/http's server: one
+// keep-alive connection over loopback, a 6-byte answer per request. The
+// client is the same for both (a raw connection and http.ReadResponse).
+func BenchmarkKeepAlive(b *testing.B) {
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "hello\n")
+	})
+	for _, layer := range []string{"h1", "net-http"} {
+		b.Run(layer, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var stop func()
+			if layer == "h1" {
+				s := &Server{Handler: hello}
+				go s.Serve(ln)
+				stop = func() { s.Close() }
+			} else {
+				s := &http.Server{Handler: hello}
+				go s.Serve(ln)
+				stop = func() { s.Close() }
+			}
+			defer stop()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			req := []byte("GET /bench HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(req); err != nil {
+					b.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
