@@ -387,7 +387,7 @@ func (s *Server) serveLocked(l *listen.Listener) {
 	switch {
 	case b.TLS:
 		bindLog.Infof("listening at %s (TLS, HTTP/2)", l.Name)
-		inner = newTLSListener(inner, s.tlsConf, s.h2, b, s.log, s.cfg.Observer)
+		inner = newTLSListener(inner, s.tlsConf, s.h2, b, l.Name, s.log, s.cfg.Observer)
 	case b.Redirect:
 		bindLog.Infof("listening at %s (redirecting to https)", l.Name)
 	default:
@@ -411,7 +411,8 @@ func (s *Server) serveLocked(l *listen.Listener) {
 
 // Rebind makes the server listen on exactly binds (at a reload):
 // addresses not yet open are opened and served, and listeners no longer
-// listed are closed (their connections finish their requests). A bind
+// listed are closed (their HTTP/1.1 connections finish their requests,
+// their HTTP/2 ones get GOAWAY and finish their streams). A bind
 // that cannot be opened is an error, and then nothing changes.
 func (s *Server) Rebind(binds []procfile.Bind) error {
 	s.lnMu.Lock()
@@ -450,6 +451,7 @@ func (s *Server) Rebind(binds []procfile.Bind) error {
 			delete(s.fronts, l)
 			go f.h1.Shutdown(context.Background()) //nolint:errcheck // its connections finish their requests
 		}
+		s.h2.drop(l.Name) // GOAWAY: its streams finish
 		l.Close()
 	}
 	s.lns = append(keep, opened...)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/http2"
 
 	"gsup/internal/testcert"
 	"gsup/internal/testprog"
@@ -337,4 +338,51 @@ func mustRequest(t *testing.T, ctx context.Context, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// A reload that drops a TLS bind sends GOAWAY to its HTTP/2 connections:
+// the stream in flight finishes, no new stream is taken, and the
+// connection is closed once it is idle.
+func TestTLSH2DroppedBindGoaway(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := startTLSFront(t, defaults(), heldEvents(release), []string{"127.0.0.1"})
+	conf := f.ca.ClientConfig("127.0.0.1")
+	conf.NextProtos = []string{"h2"}
+	tc, err := tls.Dial("tcp", f.tlsAddr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN chose %q", p)
+	}
+	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cc.RoundTrip(mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line := make([]byte, len("data: first\n\n"))
+	if _, err := io.ReadFull(resp.Body, line); err != nil {
+		t.Fatalf("first event: %q %v", line, err)
+	}
+
+	// The reload keeps only the redirect bind.
+	if err := f.s.Rebind(f.s.set.Bind[1:]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "GOAWAY on the dropped bind's connection", func() bool { return cc.State().Closing })
+	if _, err := cc.RoundTrip(mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/new")); err == nil {
+		t.Errorf("a new stream was served after GOAWAY")
+	}
+	release <- struct{}{}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "data: last\n\n" {
+		t.Errorf("the stream in flight: %q %v", rest, err)
+	}
+	eventually(t, "the connection closed", func() bool { return cc.State().Closed })
 }
