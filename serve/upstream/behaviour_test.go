@@ -1059,3 +1059,50 @@ func TestIdleExpiry(t *testing.T) {
 	}
 	waitFor(t, closed, "the stale connection to close")
 }
+
+// TestClientCutsStream: a client that goes away after the response head
+// went out, before the response was complete (an event stream it
+// closes), is recorded as 499, with the bytes it was sent; a response
+// sent whole keeps its status.
+func TestClientCutsStream(t *testing.T) {
+	first := "data: first\n\n"
+	gone := make(chan struct{})
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/whole" {
+			io.WriteString(w, first)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	}))
+	f, _ := gsupFront(t, Options{}, addr)
+	for _, path := range []string{"/events", "/whole"} {
+		c, err := net.Dial("tcp", f.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(first))
+		if _, err := io.ReadFull(resp.Body, got); err != nil || string(got) != first {
+			t.Fatalf("%s: %q %v", path, got, err)
+		}
+		c.(*net.TCPConn).SetLinger(0) // a reset, as a closed browser tab
+		c.Close()
+		want := 499
+		if path == "/whole" {
+			want = 200
+		} else {
+			waitFor(t, gone, "the app's request cancelled")
+		}
+		if rec := f.record(t); rec.Status != want || rec.BytesSent != int64(len(first)) || rec.ClientAbort != (want == 499) {
+			t.Errorf("%s: record %+v, want status %d", path, rec, want)
+		}
+	}
+}

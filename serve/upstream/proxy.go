@@ -156,7 +156,7 @@ func sizeOption(v int64) int64 {
 
 // Record is what the Proxy did with one request, for the access log.
 type Record struct {
-	Status      int    // status sent to the client; 499 when it went away first
+	Status      int    // status sent to the client; 499 when it went away before the response was complete
 	BytesSent   int64  // response body bytes written to the client
 	Upstream    string // address of the instance that answered, if any
 	ClientAbort bool   // the client went away before the response was complete
@@ -845,11 +845,12 @@ func flush(w http.ResponseWriter, f http.Flusher) {
 	http.NewResponseController(w).Flush()
 }
 
-// clientAbort records a client that went away.
+// clientAbort records a client that went away before the response was
+// complete: 499, also when the head (and some of the body) went out
+// already, so that the access log tells a stream cut by its client from
+// one sent whole (BytesSent says how much it got).
 func (x *exchange) clientAbort(be *backend, err error) {
-	if x.rec.Status == 0 {
-		x.rec.Status = 499
-	}
+	x.rec.Status = 499
 	x.rec.ClientAbort = true
 	addr := "-"
 	if be != nil {
