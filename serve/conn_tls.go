@@ -181,7 +181,7 @@ func (l *h2Layer) group(name string) *h2Group {
 		Handler:                      l.s,
 		ReadHeaderTimeout:            readHeaderTimeout,
 		IdleTimeout:                  idleTimeout,
-		MaxHeaderBytes:               httpcheck.MaxHeaderBytes(l.s.limits),
+		MaxHeaderBytes:               httpcheck.MaxHeaderBytes(l.s.limitsNow()),
 		DisableGeneralOptionsHandler: true,
 		ErrorLog:                     newErrorLog(l.log),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -225,6 +225,17 @@ func (l *h2Layer) drop(name string) {
 		delete(l.groups, g)
 		l.mu.Unlock()
 	}()
+}
+
+// retire makes new connections go to new groups (made with the limits
+// in force); the connections of the groups in use go on as they are.
+func (l *h2Layer) retire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for name, g := range l.live {
+		delete(l.live, name)
+		h2Listener{g}.Close()
+	}
 }
 
 // all marks the layer closed and returns its groups.

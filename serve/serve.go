@@ -9,10 +9,12 @@
 // Layers: one request-handling layer under two connection layers.
 // Server.ServeHTTP is the handling layer's entry point, a plain
 // http.Handler (handler.go): trust, limits, the host allow-list, the
-// health path, redirect binds, then s.app (the proxy to the app; a
-// component such as static files wraps it in New, and one that answers
+// health path, redirect binds, then the app handler (the proxy to the
+// app; a component such as static files wraps it, and one that answers
 // itself fills upstream.RecordFrom(ctx) for the access log), then the
-// access log. It needs of a connection layer only an http.ResponseWriter,
+// access log. What it does with the settings is one immutable value
+// (handling.go), swapped whole at a reload; each request keeps the one
+// it began with. It needs of a connection layer only an http.ResponseWriter,
 // an *http.Request, and a request context derived from ConnContext(ctx,
 // conn, bind); it never touches net/http's server types. The HTTP/1.1
 // layer is net/http's server, one per listener, under the request
@@ -39,7 +41,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -48,7 +49,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"gsup/internal/fdlimit"
 	"gsup/internal/handoff"
 	"gsup/procfile"
 	"gsup/serve/accesslog"
@@ -84,33 +84,29 @@ type Config struct {
 
 // Server is the HTTP front. Create with New, open with Listen, then Serve.
 type Server struct {
-	cfg     Config
-	set     procfile.Serve
-	log     *logrus.Logger
-	policy  forward.Policy
-	limits  httpcheck.Limits
-	bal     *upstream.Balancer
-	proxy   *upstream.Proxy
-	format  *accesslog.Format
-	access  *accesslog.Writer
-	edge    *edge        // static files, X-Accel-Redirect, compression, error pages (edge.go)
-	app     http.Handler // what requests for the app go to: the edge, then the proxy
-	gate    *conns.Gate
-	certs   *certs.Store // nil without TLS
-	acme    *certs.ACME  // nil without [serve.acme]
-	tlsConf *tls.Config
-	h2      *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
-	binds   map[string]Bind              // by address, from the settings
-	fronts  map[*listen.Listener]*served // the served listeners; guarded by lnMu
-	stop    chan struct{}                // closed by Shutdown and Close: ends the certificate watch
-	stopped sync.Once
-	lnMu    sync.Mutex // guards lns and dropped
-	lns     []*listen.Listener
-	dropped map[*listen.Listener]bool // closed by Rebind
-	pid     int
-	wg      sync.WaitGroup
-	served  chan struct{}
-	closing sync.Once
+	cfg      Config
+	set      procfile.Serve // as at start: the listeners' settings
+	log      *logrus.Logger
+	cur      atomic.Pointer[handling] // the handling layer's settings in force (handling.go)
+	reloadMu sync.Mutex               // one Reload at a time
+	bal      *upstream.Balancer
+	access   *accesslog.Writer
+	gate     *conns.Gate
+	certs    *certs.Store // nil without TLS
+	acme     *certs.ACME  // nil without [serve.acme]
+	tlsConf  *tls.Config
+	h2       *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
+	binds    map[string]Bind              // by address, from the settings
+	fronts   map[*listen.Listener]*served // the served listeners; guarded by lnMu
+	stop     chan struct{}                // closed by Shutdown and Close: ends the certificate watch
+	stopped  sync.Once
+	lnMu     sync.Mutex // guards lns and dropped
+	lns      []*listen.Listener
+	dropped  map[*listen.Listener]bool // closed by Rebind
+	pid      int
+	wg       sync.WaitGroup
+	served   chan struct{}
+	closing  sync.Once
 
 	pausing atomic.Bool // Pause was called: answers close their connection
 
@@ -130,30 +126,21 @@ type served struct {
 // New prepares a Server; it opens the access log but no listener.
 func New(cfg Config) (*Server, error) {
 	set := cfg.Settings
-	allow, err := forward.ParseAllowList(set.ForwardedAllowIPs)
-	if err != nil {
-		return nil, fmt.Errorf("forwarded_allow_ips: %w", err)
-	}
-	if allow.All() {
-		cfg.Log.Warn("forwarded_allow_ips = *: every client may set X-Forwarded-* (safe only when nothing but trusted proxies can reach gsup)")
-	}
-	format, err := accesslog.Compile(set.AccessLogformat)
-	if err != nil {
-		return nil, fmt.Errorf("access_logformat: %w", err)
-	}
 	s := &Server{
 		cfg:    cfg,
 		set:    set,
 		log:    cfg.Log,
-		policy: forward.Policy{Allow: allow, TrustUnixPeers: set.TrustUnixPeers},
-		limits: httpcheck.Limits{RequestLine: set.LimitRequestLine, Fields: set.LimitRequestFields, FieldSize: set.LimitRequestFieldSize, Body: set.MaxBody},
 		bal:    upstream.NewBalancer(),
-		format: format,
 		pid:    os.Getpid(),
 		served: make(chan struct{}),
 		fronts: map[*listen.Listener]*served{},
 		stop:   make(chan struct{}),
 	}
+	f, err := s.newHandling(set, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(f)
 	s.setBinds(set.Bind)
 	if set.ACME != nil {
 		if s.acme, err = certs.NewACME(set.ACME, cfg.Log); err != nil {
@@ -176,37 +163,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.access = w
 	}
-	if set.BodyTimeout <= 0 {
-		set.BodyTimeout = procfile.DefaultClientTimeout
-	}
-	if set.SendTimeout <= 0 {
-		set.SendTimeout = procfile.DefaultClientTimeout
-	}
-	maxConns := set.MaxConnections
-	if maxConns <= 0 {
-		maxConns = conns.DefaultMax(fdlimit.Current())
-	}
-	if s.edge, err = newEdge(set); err != nil {
-		return nil, err
-	}
-	s.set = set
-	s.gate = conns.New(conns.Options{Max: maxConns, SendTimeout: set.SendTimeout, Log: cfg.Log, Refused: s.logRefusedConn})
+	s.gate = conns.New(conns.Options{Max: maxConnections(set), SendTimeout: f.set.SendTimeout, Log: cfg.Log, Refused: s.logRefusedConn})
 	if set.MaxRequests > 0 && cfg.OnLimit != nil {
 		s.bal.SetMaxRequests(set.MaxRequests, set.MaxRequestsJitter, cfg.OnLimit)
 	}
-	s.proxy = upstream.NewProxy(s.bal, upstream.Options{
-		Timeout:           set.Timeout,
-		BufferBody:        set.BufferBody,
-		BufferResponse:    set.BufferResponse,
-		MaxBody:           set.MaxBody,
-		HoldTimeout:       set.HoldTimeout,
-		BodyTimeout:       set.BodyTimeout,
-		IgnoreClientAbort: set.IgnoreClientAbort,
-		Rewrite:           s.rewrite,
-		ErrorPage:         s.edge.errorPage,
-		Log:               cfg.Log,
-	})
-	s.app = http.HandlerFunc(s.serveEdge)
 	if o := cfg.Observer; o != nil {
 		s.bal.SetHoldHook(&upstream.HoldHook{Begin: o.HoldBegin, End: o.HoldEnd})
 	}
@@ -255,7 +215,7 @@ func (s *Server) newHTTPServer(b Bind) *http.Server {
 		Handler:           s,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    httpcheck.MaxHeaderBytes(s.limits),
+		MaxHeaderBytes:    httpcheck.MaxHeaderCeiling, // the request checker's limits come first
 		// "OPTIONS *" goes to the app like any other request: net/http
 		// would answer it itself (200, empty), for an app it never asked.
 		DisableGeneralOptionsHandler: true,
@@ -393,7 +353,7 @@ func (s *Server) serveLocked(l *listen.Listener) {
 	default:
 		bindLog.Infof("listening at %s", l.Name)
 	}
-	p := &handoff.Pausable{Listener: httpcheck.WrapListener(inner, s.limits, s.log, s.logRefusedHead), Socket: l}
+	p := &handoff.Pausable{Listener: httpcheck.WrapListenerFunc(inner, s.limitsNow, s.log, s.logRefusedHead), Socket: l}
 	f := &served{l: l, bind: b, h1: s.newHTTPServer(b), p: p}
 	s.fronts[l] = f
 	s.wg.Add(1)
@@ -475,7 +435,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.access != nil {
 		s.access.Close()
 	}
-	s.edge.close()
+	s.cur.Load().retire()
 	return err
 }
 
@@ -528,25 +488,6 @@ func (s *Server) shutdownLayers(ctx context.Context) error {
 		h2.close()
 	}
 	return err
-}
-
-// Reload takes the TLS settings of a reload: the certificates are read
-// again (all, or none is changed and the error says why). Other
-// settings of [serve] keep their running values.
-func (s *Server) Reload(set procfile.Serve) error {
-	s.lnMu.Lock()
-	s.setBinds(set.Bind)
-	s.lnMu.Unlock()
-	if s.certs == nil {
-		if set.TLS() {
-			return fmt.Errorf("TLS was off at start: a restart turns it on")
-		}
-		return nil
-	}
-	if !reflect.DeepEqual(set.ACME, s.set.ACME) {
-		s.log.Warn("[serve.acme] changed: the running ACME settings are kept until a restart")
-	}
-	return s.certs.Set(set.TLSPairs())
 }
 
 // Add puts a ready instance in rotation.

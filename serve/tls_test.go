@@ -386,3 +386,42 @@ func TestTLSH2DroppedBindGoaway(t *testing.T) {
 	}
 	eventually(t, "the connection closed", func() bool { return cc.State().Closed })
 }
+
+// A reload that raises the header limits applies to both protocols: a
+// request head larger than the old limits let through is served after it,
+// over HTTP/2 on a new connection too.
+func TestTLSReloadRaisesHeaderLimits(t *testing.T) {
+	f := startTLSFront(t, defaults(), echoApp, []string{"127.0.0.1"})
+	before := &http.Transport{TLSClientConfig: f.ca.ClientConfig("127.0.0.1"), ForceAttemptHTTP2: true}
+	defer before.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: before}).Get("https://" + f.tlsAddr + "/"); err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("before the reload: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	next := f.s.set
+	next.LimitRequestFields = 4
+	next.LimitRequestFieldSize = 1 << 20
+	if err := f.s.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("a", 900<<10) // over the old 100 fields of 8190 bytes in all
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: f.ca.ClientConfig("127.0.0.1"), ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		req := mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/")
+		req.Header.Set("X-Big", big)
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Errorf("h2=%v: %v", h2, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+			t.Errorf("h2=%v: %d %s", h2, resp.StatusCode, resp.Proto)
+		}
+		tr.CloseIdleConnections()
+	}
+}
