@@ -136,6 +136,7 @@ type h2Layer struct {
 
 // h2Group serves the HTTP/2 connections of one bind.
 type h2Group struct {
+	name  string // the bind's
 	srv   *http.Server
 	conns chan net.Conn
 	done  chan struct{}
@@ -176,7 +177,7 @@ func (l *h2Layer) group(name string) *h2Group {
 	if g := l.live[name]; g != nil {
 		return g
 	}
-	g := &h2Group{conns: make(chan net.Conn), done: make(chan struct{})}
+	g := &h2Group{name: name, conns: make(chan net.Conn), done: make(chan struct{})}
 	g.srv = &http.Server{
 		Handler:                      l.s,
 		ReadHeaderTimeout:            readHeaderTimeout,
@@ -213,29 +214,28 @@ func (l *h2Layer) serve(c *tls.Conn, name string) {
 // new group.
 func (l *h2Layer) drop(name string) {
 	l.mu.Lock()
-	g := l.live[name]
+	defer l.mu.Unlock()
 	delete(l.live, name)
-	l.mu.Unlock()
-	if g == nil {
-		return
+	for g := range l.groups {
+		if g.name != name {
+			continue
+		}
+		go func() {
+			_ = g.srv.Shutdown(context.Background())
+			l.mu.Lock()
+			delete(l.groups, g)
+			l.mu.Unlock()
+		}()
 	}
-	go func() {
-		_ = g.srv.Shutdown(context.Background())
-		l.mu.Lock()
-		delete(l.groups, g)
-		l.mu.Unlock()
-	}()
 }
 
 // retire makes new connections go to new groups (made with the limits
-// in force); the connections of the groups in use go on as they are.
+// in force); the groups in use go on serving their connections (and one
+// being handed over) until shutdown.
 func (l *h2Layer) retire() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for name, g := range l.live {
-		delete(l.live, name)
-		h2Listener{g}.Close()
-	}
+	clear(l.live)
 }
 
 // all marks the layer closed and returns its groups.

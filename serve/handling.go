@@ -92,12 +92,13 @@ func maxConnections(set procfile.Serve) int {
 }
 
 // acquire returns the handling in force, which the caller gives back with
-// release.
+// release. (After Shutdown the one in force is retired and stays: a late
+// request still gets it.)
 func (s *Server) acquire() *handling {
 	for {
 		f := s.cur.Load()
 		f.users.Add(1)
-		if !f.retired.Load() {
+		if !f.retired.Load() || s.cur.Load() == f {
 			return f
 		}
 		f.release() // swapped meanwhile: take the new one
