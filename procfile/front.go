@@ -45,16 +45,7 @@ var (
 		},
 		show: func(_ *Spec, v []string) string { return strings.Join(v, ",") },
 	}
-	logFormat = kind[string]{
-		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
-			f, ok := d.str(k, v)
-			if !ok {
-				return "", false
-			}
-			return valid(d, k, f, checkLogFormat)
-		},
-		flag: single(checkLogFormat),
-	}
+	logFormat  = checkedText(checkLogFormat)
 	errorPages = kind[map[int]string]{
 		toml: (*tomlDoc).errorPages,
 		show: func(s *Spec, m map[int]string) string {
