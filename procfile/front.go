@@ -12,10 +12,12 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"gsup/serve/accesslog"
 	"gsup/serve/compress"
 )
 
-// The kinds of the front's static files, compression and error pages.
+// The kinds of the front's access log format, static files, compression
+// and error pages.
 // Folders and pages are opened as the configuration is read, so that one
 // gsup could not serve is an error of the file, line and key naming it
 // (at a reload, the running configuration then stays).
@@ -43,6 +45,7 @@ var (
 		},
 		show: func(_ *Spec, v []string) string { return strings.Join(v, ",") },
 	}
+	logFormat  = checkedText(checkLogFormat)
 	errorPages = kind[map[int]string]{
 		toml: (*tomlDoc).errorPages,
 		show: func(s *Spec, m map[int]string) string {
@@ -68,6 +71,12 @@ var (
 		},
 	}
 )
+
+// checkLogFormat checks an access log format (Gunicorn's atoms).
+func checkLogFormat(f string) (string, error) {
+	_, err := accesslog.Compile(f)
+	return f, err
+}
 
 // checkFolder checks that gsup can serve files from the folder p.
 func checkFolder(p string) (string, error) {

@@ -68,6 +68,7 @@ func TestFrontSettingErrors(t *testing.T) {
 		{"[serve.static]\n\"/s/\" = { dir = \"dir\", intern = true }\n", "gsup.toml:2: serve.static.\"/s/\".intern: unknown key (a static table has dir, internal and cache_control)"},
 		{"[serve.static]\n\"/s/\" = { internal = true }\n", "gsup.toml:2: serve.static.\"/s/\": no dir"},
 		{"[serve.static]\n\"/s/\" = 3\n", "gsup.toml:2: serve.static.\"/s/\": must be a folder or a table, not an integer"},
+		{"[serve]\naccess_logformat = \"%(h)s %(s\"\n", "gsup.toml:2: serve.access_logformat: access log format: unclosed %( at position 6"},
 	} {
 		files := map[string]string{"Procfile": "web: app\n", "file.txt": "x", "dir/a": "x", "gsup.toml": tc.toml}
 		_, err := load(t, files, Options{})

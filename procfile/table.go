@@ -69,7 +69,7 @@ var settings = []setting{
 	{key: "serve.access_logfile", flag: "access-logfile", def: `""`, usage: "access log `FILE` (- = stdout)", shown: "none",
 		to: spec(path(true), func(s *Spec) *string { return &s.Serve.AccessLogfile })},
 	{key: "serve.access_logformat", flag: "access-logformat", def: `""`, usage: "access log `FORMAT` (Gunicorn's atoms)", shown: "Gunicorn's",
-		to: spec(text, func(s *Spec) *string { return &s.Serve.AccessLogformat })},
+		to: spec(logFormat, func(s *Spec) *string { return &s.Serve.AccessLogformat })},
 	{key: "serve.timeout", flag: "timeout", def: strconv.Quote(DefaultTimeout.String()), usage: "longest `DURATION` to wait for the app's response headers",
 		to: spec(duration, func(s *Spec) *time.Duration { return &s.Serve.Timeout })},
 	{key: "serve.graceful_timeout", flag: "graceful-timeout", def: strconv.Quote(DefaultGracefulTimeout.String()),

@@ -897,17 +897,8 @@ var (
 		},
 		show: func(_ *Spec, f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) + "%" },
 	}
-	hostPort = kind[string]{
-		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
-			s, ok := d.str(k, v)
-			if !ok {
-				return "", false
-			}
-			return valid(d, k, s, localHostPort)
-		},
-		flag: single(localHostPort),
-	}
-	umask = kind[int]{
+	hostPort = checkedText(localHostPort)
+	umask    = kind[int]{
 		toml: func(d *tomlDoc, k toml.Key, v any) (int, bool) {
 			if v == "" {
 				return -1, true
@@ -1024,6 +1015,21 @@ func checked(d *tomlDoc, k toml.Key, v any, check func(string) error) (string, b
 }
 
 // valid converts x with conv, reporting its error at k.
+// checkedText is the kind of a string that check accepts (and may
+// rewrite).
+func checkedText(check func(string) (string, error)) kind[string] {
+	return kind[string]{
+		toml: func(d *tomlDoc, k toml.Key, v any) (string, bool) {
+			s, ok := d.str(k, v)
+			if !ok {
+				return "", false
+			}
+			return valid(d, k, s, check)
+		},
+		flag: single(check),
+	}
+}
+
 func valid[S, T any](d *tomlDoc, k toml.Key, x S, conv func(S) (T, error)) (T, bool) {
 	y, err := conv(x)
 	if err != nil {

@@ -28,6 +28,7 @@ type tlsListener struct {
 	conf  *tls.Config
 	h2    *h2Layer
 	bind  Bind
+	name  string // the bind's address, which names its HTTP/2 group
 	log   *logrus.Logger
 	obs   Observer // nil: handshakes are not counted
 
@@ -39,8 +40,8 @@ type tlsListener struct {
 	run   bool // a goroutine is accepting from inner
 }
 
-func newTLSListener(inner net.Listener, conf *tls.Config, h2 *h2Layer, b Bind, log *logrus.Logger, obs Observer) *tlsListener {
-	return &tlsListener{inner: inner, conf: conf, h2: h2, bind: b, log: log, obs: obs,
+func newTLSListener(inner net.Listener, conf *tls.Config, h2 *h2Layer, b Bind, name string, log *logrus.Logger, obs Observer) *tlsListener {
+	return &tlsListener{inner: inner, conf: conf, h2: h2, bind: b, name: name, log: log, obs: obs,
 		ready: make(chan net.Conn), errc: make(chan error), done: make(chan struct{})}
 }
 
@@ -103,7 +104,7 @@ func (t *tlsListener) handshake(c net.Conn) {
 		tc.Close()
 		return
 	case "h2":
-		t.h2.serve(tc, t.bind)
+		t.h2.serve(tc, t.name)
 		return
 	}
 	select {
@@ -121,73 +122,154 @@ func (t *tlsListener) Close() error {
 func (t *tlsListener) Addr() net.Addr { return t.inner.Addr() }
 
 // h2Layer is the HTTP/2 connection layer: net/http's HTTP/2 server, fed
-// only connections whose handshake chose h2. Its Shutdown sends GOAWAY.
+// only connections whose handshake chose h2. Each bind has a group of its
+// own (an http.Server), so that a reload that drops the bind sends
+// GOAWAY to its connections alone (drop); shutdown sends it to all.
 type h2Layer struct {
+	s      *Server
+	log    *logrus.Logger
+	mu     sync.Mutex
+	live   map[string]*h2Group // by bind: where its new connections go
+	groups map[*h2Group]bool   // every group whose connections may be open
+	closed bool                // shut down or closed: new connections are closed
+}
+
+// h2Group serves the HTTP/2 connections of one bind.
+type h2Group struct {
+	name  string // the bind's
 	srv   *http.Server
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
-	wg    sync.WaitGroup
 }
 
-// h2Listener hands the layer's connections to its http.Server.
-type h2Listener struct{ l *h2Layer }
+// h2Listener hands a group's connections to its http.Server.
+type h2Listener struct{ g *h2Group }
 
 func (h h2Listener) Accept() (net.Conn, error) {
 	select {
-	case c := <-h.l.conns:
+	case c := <-h.g.conns:
 		return c, nil
-	case <-h.l.done:
+	case <-h.g.done:
 		return nil, net.ErrClosed
 	}
 }
 
 func (h h2Listener) Close() error {
-	h.l.once.Do(func() { close(h.l.done) })
+	h.g.once.Do(func() { close(h.g.done) })
 	return nil
 }
 
 func (h2Listener) Addr() net.Addr { return &net.TCPAddr{} }
 
 func newH2Layer(s *Server, log *logrus.Logger) *h2Layer {
-	l := &h2Layer{conns: make(chan net.Conn), done: make(chan struct{})}
-	l.srv = &http.Server{
-		Handler:                      s,
+	return &h2Layer{s: s, log: log, live: map[string]*h2Group{}, groups: map[*h2Group]bool{}}
+}
+
+// group returns the group of bind name, made on its first connection;
+// nil once the layer is shut down.
+func (l *h2Layer) group(name string) *h2Group {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	if g := l.live[name]; g != nil {
+		return g
+	}
+	g := &h2Group{name: name, conns: make(chan net.Conn), done: make(chan struct{})}
+	g.srv = &http.Server{
+		Handler:                      l.s,
 		ReadHeaderTimeout:            readHeaderTimeout,
 		IdleTimeout:                  idleTimeout,
-		MaxHeaderBytes:               httpcheck.MaxHeaderBytes(s.limits),
+		MaxHeaderBytes:               httpcheck.MaxHeaderBytes(l.s.limitsNow()),
 		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     newErrorLog(log),
+		ErrorLog:                     newErrorLog(l.log),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return ConnContext(ctx, c, Bind{TLS: true})
 		},
 	}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		_ = l.srv.Serve(h2Listener{l})
-	}()
-	return l
+	l.live[name] = g
+	l.groups[g] = true
+	go g.srv.Serve(h2Listener{g}) //nolint:errcheck // ends at Shutdown or Close
+	return g
 }
 
-// serve serves c, a TLS connection that chose h2.
-func (l *h2Layer) serve(c *tls.Conn, _ Bind) {
+// serve serves c, a TLS connection of bind name that chose h2.
+func (l *h2Layer) serve(c *tls.Conn, name string) {
+	g := l.group(name)
+	if g == nil {
+		c.Close()
+		return
+	}
 	select {
-	case l.conns <- c:
-	case <-l.done:
+	case g.conns <- c:
+	case <-g.done:
 		c.Close()
 	}
+}
+
+// drop sends GOAWAY to the connections of bind name (a reload dropped
+// it) and lets their streams finish; new connections of that name make a
+// new group.
+func (l *h2Layer) drop(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.live, name)
+	for g := range l.groups {
+		if g.name != name {
+			continue
+		}
+		go func() {
+			_ = g.srv.Shutdown(context.Background())
+			l.mu.Lock()
+			delete(l.groups, g)
+			l.mu.Unlock()
+		}()
+	}
+}
+
+// retire makes new connections go to new groups (made with the limits
+// in force); the groups in use go on serving their connections (and one
+// being handed over) until shutdown.
+func (l *h2Layer) retire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.live)
+}
+
+// all marks the layer closed and returns its groups.
+func (l *h2Layer) all() []*h2Group {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	var out []*h2Group
+	for g := range l.groups {
+		out = append(out, g)
+	}
+	return out
 }
 
 // shutdown sends GOAWAY to every connection and waits until their
 // streams are done, or ctx ends.
 func (l *h2Layer) shutdown(ctx context.Context) error {
-	err := l.srv.Shutdown(ctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
+	groups := l.all()
+	errs := make(chan error, len(groups))
+	for _, g := range groups {
+		go func() { errs <- g.srv.Shutdown(ctx) }()
+	}
+	var err error
+	for range groups {
+		if e := <-errs; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
 	}
 	return err
 }
 
 // close closes every connection at once.
-func (l *h2Layer) close() { l.srv.Close() }
+func (l *h2Layer) close() {
+	for _, g := range l.all() {
+		g.srv.Close()
+	}
+}

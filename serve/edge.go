@@ -71,10 +71,10 @@ func (e *edge) close() {
 // serve answers r from the static folders, or through the proxy with
 // X-Accel-Redirect and compression around it; rec gets the status and
 // the body bytes the client was sent, for the access log.
-func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
-	e := s.edge
+func (f *handling) serveEdge(w http.ResponseWriter, r *http.Request) {
+	e := f.edge
 	if !e.enabled() {
-		s.proxy.ServeHTTP(w, r)
+		f.proxy.ServeHTTP(w, r)
 		return
 	}
 	rec := upstream.RecordFrom(r.Context())
@@ -92,7 +92,7 @@ func (s *Server) serveEdge(w http.ResponseWriter, r *http.Request) {
 	if e.files.Enabled() {
 		pw = e.files.Accel(pw, cw, r)
 	}
-	s.proxy.ServeHTTP(pw, r)
+	f.proxy.ServeHTTP(pw, r)
 	if zw != nil {
 		zw.Close()
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gsup/serve/accesslog"
@@ -49,19 +50,18 @@ func ConnContext(ctx context.Context, c net.Conn, b Bind) context.Context {
 // connection's own goroutine: a PROXY header is read there, never in the
 // accept loop.
 type reqInfo struct {
-	conn    net.Conn
-	bind    Bind
-	once    sync.Once
-	ci      forward.ClientInfo
-	trusted bool
+	conn  net.Conn
+	bind  Bind
+	once  sync.Once
+	ci    forward.ClientInfo
+	trust atomic.Pointer[trustOf] // whether the client is trusted, by the front that decided it
 }
 
-func (ri *reqInfo) resolve(p forward.Policy) *reqInfo {
-	ri.once.Do(func() {
-		ri.ci = clientInfo(ri.conn)
-		ri.trusted = p.Trusted(ri.ci)
-	})
-	return ri
+// trustOf is a front's decision on a connection's client, kept until a
+// reload changes the front.
+type trustOf struct {
+	f       *handling
+	trusted bool
 }
 
 // clientInfo describes the client of c, a connection the request checker
@@ -87,18 +87,25 @@ func clientInfo(c net.Conn) forward.ClientInfo {
 	}
 }
 
-// info returns the connection facts of r.
-func (s *Server) info(r *http.Request) *reqInfo {
+// info returns the connection facts of r, and whether f trusts its
+// client.
+func (f *handling) info(r *http.Request) (*reqInfo, bool) {
 	ri, _ := r.Context().Value(ctxKey{}).(*reqInfo)
 	if ri == nil {
-		return &reqInfo{}
+		return &reqInfo{}, false
 	}
-	return ri.resolve(s.policy)
+	ri.once.Do(func() { ri.ci = clientInfo(ri.conn) })
+	if t := ri.trust.Load(); t != nil && t.f == f {
+		return ri, t.trusted
+	}
+	trusted := f.policy.Trusted(ri.ci)
+	ri.trust.Store(&trustOf{f: f, trusted: trusted})
+	return ri, trusted
 }
 
-func (s *Server) rewrite(out http.Header, in *http.Request) {
-	ri := s.info(in)
-	forward.Rewrite(out, in.Host, ri.ci, ri.trusted)
+func (f *handling) rewrite(out http.Header, in *http.Request) {
+	ri, trusted := f.info(in)
+	forward.Rewrite(out, in.Host, ri.ci, trusted)
 }
 
 // ServeHTTP is the handling layer's entry point, the http.Handler both
@@ -108,12 +115,14 @@ func (s *Server) rewrite(out http.Header, in *http.Request) {
 // writes the access log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ri := s.info(r)
+	f := s.acquire()
+	defer f.release()
+	ri, trusted := f.info(r)
 	if r.ContentLength != 0 {
 		// Bounds the wait for a body gsup does not read too (its own
 		// answers): net/http reads what is left of it after the handler.
 		// The proxy gives each read of its own the same time.
-		http.NewResponseController(w).SetReadDeadline(start.Add(s.set.BodyTimeout))
+		http.NewResponseController(w).SetReadDeadline(start.Add(f.set.BodyTimeout))
 	}
 	rec := &upstream.Record{}
 	if s.pausing.Load() {
@@ -126,34 +135,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.access != nil {
 		// Deferred: an app that dies mid-body aborts the handler with
 		// http.ErrAbortHandler, and that request must be logged too.
-		defer s.logAccess(r, ri, rec, w.Header(), start)
+		defer f.logAccess(s, r, ri, trusted, rec, w.Header(), start)
 	}
 	switch {
-	case s.set.HealthPath != "" && r.URL.Path == s.set.HealthPath:
+	case f.set.HealthPath != "" && r.URL.Path == f.set.HealthPath:
 		s.health(w, rec)
 	case s.acme != nil && !ri.bind.TLS && strings.HasPrefix(r.URL.Path, certs.ChallengePath):
 		rec.Status = s.acme.ServeChallenge(w, r) // HTTP-01, before any redirect
 	case ri.bind.Redirect:
 		s.redirect(w, r, rec)
-	case !s.hostAllowed(r.Host):
+	case !f.hostAllowed(r.Host):
 		s.log.WithField("host", r.Host).Debugf("refused a request from %s for host %q: not in hosts", ri.ci.Addr, r.Host)
 		rec.Status = http.StatusMisdirectedRequest
 		http.Error(w, "misdirected request: this server does not serve that host", rec.Status)
 	default:
-		if !ri.trusted {
+		if !trusted {
 			// Underscore spellings of header names (X_Forwarded_For) are
 			// dropped, as Gunicorn and nginx do, unless a trusted proxy
 			// sent them.
 			httpcheck.DropUnderscoreFields(r.Header)
 		}
-		if status, reason := httpcheck.Check(r, s.limits); status != 0 {
+		if status, reason := httpcheck.Check(r, f.limits); status != 0 {
 			s.log.Debugf("refused a request from %s: %s", ri.ci.Addr, reason)
 			w.Header().Set("Connection", "close")
 			http.Error(w, reason, status)
 			rec.Status = status
 			break
 		}
-		s.app.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
+		f.app.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
 	}
 }
 
@@ -194,14 +203,14 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, rec *upstream.
 
 // hostAllowed reports whether [serve] hosts lets host (a Host header,
 // with or without a port) in.
-func (s *Server) hostAllowed(host string) bool {
-	if len(s.set.Hosts) == 0 {
+func (f *handling) hostAllowed(host string) bool {
+	if len(f.set.Hosts) == 0 {
 		return true
 	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return HostMatches(s.set.Hosts, host)
+	return HostMatches(f.set.Hosts, host)
 }
 
 // HostMatches reports whether host is one of patterns ("example.com", or
@@ -255,11 +264,11 @@ func (s *Server) logRefusedProxy(ci forward.ClientInfo, status, bytes int) {
 // logRefusal logs an answer of gsup's own to a request it did not parse.
 func (s *Server) logRefusal(ci forward.ClientInfo, status, bytes int) {
 	now := time.Now()
-	s.writeEntry(&accesslog.Entry{Status: status, BytesSent: int64(bytes), Start: now, PID: s.pid,
+	s.writeEntry(s.cur.Load().format, &accesslog.Entry{Status: status, BytesSent: int64(bytes), Start: now, PID: s.pid,
 		Scheme: forward.Scheme(nil, ci, false)}, ci)
 }
 
-func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h http.Header, start time.Time) {
+func (f *handling) logAccess(s *Server, r *http.Request, ri *reqInfo, trusted bool, rec *upstream.Record, h http.Header, start time.Time) {
 	e := accesslog.Entry{
 		Request:        r,
 		Status:         rec.Status,
@@ -268,18 +277,18 @@ func (s *Server) logAccess(r *http.Request, ri *reqInfo, rec *upstream.Record, h
 		Start:          start,
 		Duration:       time.Since(start),
 		PID:            s.pid,
-		Scheme:         forward.Scheme(r.Header, ri.ci, ri.trusted),
+		Scheme:         forward.Scheme(r.Header, ri.ci, trusted),
 	}
-	s.writeEntry(&e, ri.ci)
+	s.writeEntry(f.format, &e, ri.ci)
 }
 
-func (s *Server) writeEntry(e *accesslog.Entry, ci forward.ClientInfo) {
+func (s *Server) writeEntry(format *accesslog.Format, e *accesslog.Entry, ci forward.ClientInfo) {
 	if ci.Addr.IsValid() {
 		e.RemoteAddr = ci.Addr.Addr().Unmap().String()
 		e.RemotePort = strconv.Itoa(int(ci.Addr.Port()))
 	}
 	bp := lineBufs.Get().(*[]byte)
-	*bp = s.format.Append((*bp)[:0], e)
+	*bp = format.Append((*bp)[:0], e)
 	s.access.Write(*bp)
 	lineBufs.Put(bp)
 }

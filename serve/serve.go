@@ -9,10 +9,12 @@
 // Layers: one request-handling layer under two connection layers.
 // Server.ServeHTTP is the handling layer's entry point, a plain
 // http.Handler (handler.go): trust, limits, the host allow-list, the
-// health path, redirect binds, then s.app (the proxy to the app; a
-// component such as static files wraps it in New, and one that answers
+// health path, redirect binds, then the app handler (the proxy to the
+// app; a component such as static files wraps it, and one that answers
 // itself fills upstream.RecordFrom(ctx) for the access log), then the
-// access log. It needs of a connection layer only an http.ResponseWriter,
+// access log. What it does with the settings is one immutable value
+// (handling.go), swapped whole at a reload; each request keeps the one
+// it began with. It needs of a connection layer only an http.ResponseWriter,
 // an *http.Request, and a request context derived from ConnContext(ctx,
 // conn, bind); it never touches net/http's server types. The HTTP/1.1
 // layer is gsup's own (package h1), one per listener, which checks every
@@ -40,7 +42,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -49,7 +50,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"gsup/internal/fdlimit"
 	"gsup/internal/handoff"
 	"gsup/procfile"
 	"gsup/serve/accesslog"
@@ -57,7 +57,6 @@ import (
 	"gsup/serve/conns"
 	"gsup/serve/forward"
 	"gsup/serve/h1"
-	"gsup/serve/httpcheck"
 	"gsup/serve/listen"
 	"gsup/serve/upstream"
 )
@@ -86,33 +85,29 @@ type Config struct {
 
 // Server is the HTTP front. Create with New, open with Listen, then Serve.
 type Server struct {
-	cfg     Config
-	set     procfile.Serve
-	log     *logrus.Logger
-	policy  forward.Policy
-	limits  httpcheck.Limits
-	bal     *upstream.Balancer
-	proxy   *upstream.Proxy
-	format  *accesslog.Format
-	access  *accesslog.Writer
-	edge    *edge        // static files, X-Accel-Redirect, compression, error pages (edge.go)
-	app     http.Handler // what requests for the app go to: the edge, then the proxy
-	gate    *conns.Gate
-	certs   *certs.Store // nil without TLS
-	acme    *certs.ACME  // nil without [serve.acme]
-	tlsConf *tls.Config
-	h2      *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
-	binds   map[string]Bind              // by address, from the settings
-	fronts  map[*listen.Listener]*served // the served listeners; guarded by lnMu
-	stop    chan struct{}                // closed by Shutdown and Close: ends the certificate watch
-	stopped sync.Once
-	lnMu    sync.Mutex // guards lns and dropped
-	lns     []*listen.Listener
-	dropped map[*listen.Listener]bool // closed by Rebind
-	pid     int
-	wg      sync.WaitGroup
-	served  chan struct{}
-	closing sync.Once
+	cfg      Config
+	set      procfile.Serve // as at start: the listeners' settings
+	log      *logrus.Logger
+	cur      atomic.Pointer[handling] // the handling layer's settings in force (handling.go)
+	reloadMu sync.Mutex               // one Reload at a time
+	bal      *upstream.Balancer
+	access   *accesslog.Writer
+	gate     *conns.Gate
+	certs    *certs.Store // nil without TLS
+	acme     *certs.ACME  // nil without [serve.acme]
+	tlsConf  *tls.Config
+	h2       *h2Layer                     // the HTTP/2 connection layer; replaced after a Pause
+	binds    map[string]Bind              // by address, from the settings
+	fronts   map[*listen.Listener]*served // the served listeners; guarded by lnMu
+	stop     chan struct{}                // closed by Shutdown and Close: ends the certificate watch
+	stopped  sync.Once
+	lnMu     sync.Mutex // guards lns and dropped
+	lns      []*listen.Listener
+	dropped  map[*listen.Listener]bool // closed by Rebind
+	pid      int
+	wg       sync.WaitGroup
+	served   chan struct{}
+	closing  sync.Once
 
 	pausing atomic.Bool // Pause was called: answers close their connection
 
@@ -132,30 +127,21 @@ type served struct {
 // New prepares a Server; it opens the access log but no listener.
 func New(cfg Config) (*Server, error) {
 	set := cfg.Settings
-	allow, err := forward.ParseAllowList(set.ForwardedAllowIPs)
-	if err != nil {
-		return nil, fmt.Errorf("forwarded_allow_ips: %w", err)
-	}
-	if allow.All() {
-		cfg.Log.Warn("forwarded_allow_ips = *: every client may set X-Forwarded-* (safe only when nothing but trusted proxies can reach gsup)")
-	}
-	format, err := accesslog.Compile(set.AccessLogformat)
-	if err != nil {
-		return nil, fmt.Errorf("access_logformat: %w", err)
-	}
 	s := &Server{
 		cfg:    cfg,
 		set:    set,
 		log:    cfg.Log,
-		policy: forward.Policy{Allow: allow, TrustUnixPeers: set.TrustUnixPeers},
-		limits: httpcheck.Limits{RequestLine: set.LimitRequestLine, Fields: set.LimitRequestFields, FieldSize: set.LimitRequestFieldSize, Body: set.MaxBody},
 		bal:    upstream.NewBalancer(),
-		format: format,
 		pid:    os.Getpid(),
 		served: make(chan struct{}),
 		fronts: map[*listen.Listener]*served{},
 		stop:   make(chan struct{}),
 	}
+	f, err := s.newHandling(set, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(f)
 	s.setBinds(set.Bind)
 	if set.ACME != nil {
 		if s.acme, err = certs.NewACME(set.ACME, cfg.Log); err != nil {
@@ -178,37 +164,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.access = w
 	}
-	if set.BodyTimeout <= 0 {
-		set.BodyTimeout = procfile.DefaultClientTimeout
-	}
-	if set.SendTimeout <= 0 {
-		set.SendTimeout = procfile.DefaultClientTimeout
-	}
-	maxConns := set.MaxConnections
-	if maxConns <= 0 {
-		maxConns = conns.DefaultMax(fdlimit.Current())
-	}
-	if s.edge, err = newEdge(set); err != nil {
-		return nil, err
-	}
-	s.set = set
-	s.gate = conns.New(conns.Options{Max: maxConns, SendTimeout: set.SendTimeout, Log: cfg.Log, Refused: s.logRefusedConn})
+	s.gate = conns.New(conns.Options{Max: maxConnections(set), SendTimeout: f.set.SendTimeout, Log: cfg.Log, Refused: s.logRefusedConn})
 	if set.MaxRequests > 0 && cfg.OnLimit != nil {
 		s.bal.SetMaxRequests(set.MaxRequests, set.MaxRequestsJitter, cfg.OnLimit)
 	}
-	s.proxy = upstream.NewProxy(s.bal, upstream.Options{
-		Timeout:           set.Timeout,
-		BufferBody:        set.BufferBody,
-		BufferResponse:    set.BufferResponse,
-		MaxBody:           set.MaxBody,
-		HoldTimeout:       set.HoldTimeout,
-		BodyTimeout:       set.BodyTimeout,
-		IgnoreClientAbort: set.IgnoreClientAbort,
-		Rewrite:           s.rewrite,
-		ErrorPage:         s.edge.errorPage,
-		Log:               cfg.Log,
-	})
-	s.app = http.HandlerFunc(s.serveEdge)
 	if o := cfg.Observer; o != nil {
 		s.bal.SetHoldHook(&upstream.HoldHook{Begin: o.HoldBegin, End: o.HoldEnd})
 	}
@@ -255,7 +214,7 @@ func (s *Server) httpsPort() string {
 func (s *Server) newHTTPServer(b Bind) *h1.Server {
 	return &h1.Server{
 		Handler:           s,
-		Limits:            s.limits,
+		LimitsNow:         s.limitsNow, // a reload's limits apply to the connections accepted after it
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		Log:               s.log,
@@ -387,7 +346,7 @@ func (s *Server) serveLocked(l *listen.Listener) {
 	switch {
 	case b.TLS:
 		bindLog.Infof("listening at %s (TLS, HTTP/2)", l.Name)
-		inner = newTLSListener(inner, s.tlsConf, s.h2, b, s.log, s.cfg.Observer)
+		inner = newTLSListener(inner, s.tlsConf, s.h2, b, l.Name, s.log, s.cfg.Observer)
 	case b.Redirect:
 		bindLog.Infof("listening at %s (redirecting to https)", l.Name)
 	default:
@@ -411,7 +370,8 @@ func (s *Server) serveLocked(l *listen.Listener) {
 
 // Rebind makes the server listen on exactly binds (at a reload):
 // addresses not yet open are opened and served, and listeners no longer
-// listed are closed (their connections finish their requests). A bind
+// listed are closed (their HTTP/1.1 connections finish their requests,
+// their HTTP/2 ones get GOAWAY and finish their streams). A bind
 // that cannot be opened is an error, and then nothing changes.
 func (s *Server) Rebind(binds []procfile.Bind) error {
 	s.lnMu.Lock()
@@ -450,6 +410,7 @@ func (s *Server) Rebind(binds []procfile.Bind) error {
 			delete(s.fronts, l)
 			go f.h1.Shutdown(context.Background()) //nolint:errcheck // its connections finish their requests
 		}
+		s.h2.drop(l.Name) // GOAWAY: its streams finish
 		l.Close()
 	}
 	s.lns = append(keep, opened...)
@@ -473,7 +434,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.access != nil {
 		s.access.Close()
 	}
-	s.edge.close()
+	s.cur.Load().retire()
 	return err
 }
 
@@ -526,25 +487,6 @@ func (s *Server) shutdownLayers(ctx context.Context) error {
 		h2.close()
 	}
 	return err
-}
-
-// Reload takes the TLS settings of a reload: the certificates are read
-// again (all, or none is changed and the error says why). Other
-// settings of [serve] keep their running values.
-func (s *Server) Reload(set procfile.Serve) error {
-	s.lnMu.Lock()
-	s.setBinds(set.Bind)
-	s.lnMu.Unlock()
-	if s.certs == nil {
-		if set.TLS() {
-			return fmt.Errorf("TLS was off at start: a restart turns it on")
-		}
-		return nil
-	}
-	if !reflect.DeepEqual(set.ACME, s.set.ACME) {
-		s.log.Warn("[serve.acme] changed: the running ACME settings are kept until a restart")
-	}
-	return s.certs.Set(set.TLSPairs())
 }
 
 // Add puts a ready instance in rotation.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/net/http2"
 
 	"gsup/internal/testcert"
 	"gsup/internal/testprog"
@@ -337,4 +338,90 @@ func mustRequest(t *testing.T, ctx context.Context, url string) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// A reload that drops a TLS bind sends GOAWAY to its HTTP/2 connections:
+// the stream in flight finishes, no new stream is taken, and the
+// connection is closed once it is idle.
+func TestTLSH2DroppedBindGoaway(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	f := startTLSFront(t, defaults(), heldEvents(release), []string{"127.0.0.1"})
+	conf := f.ca.ClientConfig("127.0.0.1")
+	conf.NextProtos = []string{"h2"}
+	tc, err := tls.Dial("tcp", f.tlsAddr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("ALPN chose %q", p)
+	}
+	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cc.RoundTrip(mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line := make([]byte, len("data: first\n\n"))
+	if _, err := io.ReadFull(resp.Body, line); err != nil {
+		t.Fatalf("first event: %q %v", line, err)
+	}
+
+	// The reload keeps only the redirect bind.
+	if err := f.s.Rebind(f.s.set.Bind[1:]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "GOAWAY on the dropped bind's connection", func() bool { return cc.State().Closing })
+	if _, err := cc.RoundTrip(mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/new")); err == nil {
+		t.Errorf("a new stream was served after GOAWAY")
+	}
+	release <- struct{}{}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil || string(rest) != "data: last\n\n" {
+		t.Errorf("the stream in flight: %q %v", rest, err)
+	}
+	eventually(t, "the connection closed", func() bool { return cc.State().Closed })
+}
+
+// A reload that raises the header limits applies to both protocols: a
+// request head larger than the old limits let through is served after it,
+// over HTTP/2 on a new connection too.
+func TestTLSReloadRaisesHeaderLimits(t *testing.T) {
+	f := startTLSFront(t, defaults(), echoApp, []string{"127.0.0.1"})
+	before := &http.Transport{TLSClientConfig: f.ca.ClientConfig("127.0.0.1"), ForceAttemptHTTP2: true}
+	defer before.CloseIdleConnections()
+	if resp, err := (&http.Client{Transport: before}).Get("https://" + f.tlsAddr + "/"); err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("before the reload: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	next := f.s.set
+	next.LimitRequestFields = 4
+	next.LimitRequestFieldSize = 1 << 20
+	if err := f.s.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("a", 900<<10) // over the old 100 fields of 8190 bytes in all
+	for _, h2 := range []bool{false, true} {
+		tr := &http.Transport{TLSClientConfig: f.ca.ClientConfig("127.0.0.1"), ForceAttemptHTTP2: h2}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		req := mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/")
+		req.Header.Set("X-Big", big)
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Errorf("h2=%v: %v", h2, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+			t.Errorf("h2=%v: %d %s", h2, resp.StatusCode, resp.Proto)
+		}
+		tr.CloseIdleConnections()
+	}
 }

@@ -1,4 +1,4 @@
-package accesslog
+package accesslog_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gsup/internal/testprog"
+	"gsup/serve/accesslog"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -28,7 +29,7 @@ func TestWriterFileBufferedThenFlushed(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, err := OpenWriter(path, nil)
+	w, err := accesslog.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestWriterFileBufferedThenFlushed(t *testing.T) {
 
 func TestWriterFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := OpenWriter(path, nil)
+	w, err := accesslog.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestWriterFileMode(t *testing.T) {
 
 func TestWriterTimedFlush(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := OpenWriter(path, nil)
+	w, err := accesslog.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +75,8 @@ func TestWriterTimedFlush(t *testing.T) {
 	start := time.Now()
 	w.Write([]byte("timed\n"))
 	testprog.Eventually(t, "the timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\n", "" })
-	if d := time.Since(start); d < flushDelay/2 {
-		t.Errorf("flushed after %v, expected about %v", d, flushDelay)
+	if d := time.Since(start); d < accesslog.FlushDelay/2 {
+		t.Errorf("flushed after %v, expected about %v", d, accesslog.FlushDelay)
 	}
 	// The timer re-arms for the next line.
 	w.Write([]byte("again\n"))
@@ -84,13 +85,13 @@ func TestWriterTimedFlush(t *testing.T) {
 
 func TestWriterFlushesWhenFull(t *testing.T) {
 	out := &testprog.Buffer{}
-	w, err := OpenWriter("-", out)
+	w, err := accesslog.OpenWriter("-", out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
 	line := []byte(strings.Repeat("x", 99) + "\n")
-	n := flushSize/len(line) + 1
+	n := accesslog.FlushSize/len(line) + 1
 	for i := 0; i < n; i++ {
 		if _, err := w.Write(line); err != nil {
 			t.Fatal(err)
@@ -100,7 +101,7 @@ func TestWriterFlushesWhenFull(t *testing.T) {
 	if len(got) == 0 || len(got)%len(line) != 0 {
 		t.Errorf("after %d bytes, %d were written (want whole lines, at least one flush)", n*len(line), len(got))
 	}
-	big := bytes.Repeat([]byte("y"), 2*flushSize)
+	big := bytes.Repeat([]byte("y"), 2*accesslog.FlushSize)
 	if n, err := w.Write(big); n != len(big) || err != nil {
 		t.Errorf("large write: %d, %v", n, err)
 	}
@@ -112,7 +113,7 @@ func TestWriterFlushesWhenFull(t *testing.T) {
 func TestWriterReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	w, err := OpenWriter(path, nil)
+	w, err := accesslog.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(sub, "access.log")
-	w, err := OpenWriter(path, nil)
+	w, err := accesslog.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +168,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 
 func TestWriterStdout(t *testing.T) {
 	out := &testprog.Buffer{}
-	w, err := OpenWriter("-", out)
+	w, err := accesslog.OpenWriter("-", out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ type failWriter struct{}
 func (failWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriterReportsErrors(t *testing.T) {
-	w, err := OpenWriter("-", failWriter{})
+	w, err := accesslog.OpenWriter("-", failWriter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,22 +209,22 @@ func TestWriterReportsErrors(t *testing.T) {
 	}
 	// A failed background flush is reported by the next call.
 	w.Write([]byte("y\n"))
-	time.Sleep(2 * flushDelay)
+	time.Sleep(2 * accesslog.FlushDelay)
 	if _, err := w.Write([]byte("z\n")); err == nil {
 		t.Errorf("Write after a failed timed flush: no error")
 	}
-	if _, err := OpenWriter(filepath.Join(t.TempDir(), "missing", "access.log"), nil); err == nil {
-		t.Errorf("OpenWriter in a missing directory succeeded")
+	if _, err := accesslog.OpenWriter(filepath.Join(t.TempDir(), "missing", "access.log"), nil); err == nil {
+		t.Errorf("accesslog.OpenWriter in a missing directory succeeded")
 	}
 }
 
 func TestWriterConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := OpenWriter(path, nil)
+	w, err := accesslog.OpenWriter(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := Compile("")
+	f, err := accesslog.Compile("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestWriterConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e := baseEntry(t)
+			e := accesslog.BaseEntry(t)
 			e.Status = 200 + g
 			var buf []byte
 			for i := 0; i < lines; i++ {
@@ -271,13 +272,13 @@ func TestWriterConcurrent(t *testing.T) {
 }
 
 func BenchmarkWriter(b *testing.B) {
-	w, err := OpenWriter(filepath.Join(b.TempDir(), "access.log"), nil)
+	w, err := accesslog.OpenWriter(filepath.Join(b.TempDir(), "access.log"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	f, _ := Compile("")
-	e := baseEntry(b)
+	f, _ := accesslog.Compile("")
+	e := accesslog.BaseEntry(b)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		buf := make([]byte, 0, 512)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -64,7 +65,7 @@ type Store struct {
 	// Strict refuses a handshake for a name that matches no certificate
 	// (the front has a host allow-list); else the first certificate is
 	// given.
-	strict bool
+	strict atomic.Bool
 	// acme answers its domains that no certificate file covers, a
 	// client with no name when there is no file, and TLS-ALPN-01
 	// challenges; nil = no [serve.acme].
@@ -74,7 +75,8 @@ type Store struct {
 // New reads every pair (an unreadable one is an error); acme, if not
 // nil, serves the names of [serve.acme].
 func New(pairs []procfile.CertPair, acme *ACME, strict bool, log *logrus.Logger) (*Store, error) {
-	s := &Store{log: log, strict: strict, acme: acme}
+	s := &Store{log: log, acme: acme}
+	s.strict.Store(strict)
 	if err := s.Set(pairs); err != nil {
 		return nil, err
 	}
@@ -98,6 +100,10 @@ func (s *Store) Set(pairs []procfile.CertPair) error {
 	s.mu.Unlock()
 	return nil
 }
+
+// SetStrict says whether a handshake for a name no certificate covers is
+// refused (the front's host allow-list changed at a reload).
+func (s *Store) SetStrict(strict bool) { s.strict.Store(strict) }
 
 // index rebuilds the name maps; the first certificate naming a name wins.
 func (s *Store) index() {
@@ -237,7 +243,7 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		return e.cert, nil
 	case s.acme != nil && s.acme.Covers(name):
 		return s.acme.GetCertificate(hello)
-	case s.strict && name != "":
+	case s.strict.Load() && name != "":
 		return nil, ErrUnknownName
 	case first != nil:
 		return first.cert, nil

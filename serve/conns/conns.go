@@ -83,7 +83,9 @@ type Options struct {
 // Gate counts the connections of the listeners it wraps. Its methods are
 // safe for concurrent use.
 type Gate struct {
-	o      Options
+	o      Options // Max and SendTimeout are read from max and send
+	max    atomic.Int64
+	send   atomic.Int64 // a time.Duration
 	active atomic.Int64
 	peak   atomic.Int64 // highest active since the last release
 	// releasing is set while a release is scheduled.
@@ -94,7 +96,17 @@ type Gate struct {
 
 // New returns a Gate.
 func New(o Options) *Gate {
-	return &Gate{o: o}
+	g := &Gate{o: o}
+	g.Set(o.Max, o.SendTimeout)
+	return g
+}
+
+// Set changes Max and SendTimeout (at a reload): a lower Max refuses new
+// connections until enough have closed; SendTimeout applies from each
+// connection's next write.
+func (g *Gate) Set(max int, sendTimeout time.Duration) {
+	g.max.Store(int64(max))
+	g.send.Store(int64(sendTimeout))
 }
 
 // Active is the number of connections open now.
@@ -190,7 +202,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // admit counts c in and wraps it, or refuses it and returns nil.
 func (g *Gate) admit(c net.Conn) *Conn {
 	n := g.active.Add(1)
-	if g.o.Max > 0 && n > int64(g.o.Max) {
+	if max := g.max.Load(); max > 0 && n > max {
 		g.active.Add(-1)
 		g.refuse(c)
 		return nil
@@ -203,8 +215,9 @@ func (g *Gate) admit(c net.Conn) *Conn {
 func (g *Gate) refuse(c net.Conn) {
 	total := g.refused.Add(1)
 	if n, due := g.refusals.add(); due {
-		g.log().WithField("refused", n).WithField("max_connections", g.o.Max).
-			Warnf("refused %d connections in the last second: max_connections (%d) reached (%d refused in all)", n, g.o.Max, total)
+		max := g.max.Load()
+		g.log().WithField("refused", n).WithField("max_connections", max).
+			Warnf("refused %d connections in the last second: max_connections (%d) reached (%d refused in all)", n, max, total)
 	}
 	// A fresh socket's send buffer is empty: this write does not block.
 	c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -257,7 +270,7 @@ func (c *Conn) NetConn() net.Conn { return c.Conn }
 // client learns that the response was cut, and the system drops what was
 // left to send at once).
 func (c *Conn) Write(p []byte) (int, error) {
-	d := c.g.o.SendTimeout
+	d := time.Duration(c.g.send.Load())
 	if d <= 0 || c.manual.Load() {
 		return c.Conn.Write(p)
 	}
@@ -286,7 +299,7 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if !ok {
 		return io.Copy(struct{ io.Writer }{c}, r)
 	}
-	d := c.g.o.SendTimeout
+	d := time.Duration(c.g.send.Load())
 	if d <= 0 || c.manual.Load() {
 		return rf.ReadFrom(r)
 	}

@@ -43,6 +43,7 @@ type conn struct {
 	nc     net.Conn
 	state  atomic.Int32 // http.ConnState
 	since  time.Time    // accepted
+	lim    httpcheck.Limits
 	stream *httpcheck.Stream
 
 	// The read side, owned by the connection's goroutine (and the handler
@@ -101,7 +102,11 @@ func (c *conn) serve() {
 		c.setState(http.StateClosed)
 		c.srv.forget(c)
 	}()
-	c.stream = httpcheck.NewStream(c.srv.Limits)
+	c.lim = c.srv.Limits
+	if c.srv.LimitsNow != nil {
+		c.lim = c.srv.LimitsNow()
+	}
+	c.stream = httpcheck.NewStream(c.lim)
 	c.remoteAddr = c.nc.RemoteAddr().String()
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.nc.LocalAddr())
 	if f := c.srv.ConnContext; f != nil {
@@ -125,12 +130,21 @@ func (c *conn) serve() {
 	}
 }
 
-// release gives the read buffer back.
+// release gives the read buffer back (to the pool when it came from
+// there).
 func (c *conn) release() {
 	if c.bufp != nil {
 		bufPool.Put(c.bufp)
-		c.bufp, c.buf = nil, nil
 	}
+	c.bufp, c.buf = nil, nil
+}
+
+// grow replaces the read buffer, full, by a larger one.
+func (c *conn) grow(size int) {
+	nb := make([]byte, size)
+	copy(nb, c.buf[:c.wp])
+	c.release()
+	c.buf = nb
 }
 
 // errNoRequest: the client closed or went quiet between requests.
@@ -168,7 +182,7 @@ func (c *conn) refuse(e httpcheck.Error) {
 }
 
 // maxHead is the largest request head read.
-func (c *conn) maxHead() int { return httpcheck.MaxHeaderBytes(c.srv.Limits) + 4 }
+func (c *conn) maxHead() int { return httpcheck.MaxHeaderBytes(c.lim) + 4 }
 
 var crlfcrlf = []byte("\r\n\r\n")
 
@@ -176,9 +190,10 @@ var crlfcrlf = []byte("\r\n\r\n")
 // first byte is bounded by IdleTimeout (ReadHeaderTimeout on a new
 // connection), the head by ReadHeaderTimeout from its first byte.
 func (c *conn) readRequest(first bool) (*http.Request, error) {
-	if c.bufp == nil {
+	if c.rp == c.wp && (c.buf == nil || len(c.buf) > bufSize) {
+		c.release() // a buffer grown for a large head goes
 		c.bufp = bufPool.Get().(*[]byte)
-		c.buf = *c.bufp
+		c.buf, c.rp, c.wp = *c.bufp, 0, 0
 	}
 	c.watch.take(c)
 	wait := c.srv.IdleTimeout
@@ -247,10 +262,7 @@ func (c *conn) fill() {
 			c.wp = copy(c.buf, c.buf[c.rp:c.wp])
 			c.rp = 0
 		} else {
-			nb := make([]byte, min(2*len(c.buf), c.maxHead()+bufSize))
-			copy(nb, c.buf[:c.wp])
-			c.release()
-			c.buf = nb
+			c.grow(min(2*len(c.buf), c.maxHead()+bufSize))
 		}
 	}
 	n, err := c.nc.Read(c.buf[c.wp:])
@@ -305,10 +317,7 @@ func (c *conn) put(p []byte) {
 				c.wp = copy(c.buf, c.buf[c.rp:c.wp])
 				c.rp = 0
 			} else {
-				nb := make([]byte, 2*len(c.buf))
-				copy(nb, c.buf[:c.wp])
-				c.release()
-				c.buf = nb
+				c.grow(2 * len(c.buf))
 			}
 		}
 		n := copy(c.buf[c.wp:], p)

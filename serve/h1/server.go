@@ -38,7 +38,10 @@ import (
 // before the first Serve.
 type Server struct {
 	Handler http.Handler
-	Limits  httpcheck.Limits
+	// Limits are the request limits; when LimitsNow is set, each new
+	// connection takes those it returns instead (they may change).
+	Limits    httpcheck.Limits
+	LimitsNow func() httpcheck.Limits
 	// ReadHeaderTimeout bounds the reading of a request head, from its
 	// first byte; IdleTimeout the wait for one on a kept connection.
 	ReadHeaderTimeout time.Duration

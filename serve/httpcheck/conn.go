@@ -60,12 +60,20 @@ import (
 // own: use its NetConn method to reach that one (for a PROXY header or
 // SO_PEERCRED, say).
 func WrapListener(l net.Listener, lim Limits, log *logrus.Logger, refused func(net.Conn, Error)) net.Listener {
-	return &listener{Listener: l, lim: lim.normalize(), log: log, refused: refused}
+	return WrapListenerFunc(l, func() Limits { return lim }, log, refused)
+}
+
+// WrapListenerFunc is WrapListener with limits that may change (at a
+// reload): each connection takes those lim returns when it is accepted.
+// Serve it with MaxHeaderBytes at least MaxHeaderBytes of any limits lim
+// may return (MaxHeaderCeiling will do: the checks come first).
+func WrapListenerFunc(l net.Listener, lim func() Limits, log *logrus.Logger, refused func(net.Conn, Error)) net.Listener {
+	return &listener{Listener: l, lim: lim, log: log, refused: refused}
 }
 
 type listener struct {
 	net.Listener
-	lim     Limits
+	lim     func() Limits
 	log     *logrus.Logger
 	refused func(net.Conn, Error)
 }
@@ -76,7 +84,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, sc: newScanner(l.lim), log: l.log, refused: l.refused}, nil
+	return &conn{Conn: c, sc: newScanner(l.lim().normalize()), log: l.log, refused: l.refused}, nil
 }
 
 // poison is handed to net/http in place of a refused request: it is not a

@@ -67,6 +67,14 @@ func MaxHeaderBytes(l Limits) int {
 	return n.Fields*(n.FieldSize+2) + 4 + n.RequestLine + 2
 }
 
+// MaxHeaderCeiling is MaxHeaderBytes of the largest limits gsup's
+// configuration accepts (limit_request_fields 32768 of
+// limit_request_field_size 1 MiB, and a 1 MiB request line): for a
+// server whose connections check limits that may change. net/http reads
+// what it is sent, never this much ahead: the checks refuse a head over
+// the limits in force before net/http has read it.
+var MaxHeaderCeiling = MaxHeaderBytes(Limits{RequestLine: 0, Fields: maxFields, FieldSize: 1 << 20})
+
 // Error is a request the front refuses: Status is the HTTP status to
 // answer (400, 413, 414, 431, 505) and Reason says why, in a few words
 // safe to show to the client. A wrapped connection's Read returns an

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -1058,4 +1059,106 @@ func TestIdleExpiry(t *testing.T) {
 		t.Error("a stale connection was handed out")
 	}
 	waitFor(t, closed, "the stale connection to close")
+}
+
+// TestClientCutsStream: a client that goes away after the response head
+// went out, before the response was complete (an event stream it
+// closes), is recorded as 499, with the bytes it was sent; a response
+// sent whole keeps its status.
+func TestClientCutsStream(t *testing.T) {
+	first := "data: first\n\n"
+	gone := make(chan struct{})
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/whole" {
+			io.WriteString(w, first)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		close(gone)
+	}))
+	f, _ := gsupFront(t, Options{}, addr)
+	for _, path := range []string{"/events", "/whole"} {
+		c, err := net.Dial("tcp", f.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(first))
+		if _, err := io.ReadFull(resp.Body, got); err != nil || string(got) != first {
+			t.Fatalf("%s: %q %v", path, got, err)
+		}
+		c.(*net.TCPConn).SetLinger(0) // a reset, as a closed browser tab
+		c.Close()
+		want := 499
+		if path == "/whole" {
+			want = 200
+		} else {
+			waitFor(t, gone, "the app's request cancelled")
+		}
+		if rec := f.record(t); rec.Status != want || rec.BytesSent != int64(len(first)) || rec.ClientAbort != (want == 499) {
+			t.Errorf("%s: record %+v, want status %d", path, rec, want)
+		}
+	}
+}
+
+// TestUpstreamDiesMidRequestBody: a streamed request body (over
+// BufferBody) whose instance dies before answering gets 502, as nginx
+// answers when proxy_request_buffering is off: no byte of the response
+// went out, so the client can be told. The request is not sent again
+// (part of its body is gone).
+func TestUpstreamDiesMidRequestBody(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+			var calls atomic.Int32
+			addr := rawBackend(t, func(c net.Conn) {
+				calls.Add(1)
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.CopyN(io.Discard, req.Body, 64<<10)
+				c.(*net.TCPConn).SetLinger(0) // dies: unread bytes make a reset
+			})
+			logger, sink := newLogger()
+			f, _ := gsupFront(t, Options{Log: logger, BufferBody: 1024}, addr)
+			pr, pw := io.Pipe()
+			go func() {
+				chunk := bytes.Repeat([]byte("x"), 16<<10)
+				for i := 0; i < 256; i++ { // 4 MiB, unless the answer comes first
+					if _, err := pw.Write(chunk); err != nil {
+						return
+					}
+				}
+				pw.Close()
+			}()
+			defer pr.Close()
+			req, _ := http.NewRequest("POST", f.URL+"/upload", pr)
+			if !chunked {
+				req.ContentLength = 256 * 16 << 10
+			}
+			resp, err := client(t).Do(req)
+			if err != nil {
+				t.Fatalf("the client got no answer: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 502 {
+				t.Errorf("status %d, want 502", resp.StatusCode)
+			}
+			if rec := f.record(t); rec.Status != 502 || rec.ClientAbort || rec.Upstream != addr {
+				t.Errorf("record %+v", rec)
+			}
+			if calls.Load() != 1 || sink.count(logrus.ErrorLevel) != 1 {
+				t.Errorf("app calls %d, log:\n%s", calls.Load(), sink.messages())
+			}
+		})
+	}
 }

@@ -36,6 +36,10 @@ const (
 	bigWrite = 64 << 10
 	// maxAttempts bounds the connections one request tries.
 	maxAttempts = 32
+	// lingerTime bounds the time a client's unread request body is
+	// read and dropped after an answer that left it unread (nginx's
+	// lingering_time is 30s, for slower clients than a proxy's).
+	lingerTime = 2 * time.Second
 )
 
 // aLongTimeAgo is a deadline in the past, to unblock a read at once.
@@ -156,7 +160,7 @@ func sizeOption(v int64) int64 {
 
 // Record is what the Proxy did with one request, for the access log.
 type Record struct {
-	Status      int    // status sent to the client; 499 when it went away first
+	Status      int    // status sent to the client; 499 when it went away before the response was complete
 	BytesSent   int64  // response body bytes written to the client
 	Upstream    string // address of the instance that answered, if any
 	ClientAbort bool   // the client went away before the response was complete
@@ -635,6 +639,20 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 // headFailed handles an exchange that ended before a final response head
 // was forwarded.
 func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
+	// Whether the client went away is decided before cutBody: its
+	// deadline in the past makes net/http cancel the request, which an
+	// instance that died under a streamed body must not look like.
+	gone := x.aborted.Load() || !x.p.ignoreAbort && x.r.Context().Err() != nil
+	// A body cut short stays unread: the answer must reach the client
+	// all the same (lingerClient).
+	cut := x.bodyDone != nil
+	if cut {
+		defer func() {
+			if x.answered && x.rec.Status != 499 {
+				x.lingerClient()
+			}
+		}()
+	}
 	x.cutBody(pc)
 	x.drop(pc)
 	be.done(x.sent)
@@ -643,7 +661,7 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 		// Before the abort: net/http cancels the request when a read from
 		// the client fails.
 		x.bodyFailed(x.bodyReadErr)
-	case x.aborted.Load() || !x.p.ignoreAbort && x.r.Context().Err() != nil:
+	case gone:
 		x.clientAbort(be, err)
 	case x.bodyReadErr != nil:
 		x.bodyFailed(x.bodyReadErr)
@@ -837,6 +855,28 @@ func (x *exchange) abortClient() {
 	}
 }
 
+// lingerClient ends the client connection after gsup's own answer to a
+// request whose body was left unread (its instance died while it was
+// streamed): on HTTP/1 it sends the answer, half-closes, and reads and
+// drops what the client still sends for up to lingerTime, as nginx's
+// lingering close does, so that the client reads the answer instead of a
+// reset (closing a socket with unread bytes resets it).
+// On HTTP/2 the stream's reset is net/http's, and the connection stays.
+func (x *exchange) lingerClient() {
+	c, _, err := http.NewResponseController(x.w).Hijack()
+	if err != nil {
+		return
+	}
+	go func() {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		c.SetReadDeadline(time.Now().Add(lingerTime))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+}
+
 func flush(w http.ResponseWriter, f http.Flusher) {
 	if f != nil {
 		f.Flush()
@@ -845,11 +885,12 @@ func flush(w http.ResponseWriter, f http.Flusher) {
 	http.NewResponseController(w).Flush()
 }
 
-// clientAbort records a client that went away.
+// clientAbort records a client that went away before the response was
+// complete: 499, also when the head (and some of the body) went out
+// already, so that the access log tells a stream cut by its client from
+// one sent whole (BytesSent says how much it got).
 func (x *exchange) clientAbort(be *backend, err error) {
-	if x.rec.Status == 0 {
-		x.rec.Status = 499
-	}
+	x.rec.Status = 499
 	x.rec.ClientAbort = true
 	addr := "-"
 	if be != nil {
