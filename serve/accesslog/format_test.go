@@ -1,30 +1,20 @@
 package accesslog
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-)
 
-// readRequest parses raw as net/http's server does, so RequestURI, Host and
-// the header map look as they will in the front.
-func readRequest(t testing.TB, raw string) *http.Request {
-	t.Helper()
-	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
-	if err != nil {
-		t.Fatalf("reading request: %v", err)
-	}
-	return r
-}
+	"gsup/internal/testprog"
+)
 
 var start = time.Date(2026, time.November, 24, 10, 0, 0, 0, time.UTC)
 
 func baseEntry(t testing.TB) *Entry {
-	r := readRequest(t, "GET /my/path?foo=bar HTTP/1.1\r\n"+
+	r := testprog.ReadRequest(t, "GET /my/path?foo=bar HTTP/1.1\r\n"+
 		"Host: example.com:8080\r\n"+
 		"Authorization: Basic YnJrMHY6\r\n"+ // "brk0v:", Gunicorn's test_logger value
 		"Referer: http://example.com/from\r\n"+
@@ -48,12 +38,19 @@ func baseEntry(t testing.TB) *Entry {
 	}
 }
 
-func render(t *testing.T, format string, e *Entry) string {
-	t.Helper()
+// compile compiles format; tb fails on an error.
+func compile(tb testing.TB, format string) *Format {
+	tb.Helper()
 	f, err := Compile(format)
 	if err != nil {
-		t.Fatalf("Compile(%q): %v", format, err)
+		tb.Fatalf("Compile(%q): %v", format, err)
 	}
+	return f
+}
+
+func render(t *testing.T, format string, e *Entry) string {
+	t.Helper()
+	f := compile(t, format)
 	line := string(f.Append(nil, e))
 	if !strings.HasSuffix(line, "\n") {
 		t.Fatalf("line %q has no trailing newline", line)
@@ -75,7 +72,7 @@ func TestDefaultLine(t *testing.T) {
 
 func TestDefaultLineMissingValues(t *testing.T) {
 	e := &Entry{
-		Request:   readRequest(t, "POST /x HTTP/1.0\r\n\r\n"),
+		Request:   testprog.ReadRequest(t, "POST /x HTTP/1.0\r\n\r\n"),
 		Status:    499,
 		BytesSent: 0,
 		Start:     start,
@@ -118,15 +115,15 @@ func TestAtoms(t *testing.T) {
 			e.Duration = 0
 		}, "[02/Jan/2026:03:04:05 -0530]"},
 		{"r", "%(r)s", nil, "GET /my/path?foo=bar HTTP/1.1"},
-		{"r raw uri kept", "%(r)s", func(e *Entry) { e.Request = readRequest(t, "GET /a%20b//c?x=%22 HTTP/1.0\r\n\r\n") }, "GET /a%20b//c?x=%22 HTTP/1.0"},
+		{"r raw uri kept", "%(r)s", func(e *Entry) { e.Request = testprog.ReadRequest(t, "GET /a%20b//c?x=%22 HTTP/1.0\r\n\r\n") }, "GET /a%20b//c?x=%22 HTTP/1.0"},
 		{"r absolute form", "%(r)s", func(e *Entry) {
-			e.Request = readRequest(t, "GET http://example.com/foo?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			e.Request = testprog.ReadRequest(t, "GET http://example.com/foo?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n")
 		}, "GET http://example.com/foo?q=1 HTTP/1.1"},
 		{"m", "%(m)s", nil, "GET"},
 		{"U", "%(U)s", nil, "/my/path"},
-		{"U decoded", "%(U)s", func(e *Entry) { e.Request = readRequest(t, "GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n") }, "/a b"},
+		{"U decoded", "%(U)s", func(e *Entry) { e.Request = testprog.ReadRequest(t, "GET /a%20b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n") }, "/a b"},
 		{"q", "%(q)s", nil, "foo=bar"},
-		{"q empty", "[%(q)s]", func(e *Entry) { e.Request = readRequest(t, "GET / HTTP/1.1\r\nHost: h\r\n\r\n") }, "[]"},
+		{"q empty", "[%(q)s]", func(e *Entry) { e.Request = testprog.ReadRequest(t, "GET / HTTP/1.1\r\nHost: h\r\n\r\n") }, "[]"},
 		{"H", "%(H)s", nil, "HTTP/1.1"},
 		{"s", "%(s)s", nil, "200"},
 		{"s 499", "%(s)s", func(e *Entry) { e.Status = 499 }, "499"},
@@ -250,10 +247,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestAppendReusesBuffer(t *testing.T) {
-	f, err := Compile("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := compile(t, "")
 	e := baseEntry(t)
 	buf := []byte("prefix|")
 	buf = f.Append(buf, e)
@@ -263,10 +257,7 @@ func TestAppendReusesBuffer(t *testing.T) {
 }
 
 func TestAppendAllocs(t *testing.T) {
-	f, err := Compile("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := compile(t, "")
 	e := baseEntry(t)
 	buf := make([]byte, 0, 512)
 	allocs := testing.AllocsPerRun(100, func() {
@@ -277,11 +268,15 @@ func TestAppendAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkAppendDefault(b *testing.B) {
-	f, err := Compile("")
-	if err != nil {
-		b.Fatal(err)
-	}
+func BenchmarkAppendDefault(b *testing.B) { benchAppend(b, "") }
+
+func BenchmarkAppendRich(b *testing.B) {
+	benchAppend(b, `%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s %({x-forwarded-for}i)s %({content-type}o)s %({remote_port}e)s %(p)s`)
+}
+
+// benchAppend measures appending the base entry's line in format.
+func benchAppend(b *testing.B, format string) {
+	f := compile(b, format)
 	e := baseEntry(b)
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
@@ -289,17 +284,4 @@ func BenchmarkAppendDefault(b *testing.B) {
 		buf = f.Append(buf[:0], e)
 	}
 	b.SetBytes(int64(len(buf)))
-}
-
-func BenchmarkAppendRich(b *testing.B) {
-	f, err := Compile(`%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s %({x-forwarded-for}i)s %({content-type}o)s %({remote_port}e)s %(p)s`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := baseEntry(b)
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = f.Append(buf[:0], e)
-	}
 }

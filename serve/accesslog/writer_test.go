@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,11 +29,7 @@ func TestWriterFileBufferedThenFlushed(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, err := OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	if _, err := w.Write([]byte("one\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +46,7 @@ func TestWriterFileBufferedThenFlushed(t *testing.T) {
 
 func TestWriterFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	openWriter(t, path, nil)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +59,7 @@ func TestWriterFileMode(t *testing.T) {
 
 func TestWriterTimedFlush(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	start := time.Now()
 	w.Write([]byte("timed\n"))
 	testprog.Eventually(t, "the timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\n", "" })
@@ -84,11 +73,7 @@ func TestWriterTimedFlush(t *testing.T) {
 
 func TestWriterFlushesWhenFull(t *testing.T) {
 	out := &testprog.Buffer{}
-	w, err := OpenWriter("-", out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, "-", out)
 	line := []byte(strings.Repeat("x", 99) + "\n")
 	n := flushSize/len(line) + 1
 	for i := 0; i < n; i++ {
@@ -112,11 +97,7 @@ func TestWriterFlushesWhenFull(t *testing.T) {
 func TestWriterReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	w, err := OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	w.Write([]byte("before rotation\n"))
 	rotated := filepath.Join(dir, "access.log.1")
 	if err := os.Rename(path, rotated); err != nil {
@@ -144,11 +125,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(sub, "access.log")
-	w, err := OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	moved := filepath.Join(dir, "moved")
 	if err := os.Rename(sub, moved); err != nil {
 		t.Fatal(err)
@@ -167,10 +144,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 
 func TestWriterStdout(t *testing.T) {
 	out := &testprog.Buffer{}
-	w, err := OpenWriter("-", out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, "-", out)
 	w.Write([]byte("to stdout\n"))
 	if err := w.Reopen(); err != nil {
 		t.Fatal(err)
@@ -198,10 +172,7 @@ type failWriter struct{}
 func (failWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriterReportsErrors(t *testing.T) {
-	w, err := OpenWriter("-", failWriter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, "-", failWriter{})
 	w.Write([]byte("x\n"))
 	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Flush: %v, want the write error", err)
@@ -219,14 +190,8 @@ func TestWriterReportsErrors(t *testing.T) {
 
 func TestWriterConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := Compile("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, path, nil)
+	f := compile(t, "")
 	const goroutines, lines = 8, 2000
 	var wg sync.WaitGroup
 	for g := 0; g < goroutines; g++ {
@@ -286,4 +251,16 @@ func BenchmarkWriter(b *testing.B) {
 			w.Write(buf)
 		}
 	})
+}
+
+// openWriter opens a Writer on path (or "-" and stdout) that is closed
+// when the test ends; t fails on an error.
+func openWriter(t *testing.T, path string, stdout io.Writer) *Writer {
+	t.Helper()
+	w, err := OpenWriter(path, stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
 }
