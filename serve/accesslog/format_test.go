@@ -228,6 +228,8 @@ func TestCompileErrors(t *testing.T) {
 		{"%(r)i", "position 0"},
 		{"%(h)*s", "position 4"},
 		{"%(h).*s", "position 5"},
+		{"ab%(h)65537s", "width too large at position 2"},
+		{"%(h).99999999999999999999s", "precision too large at position 0"},
 		{"%(a(b)s", "position 0"},
 	}
 	for _, tt := range tests {
