@@ -59,11 +59,7 @@ func TestHAProxy(t *testing.T) {
 	var fronts []net.Listener
 	var files []*os.File
 	for range 4 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
+		l := testListen(t, "tcp4", "127.0.0.1:0")
 		fronts = append(fronts, l)
 		files = append(files, listenerFile(t, l))
 	}
