@@ -168,31 +168,27 @@ func (f *fakeBackend) Follow(targets []string) (<-chan supervisor.Line, func(), 
 	if _, err := f.match(targets); err != nil {
 		return nil, nil, err
 	}
-	f.mu.Lock()
-	f.followers++
-	f.mu.Unlock()
-	var once sync.Once
-	return f.follow, func() {
-		once.Do(func() {
-			f.mu.Lock()
-			f.followers--
-			f.mu.Unlock()
-		})
-	}, nil
+	return f.follow, f.hold(&f.followers), nil
 }
 
-func (f *fakeBackend) Subscribe() (<-chan supervisor.Event, func()) {
+// hold counts one more on n and returns the function that counts it off
+// again, once.
+func (f *fakeBackend) hold(n *int) func() {
 	f.mu.Lock()
-	f.subs++
+	*n++
 	f.mu.Unlock()
 	var once sync.Once
-	return f.events, func() {
+	return func() {
 		once.Do(func() {
 			f.mu.Lock()
-			f.subs--
+			*n--
 			f.mu.Unlock()
 		})
 	}
+}
+
+func (f *fakeBackend) Subscribe() (<-chan supervisor.Event, func()) {
+	return f.events, f.hold(&f.subs)
 }
 
 func (f *fakeBackend) live() (followers, subs int) {

@@ -163,12 +163,9 @@ func TestWebOnPort(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Errorf("/stream Content-Type %q", ct)
 	}
-	rest := testprog.TermMidStream(t, cmd, resp.Body, "id: 1\n")
+	rest := testprog.TermMidStream(t, cmd, resp.Body, "id: 1\n", out)
 	if n := strings.Count(rest, "data: event "); n != 5 {
 		t.Errorf("/stream: %d events, want 5:\n%s", n, rest)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("after TERM: %v\n%s", err, out)
 	}
 	if !strings.Contains(out.String(), "stopped\n") {
 		t.Errorf("testprog.Buffer:\n%s", out)
@@ -215,23 +212,15 @@ func TestWebUnixSocketAndNotify(t *testing.T) {
 
 func TestWebListenFDs(t *testing.T) {
 	bin := build(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, addr := testprog.ListenerFile(t)
 	// $$ is the shell's pid, which web keeps across exec.
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"`, filepath.Join(bin, "web"))
 	cmd.ExtraFiles = []*os.File{f}
 	out := start(t, cmd, "GSUP_SOCKET=", "PORT=", "NOTIFY_SOCKET=")
 	f.Close()
-	waitOutput(t, out, "listening on "+ln.Addr().String())
+	waitOutput(t, out, "listening on "+addr)
 	client := &http.Client{}
-	if got := get(t, client, "http://"+ln.Addr().String()+"/"); !strings.Contains(got, fmt.Sprintf("(pid %d)", cmd.Process.Pid)) {
+	if got := get(t, client, "http://"+addr+"/"); !strings.Contains(got, fmt.Sprintf("(pid %d)", cmd.Process.Pid)) {
 		t.Errorf("GET / = %q", got)
 	}
 	client.CloseIdleConnections()

@@ -1,19 +1,12 @@
 package procfile
 
 import (
-	"errors"
-	"slices"
 	"strings"
 	"testing"
 )
 
 func TestParseEnv(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want []EnvVar
-		err  string
-	}{
+	runParseCases(t, ".env", ParseEnv, []parseCase[EnvVar]{
 		{name: "plain", in: "A=1\nB=two words\n",
 			want: []EnvVar{{"A", "1", 1}, {"B", "two words", 2}}},
 		{name: "export", in: "export A=1\nexport\tB=2\nexportC=3\n",
@@ -48,24 +41,7 @@ func TestParseEnv(t *testing.T) {
 		{name: "text after quote", in: `A="x"y`, err: `.env:1: A: unexpected text after the closing quote: "y"`},
 		{name: "NUL", in: "A=\"\\\x00\"", err: `.env:1: A: value contains a NUL byte`},
 		{name: "every bad line", in: "x\nA=1\n'\n", err: ".env:1: expected KEY=VALUE, got \"x\"\n.env:3: expected KEY=VALUE, got \"'\""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseEnv(".env", []byte(tt.in))
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("error = %v, want %q", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 // quoteEnv returns value as a double-quoted .env value that ParseEnv reads
@@ -91,23 +67,14 @@ func quoteEnv(value string) string {
 }
 
 func FuzzParseEnv(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		"A=1\nexport B='x y' # c\nC=\"a\\nb\\\"c\"\n",
 		"# c\r\n\r\nD=x #y\nE=a#b\n",
 		"\xef\xbb\xbfURL=postgres://u:p@h/db?a=b",
 		"A='x\nB=\"y\nC\n1=2\n",
-	} {
-		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		vars, err := ParseEnv(".env", data)
-		if err != nil {
-			var pe *Error
-			if !errors.As(err, &pe) || pe.File != ".env" || pe.Line < 1 {
-				t.Fatalf("error without file and line: %v", err)
-			}
-			return
-		}
+	// Written out double-quoted, the variables read back the same.
+	fuzzParser(f, ".env", ParseEnv, seeds, func(v *EnvVar) *int { return &v.Line }, func(t *testing.T, vars []EnvVar) string {
 		var b strings.Builder
 		for _, v := range vars {
 			if !validEnvKey(v.Key) || strings.IndexByte(v.Value, 0) >= 0 {
@@ -115,16 +82,6 @@ func FuzzParseEnv(f *testing.F) {
 			}
 			b.WriteString("export " + v.Key + "=" + quoteEnv(v.Value) + "\n")
 		}
-		// Written out double-quoted, the variables read back the same.
-		again, err := ParseEnv(".env", []byte(b.String()))
-		if err != nil {
-			t.Fatalf("round trip of %q: %v", b.String(), err)
-		}
-		for i := range again {
-			again[i].Line = vars[i].Line
-		}
-		if !slices.Equal(again, vars) {
-			t.Fatalf("round trip: got %+v, want %+v", again, vars)
-		}
+		return b.String()
 	})
 }

@@ -187,13 +187,13 @@ func (s *keyScanner) simpleKey() (string, bool) {
 	switch s.peek() {
 	case '"':
 		start := s.pos
-		if !s.basicString() {
+		if !s.quoted('"', true) {
 			return "", false
 		}
 		return unquoteKey(string(s.src[start:s.pos])), true
 	case '\'':
 		start := s.pos
-		if !s.literalString() {
+		if !s.quoted('\'', false) {
 			return "", false
 		}
 		return string(s.src[start+1 : s.pos-1]), true
@@ -225,12 +225,12 @@ func (s *keyScanner) value(k toml.Key, depth int) bool {
 		if s.hasPrefix(`"""`) {
 			return s.multiline(`"""`, true)
 		}
-		return s.basicString()
+		return s.quoted('"', true)
 	case '\'':
 		if s.hasPrefix(`'''`) {
 			return s.multiline(`'''`, false)
 		}
-		return s.literalString()
+		return s.quoted('\'', false)
 	case '[':
 		return s.list(']', func() bool { return s.value(k, depth+1) })
 	case '{':
@@ -256,36 +256,23 @@ func (s *keyScanner) value(k toml.Key, depth int) bool {
 	return s.pos > start
 }
 
-func (s *keyScanner) basicString() bool {
-	s.next() // "
+// quoted skips a one-line string that quote opens and closes (a basic
+// string with escapes: a backslash escapes the next byte, but not a line
+// end), and reports whether it is closed.
+func (s *keyScanner) quoted(quote byte, escapes bool) bool {
+	s.next() // the opening quote
 	for s.pos < len(s.src) {
-		switch s.peek() {
-		case '\\':
+		switch c := s.peek(); {
+		case c == '\\' && escapes:
 			s.next()
 			if s.peek() == '\n' {
 				return false
 			}
 			s.next()
-		case '"':
+		case c == quote:
 			s.next()
 			return true
-		case '\n':
-			return false
-		default:
-			s.next()
-		}
-	}
-	return false
-}
-
-func (s *keyScanner) literalString() bool {
-	s.next() // '
-	for s.pos < len(s.src) {
-		switch s.peek() {
-		case '\'':
-			s.next()
-			return true
-		case '\n':
+		case c == '\n':
 			return false
 		default:
 			s.next()

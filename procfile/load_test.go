@@ -49,6 +49,33 @@ func load(t *testing.T, files map[string]string, opts Options) (*Spec, string) {
 	return spec, ""
 }
 
+// loadCase is one Load of files with opts, which fails with err ("" for
+// none). Errors read as load returns them.
+type loadCase struct {
+	name  string
+	files map[string]string
+	opts  Options
+	err   string
+}
+
+// load loads the case and checks its error; it returns the Spec, nil when
+// the case wants an error.
+func (tc loadCase) load(t *testing.T) *Spec {
+	t.Helper()
+	spec, err := load(t, tc.files, tc.opts)
+	if err != tc.err {
+		t.Fatalf("error %q, want %q", err, tc.err)
+	}
+	return spec
+}
+
+// runLoadCases runs each case as a subtest that checks only its error.
+func runLoadCases(t *testing.T, cases []loadCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { tc.load(t) })
+	}
+}
+
 func mustLoad(t *testing.T, files map[string]string, opts Options) *Spec {
 	t.Helper()
 	spec, err := load(t, files, opts)
@@ -423,12 +450,7 @@ func TestLoadTOMLErrors(t *testing.T) {
 }
 
 func TestLoadFileErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		files map[string]string
-		opts  Options
-		err   string
-	}{
+	runLoadCases(t, []loadCase{
 		{name: "nothing", files: map[string]string{}, err: "Procfile: not found (and no gsup.toml either)"},
 		{name: "config named but missing", files: map[string]string{"Procfile": "web: x"},
 			opts: Options{Config: "other.toml"}, err: "other.toml: cannot read: no such file or directory"},
@@ -445,15 +467,7 @@ func TestLoadFileErrors(t *testing.T) {
 			opts: Options{Config: "conf/gsup.toml"}, err: "conf/Procfile:2: duplicate process name \"web\""},
 		{name: "bad .env PORT", files: map[string]string{"Procfile": "web: x", ".env": "\nPORT=abc\n"},
 			err: `.env:2: PORT: "abc" is not a port (1-65535)`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := load(t, tt.files, tt.opts)
-			if err != tt.err {
-				t.Errorf("error = %q, want %q", err, tt.err)
-			}
-		})
-	}
+	})
 
 	// A missing file is fs.ErrNotExist underneath.
 	_, err := Load(Options{Dir: t.TempDir()})
@@ -569,44 +583,38 @@ func TestLoadFormation(t *testing.T) {
 
 func TestLoadPorts(t *testing.T) {
 	tests := []struct {
-		name    string
-		files   map[string]string
-		opts    Options
+		loadCase
 		base    int
 		serving bool
-		err     string
 	}{
-		{name: "default", files: map[string]string{"Procfile": "web: x"}, base: 5000, serving: true},
-		{name: "toml", files: map[string]string{"Procfile": "web: x", "gsup.toml": "port = 7000"}, base: 7000, serving: true},
-		{name: "env PORT ignored while serving (it is the bind)", files: map[string]string{"Procfile": "web: x", "gsup.toml": "port = 7000"},
-			opts: Options{Environ: []string{"PORT=9000"}}, base: 7000, serving: true},
-		{name: "env PORT when not serving", files: map[string]string{"Procfile": "worker: x", "gsup.toml": "port = 7000"},
-			opts: Options{Environ: []string{"PORT=9000"}}, base: 9000},
-		{name: "env PORT with --no-serve", files: map[string]string{"Procfile": "web: x"},
-			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{"no-serve": {"true"}}}, base: 9000},
-		{name: "env PORT when web is not in the formation", files: map[string]string{"Procfile": "web: x\nworker: y"},
-			opts: Options{Environ: []string{"PORT=9000"}, Formation: "worker=1"}, base: 9000},
-		{name: ".env PORT beats env and toml", files: map[string]string{"Procfile": "worker: x", ".env": "PORT=6000", "gsup.toml": "port = 7000"},
-			opts: Options{Environ: []string{"PORT=9000"}}, base: 6000},
-		{name: "--port beats all", files: map[string]string{"Procfile": "worker: x", ".env": "PORT=6000", "gsup.toml": "port = 7000"},
-			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{"port": {"4000"}}}, base: 4000},
-		{name: "later .env wins", files: map[string]string{"Procfile": "worker: x", "a.env": "PORT=6000", "b.env": "PORT=6100"},
-			opts: Options{EnvFiles: []string{"a.env", "b.env"}}, base: 6100},
-		{name: "bad --port", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"port": {"0"}}},
-			err: "--port: 0 is out of range (1-65535)"},
-		{name: "bad env PORT", files: map[string]string{"Procfile": "worker: x"}, opts: Options{Environ: []string{"PORT=http"}},
-			err: `PORT: in the environment: "http" is not a port (1-65535)`},
-		{name: "bad env PORT for the default bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=http"}},
-			err: `PORT: in the environment: invalid port "http"`},
-		{name: "port block past 65535", files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{"port": {"65400"}}},
-			err: `Procfile:2: the port block of "worker" (65500-65599) goes past 65535: lower the base port (65400)`},
+		{loadCase: loadCase{name: "default", files: map[string]string{"Procfile": "web: x"}}, base: 5000, serving: true},
+		{loadCase: loadCase{name: "toml", files: map[string]string{"Procfile": "web: x", "gsup.toml": "port = 7000"}}, base: 7000, serving: true},
+		{loadCase: loadCase{name: "env PORT ignored while serving (it is the bind)", files: map[string]string{"Procfile": "web: x", "gsup.toml": "port = 7000"},
+			opts: Options{Environ: []string{"PORT=9000"}}}, base: 7000, serving: true},
+		{loadCase: loadCase{name: "env PORT when not serving", files: map[string]string{"Procfile": "worker: x", "gsup.toml": "port = 7000"},
+			opts: Options{Environ: []string{"PORT=9000"}}}, base: 9000},
+		{loadCase: loadCase{name: "env PORT with --no-serve", files: map[string]string{"Procfile": "web: x"},
+			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{"no-serve": {"true"}}}}, base: 9000},
+		{loadCase: loadCase{name: "env PORT when web is not in the formation", files: map[string]string{"Procfile": "web: x\nworker: y"},
+			opts: Options{Environ: []string{"PORT=9000"}, Formation: "worker=1"}}, base: 9000},
+		{loadCase: loadCase{name: ".env PORT beats env and toml", files: map[string]string{"Procfile": "worker: x", ".env": "PORT=6000", "gsup.toml": "port = 7000"},
+			opts: Options{Environ: []string{"PORT=9000"}}}, base: 6000},
+		{loadCase: loadCase{name: "--port beats all", files: map[string]string{"Procfile": "worker: x", ".env": "PORT=6000", "gsup.toml": "port = 7000"},
+			opts: Options{Environ: []string{"PORT=9000"}, Over: Overrides{"port": {"4000"}}}}, base: 4000},
+		{loadCase: loadCase{name: "later .env wins", files: map[string]string{"Procfile": "worker: x", "a.env": "PORT=6000", "b.env": "PORT=6100"},
+			opts: Options{EnvFiles: []string{"a.env", "b.env"}}}, base: 6100},
+		{loadCase: loadCase{name: "bad --port", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"port": {"0"}}},
+			err: "--port: 0 is out of range (1-65535)"}},
+		{loadCase: loadCase{name: "bad env PORT", files: map[string]string{"Procfile": "worker: x"}, opts: Options{Environ: []string{"PORT=http"}},
+			err: `PORT: in the environment: "http" is not a port (1-65535)`}},
+		{loadCase: loadCase{name: "bad env PORT for the default bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Environ: []string{"PORT=http"}},
+			err: `PORT: in the environment: invalid port "http"`}},
+		{loadCase: loadCase{name: "port block past 65535", files: map[string]string{"Procfile": "web: x\nworker: y"}, opts: Options{Over: Overrides{"port": {"65400"}}},
+			err: `Procfile:2: the port block of "worker" (65500-65599) goes past 65535: lower the base port (65400)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec, err := load(t, tt.files, tt.opts)
-			if err != tt.err {
-				t.Fatalf("error %q, want %q", err, tt.err)
-			}
+			spec := tt.load(t)
 			if spec == nil {
 				return
 			}
@@ -641,38 +649,30 @@ func TestLoadEnvPrecedence(t *testing.T) {
 
 func TestLoadServe(t *testing.T) {
 	tests := []struct {
-		name     string
-		files    map[string]string
-		opts     Options
+		loadCase
 		enabled  bool
 		upstream string
 		binds    []Bind
-		err      string
 	}{
-		{name: "no web", files: map[string]string{"Procfile": "worker: x"}, upstream: "web"},
-		{name: "--no-serve", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"no-serve": {"true"}}}, upstream: "web"},
-		{name: "web scaled to 0", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[process.web]\nscale = 0\n"}, upstream: "web"},
-		{name: "upstream from toml", files: map[string]string{"Procfile": "api: x", "gsup.toml": "[serve]\nupstream = \"api\"\n"},
-			enabled: true, upstream: "api"},
-		{name: "--upstream wins", files: map[string]string{"Procfile": "api: x\nweb: y", "gsup.toml": "[serve]\nupstream = \"api\"\n"},
-			opts: Options{Over: Overrides{"upstream": {"web"}}}, enabled: true, upstream: "web"},
-		{name: "--upstream unknown", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"upstream": {"api"}}},
-			err: `--upstream: no process type "api"`},
-		{name: "--bind wins", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[serve]\nbind = \"127.0.0.1:9000\"\n"},
-			opts:    Options{Over: Overrides{"bind": {"unix:rel.sock", "tcp://LocalHost:81", "[::]:80", ":8080"}}},
-			enabled: true, upstream: "web",
+		{loadCase: loadCase{name: "no web", files: map[string]string{"Procfile": "worker: x"}}, upstream: "web"},
+		{loadCase: loadCase{name: "--no-serve", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"no-serve": {"true"}}}}, upstream: "web"},
+		{loadCase: loadCase{name: "web scaled to 0", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[process.web]\nscale = 0\n"}}, upstream: "web"},
+		{loadCase: loadCase{name: "upstream from toml", files: map[string]string{"Procfile": "api: x", "gsup.toml": "[serve]\nupstream = \"api\"\n"}}, enabled: true, upstream: "api"},
+		{loadCase: loadCase{name: "--upstream wins", files: map[string]string{"Procfile": "api: x\nweb: y", "gsup.toml": "[serve]\nupstream = \"api\"\n"},
+			opts: Options{Over: Overrides{"upstream": {"web"}}}}, enabled: true, upstream: "web"},
+		{loadCase: loadCase{name: "--upstream unknown", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"upstream": {"api"}}},
+			err: `--upstream: no process type "api"`}},
+		{loadCase: loadCase{name: "--bind wins", files: map[string]string{"Procfile": "web: x", "gsup.toml": "[serve]\nbind = \"127.0.0.1:9000\"\n"},
+			opts: Options{Over: Overrides{"bind": {"unix:rel.sock", "tcp://LocalHost:81", "[::]:80", ":8080"}}}}, enabled: true, upstream: "web",
 			binds: []Bind{{Address: "unix:rel.sock", Scheme: "http"}, {Address: "localhost:81", Scheme: "http"}, {Address: "[::]:80", Scheme: "http"}, {Address: ":8080", Scheme: "http"}}},
-		{name: "bad --bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"x:y"}}},
-			err: `--bind: "x:y": invalid port "y"`},
-		{name: "bound twice", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"127.0.0.1:80", "127.0.0.1:80"}}},
-			err: `--bind: 127.0.0.1:80 is bound twice`},
+		{loadCase: loadCase{name: "bad --bind", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"x:y"}}},
+			err: `--bind: "x:y": invalid port "y"`}},
+		{loadCase: loadCase{name: "bound twice", files: map[string]string{"Procfile": "web: x"}, opts: Options{Over: Overrides{"bind": {"127.0.0.1:80", "127.0.0.1:80"}}},
+			err: `--bind: 127.0.0.1:80 is bound twice`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec, err := load(t, tt.files, tt.opts)
-			if err != tt.err {
-				t.Fatalf("error %q, want %q", err, tt.err)
-			}
+			spec := tt.load(t)
 			if spec == nil {
 				return
 			}
@@ -728,12 +728,7 @@ func TestLoadOverrides(t *testing.T) {
 }
 
 func TestLoadCollisions(t *testing.T) {
-	tests := []struct {
-		name  string
-		files map[string]string
-		opts  Options
-		err   string
-	}{
+	runLoadCases(t, []loadCase{
 		{name: "explicit bind on a child's port",
 			files: map[string]string{"Procfile": "web: x\nworker: y", "gsup.toml": "[serve]\nbind = [\"127.0.0.1:8000\", \"0.0.0.0:5100\"]\n"},
 			err:   "gsup.toml:2: serve.bind: bind 0.0.0.0:5100 collides with the port of worker.1 (5100)"},
@@ -764,14 +759,7 @@ func TestLoadCollisions(t *testing.T) {
 		{name: "socket on the front's bind",
 			files: map[string]string{"Procfile": "web: x", "gsup.toml": "[serve]\nbind = \"127.0.0.1:9000\"\n[socket.s]\nbind = \"127.0.0.1:9000\"\n"},
 			err:   "gsup.toml:4: socket.s.bind: 127.0.0.1:9000 is bound twice"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := load(t, tt.files, tt.opts); err != tt.err {
-				t.Errorf("error %q, want %q", err, tt.err)
-			}
-		})
-	}
+	})
 }
 
 func TestWritePlan(t *testing.T) {

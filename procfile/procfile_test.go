@@ -1,20 +1,13 @@
 package procfile
 
 import (
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 )
 
 func TestParseProcfile(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want []Entry
-		err  string // the whole error text; "" = no error
-	}{
+	runParseCases(t, "Procfile", ParseProcfile, []parseCase[Entry]{
 		{name: "colon", in: "web: bundle exec puma\nworker: bin/worker\n",
 			want: []Entry{{"web", "bundle exec puma", 1}, {"worker", "bin/worker", 2}}},
 		{name: "equals", in: "web = gunicorn app:app\n",
@@ -47,49 +40,19 @@ func TestParseProcfile(t *testing.T) {
 		{name: "NUL", in: "web: a\x00b\n", err: `Procfile:1: command of "web" contains a NUL byte`},
 		{name: "every bad line", in: "x\nweb: a\ny\n",
 			err: "Procfile:1: expected NAME: COMMAND, got \"x\"\nProcfile:3: expected NAME: COMMAND, got \"y\""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseProcfile("Procfile", []byte(tt.in))
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("error = %v, want %q", err, tt.err)
-				}
-				var pe *Error
-				if !errors.As(err, &pe) || pe.File != "Procfile" || pe.Line == 0 {
-					t.Errorf("error %#v: want an *Error with file and line", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func FuzzParseProcfile(f *testing.F) {
-	for _, s := range []string{
+	seeds := []string{
 		"web: bundle exec puma\nworker: bin/worker\n",
 		"web = x:y\n# c\n\n",
 		"web: FOO=bar app\r\n",
 		"\xef\xbb\xbfa-b_C: x",
 		"web app\n: x\nall: y\nweb:\n",
-	} {
-		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := ParseProcfile("Procfile", data)
-		if err != nil {
-			var pe *Error
-			if !errors.As(err, &pe) || pe.File != "Procfile" || pe.Line < 1 {
-				t.Fatalf("error without file and line: %v", err)
-			}
-			return
-		}
+	// Written out as name: command, the entries read back the same.
+	fuzzParser(f, "Procfile", ParseProcfile, seeds, func(e *Entry) *int { return &e.Line }, func(t *testing.T, entries []Entry) string {
 		seen := map[string]bool{}
 		var b strings.Builder
 		for _, e := range entries {
@@ -102,17 +65,7 @@ func FuzzParseProcfile(f *testing.F) {
 			}
 			fmt.Fprintf(&b, "%s: %s\n", e.Name, e.Command)
 		}
-		// Written out as name: command, the entries read back the same.
-		again, err := ParseProcfile("Procfile", []byte(b.String()))
-		if err != nil {
-			t.Fatalf("round trip of %q: %v", b.String(), err)
-		}
-		for i := range again {
-			again[i].Line = entries[i].Line
-		}
-		if !slices.Equal(again, entries) {
-			t.Fatalf("round trip: got %+v, want %+v", again, entries)
-		}
+		return b.String()
 	})
 }
 

@@ -29,13 +29,7 @@ var (
 	}
 	// hostList reads host names, each "example.com" or "*.example.com".
 	hostList = kind[[]string]{
-		toml: func(d *tomlDoc, k toml.Key, v any) ([]string, bool) {
-			list, ok := d.strList(k, v, false)
-			if !ok {
-				return nil, false
-			}
-			return valid(d, k, list, checkHosts)
-		},
+		toml: checkedList(false, checkHosts),
 		show: func(_ *Spec, v []string) string { return strings.Join(v, ",") },
 	}
 )

@@ -825,13 +825,7 @@ var (
 		show: func(_ *Spec, s syscall.Signal) string { return SignalName(s) },
 	}
 	ipList = kind[[]string]{
-		toml: func(d *tomlDoc, k toml.Key, v any) ([]string, bool) {
-			list, ok := d.strList(k, v, true)
-			if !ok {
-				return nil, false
-			}
-			return valid(d, k, list, parseIPList)
-		},
+		toml: checkedList(true, parseIPList),
 		flag: single(func(s string) ([]string, error) { return parseIPList(splitList(s)) }),
 		show: func(_ *Spec, v []string) string { return orNone(v) },
 	}
@@ -1038,6 +1032,18 @@ func valid[S, T any](d *tomlDoc, k toml.Key, x S, conv func(S) (T, error)) (T, b
 		return zero, false
 	}
 	return y, true
+}
+
+// checkedList reads a list of strings as strList does (comma: a string
+// may hold a comma-separated list) and fails the key with check's error.
+func checkedList(comma bool, check func([]string) ([]string, error)) func(*tomlDoc, toml.Key, any) ([]string, bool) {
+	return func(d *tomlDoc, k toml.Key, v any) ([]string, bool) {
+		list, ok := d.strList(k, v, comma)
+		if !ok {
+			return nil, false
+		}
+		return valid(d, k, list, check)
+	}
 }
 
 func joinErrs(errs []error) error {

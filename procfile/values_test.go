@@ -68,30 +68,30 @@ func TestParseSize(t *testing.T) {
 		"0": 0, "4096": 4096, "1B": 1, "1KB": 1000, "1kb": 1000, "10MB": 10_000_000, "1GB": 1e9, "1TB": 1e12,
 		"512KiB": 512 << 10, "1MiB": 1 << 20, "1 MiB": 1 << 20, "1mib": 1 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40,
 	}
+	bad := []string{"", "MiB", "-1", "1.5MiB", "1 parsec", "1MiBs", "9999999999TiB", "99999999999999999999"}
+	checkParse(t, "parseSize", "%d", parseSize, good, bad)
+}
+
+// checkParse checks that parse, named name, reads each key of good as its
+// value and fails on each of bad; verb formats its results.
+func checkParse[T comparable](t *testing.T, name, verb string, parse func(string) (T, error), good map[string]T, bad []string) {
+	t.Helper()
 	for in, want := range good {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := parse(in); err != nil || got != want {
+			t.Errorf("%s(%q) = "+verb+", %v; want "+verb, name, in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "1 parsec", "1MiBs", "9999999999TiB", "99999999999999999999"} {
-		if got, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+	for _, in := range bad {
+		if got, err := parse(in); err == nil {
+			t.Errorf("%s(%q) = "+verb+", want an error", name, in, got)
 		}
 	}
 }
 
 func TestParseMode(t *testing.T) {
 	good := map[string]os.FileMode{"0660": 0o660, "660": 0o660, "0o600": 0o600, "0": 0, "777": 0o777, "022": 0o22}
-	for in, want := range good {
-		if got, err := parseMode(in); err != nil || got != want {
-			t.Errorf("parseMode(%q) = %o, %v; want %o", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "999", "1777", "0x1ff", "-1", "+660", "rw-rw----", "0o"} {
-		if got, err := parseMode(in); err == nil {
-			t.Errorf("parseMode(%q) = %o, want an error", in, got)
-		}
-	}
+	bad := []string{"", "999", "1777", "0x1ff", "-1", "+660", "rw-rw----", "0o"}
+	checkParse(t, "parseMode", "%o", parseMode, good, bad)
 }
 
 func TestParseIPList(t *testing.T) {

@@ -5,12 +5,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -20,20 +20,14 @@ import (
 func TestEdgeThroughTheFront(t *testing.T) {
 	dir := t.TempDir()
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB: sendfile's path
-	for name, body := range map[string]string{
+	testprog.WriteFiles(t, dir, map[string]string{
 		"public/robots.txt":  "User-agent: *\n",
 		"public/big.bin":     big,
 		"private/report.txt": "report\n",
 		"pages/502.html":     "<h1>the app is down</h1>\n",
 		"pages/404.html":     "<h1>no such file</h1>\n",
 		"staticfiles/app.js": "console.log(1)\n",
-	} {
-		p := filepath.Join(dir, name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	set := defaults()
 	set.Root = filepath.Join(dir, "public")
 	set.Static = []procfile.StaticDir{

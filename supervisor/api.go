@@ -210,21 +210,41 @@ func instName(inst *instance) string { return inst.t.spec.Name + "." + strconv.I
 // Stop stops the targets' instances; they stay listed as stopped until
 // restarted. It returns the names it stopped.
 func (s *Supervisor) Stop(targets []string) ([]string, error) {
+	return s.eachMatched(targets, func(inst *instance) error {
+		inst.restartAfter = false
+		s.stopLocked(inst, true)
+		return nil
+	})
+}
+
+// eachMatched calls f, in the owner goroutine, on each instance targets
+// match, and returns the names of those f acted on: f returns errSkip to
+// pass an instance over, another error to report it. The error joins a
+// matching error and f's.
+func (s *Supervisor) eachMatched(targets []string, f func(*instance) error) ([]string, error) {
 	var names []string
 	var err error
 	if !s.call(func() {
 		var insts []*instance
 		insts, err = s.matchLocked(targets)
 		for _, inst := range insts {
-			inst.restartAfter = false
-			s.stopLocked(inst, true)
-			names = append(names, inst.name)
+			switch e := f(inst); {
+			case e == errSkip:
+			case e != nil:
+				err = errors.Join(err, e)
+			default:
+				names = append(names, inst.name)
+			}
 		}
 	}) {
 		return nil, ErrStopped
 	}
 	return names, err
 }
+
+// errSkip is what an eachMatched function returns for an instance it
+// passes over.
+var errSkip = errors.New("skipped")
 
 // Restart restarts the targets' instances (starting stopped, exited and
 // fatal ones). Served instances are replaced the rolling way (the new one
@@ -278,25 +298,15 @@ func (s *Supervisor) Restart(targets []string) ([]string, error) {
 // (not the group: a Gunicorn worker dies on HUP, so its master must get
 // it). It returns the names signalled.
 func (s *Supervisor) Signal(sig syscall.Signal, targets []string) ([]string, error) {
-	var names []string
-	var err error
-	if !s.call(func() {
-		var insts []*instance
-		insts, err = s.matchLocked(targets)
-		for _, inst := range insts {
-			if inst.proc == nil {
-				continue
-			}
-			if e := inst.proc.Signal(sig, false); e != nil {
-				err = errors.Join(err, fmt.Errorf("signalling %s: %w", inst.name, e))
-				continue
-			}
-			names = append(names, inst.name)
+	return s.eachMatched(targets, func(inst *instance) error {
+		if inst.proc == nil {
+			return errSkip
 		}
-	}) {
-		return nil, ErrStopped
-	}
-	return names, err
+		if err := inst.proc.Signal(sig, false); err != nil {
+			return fmt.Errorf("signalling %s: %w", inst.name, err)
+		}
+		return nil
+	})
 }
 
 // Scale sets the number of instances of appName's type typ (appName ""

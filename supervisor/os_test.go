@@ -40,6 +40,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// runGrandchild runs, with real processes, a process name whose shell
+// starts a grandchild (sleep 1000) in the background, writes its pid to a
+// file, then runs then. It returns what runReal does but the output, the
+// grandchild's pid and the file.
+func runGrandchild(t *testing.T, name, then string) (*Supervisor, <-chan Event, <-chan error, int, string) {
+	t.Helper()
+	pidFile := filepath.Join(t.TempDir(), "grandchild")
+	cmd := fmt.Sprintf("sleep 1000 & echo $! > %s; %s", pidFile, then)
+	s, _, evs, done := runReal(t, testSpec(procfile.Process{Name: name, Command: cmd}))
+	return s, evs, done, readPidFile(t, pidFile), pidFile
+}
+
 // runReal runs spec with real processes.
 func runReal(t *testing.T, spec *procfile.Spec) (*Supervisor, *testprog.Buffer, <-chan Event, <-chan error) {
 	t.Helper()
@@ -128,11 +140,7 @@ func TestRealRestartAfterSIGKILL(t *testing.T) {
 }
 
 func TestRealStopKillsGrandchildren(t *testing.T) {
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "grandchild")
-	cmd := fmt.Sprintf("sleep 1000 & echo $! > %s; wait", pidFile)
-	s, _, _, done := runReal(t, testSpec(procfile.Process{Name: "tree", Command: cmd}))
-	gc := readPidFile(t, pidFile)
+	s, _, done, gc, _ := runGrandchild(t, "tree", "wait")
 	if !alive(gc) {
 		t.Fatal("grandchild not running")
 	}
@@ -144,12 +152,8 @@ func TestRealStopKillsGrandchildren(t *testing.T) {
 }
 
 func TestRealLeftoversOfAGroupAreKilledBeforeRestart(t *testing.T) {
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "grandchild")
 	// The shell exits at once, leaving its background sleep in the group.
-	cmd := fmt.Sprintf("sleep 1000 & echo $! > %s; sleep 0.2; exit 1", pidFile)
-	_, _, evs, _ := runReal(t, testSpec(procfile.Process{Name: "leaky", Command: cmd}))
-	gc := readPidFile(t, pidFile)
+	_, evs, _, gc, pidFile := runGrandchild(t, "leaky", "sleep 0.2; exit 1")
 	os.Remove(pidFile)
 	waitEvent(t, evs, func(e Event) bool { return e.Kind == EventExited })
 	testprog.Eventually(t, "the leftover grandchild to be killed", 10*time.Second, func() (bool, string) { return !alive(gc), "" })
@@ -250,11 +254,7 @@ func TestRealNoGoroutineGrowthAcrossRestarts(t *testing.T) {
 }
 
 func TestRealKilledGuardIsReplaced(t *testing.T) {
-	dir := t.TempDir()
-	pidFile := filepath.Join(dir, "grandchild")
-	cmd := fmt.Sprintf("sleep 1000 & echo $! > %s; wait", pidFile)
-	s, _, _, _ := runReal(t, testSpec(procfile.Process{Name: "tree", Command: cmd}))
-	gc := readPidFile(t, pidFile)
+	s, _, _, gc, _ := runGrandchild(t, "tree", "wait")
 	var old int
 	s.call(func() { old = s.guard.proc.Pid() })
 	syscall.Kill(old, syscall.SIGKILL)

@@ -16,29 +16,24 @@ import (
 	"time"
 )
 
-// echoserver [-unix] [-addr ADDR] [-ready FILE] [-pidfile F] [-notify] [-grace DUR] [-log]
-func echoserver(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("echoserver", stderr)
-	unix := fs.Bool("unix", false, "listen on the UNIX socket $GSUP_SOCKET")
-	addr := fs.String("addr", "", "listen on this TCP `ADDR` (127.0.0.1:0 picks a port) instead")
-	ready := fs.String("ready", "", "write the listening address to `FILE` once listening")
-	pidfile := fs.String("pidfile", "", "write the pid to `FILE` once listening")
-	notify := fs.Bool("notify", false, "send READY=1 to $NOTIFY_SOCKET once listening")
-	grace := fs.Duration("grace", 10*time.Second, "longest graceful shutdown on TERM or INT")
-	logRequests := fs.Bool("log", false, "print one line per request to stdout")
-	sick := fs.String("sick", "", "answer 500 on /healthz while `FILE` exists")
-	grow := fs.Int("grow", 0, "allocate and keep `N` MiB more every second (a leak)")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+// echoserver is an HTTP server that echoes the request (package comment).
+func echoserver(p *prog) int {
+	unix := p.Bool("unix", false, "listen on the UNIX socket $GSUP_SOCKET")
+	addr := p.String("addr", "", "listen on this TCP `ADDR` (127.0.0.1:0 picks a port) instead")
+	ready := p.String("ready", "", "write the listening address to `FILE` once listening")
+	pidfile := p.String("pidfile", "", "write the pid to `FILE` once listening")
+	notify := p.Bool("notify", false, "send READY=1 to $NOTIFY_SOCKET once listening")
+	grace := p.Duration("grace", 10*time.Second, "longest graceful shutdown on TERM or INT")
+	logRequests := p.Bool("log", false, "print one line per request to stdout")
+	sick := p.String("sick", "", "answer 500 on /healthz while `FILE` exists")
+	grow := p.Int("grow", 0, "allocate and keep `N` MiB more every second (a leak)")
+	if _, ok := p.parse(0, 0); !ok {
 		return 2
 	}
-	if len(pos) != 0 {
-		return usage(stderr, "echoserver", "takes no arguments")
-	}
 	stop := notifyStop()
-	ln, where, err := echoListener(*addr, *unix, stderr)
+	ln, where, err := echoListener(*addr, *unix, p.stderr)
 	if err != nil {
-		return fail(stderr, "echoserver", err)
+		return p.fail(err)
 	}
 	if *unix {
 		// Go unlinks a socket it bound when the listener closes, but not
@@ -50,7 +45,7 @@ func echoserver(args []string, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) {
 		outMu.Lock()
 		defer outMu.Unlock()
-		fmt.Fprintf(stdout, format, args...)
+		fmt.Fprintf(p.stdout, format, args...)
 	}
 	h := &echoHandler{port: os.Getenv("PORT"), ps: os.Getenv("PS"), pid: os.Getpid(), sick: *sick}
 	if *grow > 0 {
@@ -69,22 +64,22 @@ func echoserver(args []string, stdout, stderr io.Writer) int {
 
 	logf("listening on %s\n", where)
 	if err := writePidFile(*pidfile); err != nil {
-		return fail(stderr, "echoserver", err)
+		return p.fail(err)
 	}
 	if *ready != "" {
 		if err := writeFileAtomic(*ready, []byte(where+"\n")); err != nil {
-			return fail(stderr, "echoserver", err)
+			return p.fail(err)
 		}
 	}
 	if *notify {
 		if err := sdNotify("READY=1"); err != nil {
-			return fail(stderr, "echoserver", err)
+			return p.fail(err)
 		}
 	}
 
 	select {
 	case err := <-served:
-		return fail(stderr, "echoserver", err)
+		return p.fail(err)
 	case sig := <-stop:
 		logf("echoserver stopping on %s\n", signalName(sig))
 	}
@@ -92,7 +87,7 @@ func echoserver(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		srv.Close()
-		return fail(stderr, "echoserver", fmt.Errorf("graceful shutdown: %w", err))
+		return p.fail(fmt.Errorf("graceful shutdown: %w", err))
 	}
 	logf("echoserver stopped\n")
 	return 0

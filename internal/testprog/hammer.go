@@ -12,31 +12,30 @@ import (
 	"time"
 )
 
-// hammer [-c N] [-for DUR] [-until FILE] [-n MAX] [-every DUR] [-unix PATH]
-// [-status N] [-match REGEXP] [-ready FILE] URL
-func hammer(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("hammer", stderr)
-	workers := fs.Int("c", 2, "concurrent clients")
-	dur := fs.Duration("for", 10*time.Second, "stop after this long at the latest")
-	until := fs.String("until", "", "stop once `FILE` exists")
-	maxReq := fs.Int("n", 100000, "stop after this many requests at the latest")
-	every := fs.Duration("every", 2*time.Millisecond, "pause of each client between requests")
-	unixPath := fs.String("unix", "", "connect to this UNIX socket `PATH` instead of the URL's host")
-	status := fs.Int("status", 200, "the status every answer must have")
-	match := fs.String("match", "", "a `REGEXP` every body must match")
-	ready := fs.String("ready", "", "write `FILE` after the first good answer")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+// hammer sends requests from concurrent clients and checks every answer.
+func hammer(p *prog) int {
+	workers := p.Int("c", 2, "concurrent clients")
+	dur := p.Duration("for", 10*time.Second, "stop after this long at the latest")
+	until := p.String("until", "", "stop once `FILE` exists")
+	maxReq := p.Int("n", 100000, "stop after this many requests at the latest")
+	every := p.Duration("every", 2*time.Millisecond, "pause of each client between requests")
+	unixPath := p.String("unix", "", "connect to this UNIX socket `PATH` instead of the URL's host")
+	status := p.Int("status", 200, "the status every answer must have")
+	match := p.String("match", "", "a `REGEXP` every body must match")
+	ready := p.String("ready", "", "write `FILE` after the first good answer")
+	pos, ok := p.parse(1, 1)
+	if !ok {
 		return 2
 	}
-	if len(pos) != 1 || *workers < 1 {
-		return usage(stderr, "hammer", "usage: hammer [-c N] [-for DUR] [-until FILE] [-unix PATH] [-status N] [-match RE] URL")
+	if *workers < 1 {
+		return p.usage()
 	}
 	url := pos[0]
 	var re *regexp.Regexp
 	if *match != "" {
+		var err error
 		if re, err = regexp.Compile("(?m)" + *match); err != nil {
-			return usage(stderr, "hammer", "-match: %v", err)
+			return p.usagef("-match: %v", err)
 		}
 	}
 	client := newHTTPClient(*unixPath, false)
@@ -113,9 +112,9 @@ func hammer(args []string, stdout, stderr io.Writer) int {
 		})
 	}
 	wg.Wait()
-	fmt.Fprintf(stdout, "requests=%d ok=%d failed=%d\n", sent, sent-bad, bad)
+	fmt.Fprintf(p.stdout, "requests=%d ok=%d failed=%d\n", sent, sent-bad, bad)
 	for _, f := range failures {
-		fmt.Fprintf(stdout, "failure: %s\n", f)
+		fmt.Fprintf(p.stdout, "failure: %s\n", f)
 	}
 	if bad > 0 || sent == 0 {
 		return 1

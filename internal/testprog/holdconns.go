@@ -11,25 +11,24 @@ import (
 	"time"
 )
 
-// holdconns [-n N] [-send TEXT] [-closed] [-until FILE] [-for DUR] [-ready FILE] HOST:PORT
-func holdconns(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("holdconns", stderr)
-	n := fs.Int("n", 100, "connections to open")
-	send := fs.String("send", "", "send `TEXT` (with Go string escapes) on each connection")
-	closed := fs.Bool("closed", false, "wait for the server to close every connection")
-	until := fs.String("until", "", "close them once `FILE` exists")
-	dur := fs.Duration("for", 30*time.Second, "close them after this long at the latest")
-	ready := fs.String("ready", "", "write `FILE` once they are open")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+// holdconns opens many connections and holds them open.
+func holdconns(p *prog) int {
+	n := p.Int("n", 100, "connections to open")
+	send := p.String("send", "", "send `TEXT` (with Go string escapes) on each connection")
+	closed := p.Bool("closed", false, "wait for the server to close every connection")
+	until := p.String("until", "", "close them once `FILE` exists")
+	dur := p.Duration("for", 30*time.Second, "close them after this long at the latest")
+	ready := p.String("ready", "", "write `FILE` once they are open")
+	pos, ok := p.parse(1, 1)
+	if !ok {
 		return 2
 	}
-	if len(pos) != 1 || *n < 1 {
-		return usage(stderr, "holdconns", "usage: holdconns [-n N] [-send TEXT] [-closed] [-until FILE] [-for DUR] [-ready FILE] HOST:PORT")
+	if *n < 1 {
+		return p.usage()
 	}
 	text, err := strconv.Unquote(`"` + strings.ReplaceAll(*send, `"`, `\"`) + `"`)
 	if err != nil {
-		return usage(stderr, "holdconns", "-send: %v", err)
+		return p.usagef("-send: %v", err)
 	}
 	var conns []net.Conn
 	defer func() {
@@ -40,7 +39,7 @@ func holdconns(args []string, stdout, stderr io.Writer) int {
 	for len(conns) < *n {
 		c, err := net.DialTimeout("tcp", pos[0], 5*time.Second)
 		if err != nil {
-			fmt.Fprintf(stderr, "holdconns: connection %d: %v\n", len(conns)+1, err)
+			fmt.Fprintf(p.stderr, "holdconns: connection %d: %v\n", len(conns)+1, err)
 			break
 		}
 		conns = append(conns, c)
@@ -48,16 +47,16 @@ func holdconns(args []string, stdout, stderr io.Writer) int {
 			io.WriteString(c, text)
 		}
 	}
-	fmt.Fprintf(stdout, "opened=%d\n", len(conns))
+	fmt.Fprintf(p.stdout, "opened=%d\n", len(conns))
 	if *ready != "" {
 		if err := os.WriteFile(*ready, fmt.Appendf(nil, "%d\n", len(conns)), 0o644); err != nil {
-			fmt.Fprintf(stderr, "holdconns: %v\n", err)
+			fmt.Fprintf(p.stderr, "holdconns: %v\n", err)
 			return 1
 		}
 	}
 	deadline := time.Now().Add(*dur)
 	if *closed {
-		return waitClosed(conns, *n, deadline, stdout)
+		return waitClosed(conns, *n, deadline, p.stdout)
 	}
 	for time.Now().Before(deadline) {
 		if *until != "" {

@@ -3,44 +3,39 @@ package testprog
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
 )
 
-// notifysock PATH OUTFILE [-ready FILE]
-func notifysock(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("notifysock", stderr)
-	ready := fs.String("ready", "", "write `FILE` once the socket is bound")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+// notifysock plays systemd's NOTIFY_SOCKET: it logs what it receives.
+func notifysock(p *prog) int {
+	ready := p.String("ready", "", "write `FILE` once the socket is bound")
+	pos, ok := p.parse(2, 2)
+	if !ok {
 		return 2
-	}
-	if len(pos) != 2 {
-		return usage(stderr, "notifysock", "usage: notifysock PATH OUTFILE [-ready FILE]")
 	}
 	path, out := pos[0], pos[1]
 	stop := notifyStop()
 	short, done, err := shortPath(path)
 	if err != nil {
-		return fail(stderr, "notifysock", err)
+		return p.fail(err)
 	}
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: short, Net: "unixgram"})
 	done()
 	if err != nil {
-		return fail(stderr, "notifysock", fmt.Errorf("bind %s: %w", path, err))
+		return p.fail(fmt.Errorf("bind %s: %w", path, err))
 	}
 	if !strings.HasPrefix(path, "@") {
 		defer os.Remove(path)
 	}
 	if *ready != "" {
 		if err := writeFileAtomic(*ready, []byte(path+"\n")); err != nil {
-			return fail(stderr, "notifysock", err)
+			return p.fail(err)
 		}
 	}
-	fmt.Fprintf(stdout, "notifysock listening on %s\n", path)
+	fmt.Fprintf(p.stdout, "notifysock listening on %s\n", path)
 
 	msgs := make(chan string)
 	errc := make(chan error, 1)
@@ -64,12 +59,12 @@ func notifysock(args []string, stdout, stderr io.Writer) int {
 			if errors.Is(err, net.ErrClosed) {
 				return 0
 			}
-			return fail(stderr, "notifysock", err)
+			return p.fail(err)
 		case line := <-msgs:
 			if err := appendLine(out, line); err != nil {
-				return fail(stderr, "notifysock", err)
+				return p.fail(err)
 			}
-			fmt.Fprintf(stdout, "notify %s\n", line)
+			fmt.Fprintf(p.stdout, "notify %s\n", line)
 		}
 	}
 }
@@ -81,22 +76,17 @@ func notifyLine(datagram []byte) string {
 	return strings.Join(fields, " ")
 }
 
-// sdready [-delay DUR] [-status TEXT] [-pidfile F]
-func sdready(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("sdready", stderr)
-	delay := fs.Duration("delay", 0, "wait this long before sending READY=1")
-	status := fs.String("status", "", "also send STATUS=`TEXT`")
-	pidfile := fs.String("pidfile", "", "write the pid to `FILE`")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
+// sdready sends READY=1 to $NOTIFY_SOCKET, then waits for TERM or INT.
+func sdready(p *prog) int {
+	delay := p.Duration("delay", 0, "wait this long before sending READY=1")
+	status := p.String("status", "", "also send STATUS=`TEXT`")
+	pidfile := p.String("pidfile", "", "write the pid to `FILE`")
+	if _, ok := p.parse(0, 0); !ok {
 		return 2
-	}
-	if len(pos) != 0 {
-		return usage(stderr, "sdready", "usage: sdready [-delay DUR] [-status TEXT] [-pidfile F]")
 	}
 	stop := notifyStop()
 	if err := writePidFile(*pidfile); err != nil {
-		return fail(stderr, "sdready", err)
+		return p.fail(err)
 	}
 	if *delay > 0 {
 		select {
@@ -110,9 +100,9 @@ func sdready(args []string, stdout, stderr io.Writer) int {
 		msg += "\nSTATUS=" + *status
 	}
 	if err := sdNotify(msg); err != nil {
-		return fail(stderr, "sdready", err)
+		return p.fail(err)
 	}
-	fmt.Fprintf(stdout, "sdready sent READY=1 pid=%d\n", os.Getpid())
+	fmt.Fprintf(p.stdout, "sdready sent READY=1 pid=%d\n", os.Getpid())
 	<-stop
 	return 0
 }

@@ -3,27 +3,25 @@ package testprog
 import (
 	"bufio"
 	"fmt"
-	"io"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
-// stdiolines [-ready FILE] LINE...: prints a first line saying what its
-// stdout is ("terminal 80x24 echo=off", or "not a terminal"), then each
-// LINE, buffered as C stdio buffers stdout: line by line on a terminal,
-// else in 4 KiB blocks written out only when full or at a normal exit.
+// stdiolines prints a first line saying what its stdout is ("terminal
+// 80x24 echo=off", or "not a terminal"), then each LINE, buffered as C
+// stdio buffers stdout: line by line on a terminal, else in 4 KiB blocks
+// written out only when full or at a normal exit.
 // Then it writes -ready and runs until a signal kills it, so whatever is
 // still buffered is lost, as it is for a C program or a Python one without
 // PYTHONUNBUFFERED.
-func stdiolines(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("stdiolines", stderr)
-	ready := fs.String("ready", "", "write `FILE` once every line is printed")
-	lines, err := parseInterspersed(fs, args)
-	if err != nil {
+func stdiolines(p *prog) int {
+	ready := p.String("ready", "", "write `FILE` once every line is printed")
+	lines, ok := p.parse(0, -1)
+	if !ok {
 		return 2
 	}
-	w := bufio.NewWriterSize(stdout, 4096)
+	w := bufio.NewWriterSize(p.stdout, 4096)
 	tty := term.IsTerminal(1)
 	what := "not a terminal"
 	if tty {
@@ -42,7 +40,7 @@ func stdiolines(args []string, stdout, stderr io.Writer) int {
 	}
 	if *ready != "" {
 		if err := writeFileAtomic(*ready, nil); err != nil {
-			return fail(stderr, "stdiolines", err)
+			return p.fail(err)
 		}
 	}
 	sleepForever()

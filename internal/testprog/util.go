@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -31,14 +30,6 @@ func signalName(sig os.Signal) string {
 		return procfile.SignalName(s)
 	}
 	return sig.String()
-}
-
-// newFlagSet returns a flag set that reports errors instead of exiting
-// and writes its messages to stderr.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
 }
 
 // parseInterspersed parses flags that may come before, between or after

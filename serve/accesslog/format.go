@@ -212,13 +212,8 @@ func Compile(format string) (*Format, error) {
 			return nil, fmt.Errorf("access log format: '*' width at position %d is not possible with a named atom", i)
 		}
 		if i < len(format) && isDigit(format[i]) {
-			seg.width = 0
-			for i < len(format) && isDigit(format[i]) {
-				seg.width = seg.width*10 + int(format[i]-'0')
-				if seg.width > 1<<16 {
-					return nil, fmt.Errorf("access log format: width too large at position %d", start)
-				}
-				i++
+			if seg.width, i = digits(format, i); seg.width > maxWidth {
+				return nil, fmt.Errorf("access log format: width too large at position %d", start)
 			}
 		}
 		if i < len(format) && format[i] == '.' {
@@ -226,13 +221,8 @@ func Compile(format string) (*Format, error) {
 			if i < len(format) && format[i] == '*' {
 				return nil, fmt.Errorf("access log format: '*' precision at position %d is not possible with a named atom", i)
 			}
-			seg.prec = 0
-			for i < len(format) && isDigit(format[i]) {
-				seg.prec = seg.prec*10 + int(format[i]-'0')
-				if seg.prec > 1<<16 {
-					return nil, fmt.Errorf("access log format: precision too large at position %d", start)
-				}
-				i++
+			if seg.prec, i = digits(format, i); seg.prec > maxWidth {
+				return nil, fmt.Errorf("access log format: precision too large at position %d", start)
 			}
 		}
 		for i < len(format) && (format[i] == 'h' || format[i] == 'l' || format[i] == 'L') {
@@ -327,3 +317,16 @@ func lookupEnv(env []string, name string) (string, bool) {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// maxWidth is the largest width or precision a format may give.
+const maxWidth = 1 << 16
+
+// digits reads the decimal number at format[i:] (a width or a precision)
+// and returns it, or maxWidth+1 when it is larger than maxWidth, and the
+// index after it.
+func digits(format string, i int) (n, next int) {
+	for ; i < len(format) && isDigit(format[i]); i++ {
+		n = min(n*10+int(format[i]-'0'), maxWidth+1)
+	}
+	return n, i
+}

@@ -10,18 +10,19 @@ import (
 	"time"
 )
 
-// readRequest parses raw as net/http's server does, so RequestURI, Host and
-// the header map look as they will in the front.
+var start = time.Date(2026, time.November, 24, 10, 0, 0, 0, time.UTC)
+
+// readRequest parses raw as net/http's server would (this package's
+// tests cannot import testprog: it imports procfile, which imports this
+// package).
 func readRequest(t testing.TB, raw string) *http.Request {
 	t.Helper()
 	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 	if err != nil {
-		t.Fatalf("reading request: %v", err)
+		t.Fatalf("net/http refuses %q itself: %v", raw, err)
 	}
 	return r
 }
-
-var start = time.Date(2026, time.November, 24, 10, 0, 0, 0, time.UTC)
 
 func baseEntry(t testing.TB) *Entry {
 	r := readRequest(t, "GET /my/path?foo=bar HTTP/1.1\r\n"+
@@ -48,12 +49,19 @@ func baseEntry(t testing.TB) *Entry {
 	}
 }
 
-func render(t *testing.T, format string, e *Entry) string {
-	t.Helper()
+// compile compiles format; tb fails on an error.
+func compile(tb testing.TB, format string) *Format {
+	tb.Helper()
 	f, err := Compile(format)
 	if err != nil {
-		t.Fatalf("Compile(%q): %v", format, err)
+		tb.Fatalf("Compile(%q): %v", format, err)
 	}
+	return f
+}
+
+func render(t *testing.T, format string, e *Entry) string {
+	t.Helper()
+	f := compile(t, format)
 	line := string(f.Append(nil, e))
 	if !strings.HasSuffix(line, "\n") {
 		t.Fatalf("line %q has no trailing newline", line)
@@ -231,6 +239,8 @@ func TestCompileErrors(t *testing.T) {
 		{"%(r)i", "position 0"},
 		{"%(h)*s", "position 4"},
 		{"%(h).*s", "position 5"},
+		{"ab%(h)65537s", "width too large at position 2"},
+		{"%(h).99999999999999999999s", "precision too large at position 0"},
 		{"%(a(b)s", "position 0"},
 	}
 	for _, tt := range tests {
@@ -250,10 +260,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestAppendReusesBuffer(t *testing.T) {
-	f, err := Compile("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := compile(t, "")
 	e := baseEntry(t)
 	buf := []byte("prefix|")
 	buf = f.Append(buf, e)
@@ -263,10 +270,7 @@ func TestAppendReusesBuffer(t *testing.T) {
 }
 
 func TestAppendAllocs(t *testing.T) {
-	f, err := Compile("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := compile(t, "")
 	e := baseEntry(t)
 	buf := make([]byte, 0, 512)
 	allocs := testing.AllocsPerRun(100, func() {
@@ -277,11 +281,15 @@ func TestAppendAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkAppendDefault(b *testing.B) {
-	f, err := Compile("")
-	if err != nil {
-		b.Fatal(err)
-	}
+func BenchmarkAppendDefault(b *testing.B) { benchAppend(b, "") }
+
+func BenchmarkAppendRich(b *testing.B) {
+	benchAppend(b, `%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s %({x-forwarded-for}i)s %({content-type}o)s %({remote_port}e)s %(p)s`)
+}
+
+// benchAppend measures appending the base entry's line in format.
+func benchAppend(b *testing.B, format string) {
+	f := compile(b, format)
 	e := baseEntry(b)
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
@@ -289,17 +297,4 @@ func BenchmarkAppendDefault(b *testing.B) {
 		buf = f.Append(buf[:0], e)
 	}
 	b.SetBytes(int64(len(buf)))
-}
-
-func BenchmarkAppendRich(b *testing.B) {
-	f, err := Compile(`%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s %({x-forwarded-for}i)s %({content-type}o)s %({remote_port}e)s %(p)s`)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := baseEntry(b)
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = f.Append(buf[:0], e)
-	}
 }

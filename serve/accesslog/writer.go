@@ -78,10 +78,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, os.ErrClosed
 	}
-	if len(w.buf)+len(p) <= flushSize {
-		w.buf = append(w.buf, p...)
+	if w.appendLocked(p) {
 		err := w.takeErrLocked()
-		w.armLocked()
 		w.mu.Unlock()
 		return len(p), err
 	}
@@ -97,9 +95,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 		return 0, os.ErrClosed
 	}
-	if len(w.buf)+len(p) <= flushSize {
-		w.buf = append(w.buf, p...)
-		w.armLocked()
+	if w.appendLocked(p) {
 		p = nil
 	}
 	if err == nil {
@@ -230,6 +226,17 @@ func (w *Writer) writeOutLocked(p []byte) error {
 }
 
 // armLocked starts the flush timer if it is not running. mu must be held.
+// appendLocked buffers p and arms the flush timer when p fits in the
+// buffer, and reports whether it did.
+func (w *Writer) appendLocked(p []byte) bool {
+	if len(w.buf)+len(p) > flushSize {
+		return false
+	}
+	w.buf = append(w.buf, p...)
+	w.armLocked()
+	return true
+}
+
 func (w *Writer) armLocked() {
 	if !w.armed {
 		w.armed = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,11 +30,7 @@ func TestWriterFileBufferedThenFlushed(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w, err := accesslog.OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	if _, err := w.Write([]byte("one\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +47,7 @@ func TestWriterFileBufferedThenFlushed(t *testing.T) {
 
 func TestWriterFileMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := accesslog.OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	openWriter(t, path, nil)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +60,7 @@ func TestWriterFileMode(t *testing.T) {
 
 func TestWriterTimedFlush(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := accesslog.OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	start := time.Now()
 	w.Write([]byte("timed\n"))
 	testprog.Eventually(t, "the timed flush", 5*time.Second, func() (bool, string) { return readFile(t, path) == "timed\n", "" })
@@ -85,11 +74,7 @@ func TestWriterTimedFlush(t *testing.T) {
 
 func TestWriterFlushesWhenFull(t *testing.T) {
 	out := &testprog.Buffer{}
-	w, err := accesslog.OpenWriter("-", out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, "-", out)
 	line := []byte(strings.Repeat("x", 99) + "\n")
 	n := accesslog.FlushSize/len(line) + 1
 	for i := 0; i < n; i++ {
@@ -113,11 +98,7 @@ func TestWriterFlushesWhenFull(t *testing.T) {
 func TestWriterReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
-	w, err := accesslog.OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	w.Write([]byte("before rotation\n"))
 	rotated := filepath.Join(dir, "access.log.1")
 	if err := os.Rename(path, rotated); err != nil {
@@ -145,11 +126,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(sub, "access.log")
-	w, err := accesslog.OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	w := openWriter(t, path, nil)
 	moved := filepath.Join(dir, "moved")
 	if err := os.Rename(sub, moved); err != nil {
 		t.Fatal(err)
@@ -168,10 +145,7 @@ func TestWriterReopenFailureKeepsOldFile(t *testing.T) {
 
 func TestWriterStdout(t *testing.T) {
 	out := &testprog.Buffer{}
-	w, err := accesslog.OpenWriter("-", out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, "-", out)
 	w.Write([]byte("to stdout\n"))
 	if err := w.Reopen(); err != nil {
 		t.Fatal(err)
@@ -199,10 +173,7 @@ type failWriter struct{}
 func (failWriter) Write(p []byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestWriterReportsErrors(t *testing.T) {
-	w, err := accesslog.OpenWriter("-", failWriter{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, "-", failWriter{})
 	w.Write([]byte("x\n"))
 	if err := w.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Flush: %v, want the write error", err)
@@ -214,16 +185,13 @@ func TestWriterReportsErrors(t *testing.T) {
 		t.Errorf("Write after a failed timed flush: no error")
 	}
 	if _, err := accesslog.OpenWriter(filepath.Join(t.TempDir(), "missing", "access.log"), nil); err == nil {
-		t.Errorf("accesslog.OpenWriter in a missing directory succeeded")
+		t.Errorf("OpenWriter in a missing directory succeeded")
 	}
 }
 
 func TestWriterConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "access.log")
-	w, err := accesslog.OpenWriter(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openWriter(t, path, nil)
 	f, err := accesslog.Compile("")
 	if err != nil {
 		t.Fatal(err)
@@ -287,4 +255,16 @@ func BenchmarkWriter(b *testing.B) {
 			w.Write(buf)
 		}
 	})
+}
+
+// openWriter opens a Writer on path (or "-" and stdout) that is closed
+// when the test ends; t fails on an error.
+func openWriter(t *testing.T, path string, stdout io.Writer) *accesslog.Writer {
+	t.Helper()
+	w, err := accesslog.OpenWriter(path, stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
 }

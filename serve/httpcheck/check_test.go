@@ -1,20 +1,11 @@
 package httpcheck
 
 import (
-	"bufio"
-	"net/http"
 	"strings"
 	"testing"
-)
 
-func parse(t testing.TB, raw string) *http.Request {
-	t.Helper()
-	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
-	if err != nil {
-		t.Fatalf("net/http refuses %q itself: %v", raw, err)
-	}
-	return r
-}
+	"gsup/internal/testprog"
+)
 
 func TestCheck(t *testing.T) {
 	tests := []struct {
@@ -62,7 +53,7 @@ func TestCheck(t *testing.T) {
 		if lim == (Limits{}) {
 			lim = DefaultLimits
 		}
-		r := parse(t, tt.raw)
+		r := testprog.ReadRequest(t, tt.raw)
 		status, reason := Check(r, lim)
 		if status != tt.status || !strings.Contains(reason, tt.reason) || (status == 0) != (reason == "") {
 			t.Errorf("%s: Check = %d %q, want %d %q", tt.name, status, reason, tt.status, tt.reason)
@@ -71,26 +62,26 @@ func TestCheck(t *testing.T) {
 }
 
 func TestCheckVersion(t *testing.T) {
-	r := parse(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	r := testprog.ReadRequest(t, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	r.ProtoMajor, r.ProtoMinor, r.Proto = 2, 0, "HTTP/2.0"
 	if status, _ := Check(r, DefaultLimits); status != 505 {
 		t.Errorf("HTTP/2.0 GET: %d, want 505", status)
 	}
-	pri := parse(t, "PRI * HTTP/2.0\r\n\r\n")
+	pri := testprog.ReadRequest(t, "PRI * HTTP/2.0\r\n\r\n")
 	if status, reason := Check(pri, DefaultLimits); status != 0 {
 		t.Errorf("HTTP/2 preface: %d %q, want it left alone", status, reason)
 	}
 }
 
 func TestCheckAllocs(t *testing.T) {
-	r := parse(t, "GET /a?b=c HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n\r\n")
+	r := testprog.ReadRequest(t, "GET /a?b=c HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\nAccept: */*\r\nX-Forwarded-Proto: https\r\n\r\n")
 	if n := testing.AllocsPerRun(100, func() { Check(r, DefaultLimits) }); n != 0 {
 		t.Errorf("Check allocates %v times per request", n)
 	}
 }
 
 func TestDropUnderscoreFields(t *testing.T) {
-	r := parse(t, "GET / HTTP/1.0\r\nTransfer_Encoding: tricked\r\nContent-Length: 0\r\nContent_Length: -1E23\r\nX_Forwarded_For: 1.2.3.4\r\nX-Ok: 1\r\n\r\n")
+	r := testprog.ReadRequest(t, "GET / HTTP/1.0\r\nTransfer_Encoding: tricked\r\nContent-Length: 0\r\nContent_Length: -1E23\r\nX_Forwarded_For: 1.2.3.4\r\nX-Ok: 1\r\n\r\n")
 	if n := DropUnderscoreFields(r.Header); n != 3 {
 		t.Errorf("dropped %d fields, want 3", n)
 	}
@@ -105,7 +96,7 @@ func TestDropUnderscoreFields(t *testing.T) {
 }
 
 func BenchmarkCheck(b *testing.B) {
-	r := parse(b, "GET /api/items?page=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0\r\nAccept: text/html\r\n"+
+	r := testprog.ReadRequest(b, "GET /api/items?page=2 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0\r\nAccept: text/html\r\n"+
 		"Accept-Language: en-US\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\nCookie: session=0123456789abcdef\r\n\r\n")
 	b.ReportAllocs()
 	for b.Loop() {

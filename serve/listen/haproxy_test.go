@@ -1,15 +1,8 @@
 package listen
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -18,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"gsup/internal/testcert"
 	"gsup/procfile"
 )
 
@@ -59,16 +53,22 @@ func TestHAProxy(t *testing.T) {
 	var fronts []net.Listener
 	var files []*os.File
 	for range 4 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
+		l := testListen(t, "tcp4", "127.0.0.1:0")
 		fronts = append(fronts, l)
 		files = append(files, listenerFile(t, l))
 	}
 	pemPath := filepath.Join(dir, "site.pem")
-	writeSelfSigned(t, pemPath)
+	ca, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Leaf("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pemPath, append(certPEM, keyPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	config := fmt.Sprintf(`
 global
     log stderr format raw local0 warning
@@ -136,7 +136,7 @@ backend unix
 	check("send-proxy-v2", dialAddr(t, "tcp", fronts[1].Addr().String()), false, false)
 	check("send-proxy-v2 to a UNIX socket", dialAddr(t, "tcp", fronts[3].Addr().String()), false, true)
 	tc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fronts[2].Addr().String(),
-		&tls.Config{InsecureSkipVerify: true}) // a throw-away certificate made above
+		ca.ClientConfig("127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,36 +155,5 @@ backend unix
 	}
 	if lines := logs.lines(); len(lines) != 0 {
 		t.Errorf("gsup logged %q", lines)
-	}
-}
-
-// writeSelfSigned writes a certificate for 127.0.0.1 and its key, PEM.
-func writeSelfSigned(t *testing.T, path string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	b = append(b, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})...)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -221,15 +221,23 @@ func withUmask(mask int, f func()) {
 	f()
 }
 
-// tcpPair listens on a loopback port and dials it: the listener and the
-// client's end, both closed when the test ends.
-func tcpPair(t *testing.T) (net.Listener, net.Conn) {
+// testListen listens on network and address; the listener closes when
+// the test ends.
+func testListen(t *testing.T, network, address string) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	l, err := net.Listen(network, address)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// tcpPair listens on a loopback port and dials it: the listener and the
+// client's end, both closed when the test ends.
+func tcpPair(t *testing.T) (net.Listener, net.Conn) {
+	t.Helper()
+	l := testListen(t, "tcp4", "127.0.0.1:0")
 	c, err := net.Dial("tcp4", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)

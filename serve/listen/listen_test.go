@@ -282,11 +282,7 @@ func TestUnixCloseRemovesOnlyItsOwnFile(t *testing.T) {
 }
 
 func TestFD(t *testing.T) {
-	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
+	tcp := testListen(t, "tcp4", "127.0.0.1:0")
 	f, err := tcp.(*net.TCPListener).File()
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package listen
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,11 +77,20 @@ func inheritedChild() int {
 // startChild starts cmd, returns its report, and stops it when the test ends.
 func startChild(t *testing.T, cmd *exec.Cmd) childReport {
 	t.Helper()
+	return readReport(t, runChild(t, "the child", cmd))
+}
+
+// runChild starts cmd (name says what it is in failures) and returns its
+// stdout. When the test ends it closes cmd's stdin, which ends the child,
+// and fails unless cmd then exits 0 within 10s; a failed test shows cmd's
+// stderr.
+func runChild(t *testing.T, name string, cmd *exec.Cmd) io.Reader {
+	t.Helper()
 	var stderr logBuffer
 	cmd.Stderr = &stderr
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("the child's stderr:\n%s", stderr.String())
+			t.Logf("%s's stderr:\n%s", name, stderr.String())
 		}
 	})
 	stdin, err := cmd.StdinPipe()
@@ -102,14 +111,21 @@ func startChild(t *testing.T, cmd *exec.Cmd) childReport {
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Errorf("child: %v", err)
+				t.Errorf("%s: %v", name, err)
 			}
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Errorf("child did not exit")
+			t.Errorf("%s did not exit", name)
 			<-done
 		}
 	})
+	return stdout
+}
+
+// readReport reads the child's report, the first line of its stdout, and
+// then drains the rest.
+func readReport(t *testing.T, stdout io.Reader) childReport {
+	t.Helper()
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -144,27 +160,20 @@ func listenerFile(t *testing.T, l net.Listener) *os.File {
 // own pid in its environment.
 func shellWithListenPID(env ...string) *exec.Cmd {
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0"`, os.Args[0])
-	cmd.Env = append(os.Environ(), "GSUP_LISTEN_TEST_CHILD=inherited", "GORACE=atexit_sleep_ms=0")
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(childEnv(), env...)
 	return cmd
 }
 
+// childEnv is the environment that makes the test binary run as the
+// socket-activated child.
+func childEnv() []string {
+	return append(os.Environ(), "GSUP_LISTEN_TEST_CHILD=inherited", "GORACE=atexit_sleep_ms=0")
+}
+
 func TestInherited(t *testing.T) {
-	web, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer web.Close()
-	kids, err := net.Listen("unix", filepath.Join(t.TempDir(), "kids.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kids.Close()
-	admin, err := net.Listen("unix", filepath.Join(t.TempDir(), "admin.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	web := testListen(t, "tcp4", "127.0.0.1:0")
+	kids := testListen(t, "unix", filepath.Join(t.TempDir(), "kids.sock"))
+	admin := testListen(t, "unix", filepath.Join(t.TempDir(), "admin.sock"))
 
 	cmd := shellWithListenPID("LISTEN_FDS=3", "LISTEN_FDNAMES=web:kids:admin",
 		"GSUP_LISTEN_TEST_EXCLUDE=kids,other", "GSUP_LISTEN_TEST_PROXY=v1")
@@ -175,7 +184,7 @@ func TestInherited(t *testing.T) {
 	}
 	wantServe := []childListener{{"web", "tcp", web.Addr().String()}, {"admin", "unix", admin.Addr().String()}}
 	wantHeld := []childListener{{"kids", "unix", kids.Addr().String()}}
-	if !equalListeners(r.Serve, wantServe) || !equalListeners(r.Held, wantHeld) {
+	if !slices.Equal(r.Serve, wantServe) || !slices.Equal(r.Held, wantHeld) {
 		t.Errorf("serve %v held %v\nwant %v and %v", r.Serve, r.Held, wantServe, wantHeld)
 	}
 	if len(r.Env) != 0 {
@@ -194,28 +203,11 @@ func TestInherited(t *testing.T) {
 	}
 }
 
-func equalListeners(a, b []childListener) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestInheritedNotForUs(t *testing.T) {
-	web, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer web.Close()
+	web := testListen(t, "tcp4", "127.0.0.1:0")
 	// LISTEN_PID names another process (a parent that did not clean up).
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "GSUP_LISTEN_TEST_CHILD=inherited", "GORACE=atexit_sleep_ms=0",
-		"LISTEN_PID=1", "LISTEN_FDS=1")
+	cmd.Env = append(childEnv(), "LISTEN_PID=1", "LISTEN_FDS=1")
 	cmd.ExtraFiles = []*os.File{listenerFile(t, web)}
 	r := startChild(t, cmd)
 	if r.Err != "" || len(r.Serve) != 0 || len(r.Held) != 0 || len(r.Env) != 0 {
@@ -261,36 +253,7 @@ func TestInheritedSystemdSocketActivate(t *testing.T) {
 	cmd := exec.Command(activate, "-l", sock, "--fdname=web",
 		"-E", "GSUP_LISTEN_TEST_CHILD=inherited", "-E", "GSUP_LISTEN_TEST_PROXY=auto",
 		"-E", "GORACE=atexit_sleep_ms=0", os.Args[0])
-	var stderr logBuffer
-	cmd.Stderr = &stderr
-	defer func() {
-		if t.Failed() {
-			t.Logf("systemd-socket-activate's output:\n%s", stderr.String())
-		}
-	}()
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Error("systemd-socket-activate did not exit")
-		}
-	}()
+	stdout := runChild(t, "systemd-socket-activate", cmd)
 	// systemd-socket-activate binds first and starts the child at the first connection.
 	var c net.Conn
 	testprog.Eventually(t, "dialling "+sock, 10*time.Second, func() (bool, string) {
@@ -303,15 +266,7 @@ func TestInheritedSystemdSocketActivate(t *testing.T) {
 	if got[0].Addr != "[2001:db8::1]:1000" || !got[0].Unix {
 		t.Errorf("child saw %+v", got[0])
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		t.Fatal(err)
-	}
-	var r childReport
-	if err := json.Unmarshal([]byte(line), &r); err != nil {
-		t.Fatalf("child said %q: %v", line, err)
-	}
-	if r.Err != "" || len(r.Serve) != 1 || r.Serve[0].Name != "web" || len(r.Env) != 0 {
+	if r := readReport(t, stdout); r.Err != "" || len(r.Serve) != 1 || r.Serve[0].Name != "web" || len(r.Env) != 0 {
 		t.Errorf("report %+v", r)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gsup/internal/testprog"
 )
 
 // tree makes a site under a temp folder: public/ (the root and the
@@ -39,15 +41,7 @@ func tree(t *testing.T) (dir string) {
 		"private/report.txt":              "the protected report\n",
 		"private/nested/deep.txt":         "deep\n",
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testprog.WriteFiles(t, dir, files)
 	links := map[string]string{
 		"public/link-out":     "../outside/secret.txt",
 		"public/link-abs":     filepath.Join(dir, "outside/secret.txt"),
