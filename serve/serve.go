@@ -111,7 +111,8 @@ type Server struct {
 
 	pausing atomic.Bool // Pause was called: answers close their connection
 
-	connState func(net.Conn, http.ConnState) // the HTTP/1.1 layer's ConnState (tests)
+	connState   func(net.Conn, http.ConnState) // the HTTP/1.1 layer's ConnState (tests)
+	headTimeout time.Duration                  // the HTTP/1.1 layer's, readHeaderTimeout but in tests
 }
 
 // served is one served listener and its HTTP/1.1 connection layer; on a
@@ -128,14 +129,15 @@ type served struct {
 func New(cfg Config) (*Server, error) {
 	set := cfg.Settings
 	s := &Server{
-		cfg:    cfg,
-		set:    set,
-		log:    cfg.Log,
-		bal:    upstream.NewBalancer(),
-		pid:    os.Getpid(),
-		served: make(chan struct{}),
-		fronts: map[*listen.Listener]*served{},
-		stop:   make(chan struct{}),
+		cfg:         cfg,
+		set:         set,
+		log:         cfg.Log,
+		headTimeout: readHeaderTimeout,
+		bal:         upstream.NewBalancer(),
+		pid:         os.Getpid(),
+		served:      make(chan struct{}),
+		fronts:      map[*listen.Listener]*served{},
+		stop:        make(chan struct{}),
 	}
 	f, err := s.newHandling(set, nil)
 	if err != nil {
@@ -215,7 +217,7 @@ func (s *Server) newHTTPServer(b Bind) *h1.Server {
 	return &h1.Server{
 		Handler:           s,
 		LimitsNow:         s.limitsNow, // a reload's limits apply to the connections accepted after it
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: s.headTimeout,
 		IdleTimeout:       idleTimeout,
 		Log:               s.log,
 		Refused:           s.logRefusedHead,
