@@ -264,6 +264,16 @@ type Conn struct {
 // NetConn returns the connection the listener accepted.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
+// SyscallConn is the accepted connection's (reads are not counted or
+// bounded here: a reader may read its descriptor directly).
+func (c *Conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
 // Write writes p. With a SendTimeout, each write must make progress
 // within it: a write that times out after some progress goes on, one that
 // made none fails, and the connection is then reset when it is closed (the

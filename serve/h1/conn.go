@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"gsup/serve/httpcheck"
@@ -58,6 +59,7 @@ type conn struct {
 	await   bool             // c.held waits for the answer to that request
 	linger  bool             // a refusal was answered: linger before closing
 
+	raw        syscall.RawConn // the socket, when nothing between reads it
 	ctx        context.Context
 	remoteAddr string
 	tls        *tls.ConnectionState
@@ -116,6 +118,10 @@ func (c *conn) serve() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		c.tls = &cs
+	} else if sc, ok := c.nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw = rc
+		}
 	}
 	for first := true; ; first = false {
 		req, err := c.readRequest(first)
@@ -137,6 +143,49 @@ func (c *conn) release() {
 		bufPool.Put(c.bufp)
 	}
 	c.bufp, c.buf = nil, nil
+}
+
+func (c *conn) ensureBuf() {
+	if c.buf == nil {
+		c.bufp = bufPool.Get().(*[]byte)
+		c.buf, c.rp, c.wp = *c.bufp, 0, 0
+	}
+}
+
+// waitFill is fill for an empty buffer on a connection read by its
+// descriptor: no buffer is held while it waits, one is taken from the
+// pool when bytes are there. The system calls are those of fill: a read
+// that finds nothing, the wait, the read.
+func (c *conn) waitFill() {
+	c.release()
+	var n int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		c.ensureBuf()
+		for {
+			n, rerr = syscall.Read(int(fd), c.buf)
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			c.release()
+			return false
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		c.readErr = err
+		return
+	case rerr != nil:
+		c.readErr = os.NewSyscallError("read", rerr)
+		return
+	case n <= 0:
+		c.readErr = io.EOF
+		return
+	}
+	c.check(n)
 }
 
 // grow replaces the read buffer, full, by a larger one.
@@ -190,10 +239,13 @@ var crlfcrlf = []byte("\r\n\r\n")
 // first byte is bounded by IdleTimeout (ReadHeaderTimeout on a new
 // connection), the head by ReadHeaderTimeout from its first byte.
 func (c *conn) readRequest(first bool) (*http.Request, error) {
-	if c.rp == c.wp && (c.buf == nil || len(c.buf) > bufSize) {
-		c.release() // a buffer grown for a large head goes
-		c.bufp = bufPool.Get().(*[]byte)
-		c.buf, c.rp, c.wp = *c.bufp, 0, 0
+	if c.rp == c.wp {
+		c.rp, c.wp = 0, 0
+		if c.raw != nil || len(c.buf) > bufSize {
+			// No buffer while waiting (waitFill takes one when bytes
+			// come); a buffer grown for a large head goes.
+			c.release()
+		}
 	}
 	c.watch.take(c)
 	wait := c.srv.IdleTimeout
@@ -231,7 +283,11 @@ func (c *conn) readRequest(first bool) (*http.Request, error) {
 		if c.wp-c.rp >= c.maxHead() {
 			return nil, &httpcheck.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large"}
 		}
-		c.fill()
+		if c.rp == c.wp && c.raw != nil && !c.await {
+			c.waitFill()
+		} else {
+			c.fill()
+		}
 		c.skipEmptyLines()
 		if !started && c.rp < c.wp {
 			started = true
@@ -254,6 +310,7 @@ func (c *conn) skipEmptyLines() {
 // bytes, and checks what came. Call it only when c.readErr and c.refusal
 // are nil.
 func (c *conn) fill() {
+	c.ensureBuf()
 	if c.rp == c.wp {
 		c.rp, c.wp = 0, 0
 	}
@@ -308,6 +365,7 @@ func (c *conn) answered() {
 // put checks p, bytes read from the client, and appends them to the
 // buffer.
 func (c *conn) put(p []byte) {
+	c.ensureBuf()
 	for len(p) > 0 && c.refusal == nil && !c.await {
 		if c.rp == c.wp {
 			c.rp, c.wp = 0, 0

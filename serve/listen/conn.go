@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pires/go-proxyproto"
@@ -190,6 +191,20 @@ func (c *conn) CloseWrite() error {
 }
 
 func (c *conn) Close() error { return c.sock.Close() }
+
+// errNotRaw: reads must go through the PROXY layer.
+var errNotRaw = errors.New("the PROXY protocol layer reads this connection")
+
+// SyscallConn gives the socket's descriptor to a reader that reads it
+// directly (the HTTP/1.1 layer, to wait for a request without a buffer):
+// only with the PROXY protocol off, where Read is the socket's own.
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.sock.(syscall.Conn)
+	if c.pc != nil || !ok {
+		return nil, errNotRaw
+	}
+	return sc.SyscallConn()
+}
 
 // SetLinger sets SO_LINGER on a TCP connection (0: Close resets it).
 func (c *conn) SetLinger(sec int) error {
