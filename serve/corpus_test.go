@@ -27,7 +27,7 @@ import (
 // Gunicorn's request corpus (shared/corpus/gunicorn-requests, read by
 // gsup/internal/corpus) sent raw over TCP through the real front: a
 // Server built as main builds it (listen with its PROXY protocol layer,
-// httpcheck's WrapListener and Check, upstream's pooled proxy, the access
+// h1 with httpcheck's Stream, httpcheck.Check, upstream's pooled proxy, the access
 // log) in front of an app that is a real http.Server. Every case gets a
 // front and an app of its own, with the limits Gunicorn's test for it sets
 // (corpus.CaseLimits), and proxy_protocol = "auto" when Gunicorn's test
@@ -237,10 +237,9 @@ type frontOutcome struct {
 
 // layers names the parts of the front that answered the case, from its
 // log, its access log and the app's byte count: listen (a PROXY header
-// refused), httpcheck's WrapListener (raw checks), httpcheck.Check
+// refused), h1 (httpcheck's Stream: raw checks), httpcheck.Check
 // (called by serve.go), upstream (an error status of its own, or 499: a
-// client taken for gone), net/http's own parser (an error answer none of
-// those logged), the app.
+// client taken for gone), an error answer none of those logged, the app.
 func (o frontOutcome) layers() string {
 	var by []string
 	clientErrs := 0
@@ -266,7 +265,7 @@ func (o frontOutcome) layers() string {
 		by = append(by, "listen (PROXY)")
 	}
 	if raw > 0 {
-		by = append(by, "httpcheck (WrapListener)")
+		by = append(by, "h1 (Stream)")
 	}
 	if check > 0 {
 		by = append(by, "httpcheck.Check (serve.go)")
@@ -278,7 +277,7 @@ func (o frontOutcome) layers() string {
 		by = append(by, "upstream (client taken for gone: 499)")
 	}
 	if clientErrs > listen+raw+check+up {
-		by = append(by, "net/http")
+		by = append(by, "unlogged")
 	}
 	if o.appBytes > 0 {
 		by = append(by, "app")

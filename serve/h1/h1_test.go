@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"gsup/internal/testprog"
 	"gsup/serve/httpcheck"
 )
@@ -398,4 +400,44 @@ func TestConnStates(t *testing.T) {
 	if want := "[new active idle closed]"; fmt.Sprint(states) != want {
 		t.Errorf("states %v, want %s", states, want)
 	}
+}
+
+// A chunked body whose framing the stream refuses reaches the handler as
+// an *httpcheck.Error with the status to answer; the connection closes
+// after that answer.
+func TestRefusedBodyIsTheHandlersError(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		var refused *httpcheck.Error
+		if !errors.As(err, &refused) {
+			t.Errorf("reading the body: %v, want an *httpcheck.Error", err)
+			return
+		}
+		http.Error(w, refused.Reason, refused.Status)
+	}), Limits: httpcheck.DefaultLimits})
+	c, br := dial(t, addr)
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n")
+	resp, _ := readResponse(t, br, "POST")
+	if resp.StatusCode != http.StatusBadRequest || !resp.Close {
+		t.Errorf("status %d, close %v; want 400 and close", resp.StatusCode, resp.Close)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("connection not closed: %v", err)
+	}
+}
+
+// A refused head is logged as a warning naming the client and the status.
+func TestRefusalIsLogged(t *testing.T) {
+	logs := &testprog.Buffer{}
+	lg := logrus.New()
+	lg.SetOutput(logs)
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), Limits: httpcheck.DefaultLimits, Log: lg})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n")
+	readResponse(t, br, "GET")
+	testprog.Eventually(t, "the warning", 5*time.Second, func() (bool, string) {
+		s := logs.String()
+		return strings.Contains(s, "level=warning") && strings.Contains(s, "refused a request") &&
+			strings.Contains(s, "status=400") && strings.Contains(s, `client="127.0.0.1:`), s
+	})
 }

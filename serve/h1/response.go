@@ -202,7 +202,7 @@ func (w *response) sendHead(final bool) {
 	if w.req.Close || w.c.srv.shutting.Load() {
 		w.closeAfter = true
 	}
-	if b, ok := w.req.Body.(*body); ok && !b.eof && (b.cont || !b.chunked && b.remain > maxDiscard) {
+	if b, ok := w.req.Body.(*body); ok && !b.eof && (b.err != nil || b.cont || !b.chunked && b.remain > maxDiscard) {
 		w.closeAfter = true // what is left of the body will not be read
 	}
 	if w.closeAfter {

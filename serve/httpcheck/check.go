@@ -22,13 +22,13 @@ import (
 //   - X-Forwarded-Proto, X-Forwarded-Protocol and X-Forwarded-Ssl that
 //     contradict each other (Gunicorn's InvalidSchemeHeaders);
 //   - a request over the limits (414, 431) or a Content-Length over
-//     l.Body (413). These are approximate here, because net/http has
-//     already trimmed white space and merged lines: WrapListener checks
-//     them exactly on the raw bytes.
+//     l.Body (413). These are approximate here, because a parser has
+//     already trimmed white space and merged lines: Stream checks them
+//     exactly on the raw bytes.
 //
-// Behind a WrapListener listener, the raw checks (line endings, folding,
-// control bytes, framing) have already run; without one, Check alone is
-// roughly what the corpus test reports for "net/http + Check".
+// Behind a Stream, the raw checks (line endings, folding, control bytes,
+// framing) have already run; without one, Check alone is roughly what the
+// corpus test reports for "net/http + Check".
 func Check(r *http.Request, l Limits) (status int, reason string) {
 	n := l.normalize()
 

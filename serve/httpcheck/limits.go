@@ -58,28 +58,21 @@ func (l Limits) normalize() Limits {
 	return l
 }
 
-// MaxHeaderBytes is the value for http.Server.MaxHeaderBytes: Gunicorn's
-// header buffer, fields*(field_size+2)+4, plus the request line and its
-// CRLF, which Gunicorn reads apart. Set it, so that net/http's own 431
-// never fires before this package's checks do.
+// MaxHeaderBytes is the largest request head under l: Gunicorn's header
+// buffer, fields*(field_size+2)+4, plus the request line and its CRLF,
+// which Gunicorn reads apart. It is the bound of serve/h1's head buffer,
+// and http.Server.MaxHeaderBytes of the HTTP/2 layer, so that no 431 of
+// a server's own fires before this package's checks do.
 func MaxHeaderBytes(l Limits) int {
 	n := l.normalize()
 	return n.Fields*(n.FieldSize+2) + 4 + n.RequestLine + 2
 }
 
-// MaxHeaderCeiling is MaxHeaderBytes of the largest limits gsup's
-// configuration accepts (limit_request_fields 32768 of
-// limit_request_field_size 1 MiB, and a 1 MiB request line): for a
-// server whose connections check limits that may change. net/http reads
-// what it is sent, never this much ahead: the checks refuse a head over
-// the limits in force before net/http has read it.
-var MaxHeaderCeiling = MaxHeaderBytes(Limits{RequestLine: 0, Fields: maxFields, FieldSize: 1 << 20})
-
 // Error is a request the front refuses: Status is the HTTP status to
 // answer (400, 413, 414, 431, 505) and Reason says why, in a few words
-// safe to show to the client. A wrapped connection's Read returns an
-// *Error when a request body's chunked framing or trailer is invalid, so
-// the handler reading the body can answer Status (see WrapListener).
+// safe to show to the client. A request body's Read returns an *Error
+// when its chunked framing or trailer is invalid (serve/h1), so the
+// handler reading the body can answer Status.
 type Error struct {
 	Status int
 	Reason string

@@ -1,19 +1,24 @@
 package httpcheck
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"time"
 )
 
 // Stream checks the bytes a client sends on one connection, request after
-// request, for a connection layer that reads them itself (package h1):
-// the same checks WrapListener makes under net/http, without a wrapped
-// connection. Feed it every byte read from the client, in order, once.
+// request, for a connection layer that reads them itself (serve/h1).
+// Feed it every byte read from the client, in order, once.
 type Stream struct{ sc scanner }
 
 // Verdict is what Feed found.
 type Verdict uint8
+
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
 
 const (
 	// Fine: every byte given may be handed on.
@@ -70,4 +75,30 @@ func Linger(c net.Conn) {
 	}
 	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
 	_, _ = io.CopyN(io.Discard, c, lingerBytes)
+}
+
+// Body is the body of the answer to a refused request head.
+func (e Error) Body() string {
+	return fmt.Sprintf("%d %s: %s\n", e.Status, statusText(e.Status), e.Reason)
+}
+
+// refusalResponse is the answer to a refused request.
+func refusalResponse(ref Error) []byte {
+	body := ref.Body()
+	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		ref.Status, statusText(ref.Status), len(body), body)
+}
+
+func statusText(code int) string {
+	switch code {
+	case 413:
+		return "Content Too Large"
+	case 414:
+		return "URI Too Long"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Bad Request"
 }

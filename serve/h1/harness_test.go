@@ -1,4 +1,4 @@
-package httpcheck
+package h1
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gsup/internal/corpus"
+	"gsup/serve/httpcheck"
 )
 
 // frontMode is what stands in front of the test handler.
@@ -17,51 +18,46 @@ type frontMode int
 
 const (
 	modeNetHTTP frontMode = iota // net/http alone
-	modeCheck                    // net/http + Check in the handler
-	modeGsup                     // WrapListener + net/http + Check
+	modeCheck                    // net/http + httpcheck.Check in the handler
+	modeGsup                     // this package's Server (httpcheck's Stream) + httpcheck.Check
 )
 
 func (m frontMode) String() string {
-	return [...]string{"net/http alone", "net/http + Check", "gsup (WrapListener + Check)"}[m]
+	return [...]string{"net/http alone", "net/http + Check", "gsup (h1 + Check)"}[m]
 }
 
 // forwardedHeader marks a response from the handler that stands for the
 // app: the request was forwarded.
 const forwardedHeader = corpus.ForwardedHeader
 
-// front is a real http.Server on a loopback port with the test handler.
+// front is a real server on a loopback port with the test handler.
 type front struct {
 	addr string
-	srv  *http.Server
 	done chan struct{}
 }
 
 // startFront serves the test handler behind mode with the given limits.
-// The handler models gsup's: Check (modes 1 and 2), then the body is read
+// The handler models gsup's: httpcheck.Check (modes 1 and 2), then the body is read
 // whole before anything goes upstream (gsup's buffer_body), and only a
 // request whose body read cleanly counts as forwarded.
-func startFront(t testing.TB, mode frontMode, lim Limits) *front {
+func startFront(t testing.TB, mode frontMode, lim httpcheck.Limits) *front {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var l net.Listener = ln
-	if mode == modeGsup {
-		l = WrapListener(ln, lim, nil, nil)
-	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mode != modeNetHTTP {
-			if status, reason := Check(r, lim); status != 0 {
+			if status, reason := httpcheck.Check(r, lim); status != 0 {
 				w.Header().Set("Connection", "close")
 				http.Error(w, reason, status)
 				return
 			}
-			DropUnderscoreFields(r.Header)
+			httpcheck.DropUnderscoreFields(r.Header)
 		}
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			status := http.StatusBadRequest
-			var refused *Error
+			var refused *httpcheck.Error
 			if errors.As(err, &refused) {
 				status = refused.Status
 			}
@@ -74,30 +70,39 @@ func startFront(t testing.TB, mode frontMode, lim Limits) *front {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "ok")
 	})
+	if mode == modeGsup {
+		return serveOn(t, ln, func(l net.Listener) (serve, stop func() error) {
+			srv := &Server{Handler: h, Limits: lim, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 5 * time.Second}
+			return func() error { return srv.Serve(l) }, srv.Close
+		})
+	}
 	var maxHeader int
 	if mode != modeNetHTTP {
-		maxHeader = MaxHeaderBytes(lim)
+		maxHeader = httpcheck.MaxHeaderBytes(lim)
 	}
-	return serveOn(t, l, h, maxHeader)
+	return serveOn(t, ln, func(l net.Listener) (serve, stop func() error) {
+		srv := &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			IdleTimeout:       5 * time.Second,
+			MaxHeaderBytes:    maxHeader,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		}
+		return func() error { return srv.Serve(l) }, srv.Close
+	})
 }
 
-// serveOn serves h on l until the test ends.
-func serveOn(t testing.TB, l net.Listener, h http.Handler, maxHeaderBytes int) *front {
+// serveOn serves l with the server start makes, until the test ends.
+func serveOn(t testing.TB, l net.Listener, start func(net.Listener) (serve, stop func() error)) *front {
 	t.Helper()
 	f := &front{addr: l.Addr().String(), done: make(chan struct{})}
-	f.srv = &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       5 * time.Second,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          quietLog(),
-	}
+	serve, stop := start(l)
 	go func() {
 		defer close(f.done)
-		f.srv.Serve(l)
+		serve()
 	}()
 	t.Cleanup(func() {
-		f.srv.Close()
+		stop()
 		<-f.done
 	})
 	return f
@@ -113,6 +118,3 @@ func send(t testing.TB, addr string, raw []byte) corpus.Result {
 	}
 	return res
 }
-
-// quietLog discards net/http's own error log lines.
-func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }

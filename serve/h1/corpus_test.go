@@ -1,4 +1,4 @@
-package httpcheck
+package h1
 
 import (
 	"bytes"
@@ -11,12 +11,13 @@ import (
 	"testing"
 
 	"gsup/internal/corpus"
+	"gsup/serve/httpcheck"
 )
 
 // The corpus is Gunicorn's tests/requests (shared/corpus/gunicorn-requests,
 // see its README): raw requests Gunicorn's parser must accept (valid) or
-// refuse (invalid). Each is sent as it is over TCP to a real http.Server
-// with the front under test, and classified as refused (a 4xx/5xx answer,
+// refuse (invalid). Each is sent as it is over TCP to a real server (this
+// package's, or net/http's alone or with Check), and classified as refused (a 4xx/5xx answer,
 // or the connection closed with nothing forwarded) or forwarded (the
 // handler standing for the app got at least one request, and nothing was
 // refused).
@@ -26,8 +27,8 @@ import (
 // gsup/internal/corpus, shared with serve's corpus test, which runs the
 // same cases through the real front.
 
-// validRefusals are corpus.ValidRefusals, plus what this harness's plain
-// http.Server does by itself.
+// validRefusals are corpus.ValidRefusals, plus what net/http's server does
+// by itself (this package's Server forwards "OPTIONS *" like any request).
 var validRefusals = func() map[string]string {
 	m := map[string]string{
 		// Not refused: net/http answers "OPTIONS *" itself (200,
@@ -118,11 +119,11 @@ func (o outcome) String() string {
 
 // runCorpus sends every case to a front in mode and returns the outcomes.
 func runCorpus(t *testing.T, cases []corpus.Case, mode frontMode) map[string]outcome {
-	fronts := map[Limits]*front{}
+	fronts := map[httpcheck.Limits]*front{}
 	out := map[string]outcome{}
 	for _, c := range cases {
 		cl := corpus.LimitsFor(c)
-		lim := Limits{RequestLine: cl.RequestLine, Fields: cl.Fields, FieldSize: cl.FieldSize}
+		lim := httpcheck.Limits{RequestLine: cl.RequestLine, Fields: cl.Fields, FieldSize: cl.FieldSize}
 		f := fronts[lim]
 		if f == nil {
 			f = startFront(t, mode, lim)
@@ -274,7 +275,7 @@ func TestCorpus(t *testing.T) {
 			continue
 		}
 		o := gsup[c.ID]
-		why, excused := validRefusals[c.ID]
+		why, excused := corpus.ValidRefusals[c.ID]
 		switch {
 		case !o.passed() && !excused:
 			t.Errorf("%s: valid, not forwarded by gsup (%s), and no RFC reason in validRefusals", c.ID, o)
