@@ -19,22 +19,9 @@ func BenchmarkKeepAlive(b *testing.B) {
 	})
 	for _, layer := range []string{"h1", "net-http"} {
 		b.Run(layer, func(b *testing.B) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				b.Fatal(err)
-			}
-			var stop func()
-			if layer == "h1" {
-				s := &Server{Handler: hello}
-				go s.Serve(ln)
-				stop = func() { s.Close() }
-			} else {
-				s := &http.Server{Handler: hello}
-				go s.Serve(ln)
-				stop = func() { s.Close() }
-			}
+			addr, stop := startLayer(b, layer, hello)
 			defer stop()
-			c, err := net.Dial("tcp", ln.Addr().String())
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -68,24 +55,11 @@ func BenchmarkIdleMemory(b *testing.B) {
 	for _, layer := range []string{"h1", "net-http"} {
 		b.Run(layer, func(b *testing.B) {
 			for range b.N {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					b.Fatal(err)
-				}
-				var stop func()
-				if layer == "h1" {
-					s := &Server{Handler: hello}
-					go s.Serve(ln)
-					stop = func() { s.Close() }
-				} else {
-					s := &http.Server{Handler: hello}
-					go s.Serve(ln)
-					stop = func() { s.Close() }
-				}
+				addr, stop := startLayer(b, layer, hello)
 				before, beforeStack := inUse()
 				cs := make([]net.Conn, 0, conns)
 				for range conns {
-					c, err := net.Dial("tcp", ln.Addr().String())
+					c, err := net.Dial("tcp", addr)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -115,4 +89,20 @@ func inUse() (all, stacks int64) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc + m.StackInuse), int64(m.StackInuse)
+}
+
+// startLayer serves h with this package's Server ("h1") or net/http's.
+func startLayer(b *testing.B, layer string, h http.Handler) (addr string, stop func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if layer == "h1" {
+		s := &Server{Handler: h}
+		go s.Serve(ln)
+		return ln.Addr().String(), func() { s.Close() }
+	}
+	s := &http.Server{Handler: h}
+	go s.Serve(ln)
+	return ln.Addr().String(), func() { s.Close() }
 }

@@ -188,6 +188,23 @@ func (c *conn) waitFill() {
 	c.check(n)
 }
 
+// room makes space after c.wp: the unused bytes move to the start of
+// the buffer, or a full buffer grows, to at most limit bytes.
+func (c *conn) room(limit int) {
+	c.ensureBuf()
+	if c.rp == c.wp {
+		c.rp, c.wp = 0, 0
+	}
+	switch {
+	case c.wp < len(c.buf):
+	case c.rp > 0:
+		c.wp = copy(c.buf, c.buf[c.rp:c.wp])
+		c.rp = 0
+	default:
+		c.grow(min(2*len(c.buf), limit))
+	}
+}
+
 // grow replaces the read buffer, full, by a larger one.
 func (c *conn) grow(size int) {
 	nb := make([]byte, size)
@@ -310,18 +327,7 @@ func (c *conn) skipEmptyLines() {
 // bytes, and checks what came. Call it only when c.readErr and c.refusal
 // are nil.
 func (c *conn) fill() {
-	c.ensureBuf()
-	if c.rp == c.wp {
-		c.rp, c.wp = 0, 0
-	}
-	if c.wp == len(c.buf) {
-		if c.rp > 0 {
-			c.wp = copy(c.buf, c.buf[c.rp:c.wp])
-			c.rp = 0
-		} else {
-			c.grow(min(2*len(c.buf), c.maxHead()+bufSize))
-		}
-	}
+	c.room(c.maxHead() + bufSize)
 	n, err := c.nc.Read(c.buf[c.wp:])
 	c.check(n)
 	if err == io.EOF && n > 0 {
@@ -365,19 +371,8 @@ func (c *conn) answered() {
 // put checks p, bytes read from the client, and appends them to the
 // buffer.
 func (c *conn) put(p []byte) {
-	c.ensureBuf()
 	for len(p) > 0 && c.refusal == nil && !c.await {
-		if c.rp == c.wp {
-			c.rp, c.wp = 0, 0
-		}
-		if c.wp == len(c.buf) {
-			if c.rp > 0 {
-				c.wp = copy(c.buf, c.buf[c.rp:c.wp])
-				c.rp = 0
-			} else {
-				c.grow(2 * len(c.buf))
-			}
-		}
+		c.room(len(c.buf) + len(p))
 		n := copy(c.buf[c.wp:], p)
 		p = p[n:]
 		c.check(n)
