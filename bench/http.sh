@@ -71,8 +71,7 @@
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH/.." && pwd)
-export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+source "$BENCH/lib.sh"   # also REPO, and PATH with Go's and the sbin folders
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
@@ -100,8 +99,6 @@ TARGET_P99=2       # p99 at most this many times nginx's
 TARGET_STATIC=1.0  # req/s (and MB/s) x nginx's for a static file
 TARGET_TLS=1.0     # req/s x nginx's over TLS (wrk HTTP/1.1, h2load h2)
 
-source "$BENCH/lib.sh"
-
 # INSTALL=1: install what is missing from Debian's packages (root only), with
 # service starts denied during the install (policy-rc.d), then the nginx and
 # haproxy services disabled at boot and stopped if their package started them.
@@ -111,25 +108,8 @@ install_tools() {
   command -v haproxy >/dev/null || need+=(haproxy)
   command -v wrk >/dev/null || need+=(wrk)
   (( ${#need[@]} )) || return 0
-  if [[ $(id -u) != 0 ]]; then log "INSTALL=1: not root, cannot install ${need[*]}"; return 0; fi
-  log "installing ${need[*]}"
-  (
-    made=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1
-    fi
-    trap '[[ $made == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  ) || log "install failed; rows without their tools will be skipped"
-  local pf svc
-  for pf in /run/nginx.pid /run/haproxy.pid; do
-    if [[ -s $pf ]] && kill -0 "$(cat "$pf")" 2>/dev/null; then kill -TERM "$(cat "$pf")" || true; fi
-  done
-  for svc in nginx haproxy; do
-    if command -v systemctl >/dev/null; then systemctl disable "$svc" >/dev/null 2>&1 || true; fi
-    if command -v update-rc.d >/dev/null; then update-rc.d "$svc" disable >/dev/null 2>&1 || true; fi
-  done
+  install_debs "rows without their tools will be skipped" "${need[@]}"
+  stop_services "/run/nginx.pid /run/haproxy.pid" nginx haproxy
 }
 [[ $INSTALL == 1 ]] && install_tools
 
@@ -140,25 +120,14 @@ PERF=$(command -v perf || true)
 H2LOAD_BIN=$(command -v h2load || true)
 if [[ -z $WRK ]]; then log "wrk is missing (INSTALL=1 installs it)"; exit 1; fi
 
-RUNID=http-$(date +%Y%m%d-%H%M%S)-$$
-WORK=$BENCH/.work/$RUNID
-BIN=$WORK/bin
-PROBE=$BIN/probe
+new_run http
 APP=$BIN/upstream
-mkdir -p "$BIN"
-: >"$BIN/.bench-bin"   # the probe matches processes by this directory only when it holds this mark
 STARTED=()             # pids of the servers started (each leads its own session and process group)
 
-cleanup() {
+cleanup_first() {
   local p
   for p in "${STARTED[@]+"${STARTED[@]}"}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
-  if [[ -x $PROBE ]]; then
-    "$PROBE" reap -tag "$RUNID/" -bindir "$BIN" >/dev/null 2>&1 || true
-  fi
-  if [[ $KEEP_WORK != 1 ]]; then rm -rf "$WORK"; else log "work files kept in $WORK"; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # --- build ------------------------------------------------------------------------
 log "building the probe and the upstream app"
@@ -191,7 +160,6 @@ available() {
 # --- results ------------------------------------------------------------------------
 declare -A R   # R[row.rN.key] = value, R[row.key] = summary
 NOTES=()
-val() { local x=${R["$1"]-}; echo "${x:--}"; }
 num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 # kvs PREFIX CMD... : run CMD (a probe call), keep its key=value lines in R[PREFIX.key]
@@ -694,24 +662,23 @@ versions() {
     [[ -n $(git -C "$REPO" status --porcelain -uno 2>/dev/null) ]] && rev+="+changes"
     v+=("gsup $GSUP_BIN ($rev)")
   fi
-  local IFS=,; echo "${v[*]}" | sed 's/,/, /g'
+  join_comma "${v[@]}"
 }
 
 # --- run ------------------------------------------------------------------------------
 t_start=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "$NCPU cpus, load $LOAD_START; rows: $ROWS; $ROUNDS round(s) of ${DURATION}s, $CONNS connections; PIN=$PIN"
-ACTIVE=(); LISTED=(); PROFILES=()
-for row in $ROWS; do
-  LISTED+=("$row")
-  if available "$row"; then ACTIVE+=("$row"); continue; fi
-  case $row in
-    gsup-*) R["$row.skip"]=${GSUP_NOTE:-"no gsup binary"} ;;
-    nginx|nginx-buffered|haproxy) R["$row.skip"]="not installed (INSTALL=1 installs it)" ;;
-    *) R["$row.skip"]="unknown row" ;;
+PROFILES=()
+skip_reason() {
+  case $1 in
+    gsup-*) echo "${GSUP_NOTE:-"no gsup binary"}" ;;
+    nginx|nginx-buffered|haproxy) echo "not installed (INSTALL=1 installs it)" ;;
+    *) echo "unknown row" ;;
   esac
-  log "$row: skipped (${R["$row.skip"]})"
-done
+}
+# shellcheck disable=SC2086
+pick_rows $ROWS
 
 make_www
 [[ " ${ACTIVE[*]} " == *"-tls "* ]] && make_cert
@@ -855,11 +822,8 @@ report() {
       awk '/^# ---- self/{on=1; next} /^# ----/{on=0} on' "$p" | head -n 12 | sed 's/^/  /'
     done
   fi
-  if (( ${#NOTES[@]} )); then
-    echo
-    printf 'note: %s\n' "${NOTES[@]}"
-  fi
-  if awk -v l="${LOAD_START%% *}" -v c="$NCPU" 'BEGIN{exit !(l > c / 2)}'; then
+  print_notes
+  if busy_at_start; then
     echo "note: the machine was busy (load ${LOAD_START%% *} on $NCPU cpus at the start): quote the ratios, not the absolute figures"
   fi
 }
@@ -885,6 +849,4 @@ target_line() {  # target_line ROW LABEL KEY ge|le LIMIT
 }
 
 summarize
-mkdir -p "$BENCH/.work"
-report | tee "$BENCH/.work/last-http.txt"
-echo "elapsed: $(( $(date +%s) - t_start )) s" | tee -a "$BENCH/.work/last-http.txt"
+save_report http
