@@ -130,8 +130,8 @@ INSTALL=${INSTALL:-0}
 H2LOAD=${H2LOAD:-1}
 H2_REQUESTS=${H2_REQUESTS:-20000}
 H2_STREAMS=${H2_STREAMS:-10}
-IDLE_CONNS=${IDLE_CONNS:-10000}
-GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}
+IDLE_CONNS=${IDLE_CONNS:-10000}              # idle rows: connections held idle
+GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}      # Gunicorn rows: sync workers
 
 # the targets for gsup
 TARGET_TCP=0.65    # req/s x nginx, TCP upstream
