@@ -30,6 +30,42 @@
 #                   run; wrk over https (HTTP/1.1 keep-alive), then an
 #                   h2load run over h2 (H2LOAD); gsup-tls's ratios are to
 #                   nginx-tls. Not in the default rows
+# Opt-in rows for issue 12's targets (name them in ROWS; each gsup row's
+# ratios are to the nginx row of its kind):
+#   nginx-gunicorn, gsup-gunicorn, gsup-gunicorn-unix
+#                   a real Python app: Gunicorn (GUNICORN_WORKERS=2 sync
+#                   workers) serving internal/wsgi/wsgi_hello.py ("/" answers
+#                   "hello\n"), started by the script behind nginx (TCP), and
+#                   as gsup's web process on 127.0.0.1:$PORT (gsup-gunicorn)
+#                   or on unix:$GSUP_SOCKET (gsup-gunicorn-unix, listen =
+#                   "unix"); kill_mode = "mixed" as Gunicorn wants
+#   nginx-proxy-1m, gsup-proxy-1m
+#                   GET /1m: a 1 MiB answer proxied from the app; MB/s
+#   nginx-upload-1m, gsup-upload-1m
+#                   POST /body with a 1 MiB body (wrk -s, a Lua script), read
+#                   whole by the front before it goes on (gsup buffer_body =
+#                   "1MiB"; nginx client_body_buffer_size 1m, in memory);
+#                   the app answers its length and CRC-32; MB/s
+#   nginx-idle, gsup-idle
+#                   the nginx and gsup-tcp setups with IDLE_CONNS (10000)
+#                   keep-alive connections open and idle while wrk's CONNS
+#                   are measured (internal/burst -get /: one answered GET on
+#                   each, then nothing); their req/s against the nginx and
+#                   gsup-tcp rows of the same round (put those in ROWS too),
+#                   and the front's RSS (nginx master + worker, the gsup
+#                   process alone) before the idle connections, with them,
+#                   and after they closed, in bytes per connection. Needs an
+#                   open files limit of IDLE_CONNS + 1024 (the script asks
+#                   for 65536, and takes the hard limit when refused)
+#   nginx-close, gsup-close
+#                   the nginx and gsup-tcp setups, wrk -H 'Connection: close':
+#                   a new connection per request
+#   nginx-tls-close, gsup-tls-close
+#                   the same against the TLS setups: a new connection and
+#                   TLS handshake per request, so req/s = TLS handshakes per
+#                   second; wrk resumes the session of its previous
+#                   connection (session ticket), so these are resumed
+#                   handshakes, not full ones
 # Each row: wrk, CONNS keep-alive connections, DURATION seconds, --latency,
 # after a WARMUP-second wrk run that is not counted. Rounds are interleaved
 # (every row once, then the next round) and the table shows medians.
@@ -47,7 +83,10 @@
 # Knobs (environment):
 #   DURATION=10 CONNS=50 ROUNDS=3 WARMUP=1 THREADS=2 (wrk threads)
 #   ROWS="direct nginx haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
-#         nginx-static-1m gsup-static-1m" (also: nginx-buffered nginx-tls gsup-tls)
+#         nginx-static-1m gsup-static-1m" (also: nginx-buffered nginx-tls gsup-tls
+#         and the opt-in rows above)
+#   IDLE_CONNS=10000  idle rows: connections held open and idle
+#   GUNICORN_WORKERS=2  Gunicorn rows: sync workers
 #   H2LOAD=1        TLS rows: after wrk, h2load -n H2_REQUESTS=20000 -c CONNS
 #                   -m H2_STREAMS=10 over h2 (Debian nghttp2-client), its
 #                   req/s reported apart; 0: no h2load
@@ -71,8 +110,7 @@
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH/.." && pwd)
-export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+source "$BENCH/lib.sh"   # also REPO, and PATH with Go's and the sbin folders
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
@@ -92,6 +130,8 @@ INSTALL=${INSTALL:-0}
 H2LOAD=${H2LOAD:-1}
 H2_REQUESTS=${H2_REQUESTS:-20000}
 H2_STREAMS=${H2_STREAMS:-10}
+IDLE_CONNS=${IDLE_CONNS:-10000}              # idle rows: connections held idle
+GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}      # Gunicorn rows: sync workers
 
 # the issue's targets for gsup
 TARGET_TCP=0.65    # req/s x nginx, TCP upstream
@@ -99,8 +139,11 @@ TARGET_UNIX=0.75   # req/s x nginx, UNIX upstream
 TARGET_P99=2       # p99 at most this many times nginx's
 TARGET_STATIC=1.0  # req/s (and MB/s) x nginx's for a static file
 TARGET_TLS=1.0     # req/s x nginx's over TLS (wrk HTTP/1.1, h2load h2)
-
-source "$BENCH/lib.sh"
+TARGET_APP=1.0     # req/s x nginx's with Gunicorn behind both
+TARGET_LARGE=1.0   # MB/s x nginx's, 1 MiB answers and 1 MiB uploads
+TARGET_IDLE=0.90   # req/s with IDLE_CONNS idle connections x the same front without them
+TARGET_IDLE_B=4096 # bytes of the front's RSS per idle connection
+TARGET_CLOSE=1.0   # req/s x nginx's with a new connection (or TLS handshake) per request
 
 # INSTALL=1: install what is missing from Debian's packages (root only), with
 # service starts denied during the install (policy-rc.d), then the nginx and
@@ -111,25 +154,8 @@ install_tools() {
   command -v haproxy >/dev/null || need+=(haproxy)
   command -v wrk >/dev/null || need+=(wrk)
   (( ${#need[@]} )) || return 0
-  if [[ $(id -u) != 0 ]]; then log "INSTALL=1: not root, cannot install ${need[*]}"; return 0; fi
-  log "installing ${need[*]}"
-  (
-    made=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1
-    fi
-    trap '[[ $made == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  ) || log "install failed; rows without their tools will be skipped"
-  local pf svc
-  for pf in /run/nginx.pid /run/haproxy.pid; do
-    if [[ -s $pf ]] && kill -0 "$(cat "$pf")" 2>/dev/null; then kill -TERM "$(cat "$pf")" || true; fi
-  done
-  for svc in nginx haproxy; do
-    if command -v systemctl >/dev/null; then systemctl disable "$svc" >/dev/null 2>&1 || true; fi
-    if command -v update-rc.d >/dev/null; then update-rc.d "$svc" disable >/dev/null 2>&1 || true; fi
-  done
+  install_debs "rows without their tools will be skipped" "${need[@]}"
+  stop_services "/run/nginx.pid /run/haproxy.pid" nginx haproxy
 }
 [[ $INSTALL == 1 ]] && install_tools
 
@@ -137,32 +163,35 @@ NGINX=${NGINX:-$(command -v nginx || true)}
 HAPROXY=${HAPROXY:-$(command -v haproxy || true)}
 WRK=${WRK:-$(command -v wrk || true)}
 PERF=$(command -v perf || true)
+GUNICORN=${GUNICORN:-$(command -v gunicorn || true)}
+PYTHON_EXE=   # the program Gunicorn's processes run (its script's interpreter)
+[[ -n $GUNICORN ]] && PYTHON_EXE=$(readlink -f "$(sed -n '1s/^#! *\([^ ]*\).*/\1/p' "$GUNICORN")" 2>/dev/null || true)
+WSGI_DIR=$BENCH/internal/wsgi
 H2LOAD_BIN=$(command -v h2load || true)
 if [[ -z $WRK ]]; then log "wrk is missing (INSTALL=1 installs it)"; exit 1; fi
 
-RUNID=http-$(date +%Y%m%d-%H%M%S)-$$
-WORK=$BENCH/.work/$RUNID
-BIN=$WORK/bin
-PROBE=$BIN/probe
+new_run http
 APP=$BIN/upstream
-mkdir -p "$BIN"
-: >"$BIN/.bench-bin"   # the probe matches processes by this directory only when it holds this mark
+BURST=$BIN/burst
+NOFILE_NOTE=
 STARTED=()             # pids of the servers started (each leads its own session and process group)
 
-cleanup() {
+cleanup_first() {
   local p
   for p in "${STARTED[@]+"${STARTED[@]}"}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
-  if [[ -x $PROBE ]]; then
-    "$PROBE" reap -tag "$RUNID/" -bindir "$BIN" >/dev/null 2>&1 || true
-  fi
-  if [[ $KEEP_WORK != 1 ]]; then rm -rf "$WORK"; else log "work files kept in $WORK"; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # --- build ------------------------------------------------------------------------
 log "building the probe and the upstream app"
 (cd "$REPO" && go build -o "$PROBE" ./bench/internal/probe && go build -o "$APP" ./bench/internal/upstream)
+if [[ " $ROWS " == *"-idle "* ]]; then
+  (cd "$REPO" && go build -o "$BURST" ./bench/internal/burst)
+  # the idle rows hold IDLE_CONNS connections: each front and the client need
+  # that many descriptors (they inherit this limit; gsup raises its own)
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  NOFILE_NOTE="open files limit: 65536 asked, $(ulimit -n) granted (hard limit $(ulimit -Hn))"
+  log "$NOFILE_NOTE"
+fi
 
 GSUP_NOTE=
 if [[ " $ROWS " == *" gsup-"* ]]; then prepare_gsup; fi
@@ -178,20 +207,25 @@ if [[ $PIN == 1 ]]; then
   fi
 fi
 
+KNOWN_ROWS=" direct nginx nginx-buffered haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
+  nginx-static-1m gsup-static-1m nginx-tls gsup-tls nginx-gunicorn gsup-gunicorn gsup-gunicorn-unix
+  nginx-proxy-1m gsup-proxy-1m nginx-upload-1m gsup-upload-1m nginx-idle gsup-idle nginx-close gsup-close
+  nginx-tls-close gsup-tls-close "
 available() {
+  [[ $KNOWN_ROWS == *[[:space:]]"$1"[[:space:]]* ]] || return 1
   case $1 in
+    *-gunicorn*) [[ -n $GUNICORN ]] || return 1 ;;&
+    *-idle) (( $(ulimit -n) >= IDLE_CONNS + 1024 )) || return 1 ;;&
     direct) return 0 ;;
-    nginx|nginx-buffered|nginx-static-4k|nginx-static-1m|nginx-tls) [[ -n $NGINX ]] ;;
+    nginx*) [[ -n $NGINX ]] ;;
     haproxy) [[ -n $HAPROXY ]] ;;
-    gsup-tcp|gsup-unix|gsup-static-4k|gsup-static-1m|gsup-tls) [[ -n $GSUP_BIN ]] ;;
-    *) return 1 ;;
+    gsup-*) [[ -n $GSUP_BIN ]] ;;
   esac
 }
 
 # --- results ------------------------------------------------------------------------
 declare -A R   # R[row.rN.key] = value, R[row.key] = summary
 NOTES=()
-val() { local x=${R["$1"]-}; echo "${x:--}"; }
 num() { [[ $1 =~ ^-?[0-9]+(\.[0-9]+)?$ ]]; }
 
 # kvs PREFIX CMD... : run CMD (a probe call), keep its key=value lines in R[PREFIX.key]
@@ -268,20 +302,81 @@ make_www() {
   head -c 4096 /dev/urandom >"$WWW/4k.bin"
   head -c 1048576 /dev/urandom >"$WWW/1m.bin"
 }
-# static_size ROW : the size in bytes of the file the row asks for, or nothing
-static_size() {
+# body_size ROW : the bytes of the body each request moves (the file or the
+# answer asked for, the upload sent), or nothing: the rows given in MB/s
+body_size() {
   case $1 in
     *-static-4k) echo 4096 ;;
-    *-static-1m) echo 1048576 ;;
+    *-1m) echo 1048576 ;;
   esac
 }
 # ref_row ROW : the row whose figures ROW's ratios are taken against
 ref_row() {
   case $1 in
     *-static-*) echo "nginx-static-${1##*-}" ;;
-    *-tls) echo nginx-tls ;;
-    *) echo nginx ;;
+    *-gunicorn*) echo nginx-gunicorn ;;
+    nginx|nginx-buffered|haproxy|direct|gsup-tcp|gsup-unix) echo nginx ;;
+    nginx-*) echo "$1" ;;
+    *) echo "nginx-${1#gsup-}" ;;
   esac
+}
+# base_row ROW : for an idle row, the same front without the idle connections
+base_row() {
+  case $1 in
+    nginx-idle) echo nginx ;;
+    gsup-idle) echo gsup-tcp ;;
+  esac
+}
+
+# the upload rows' request: wrk -s FILE
+POST_LUA=$WORK/post-1m.lua
+make_post_lua() {
+  cat >"$POST_LUA" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/octet-stream"
+wrk.body = string.rep("0123456789abcdef", 65536)
+EOF
+  # the same body for the check of each upload row's first answer
+  yes 0123456789abcdef | tr -d '\n' | head -c 1048576 >"$WORK/post-1m.bin" || true
+}
+
+# gunicorn_argv ADDR : GUNI_ARGV, Gunicorn serving the bench WSGI app on ADDR
+gunicorn_argv() {
+  GUNI_ARGV=("$GUNICORN" -w "$GUNICORN_WORKERS" -k sync -b "$1" --backlog 2048 --graceful-timeout 5
+    --chdir "$WSGI_DIR" wsgi_hello:app)
+}
+
+# start_gunicorn PORT : the nginx-gunicorn row's app, on 127.0.0.1:PORT (its
+# pid in ROW_APP_PID); fails with a note when it does not answer
+start_gunicorn() {
+  gunicorn_argv "127.0.0.1:$1"
+  start_server "$TAG-app" "$DIR" "$DIR/gunicorn.out" "$DIR/gunicorn.log" "${GUNI_ARGV[@]}"
+  ROW_APP_PID=$SRV_PID
+  kvs "$TAG.appready" "$PROBE" waithttp -url "http://127.0.0.1:$1/healthz" -timeout 30s -pid "$ROW_APP_PID"
+  num "$(val "$TAG.appready.ready_ms")" && return 0
+  note "$TAG: gunicorn did not answer ($(val "$TAG.appready.last"); $(tail -n 2 "$DIR/gunicorn.log" | tr '\n' ' ' | cut -c1-200))"
+  return 1
+}
+
+# gsup_config ROW : the gsup row's Procfile or gsup.toml in DIR; sets CONFIG
+# (gsup's argument for it)
+gsup_config() {
+  local row=$1 cmd="exec $APP" toml=
+  case $row in
+    gsup-unix) toml=$'listen = "unix"\n' ;;
+    gsup-static-*) toml=$'\n[serve]\nroot = "'"$WWW"$'"\n' ;;
+    gsup-upload-1m) toml=$'\n[serve]\nbuffer_body = "1MiB"\n' ;;
+    gsup-gunicorn) gunicorn_argv '127.0.0.1:$PORT'; toml=$'kill_mode = "mixed"\n' ;;
+    gsup-gunicorn-unix) gunicorn_argv 'unix:$GSUP_SOCKET'; toml=$'kill_mode = "mixed"\nlisten = "unix"\n' ;;
+  esac
+  [[ $row == gsup-gunicorn* ]] && cmd="exec ${GUNI_ARGV[*]}"
+  if [[ -z $toml ]]; then
+    printf 'web: %s\n' "$cmd" >"$DIR/Procfile"
+    CONFIG="-f $DIR/Procfile"
+  else
+    printf '[process.web]\ncommand = "%s"\n%s' "$cmd" "$toml" >"$DIR/gsup.toml"
+    CONFIG="-c $DIR/gsup.toml"
+  fi
 }
 
 # the TLS rows' certificate: one ECDSA P-256 key and self-signed certificate
@@ -295,16 +390,22 @@ make_cert() {
 
 alog_path() { if [[ $ACCESS_LOG == 1 ]]; then echo "$1/access.log"; else echo ""; fi; }
 
-conf_nginx() {  # conf_nginx DIR PORT BUFFERED STATIC TLS
-  local d=$1 port=$2 buffered=$3 static=${4:-0} tls=${5:-0} al loc listen
+conf_nginx() {  # conf_nginx DIR PORT ROW [APP_PORT]
+  local d=$1 port=$2 row=$3 app_port=${4:-$UP_PORT} al loc listen conns=4096 body=
   mkdir -p "$d/tmp"
   al=off
   if [[ $ACCESS_LOG == 1 ]]; then
     al=$d/access.log
-    [[ $buffered == 1 ]] && al+=" combined buffer=64k flush=1s"
+    [[ $row == nginx-buffered ]] && al+=" combined buffer=64k flush=1s"
   fi
+  # the idle rows' connections on top of the usual ones
+  [[ $row == nginx-idle ]] && conns=$(( IDLE_CONNS + 4096 ))
+  # an upload read whole into memory before it goes on, as gsup's buffer_body;
+  # an answer taken from the app into 1 MiB of memory, as gsup's buffer_response
+  [[ $row == nginx-upload-1m ]] && body="client_max_body_size 2m; client_body_buffer_size 1m;"
+  [[ $row == nginx-proxy-1m ]] && body="proxy_buffer_size 64k; proxy_buffers 16 64k; proxy_busy_buffers_size 128k;"
   loc='location /'
-  if [[ $static == 1 ]]; then
+  if [[ $row == nginx-static-* ]]; then
     # nginx's root in front of an app, as gsup's [serve] root (sendfile on,
     # no open_file_cache: nginx's defaults)
     loc='location @app'
@@ -319,7 +420,7 @@ EOF
     : >"$d/static.conf"
   fi
   listen="127.0.0.1:$port backlog=4096"
-  if [[ $tls == 1 ]]; then
+  if [[ $row == nginx-tls* ]]; then
     listen="127.0.0.1:$port ssl http2 backlog=4096;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY"
@@ -332,7 +433,7 @@ pid $d/nginx.pid;
 error_log $d/error.log warn;
 
 events {
-    worker_connections 4096;
+    worker_connections $conns;
 }
 
 http {
@@ -343,12 +444,13 @@ http {
     scgi_temp_path $d/tmp/scgi;
 
     access_log $al;
+    $body
     # wrk's connections are never closed by the front during a run
     keepalive_requests 1000000;
     keepalive_timeout 75s;
 
     upstream app {
-        server 127.0.0.1:$UP_PORT;
+        server 127.0.0.1:$app_port;
         keepalive 64;
         keepalive_requests 1000000;
     }
@@ -403,8 +505,9 @@ EOF
 }
 
 row_start() {  # row_start ROW ROUND
-  local row=$1 round=$2 port config args al
+  local row=$1 round=$2 port args al app_port=$UP_PORT
   TAG=$row-r$round; DIR=$WORK/$TAG; READY=0; FRONT_PID=; FRONT_CPU=(); APP_CPU=("$UP_PID"); ALOG=; ERRLOG=; URL_PATH=/
+  ROW_APP_PID=; STATS=1; WRK_EXTRA=()
   mkdir -p "$DIR"
   if [[ $row == direct ]]; then
     URL=http://127.0.0.1:$UP_PORT; READY=1
@@ -412,15 +515,23 @@ row_start() {  # row_start ROW ROUND
   fi
   port=$("$PROBE" freeport)
   URL=http://127.0.0.1:$port
-  [[ $row == *-tls ]] && URL=https://127.0.0.1:$port
+  [[ $row == *-tls || $row == *-tls-close ]] && URL=https://127.0.0.1:$port
   case $row in
     *-static-4k) URL_PATH=/4k.bin ;;
     *-static-1m) URL_PATH=/1m.bin ;;
+    *-proxy-1m) URL_PATH=/1m ;;
+    *-upload-1m) URL_PATH=/body; WRK_EXTRA=(-s "$POST_LUA") ;;
+    *-close) WRK_EXTRA=(-H 'Connection: close') ;;
+    *-gunicorn*) STATS=0 ;;   # the WSGI app has no /stats
   esac
   case $row in
-    nginx|nginx-buffered|nginx-static-*|nginx-tls)
-      conf_nginx "$DIR" "$port" "$([[ $row == nginx-buffered ]] && echo 1 || echo 0)" "$([[ $row == nginx-static-* ]] && echo 1 || echo 0)" \
-        "$([[ $row == nginx-tls ]] && echo 1 || echo 0)"
+    nginx*)
+      if [[ $row == nginx-gunicorn ]]; then
+        app_port=$("$PROBE" freeport)
+        start_gunicorn "$app_port" || return 1
+        APP_CPU=(-tree "$ROW_APP_PID")
+      fi
+      conf_nginx "$DIR" "$port" "$row" "$app_port"
       [[ $ACCESS_LOG == 1 ]] && ALOG=$DIR/access.log
       ERRLOG=$DIR/error.log
       start_server "$TAG" "$DIR" "$DIR/stdout.log" "$DIR/stderr.log" "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/error.log"
@@ -431,34 +542,26 @@ row_start() {  # row_start ROW ROUND
       ERRLOG=$DIR/stderr.log
       start_server "$TAG" "$DIR" "$DIR/access.log" "$DIR/stderr.log" "$HAPROXY" -db -f "$DIR/haproxy.cfg"
       FRONT_PID=$SRV_PID; FRONT_CPU=("$FRONT_PID") ;;
-    gsup-tcp|gsup-unix|gsup-static-*|gsup-tls)
-      if [[ $row == gsup-tcp || $row == gsup-tls ]]; then
-        printf 'web: exec %s\n' "$APP" >"$DIR/Procfile"
-        config="-f $DIR/Procfile"
-      elif [[ $row == gsup-static-* ]]; then
-        printf '[process.web]\ncommand = "exec %s"\n\n[serve]\nroot = "%s"\n' "$APP" "$WWW" >"$DIR/gsup.toml"
-        config="-c $DIR/gsup.toml"
-      else
-        printf '[process.web]\ncommand = "exec %s"\nlisten = "unix"\n' "$APP" >"$DIR/gsup.toml"
-        config="-c $DIR/gsup.toml"
-      fi
+    gsup-*)
+      gsup_config "$row"
       al=$(alog_path "$DIR"); ALOG=$al
       args=$GSUP_ARGS
       if [[ -z $al ]]; then
         args=${args//--access-logfile \{access_log\}/}
       fi
-      args=${args//\{config\}/$config}
+      args=${args//\{config\}/$CONFIG}
       args=${args//\{listen\}/127.0.0.1:$port}
       args=${args//\{port\}/$("$PROBE" freeport)}
       args=${args//\{dir\}/$DIR}
       args=${args//\{access_log\}/$al}
-      [[ $row == gsup-tls ]] && args+=" --certfile $CERT --keyfile $KEY"
+      [[ $row == gsup-tls* ]] && args+=" --certfile $CERT --keyfile $KEY"
       local argv
       read -r -a argv <<<"$args"   # split on blanks, never globbed
       ERRLOG=$DIR/stderr.log
       start_server "$TAG" "$DIR" "$DIR/stdout.log" "$DIR/stderr.log" "$GSUP_BIN" "${argv[@]}"
       FRONT_PID=$SRV_PID; FRONT_CPU=("$FRONT_PID")
-      APP_CPU=(-tree -exe "$APP" "$FRONT_PID") ;;
+      APP_CPU=(-tree -exe "$APP" "$FRONT_PID")
+      [[ $row == gsup-gunicorn* ]] && APP_CPU=(-tree -exe "$PYTHON_EXE" "$FRONT_PID") ;;
   esac
   kvs "$row.r$round.ready" "$PROBE" waithttp -url "$URL/healthz" -timeout 30s -pid "$FRONT_PID"
   if ! num "$(val "$row.r$round.ready.ready_ms")"; then
@@ -471,6 +574,17 @@ row_start() {  # row_start ROW ROUND
   fi
   READY=1
   check_pinned "$row" "$round"
+  [[ $row == *-upload-1m ]] && check_upload "$row" "$round"
+  return 0
+}
+
+# check_upload ROW ROUND : the front hands the app the whole 1 MiB body: the
+# app's answer through it (length and CRC-32) is the one it gives directly
+check_upload() {
+  local got want
+  got=$(curl -sS --max-time 10 --data-binary "@$WORK/post-1m.bin" "$URL/body" 2>&1 || true)
+  want=$(curl -sS --max-time 10 --data-binary "@$WORK/post-1m.bin" "http://127.0.0.1:$UP_PORT/body" 2>&1 || true)
+  [[ $got == "$want" && $want == "1048576 "* ]] || note "$1 round $2: a 1 MiB POST through the front got '$got', the app says '$want'"
 }
 
 # check_pinned ROW ROUND : every server process (front and app) may run on the
@@ -491,7 +605,16 @@ check_pinned() {
 
 row_stop() {  # row_stop ROW ROUND
   local row=$1 round=$2
-  [[ -n $FRONT_PID ]] || return 0
+  if [[ -n $FRONT_PID ]]; then stop_front "$row" "$round"; fi
+  if [[ -n $ROW_APP_PID ]]; then
+    stop_server "$ROW_APP_PID" "$TAG-app"
+    [[ $LEFT == none ]] || note "$row round $round: still running 2 s after its app exited: $LEFT (killed)"
+  fi
+  return 0
+}
+
+stop_front() {  # stop_front ROW ROUND
+  local row=$1 round=$2
   stop_server "$FRONT_PID" "$TAG"
   R["$row.r$round.stop_ms"]=$STOP_MS
   log "$row: stopped in $STOP_MS ms, exit status $STOP_RC, left behind: $LEFT"
@@ -516,7 +639,7 @@ row_stop() {  # row_stop ROW ROUND
 
 wrk_run() {  # wrk_run SECONDS OUTFILE
   timeout --foreground --kill-after=5 $(( $1 + 30 )) "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$WRK" -t"$THREADS" -c"$CONNS" -d"$1s" \
-    --latency --timeout 5s "$URL$URL_PATH" >"$2" 2>&1 || true
+    --latency --timeout 5s "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "$URL$URL_PATH" >"$2" 2>&1 || true
 }
 
 # children_us : sets CHILD_US to the CPU µs of this shell's waited-for children so far
@@ -571,7 +694,7 @@ lines_of() { if [[ -n $1 && -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
 measure() {  # measure ROW ROUND
   local row=$1 round=$2 k=$1.r$2 f0=- f1=- a0=- a1=- l0 l1 req
   wrk_run "$WARMUP" "$DIR/warmup.txt"
-  kvs "$k.s0" stats_kv
+  [[ $STATS == 1 ]] && kvs "$k.s0" stats_kv
   [[ -n $FRONT_PID ]] && { kvs "$k.c0f" "$PROBE" cpu -hz "$HZ" "${FRONT_CPU[@]}"; f0=$(val "$k.c0f.cpu_us"); }
   kvs "$k.c0a" "$PROBE" cpu -hz "$HZ" "${APP_CPU[@]}"; a0=$(val "$k.c0a.cpu_us")
   sleep 0.2; l0=$(lines_of "$ALOG")   # what the warm-up logged has reached the file by now (gsup flushes within 150 ms)
@@ -585,7 +708,7 @@ measure() {  # measure ROW ROUND
   [[ -n $FRONT_PID ]] && { kvs "$k.c1f" "$PROBE" cpu -hz "$HZ" "${FRONT_CPU[@]}"; f1=$(val "$k.c1f.cpu_us"); }
   kvs "$k.c1a" "$PROBE" cpu -hz "$HZ" "${APP_CPU[@]}"; a1=$(val "$k.c1a.cpu_us")
   R["$k.load"]=$(cut -d' ' -f1 /proc/loadavg)
-  kvs "$k.s1" stats_kv
+  [[ $STATS == 1 ]] && kvs "$k.s1" stats_kv
   kvs "$k" "$PROBE" wrk "$DIR/wrk.txt"
   req=$(val "$k.requests")
   if num "$req" && (( req > 0 )); then
@@ -629,6 +752,62 @@ measure() {  # measure ROW ROUND
     fi
   fi
   log "$row r$round: $(val "$k.rps") req/s, p50 $(val "$k.p50_ms") ms, p99 $(val "$k.p99_ms") ms, errors $(val "$k.errors"), front $(val "$k.front_us") µs/req, app $(val "$k.app_us") µs/req, cpu$SERVER_CPU ours/other/idle $(val "$k.srv_ours")/$(val "$k.srv_other")/$(val "$k.srv_idle") %, cpu$LOAD_CPU wrk/other/idle $(val "$k.load_wrk")/$(val "$k.load_other")/$(val "$k.load_idle") %, app conns $(val "$k.upconns"), app requests $(val "$k.upreqs"), logged $(val "$k.logged"), load $(val "$k.load")"
+}
+
+# idle_open ROW ROUND : an idle row, before its measured run: a warm-up, the
+# front's memory (RSS and fds), then IDLE_CONNS keep-alive connections that
+# each had one answer (internal/burst -get /) and are then left idle until
+# idle_close; the front's memory with them open
+idle_open() {
+  local row=$1 round=$2 k=$1.r$2 i
+  wrk_run "$WARMUP" "$DIR/warmup-idle.txt"
+  sleep 1
+  kvs "$k.m0" "$PROBE" mem "${FRONT_CPU[@]}"
+  rm -f "$DIR/idle.close" "$DIR/idle.close.open"
+  (exec env GSUPBENCH_TAG="$RUNID/$TAG-idle/" "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$BURST" -n "$IDLE_CONNS" -get / \
+    -hold-until "$DIR/idle.close" -max "$(( WARMUP + DURATION + 120 ))s" "${URL#http://}") \
+    >"$DIR/idle.out" 2>"$DIR/idle.err" </dev/null &
+  IDLE_PID=$!
+  for (( i = 0; i < 600; i++ )); do   # 60 s at most
+    [[ -e $DIR/idle.close.open ]] && break
+    kill -0 "$IDLE_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  R["$k.idle_n"]=$(sed -n 's/^answered=//p' "$DIR/idle.out")
+  [[ -e $DIR/idle.close.open ]] || note "$row round $round: the idle connections were not all open within 60 s"
+  if [[ -s $DIR/idle.err ]]; then
+    note "$row round $round: idle client: $(head -n 2 "$DIR/idle.err" | tr '\n' ' ' | cut -c1-300)"
+  fi
+  sleep 1   # what the front frees after an answer is freed by now
+  kvs "$k.m1" "$PROBE" mem "${FRONT_CPU[@]}"
+  log "$row r$round: $(val "$k.idle_n") idle connections open; the front's RSS $(val "$k.m0.rss_kb") -> $(val "$k.m1.rss_kb") kB, fds $(val "$k.m0.fds") -> $(val "$k.m1.fds")"
+}
+
+# idle_close ROW ROUND : after the measured run, the idle connections close;
+# once the front's fds are back near their count before (15 s at most) and
+# a second more, its memory again; then the bytes per idle connection, open
+# and after they closed
+idle_close() {
+  local row=$1 round=$2 k=$1.r$2 i n r0 r1 r2
+  : >"$DIR/idle.close"
+  kvs "$k.idlex" "$PROBE" waitexit -pid "$IDLE_PID" -timeout 30s
+  kill -KILL "$IDLE_PID" 2>/dev/null || true
+  wait "$IDLE_PID" 2>/dev/null || true
+  for (( i = 0; i < 150; i++ )); do
+    kvs "$k.m2" "$PROBE" mem "${FRONT_CPU[@]}"
+    if num "$(val "$k.m2.fds")" && num "$(val "$k.m0.fds")" && (( $(val "$k.m2.fds") <= $(val "$k.m0.fds") + 64 )); then break; fi
+    sleep 0.1
+  done
+  sleep 1
+  kvs "$k.m2" "$PROBE" mem "${FRONT_CPU[@]}"
+  n=$(val "$k.idle_n"); r0=$(val "$k.m0.rss_kb"); r1=$(val "$k.m1.rss_kb"); r2=$(val "$k.m2.rss_kb")
+  R["$k.rss0_kb"]=$r0; R["$k.rss1_kb"]=$r1; R["$k.rss2_kb"]=$r2
+  if num "$n" && (( n > 0 )) && num "$r0" && num "$r1" && num "$r2"; then
+    R["$k.idle_b_open"]=$(( (r1 - r0) * 1024 / n ))
+    R["$k.idle_b_after"]=$(( (r2 - r0) * 1024 / n ))
+    R["$k.idle_fds"]=$(( $(val "$k.m1.fds") - $(val "$k.m0.fds") ))
+  fi
+  log "$row r$round: idle connections closed; the front's RSS $(val "$k.m2.rss_kb") kB, fds $(val "$k.m2.fds"); bytes per idle connection: $(val "$k.idle_b_open") open, $(val "$k.idle_b_after") after"
 }
 
 # h2load_run ROW ROUND : TLS rows, after the wrk run: h2load over h2 (not in
@@ -694,27 +873,29 @@ versions() {
     [[ -n $(git -C "$REPO" status --porcelain -uno 2>/dev/null) ]] && rev+="+changes"
     v+=("gsup $GSUP_BIN ($rev)")
   fi
-  local IFS=,; echo "${v[*]}" | sed 's/,/, /g'
+  join_comma "${v[@]}"
 }
 
 # --- run ------------------------------------------------------------------------------
 t_start=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "$NCPU cpus, load $LOAD_START; rows: $ROWS; $ROUNDS round(s) of ${DURATION}s, $CONNS connections; PIN=$PIN"
-ACTIVE=(); LISTED=(); PROFILES=()
-for row in $ROWS; do
-  LISTED+=("$row")
-  if available "$row"; then ACTIVE+=("$row"); continue; fi
-  case $row in
-    gsup-*) R["$row.skip"]=${GSUP_NOTE:-"no gsup binary"} ;;
-    nginx|nginx-buffered|haproxy) R["$row.skip"]="not installed (INSTALL=1 installs it)" ;;
-    *) R["$row.skip"]="unknown row" ;;
+PROFILES=()
+skip_reason() {
+  if [[ $KNOWN_ROWS != *[[:space:]]"$1"[[:space:]]* ]]; then echo "unknown row"; return; fi
+  case $1 in
+    *-gunicorn*) [[ -n $GUNICORN ]] || { echo "gunicorn is not installed (Debian gunicorn)"; return; } ;;&
+    *-idle) (( $(ulimit -n) >= IDLE_CONNS + 1024 )) || { echo "$NOFILE_NOTE, below IDLE_CONNS + 1024"; return; } ;;&
+    gsup-*) echo "${GSUP_NOTE:-"no gsup binary"}" ;;
+    *) echo "not installed (INSTALL=1 installs it)" ;;
   esac
-  log "$row: skipped (${R["$row.skip"]})"
-done
+}
+# shellcheck disable=SC2086
+pick_rows $ROWS
 
 make_www
-[[ " ${ACTIVE[*]} " == *"-tls "* ]] && make_cert
+make_post_lua
+[[ " ${ACTIVE[*]} " == *"-tls"* ]] && make_cert
 if [[ $H2LOAD == 1 && -z $H2LOAD_BIN && " ${ACTIVE[*]} " == *"-tls "* ]]; then
   note "H2LOAD=1: h2load is not installed (nghttp2-client); no h2 figures"; H2LOAD=0
 fi
@@ -723,7 +904,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for row in "${ACTIVE[@]}"; do
     log "round $round: $row"
     if row_start "$row" "$round"; then
+      idle=0
+      [[ $row == *-idle ]] && idle_open "$row" "$round" && idle=1
       measure "$row" "$round"
+      [[ $idle == 1 ]] && idle_close "$row" "$round"
       if [[ $PROFILE == 1 && $round == 1 && $row == gsup-* ]]; then profile "$row"; fi
       if [[ $H2LOAD == 1 && $row == *-tls ]]; then h2load_run "$row" "$round"; fi
     fi
@@ -734,18 +918,25 @@ stop_server "$UP_PID" app
 
 # --- report ---------------------------------------------------------------------------
 summarize() {  # per row: medians over rounds, ratios to nginx per round, then their median
-  local row r k key vals ratios p99r cpur ref
+  local row r k key vals ratios p99r cpur ref base baser cpub
   for row in "${ACTIVE[@]}"; do
-    ref=$(ref_row "$row")
-    for key in rps h2_rps p50_ms p99_ms front_us app_us srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle; do
+    ref=$(ref_row "$row"); base=$(base_row "$row")
+    for key in rps h2_rps p50_ms p99_ms front_us app_us srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle \
+      idle_n idle_fds rss0_kb rss1_kb rss2_kb idle_b_open idle_b_after; do
       vals=()
       for r in $(seq 1 "$ROUNDS"); do vals+=("$(val "$row.r$r.$key")"); done
       R["$row.$key"]=$(median "${vals[@]}")
     done
     local errs=0 n=0
-    ratios=(); p99r=(); cpur=(); local h2r=()
+    ratios=(); p99r=(); cpur=(); baser=(); cpub=(); local h2r=()
     for r in $(seq 1 "$ROUNDS"); do
       k=$row.r$r
+      if [[ -n $base ]] && num "$(val "$k.rps")" && num "$(val "$base.r$r.rps")"; then
+        baser+=("$(calc "printf \"%.4f\", $(val "$k.rps") / $(val "$base.r$r.rps")")")
+      fi
+      if [[ -n $base ]] && num "$(val "$k.srv_us")" && num "$(val "$base.r$r.srv_us")"; then
+        cpub+=("$(calc "printf \"%.4f\", $(val "$base.r$r.srv_us") / $(val "$k.srv_us")")")
+      fi
       if num "$(val "$k.srv_us")" && num "$(val "$ref.r$r.srv_us")"; then
         cpur+=("$(calc "printf \"%.4f\", $(val "$ref.r$r.srv_us") / $(val "$k.srv_us")")")
       fi
@@ -768,8 +959,11 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
     R["$row.cpu_x_nginx"]=$(median "${cpur[@]+"${cpur[@]}"}")
     R["$row.h2_x_nginx"]=$(median "${h2r[@]+"${h2r[@]}"}")
     R["$row.h2_x_nginx_range"]=$(range "${h2r[@]+"${h2r[@]}"}")
+    R["$row.x_base"]=$(median "${baser[@]+"${baser[@]}"}")
+    R["$row.x_base_range"]=$(range "${baser[@]+"${baser[@]}"}")
+    R["$row.cpu_x_base"]=$(median "${cpub[@]+"${cpub[@]}"}")
     local size
-    size=$(static_size "$row")
+    size=$(body_size "$row")
     if [[ -n $size ]] && num "$(val "$row.rps")"; then
       R["$row.mbs"]=$(calc "printf \"%.1f\", $(val "$row.rps") * $size / 1000000")
     fi
@@ -785,14 +979,20 @@ report() {
   for row in "${ACTIVE[@]}"; do
     for r in $(seq 1 "$ROUNDS"); do num "$(val "$row.r$r.load")" && loads+=("$(val "$row.r$r.load")"); done
   done
+  W=15   # the row column: wider when a row's name is longer
+  for row in "${LISTED[@]}"; do (( ${#row} <= W )) || W=${#row}; done
   echo
   echo "HTTP front: $(date -u +%Y-%m-%dT%H:%MZ), $NCPU cpus, $([[ $PIN == 1 ]] && echo "front + app pinned to cpu $SERVER_CPU, wrk to cpu $LOAD_CPU" || echo unpinned)"
   echo "wrk: $THREADS threads, $CONNS keep-alive connections, ${DURATION}s per run after ${WARMUP}s of warm-up, GET / (6-byte body; static rows: a 4 KiB or 1 MiB file); $ROUNDS interleaved round(s), medians; access logs $([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
   echo "load average: at start $LOAD_START; 1-min after each run $(range "${loads[@]+"${loads[@]}"}" | sed 's/-/ to /'); at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "versions: $(versions)"
   [[ -n $GSUP_NOTE ]] && echo "note: $GSUP_NOTE"
+  [[ -n $NOFILE_NOTE ]] && echo "$NOFILE_NOTE"
+  local kinds
+  kinds=$(row_kinds)
+  [[ -n $kinds ]] && echo "other rows: $kinds"
   echo
-  local fmt='%-15s %7s %6s %7s %6s %7s %-10s %7s | %6s %6s %7s | %-11s %-11s %5s\n' trio
+  local fmt="%-${W}s"' %7s %6s %7s %6s %7s %-10s %7s | %6s %6s %7s | %-11s %-11s %5s\n' trio
   trio() {  # trio ROW A B C : "a/b/c" of the medians
     local out="" x
     for x in "$2" "$3" "$4"; do out+="$(f %.0f "$(val "$1.$x")")/"; done
@@ -801,8 +1001,8 @@ report() {
   printf "$fmt" "" "" "p50" "p99" "" "req/s" "" "p99" "front" "app" "cpu" "cpu$SERVER_CPU %" "cpu$LOAD_CPU %" "app"
   printf "$fmt" row "req/s" ms ms errors "x nginx" "range" "x nginx" "us/req" "us/req" "x nginx" "srv/oth/idl" "wrk/oth/idl" conns
   for row in "${LISTED[@]}"; do
-    if [[ -n ${R["$row.skip"]-} ]]; then printf '%-15s skipped: %s\n' "$row" "${R["$row.skip"]}"; continue; fi
-    if [[ $(val "$row.rounds") == 0 ]]; then printf '%-15s no figure (see notes)\n' "$row"; continue; fi
+    if [[ -n ${R["$row.skip"]-} ]]; then printf "%-${W}s skipped: %s\n" "$row" "${R["$row.skip"]}"; continue; fi
+    if [[ $(val "$row.rounds") == 0 ]]; then printf "%-${W}s no figure (see notes)\n" "$row"; continue; fi
     local rng=$(val "$row.x_nginx_range")
     (( ROUNDS > 1 )) || rng=
     printf "$fmt" "$row" \
@@ -816,6 +1016,7 @@ report() {
   echo "x nginx: per round against that round's nginx, then the median over rounds; range: lowest-highest round."
   echo "  Static rows are against the nginx-static row of the same size (for one file, MB/s x nginx = req/s x nginx);"
   echo "  TLS rows against nginx-tls."
+  [[ -n $kinds ]] && echo "  The other rows against the nginx row of their kind (nginx-gunicorn, nginx-idle, nginx-close, ...)."
   echo "front us/req: utime+stime of the front's own processes / wrk's request count (nginx master + worker, haproxy, the gsup"
   echo "  process without its children); app us/req: the same for the upstream app."
   echo "cpu x nginx: nginx's (front + app) us/req over this row's: the req/s ratio the row would have if the server cpu did"
@@ -824,7 +1025,7 @@ report() {
   echo "cpu$LOAD_CPU %: the same for the load cpu: wrk / other / idle. Much 'other' on either = the row was slowed by other work."
   echo "app conns: connections the app accepted during the measured run (a front that keeps upstream connections opens ~0)."
   echo
-  printf '%-14s %-26s %8s %12s  %-9s %s\n' row "target (issue)" measured "cpu x nginx" target verdict
+  printf "%-$(( W > 15 ? W : 14 ))s %-26s %8s %12s  %-9s %s\n" row "target (issue)" measured "cpu x nginx" target verdict
   target_line gsup-tcp "req/s x nginx (TCP app)" x_nginx ge "$TARGET_TCP"
   target_line gsup-unix "req/s x nginx (UNIX app)" x_nginx ge "$TARGET_UNIX"
   target_line gsup-tcp "p99 x nginx" p99_x_nginx le "$TARGET_P99"
@@ -833,10 +1034,32 @@ report() {
   target_line gsup-static-1m "req/s x nginx (1 MiB file)" x_nginx ge "$TARGET_STATIC"
   target_line gsup-tls "req/s x nginx (TLS, wrk)" x_nginx ge "$TARGET_TLS"
   [[ $H2LOAD == 1 ]] && target_line gsup-tls "req/s x nginx (TLS, h2)" h2_x_nginx ge "$TARGET_TLS"
+  target_line gsup-gunicorn "req/s x nginx (Gunicorn)" x_nginx ge "$TARGET_APP"
+  target_line gsup-gunicorn-unix "req/s x nginx (Gunicorn)" x_nginx ge "$TARGET_APP"
+  target_line gsup-proxy-1m "MB/s x nginx (1 MiB GET)" x_nginx ge "$TARGET_LARGE"
+  target_line gsup-upload-1m "MB/s x nginx (1 MiB POST)" x_nginx ge "$TARGET_LARGE"
+  target_line gsup-idle "req/s x gsup-tcp (idle)" x_base ge "$TARGET_IDLE"
+  target_line gsup-idle "bytes per idle connection" idle_b_open le "$TARGET_IDLE_B"
+  target_line gsup-close "req/s x nginx (close)" x_nginx ge "$TARGET_CLOSE"
+  target_line gsup-tls-close "handshakes/s x nginx" x_nginx ge "$TARGET_CLOSE"
+  if [[ " ${LISTED[*]} " == *" gsup-idle "* ]]; then
+    echo "(gsup-idle's req/s line is against gsup-tcp of the same round, its cpu column gsup-tcp's us/req over gsup-idle's)"
+  fi
   local row
   for row in "${ACTIVE[@]}"; do
-    num "$(val "$row.mbs")" && printf '%-16s %8s MB/s (median)\n' "$row" "$(val "$row.mbs")"
+    num "$(val "$row.mbs")" && printf "%-$(( W + 1 ))s %8s MB/s (median)\n" "$row" "$(val "$row.mbs")"
   done
+  idle_report
+  if [[ " ${ACTIVE[*]} " == *"-tls-close "* ]]; then
+    echo
+    echo "TLS handshakes per second (wrk -H 'Connection: close' over https: a new connection and handshake per request, the"
+    echo "  session resumed from wrk's previous connection (its ticket), not a full handshake; medians):"
+    for row in "${ACTIVE[@]}"; do
+      [[ $row == *-tls-close ]] || continue
+      printf "%-${W}s %8s handshakes/s %6s x nginx-tls-close  range %s\n" "$row" "$(f %.0f "$(val "$row.rps")")" \
+        "$(f %.2f "$(val "$row.x_nginx")")" "$(val "$row.x_nginx_range")"
+    done
+  fi
   if [[ $H2LOAD == 1 && " ${ACTIVE[*]} " == *"-tls "* ]]; then
     echo
     echo "h2load over h2 (-n $H2_REQUESTS -c $CONNS -m $H2_STREAMS, after each TLS row's wrk run; medians, x nginx-tls per round):"
@@ -855,22 +1078,55 @@ report() {
       awk '/^# ---- self/{on=1; next} /^# ----/{on=0} on' "$p" | head -n 12 | sed 's/^/  /'
     done
   fi
-  if (( ${#NOTES[@]} )); then
-    echo
-    printf 'note: %s\n' "${NOTES[@]}"
-  fi
-  if awk -v l="${LOAD_START%% *}" -v c="$NCPU" 'BEGIN{exit !(l > c / 2)}'; then
+  print_notes
+  if busy_at_start; then
     echo "note: the machine was busy (load ${LOAD_START%% *} on $NCPU cpus at the start): quote the ratios, not the absolute figures"
   fi
 }
 
+# row_kinds : what the opt-in rows of this run do, for the report's head
+row_kinds() {
+  local k=() a=" ${ACTIVE[*]} "
+  [[ $a == *-gunicorn* ]] && k+=("*-gunicorn*: GET / from Gunicorn ($GUNICORN_WORKERS sync workers)")
+  [[ $a == *-proxy-1m* ]] && k+=("*-proxy-1m: GET /1m, a 1 MiB answer from the app")
+  [[ $a == *-upload-1m* ]] && k+=("*-upload-1m: POST /body with 1 MiB (wrk -s)")
+  [[ $a == *-idle\ * ]] && k+=("*-idle: $IDLE_CONNS idle keep-alive connections open during the run")
+  [[ $a == *-close\ * ]] && k+=("*-close: wrk -H 'Connection: close'")
+  (( ${#k[@]} )) || return 0
+  printf '%s; ' "${k[@]}" | sed 's/; $//'
+}
+
+# idle_report : the idle rows' memory and their req/s against the same front
+# without the idle connections
+idle_report() {
+  [[ " ${ACTIVE[*]} " == *"-idle "* ]] || return 0
+  local row fmt="%-${W}s %8s %8s %8s %8s %8s %8s %8s %8s %-10s %8s\n"
+  echo
+  echo "idle rows: $IDLE_CONNS keep-alive connections, one GET / answered on each, then idle through the measured run. The front's"
+  echo "  RSS (nginx master + worker; the gsup process alone) after a warm-up, with them open, and after they closed (fds back"
+  echo "  to their count before, then 1 s); B/conn = RSS growth / connections answered. Medians; req/s against the same"
+  echo "  front without idle connections (nginx, gsup-tcp) in the same round, and the same in CPU per request (as cpu x nginx)."
+  printf "$fmt" "" "" "fds" "RSS MB" "RSS MB" "RSS MB" "B/conn" "B/conn" "req/s x" "" "cpu x"
+  printf "$fmt" row answered held before open after open after "no-idle" range "no-idle"
+  for row in "${ACTIVE[@]}"; do
+    [[ $row == *-idle ]] || continue
+    printf "$fmt" "$row" "$(f %.0f "$(val "$row.idle_n")")" "$(f %.0f "$(val "$row.idle_fds")")" \
+      "$(mb "$(val "$row.rss0_kb")")" "$(mb "$(val "$row.rss1_kb")")" "$(mb "$(val "$row.rss2_kb")")" \
+      "$(f %.0f "$(val "$row.idle_b_open")")" "$(f %.0f "$(val "$row.idle_b_after")")" \
+      "$(f %.2f "$(val "$row.x_base")")" "$(val "$row.x_base_range")" "$(f %.2f "$(val "$row.cpu_x_base")")"
+  done
+}
+mb() { if num "$1"; then calc "printf \"%.1f\", $1 / 1024"; else printf '%s' "$1"; fi; }
+
 target_line() {  # target_line ROW LABEL KEY ge|le LIMIT
-  local row=$1 label=$2 key=$3 op=$4 limit=$5 v verdict=FAIL sign
+  local row=$1 label=$2 key=$3 op=$4 limit=$5 v verdict=FAIL sign vf=%.2f
   [[ " ${LISTED[*]} " == *" $row "* ]] || return 0
   sign='>='; [[ $op == le ]] && sign='<='
   v=$(val "$row.$key")
   if [[ -n ${R["$row.skip"]-} ]]; then
     verdict="- (row skipped)"
+  elif [[ $key == x_base && " ${ACTIVE[*]} " != *" $(base_row "$row") "* ]]; then
+    verdict="- ($(base_row "$row") not in ROWS)"
   elif ! num "$v"; then
     verdict="FAIL (no figure)"
   elif [[ $op == ge ]]; then
@@ -881,10 +1137,10 @@ target_line() {  # target_line ROW LABEL KEY ge|le LIMIT
   if [[ $verdict == PASS && $(val "$row.errors") != 0 ]]; then verdict="PASS (but $(val "$row.errors") errors)"; fi
   local est=
   [[ $key == x_nginx ]] && est=$(f %.2f "$(val "$row.cpu_x_nginx")")
-  printf '%-14s %-26s %8s %12s  %-9s %s\n' "$row" "$label" "$(f %.2f "$v")" "$est" "$sign $limit" "$verdict"
+  [[ $key == x_base ]] && est=$(f %.2f "$(val "$row.cpu_x_base")")
+  [[ $key == idle_b_* ]] && vf=%.0f
+  printf "%-$(( W > 15 ? W : 14 ))s %-26s %8s %12s  %-9s %s\n" "$row" "$label" "$(f "$vf" "$v")" "$est" "$sign $limit" "$verdict"
 }
 
 summarize
-mkdir -p "$BENCH/.work"
-report | tee "$BENCH/.work/last-http.txt"
-echo "elapsed: $(( $(date +%s) - t_start )) s" | tee -a "$BENCH/.work/last-http.txt"
+save_report http

@@ -40,8 +40,7 @@
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$BENCH/.." && pwd)
-export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+source "$BENCH/lib.sh"   # also REPO, and PATH with Go's and the sbin folders
 
 N=${N:-10}
 RESTARTS=${RESTARTS:-10}
@@ -62,8 +61,6 @@ KEEP_WORK=${KEEP_WORK:-0}
 
 INSTALL=${INSTALL:-0}
 
-source "$BENCH/lib.sh"
-
 # INSTALL=1: install the missing peers from Debian's packages (root only), with
 # service starts denied during the install (policy-rc.d), runit without its
 # Recommends (runit-run would run a system runsvdir on /etc/service), and the
@@ -73,23 +70,8 @@ install_peers() {
   command -v supervisord >/dev/null || need+=(supervisor)
   { command -v runsvdir && command -v runsv && command -v svlogd; } >/dev/null || need+=(runit)
   (( ${#need[@]} )) || return 0
-  if [[ $(id -u) != 0 ]]; then log "INSTALL=1: not root, cannot install ${need[*]}"; return 0; fi
-  log "installing ${need[*]}"
-  (
-    made=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; made=1
-    fi
-    trap '[[ $made == 1 ]] && rm -f /usr/sbin/policy-rc.d' EXIT
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  ) || log "install failed; missing rows will be skipped"
-  local pf
-  for pf in /run/supervisord.pid /var/run/supervisord.pid; do
-    if [[ -s $pf ]] && kill -0 "$(cat "$pf")" 2>/dev/null; then kill -TERM "$(cat "$pf")" || true; fi
-  done
-  if command -v systemctl >/dev/null; then systemctl disable supervisor >/dev/null 2>&1 || true; fi
-  if command -v update-rc.d >/dev/null; then update-rc.d supervisor disable >/dev/null 2>&1 || true; fi
+  install_debs "missing rows will be skipped" "${need[@]}"
+  stop_services "/run/supervisord.pid /var/run/supervisord.pid" supervisor
 }
 [[ $INSTALL == 1 ]] && install_peers
 
@@ -97,21 +79,9 @@ SUPERVISORD=${SUPERVISORD:-$(command -v supervisord || true)}
 RUNSVDIR=${RUNSVDIR:-$(command -v runsvdir || true)}
 SVLOGD=${SVLOGD:-$(command -v svlogd || true)}
 
-RUNID=supervise-$(date +%Y%m%d-%H%M%S)-$$
-WORK=$BENCH/.work/$RUNID
-BIN=$WORK/bin
-PROBE=$BIN/probe
-mkdir -p "$BIN"
-: >"$BIN/.bench-bin"   # the probe matches processes by this directory only when it holds this mark
-
-cleanup() {
-  if [[ -x $PROBE ]]; then
-    "$PROBE" reap -tag "$RUNID/" -bindir "$BIN" >/dev/null 2>&1 || true
-  fi
-  if [[ $KEEP_WORK != 1 ]]; then rm -rf "$WORK"; else log "work files kept in $WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+declare -A R   # R[row.key] = value
+NOTES=()
+new_run supervise
 
 # --- build --------------------------------------------------------------------------
 log "building the probe"
@@ -254,8 +224,6 @@ conf() {  # conf ROW DIR KIND COUNT
 }
 
 # --- results ----------------------------------------------------------------------
-declare -A R   # R[row.key] = value
-
 # probe_run ROW KEYPREFIX LIMIT_S PROBE-ARGS... : run the probe (killed after LIMIT_S
 # in any case), keep its key=value output in R[ROW.KEYPREFIX+key]
 probe_run() {
@@ -270,8 +238,6 @@ probe_run() {
   done <"$out"
   return 0
 }
-
-val() { local x=${R["$1"]-}; echo "${x:--}"; }
 
 
 # --- phases -----------------------------------------------------------------------
@@ -363,24 +329,22 @@ versions() {
   [[ -x $RUNSVDIR ]] && v+=("runit $(dpkg-query -W -f='${Version}' runit 2>/dev/null || echo '?')")
   [[ -n $GSUP_BIN ]] && v+=("gsup $GSUP_BIN")
   v+=("$(go version | awk '{print $3}')")
-  local IFS=,; echo "${v[*]}" | sed 's/,/, /g'
+  join_comma "${v[@]}"
 }
 
 # --- run ----------------------------------------------------------------------------
+skip_reason() {
+  case $1 in
+    gsup|gsup-types) echo "${GSUP_NOTE:-"set GSUP_BIN"}" ;;
+    supervisord|runit) echo "not installed (INSTALL=1 installs it)" ;;
+    *) echo "unknown row" ;;
+  esac
+}
 t_start=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "$(nproc) cpus, load $LOAD_START; rows: $SUPERVISORS; phases: $PHASES"
-ROWS=(); ACTIVE=(); NOTES=()
-for row in $SUPERVISORS; do
-  ROWS+=("$row")
-  if available "$row"; then ACTIVE+=("$row"); continue; fi
-  case $row in
-    gsup|gsup-types) R["$row.skip"]=${GSUP_NOTE:-"set GSUP_BIN"} ;;
-    supervisord|runit) R["$row.skip"]="not installed (INSTALL=1 installs it)" ;;
-    *) R["$row.skip"]="unknown row" ;;
-  esac
-  log "$row: skipped (${R["$row.skip"]})"
-done
+# shellcheck disable=SC2086
+pick_rows $SUPERVISORS
 
 for phase in $PHASES; do
   case $phase in
@@ -423,7 +387,7 @@ report() {
   printf '%-12s %9s %9s %9s | %9s | %10s %-11s %10s %10s %10s | %10s  %s\n' \
     supervisor median p90 max "ms" supervisor "" "RSS kB" "RSS kB" "PSS kB" "lines/s" check
   local row h
-  for row in "${ROWS[@]}"; do
+  for row in "${LISTED[@]}"; do
     if [[ -n ${R["$row.skip"]-} ]]; then
       printf '%-12s skipped: %s\n' "$row" "${R["$row.skip"]}"; continue
     fi
@@ -436,17 +400,14 @@ report() {
       "$(val "$row.tput.lines_per_s")" "$(val "$row.tput.check")"
   done
 
-  if (( ${#NOTES[@]} )); then
-    echo
-    printf 'note: %s\n' "${NOTES[@]}"
-  fi
-  if awk -v l="${LOAD_START%% *}" -v c="$(nproc)" 'BEGIN{exit !(l > c / 2)}'; then
+  print_notes
+  if busy_at_start; then
     echo "note: the machine was busy when the run started (load ${LOAD_START%% *} on $(nproc) cpus): expect noisy latencies"
   fi
 
   local g
   for g in gsup gsup-types; do
-    [[ " ${ROWS[*]} " == *" $g "* && -z ${R["$g.skip"]-} ]] || continue
+    [[ " ${LISTED[*]} " == *" $g "* && -z ${R["$g.skip"]-} ]] || continue
     echo
     printf '%-26s %14s %10s %10s %12s %-8s %-22s %s\n' "$g / peer" "vs supervisord" "vs runit" "vs direct" "$g" "" "target (issue)" ""
     ratio_line "$g" "restart median" restart.restart_median ms lt 10 "< 10 ms"
@@ -490,6 +451,4 @@ ratio_line() {
   printf '%-26s %14s %10s %10s %12s %-8s %-22s %s\n' "$label" "${cols[0]}" "${cols[1]}" "${cols[2]}" "$mine" "$unit" "$ttext" "$verdict"
 }
 
-mkdir -p "$BENCH/.work"
-report | tee "$BENCH/.work/last-supervise.txt"
-echo "elapsed: $(( $(date +%s) - t_start )) s" | tee -a "$BENCH/.work/last-supervise.txt"
+save_report supervise

@@ -225,43 +225,97 @@ func descendants(pid int) []int {
 	return out
 }
 
-// cmdCPU prints the CPU time used so far by a set of processes: the pids
-// given, with -tree also everything below them, kept only if they run
-// -exe when that is set.
-func cmdCPU(args []string) {
-	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
-	tree := fs.Bool("tree", false, "add every descendant of the pids")
-	exe := fs.String("exe", "", "count only processes running this program")
-	hz := fs.Int("hz", 100, "clock ticks per second (getconf CLK_TCK)")
-	fs.Parse(args)
+// procSet is the set of processes that cpu and mem measure: the pids
+// given, with -tree also everything below them, kept only if they run -exe
+// when that is set.
+type procSet struct {
+	tree *bool
+	exe  *string
+}
+
+func newProcSet(fs *flag.FlagSet) procSet {
+	return procSet{
+		tree: fs.Bool("tree", false, "add every descendant of the pids"),
+		exe:  fs.String("exe", "", "count only processes running this program"),
+	}
+}
+
+// pids resolves the set from the pid arguments; each process once.
+func (s procSet) pids(name string, args []string) []int {
 	seen := map[int]bool{}
-	var ticks uint64
-	var pids []string
-	for _, a := range fs.Args() {
+	var out []int
+	for _, a := range args {
 		p, err := strconv.Atoi(a)
 		if err != nil || p <= 0 {
-			die("cpu: bad pid %q", a)
+			die("%s: bad pid %q", name, a)
 		}
 		set := []int{p}
-		if *tree {
+		if *s.tree {
 			set = descendants(p)
 		}
 		for _, q := range set {
-			if seen[q] || (*exe != "" && exeOf(q) != *exe) {
+			if seen[q] || (*s.exe != "" && exeOf(q) != *s.exe) {
 				continue
 			}
 			seen[q] = true
-			if t, ok := cpuTicks(q); ok {
-				ticks += t
-				pids = append(pids, strconv.Itoa(q))
-			}
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func joinPids(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ",")
+}
+
+// cmdCPU prints the CPU time used so far by a set of processes (see procSet).
+func cmdCPU(args []string) {
+	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
+	set := newProcSet(fs)
+	hz := fs.Int("hz", 100, "clock ticks per second (getconf CLK_TCK)")
+	fs.Parse(args)
+	var ticks uint64
+	var pids []int
+	for _, q := range set.pids("cpu", fs.Args()) {
+		if t, ok := cpuTicks(q); ok {
+			ticks += t
+			pids = append(pids, q)
 		}
 	}
 	if len(pids) == 0 {
 		emit(kv{"cpu_us", "none"}, kv{"pids", ""})
 		os.Exit(1)
 	}
-	emit(kv{"cpu_us", ticks * 1_000_000 / uint64(max(*hz, 1))}, kv{"pids", strings.Join(pids, ",")})
+	emit(kv{"cpu_us", ticks * 1_000_000 / uint64(max(*hz, 1))}, kv{"pids", joinPids(pids)})
+}
+
+// cmdMem prints the resident memory (VmRSS, in kB) and the open file
+// descriptors of a set of processes (see procSet), summed.
+func cmdMem(args []string) {
+	fs := flag.NewFlagSet("mem", flag.ExitOnError)
+	set := newProcSet(fs)
+	fs.Parse(args)
+	rss, fds := 0, 0
+	var pids []int
+	for _, q := range set.pids("mem", fs.Args()) {
+		ents, err := os.ReadDir("/proc/" + strconv.Itoa(q) + "/fd")
+		if err != nil {
+			continue
+		}
+		kb := statusKB(q, "VmRSS")
+		rss += kb
+		fds += len(ents)
+		pids = append(pids, q)
+	}
+	if len(pids) == 0 {
+		emit(kv{"rss_kb", "none"}, kv{"fds", "none"}, kv{"pids", ""})
+		os.Exit(1)
+	}
+	emit(kv{"rss_kb", rss}, kv{"fds", fds}, kv{"pids", joinPids(pids)})
 }
 
 // wrkResult is what bench/http.sh takes from wrk's output.

@@ -20,6 +20,7 @@
 //	probe waitexit   -pid P [-timeout D]              wait until P has exited
 //	probe left       [-tag T] [-sid S] [-timeout D]   wait until no process of the tag / session is left
 //	probe cpu        [-tree] [-exe PATH] PID...       utime+stime of the processes, in µs
+//	probe mem        [-tree] [-exe PATH] PID...       VmRSS (kB) and open fds of the processes, summed
 //	probe cpustat    CPU...                           busy / idle / steal time of CPUs since boot, in µs
 //	probe wrk        FILE                             wrk's output (with --latency) as key=value
 //
@@ -71,13 +72,13 @@ func unregister(t *target) { liveMu.Lock(); delete(live, t); liveMu.Unlock() }
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: probe start|restart|throughput|writer|verify|reap|freeport|waithttp|get|waitexit|left|cpu|cpustat|wrk ...")
+		die("usage: probe start|restart|throughput|writer|verify|reap|freeport|waithttp|get|waitexit|left|cpu|mem|cpustat|wrk ...")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	// commands that start nothing need no clean-up on a signal
 	simple := map[string]func([]string){
 		"writer": runWriter, "freeport": cmdFreePort, "waithttp": cmdWaitHTTP, "get": cmdGet,
-		"waitexit": cmdWaitExit, "cpu": cmdCPU, "wrk": cmdWrk, "left": cmdLeft, "cpustat": cmdCPUStat,
+		"waitexit": cmdWaitExit, "cpu": cmdCPU, "mem": cmdMem, "wrk": cmdWrk, "left": cmdLeft, "cpustat": cmdCPUStat,
 	}
 	if f, ok := simple[cmd]; ok {
 		f(args)

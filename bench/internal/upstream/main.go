@@ -15,10 +15,13 @@
 //	/stats     "conns N\nrequests M\n": connections accepted and requests
 //	           answered since start (/stats itself not counted), so a run can
 //	           tell how many upstream connections a front opened
+//	/1m        1 MiB (Content-Length set) written from memory in one write:
+//	           the large response of http.sh's proxy-1m rows
+//	POST /body reads the body, answers "LENGTH CRC32\n" (CRC-32 in hex): the
+//	           upload of the upload-1m rows
 //
-// and, for bench/soak.sh:
+// and, for bench/soak.sh (with POST /body):
 //
-//	POST /body   reads the body, answers "LENGTH CRC32\n" (CRC-32 in hex)
 //	/big?n=N     N bytes (at most 64 MiB) in 16 KiB writes, each flushed
 //	/ws          a WebSocket that echoes text frames and answers a close
 //
@@ -33,6 +36,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -100,6 +104,11 @@ func handler(w http.ResponseWriter, r *http.Request) {
 		h["Content-Type"] = textPlain
 		h["Cache-Control"] = []string{"no-store"}
 		fmt.Fprintf(w, "conns %d\nrequests %d\n", conns.Load(), requests.Load())
+	case "/1m":
+		requests.Add(1)
+		h["Content-Type"] = octetStream
+		h["Content-Length"] = oneMiBLength
+		_, _ = w.Write(oneMiB)
 	case "/body":
 		requests.Add(1)
 		body(w, r)
@@ -130,6 +139,12 @@ func body(w http.ResponseWriter, r *http.Request) {
 }
 
 var chunk = []byte(strings.Repeat("0123456789abcdef", 1024))
+
+var (
+	oneMiB       = bytes.Repeat(chunk, (1<<20)/len(chunk))
+	oneMiBLength = []string{strconv.Itoa(len(oneMiB))}
+	octetStream  = []string{"application/octet-stream"}
+)
 
 func big(w http.ResponseWriter, r *http.Request) {
 	n, err := strconv.Atoi(r.URL.Query().Get("n"))
