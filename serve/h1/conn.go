@@ -90,7 +90,6 @@ func (c *conn) closeIfIdle() {
 }
 
 func (c *conn) serve() {
-	c.since = time.Now()
 	defer func() {
 		if c.hijacked {
 			c.srv.forget(c)

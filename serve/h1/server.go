@@ -131,7 +131,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.conns == nil {
 		s.conns = map[*conn]struct{}{}
 	}
-	c := &conn{srv: s, nc: nc}
+	c := &conn{srv: s, nc: nc, since: time.Now()}
 	c.state.Store(int32(http.StateNew))
 	s.conns[c] = struct{}{}
 	if s.ConnState != nil {
