@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"gsup/internal/rawio"
 	"gsup/serve/httpcheck"
 )
 
@@ -157,35 +158,19 @@ func (c *conn) ensureBuf() {
 // that finds nothing, the wait, the read.
 func (c *conn) waitFill() {
 	c.release()
-	var n int
-	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		c.ensureBuf()
-		for {
-			n, rerr = syscall.Read(int(fd), c.buf)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN {
-			c.release()
-			return false
-		}
-		return true
-	})
+	n, err := rawio.Read(c.raw, func() []byte { c.ensureBuf(); return c.buf }, c.release)
 	switch {
 	case err != nil:
 		c.readErr = err
-		return
-	case rerr != nil:
-		c.readErr = os.NewSyscallError("read", rerr)
-		return
-	case n <= 0:
+	case n == 0:
 		c.readErr = io.EOF
-		return
+	default:
+		c.check(n)
 	}
-	c.check(n)
 }
+
+// write writes p to the client.
+func (c *conn) write(p []byte) (int, error) { return c.nc.Write(p) }
 
 // room makes space after c.wp: the unused bytes move to the start of
 // the buffer, or a full buffer grows, to at most limit bytes.

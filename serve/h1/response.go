@@ -130,7 +130,7 @@ func (w *response) Write(p []byte) (int, error) {
 	} else {
 		w.flushOut()
 		if w.err == nil {
-			_, w.err = w.c.nc.Write(p)
+			_, w.err = w.c.write(p)
 		}
 	}
 	if w.chunked {
@@ -289,7 +289,7 @@ func (w *response) flushOut() {
 		return
 	}
 	if w.err == nil {
-		_, w.err = w.c.nc.Write(w.out)
+		_, w.err = w.c.write(w.out)
 		if w.err != nil {
 			w.closeAfter = true
 		}
