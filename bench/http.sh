@@ -421,9 +421,11 @@ EOF
   fi
   listen="127.0.0.1:$port backlog=4096"
   if [[ $row == nginx-tls* ]]; then
+    # TLS 1.2 and 1.3, as gsup offers (nginx 1.22's default stops at 1.2)
     listen="127.0.0.1:$port ssl http2 backlog=4096;
         ssl_certificate $CERT;
-        ssl_certificate_key $KEY"
+        ssl_certificate_key $KEY;
+        ssl_protocols TLSv1.2 TLSv1.3"
   fi
   cat >"$d/nginx.conf" <<EOF
 # one worker on the server CPU; private pid, logs and temp paths
