@@ -2,12 +2,15 @@ package h1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -440,4 +443,25 @@ func TestRefusalIsLogged(t *testing.T) {
 		return strings.Contains(s, "level=warning") && strings.Contains(s, "refused a request") &&
 			strings.Contains(s, "status=400") && strings.Contains(s, `client="127.0.0.1:`), s
 	})
+}
+
+// A file larger than what goes with the head is sent by the connection's
+// ReadFrom (sendfile): whole, and the connection serves the next request.
+func TestFileBodyBySendfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.bin")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 100<<10/16+3)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, path)
+	})})
+	c, br := dial(t, addr)
+	for i := range 2 {
+		io.WriteString(c, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, got := readResponse(t, br, "GET")
+		if resp.StatusCode != 200 || resp.Close || got != string(data) {
+			t.Fatalf("request %d: %d, close %v, %d bytes (want %d)", i, resp.StatusCode, resp.Close, len(got), len(data))
+		}
+	}
 }

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -156,6 +157,39 @@ func (w *response) WriteString(s string) (int, error) {
 	}
 	return w.Write([]byte(s))
 }
+
+// ReadFrom sends src as the body. A body with a Content-Length larger
+// than what fits with the head goes by the connection's own ReadFrom
+// (sendfile for a file, on a plain TCP connection); the rest is copied.
+func (w *response) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	rf, ok := w.c.nc.(io.ReaderFrom)
+	if !ok || w.c.hijacked || w.head || !w.bodyAllowed() || w.err != nil || w.cl < 0 || w.cl-w.written <= outMax {
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		return io.CopyBuffer(writerOnly{w}, src, *bp)
+	}
+	if !w.headSent {
+		w.sendHead(false)
+	}
+	w.flushOut()
+	if w.err != nil {
+		return 0, w.err
+	}
+	n, err := rf.ReadFrom(io.LimitReader(src, w.cl-w.written))
+	w.written += n
+	if err != nil {
+		w.err, w.closeAfter = err, true
+	}
+	return n, err
+}
+
+// writerOnly hides ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (w *response) grab() {
 	if w.outp == nil {
