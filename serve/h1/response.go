@@ -178,7 +178,14 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	n, err := rf.ReadFrom(io.LimitReader(src, w.cl-w.written))
+	// One *io.LimitedReader around the file, no more: sendfile looks
+	// through one only.
+	lr := &io.LimitedReader{R: src, N: w.cl - w.written}
+	if in, ok := src.(*io.LimitedReader); ok {
+		lr.R, lr.N = in.R, min(in.N, lr.N)
+		defer func(n0 int64) { in.N -= n0 - lr.N }(lr.N)
+	}
+	n, err := rf.ReadFrom(lr)
 	w.written += n
 	if err != nil {
 		w.err, w.closeAfter = err, true
