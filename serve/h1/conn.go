@@ -395,6 +395,7 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 	if w.err != nil || w.closeAfter || req.Close {
 		return false
 	}
+	w.idle() // nothing of this request is kept while the connection waits
 	if b != nil && !b.eof {
 		if b.cont {
 			return false // the client waits for 100 Continue before it sends the body
@@ -502,7 +503,7 @@ func (w *watcher) start() {
 func (w *watcher) stop(c *conn) {
 	w.mu.Lock()
 	w.armed = false
-	w.c = nil
+	w.c, w.cancel = nil, nil
 	done := w.done
 	w.mu.Unlock()
 	if w.timer != nil {

@@ -54,6 +54,13 @@ func (w *response) reset(c *conn, req *http.Request) {
 	*w = response{c: c, req: req, header: w.header, keys: w.keys[:0], cl: -1, head: req.Method == http.MethodHead}
 }
 
+// idle lets go of the request and the header values once the answer is
+// out (the header map's room is kept for the next request).
+func (w *response) idle() {
+	clear(w.header)
+	w.req = nil
+}
+
 func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
