@@ -463,11 +463,10 @@ func (x *exchange) connect(be *backend, fresh bool) (pc *pconn, reused bool, err
 			pc.c.Close()
 		}
 	}
-	ctx := x.r.Context()
-	if x.p.ignoreAbort {
-		ctx = context.WithoutCancel(ctx)
-	}
-	if pc, err = be.dial(ctx); err != nil {
+	// A connect to a local app is short (and bounded by dialTimeout): a
+	// context that cannot be cancelled spares net a goroutine per dial
+	// watching it. A client gone meanwhile is seen by roundTrip.
+	if pc, err = be.dial(context.WithoutCancel(x.r.Context())); err != nil {
 		return nil, false, err
 	}
 	if be.isDown() {
