@@ -465,10 +465,14 @@ func (w *watcher) arm(c *conn, cancel context.CancelFunc) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.c, w.cancel, w.armed = c, cancel, true
+	d := watchAfter
+	if c.srv.watchAfter != 0 {
+		d = c.srv.watchAfter
+	}
 	if w.timer == nil {
-		w.timer = time.AfterFunc(watchAfter, w.start)
+		w.timer = time.AfterFunc(d, w.start)
 	} else {
-		w.timer.Reset(watchAfter)
+		w.timer.Reset(d)
 	}
 }
 

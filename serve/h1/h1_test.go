@@ -471,3 +471,27 @@ func TestFileBodyBySendfile(t *testing.T) {
 		}
 	}
 }
+
+// A request pipelined while the one before it runs, when the client
+// watch reads its first byte, is answered after it, whole.
+func TestPipelinedDuringALongRequest(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	addr, _ := serveTest(t, &Server{watchAfter: time.Nanosecond, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, r.URL.Path)
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	close(release)
+	for _, want := range []string{"/slow", "/next"} {
+		if resp, got := readResponse(t, br, "GET"); got != want || resp.Close {
+			t.Errorf("got %q (close %v), want %q", got, resp.Close, want)
+		}
+	}
+}

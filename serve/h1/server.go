@@ -59,6 +59,8 @@ type Server struct {
 	Refused func(net.Conn, httpcheck.Error)
 	Log     *logrus.Logger
 
+	watchAfter time.Duration // the client watch's delay, if not watchAfter (tests)
+
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
