@@ -199,7 +199,10 @@ func listenTCP(hostport string) (net.Listener, error) {
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
 		network = "tcp4"
 	}
-	lc := net.ListenConfig{Control: deferAccept}
+	// No TCP keep-alive probes on clients' connections (as nginx): the
+	// front's own idle timeout ends an idle one, and each accepted
+	// connection is spared four setsockopt calls.
+	lc := net.ListenConfig{Control: deferAccept, KeepAlive: -1}
 	return lc.Listen(context.Background(), network, hostport)
 }
 
