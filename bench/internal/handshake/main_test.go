@@ -38,14 +38,21 @@ func testConfig(srv *httptest.Server) config {
 	}
 }
 
-func TestRunNeverResumes(t *testing.T) {
-	srv := tlsServer(t)
-	cfg := testConfig(srv)
+// runClean runs cfg and wants answered handshakes, no error, no resumption.
+func runClean(t *testing.T, cfg config) result {
+	t.Helper()
 	res := run(context.Background(), cfg)
 	if res.handshakes == 0 || res.errors != 0 || res.resumed != 0 {
 		t.Fatalf("handshakes=%d errors=%d resumed=%d (first error: %v); want > 0, 0, 0",
 			res.handshakes, res.errors, res.resumed, res.firstErr)
 	}
+	return res
+}
+
+func TestRunNeverResumes(t *testing.T) {
+	srv := tlsServer(t)
+	cfg := testConfig(srv)
+	res := runClean(t, cfg)
 	if res.versions["TLS 1.3"] != res.handshakes {
 		t.Errorf("versions %v, want all %d on TLS 1.3 (both sides' choice)", res.versions, res.handshakes)
 	}
@@ -63,11 +70,7 @@ func TestRunTLS12(t *testing.T) {
 	cfg := testConfig(srv)
 	cfg.version = tls.VersionTLS12
 	cfg.curves = []tls.CurveID{tls.CurveP256}
-	res := run(context.Background(), cfg)
-	if res.handshakes == 0 || res.errors != 0 || res.resumed != 0 {
-		t.Fatalf("handshakes=%d errors=%d resumed=%d (first error: %v); want > 0, 0, 0",
-			res.handshakes, res.errors, res.resumed, res.firstErr)
-	}
+	res := runClean(t, cfg)
 	if res.versions["TLS 1.2"] != res.handshakes || res.groups["CurveP256"] != res.handshakes {
 		t.Errorf("versions %v, groups %v; want all %d on TLS 1.2 with P256", res.versions, res.groups, res.handshakes)
 	}
