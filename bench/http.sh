@@ -66,6 +66,20 @@
 #                   second; wrk resumes the session of its previous
 #                   connection (session ticket), so these are resumed
 #                   handshakes, not full ones
+# Opt-in rows for issue 10's handshake target:
+#   nginx-tls-new, gsup-tls-new
+#                   the nginx-tls and gsup-tls setups (the same certificate,
+#                   TLS 1.2 and 1.3 offered) measured with internal/handshake
+#                   instead of wrk: HS_CONNS workers, each in a loop dials,
+#                   makes a full TLS handshake with a fresh tls.Config and no
+#                   session cache, sends GET / with "Connection: close",
+#                   reads the 200 and closes. Never a resumption (each
+#                   connection checks; a resumed one is an error), so req/s
+#                   = new handshakes per second and front us/req = CPU per
+#                   new handshake. TLS version and key exchange group are
+#                   the two sides' choice (HS_TLS, HS_CURVES pin them); the
+#                   report counts what was negotiated. gsup-tls-new's ratios
+#                   are to nginx-tls-new
 # Each row: wrk, CONNS keep-alive connections, DURATION seconds, --latency,
 # after a WARMUP-second wrk run that is not counted. Rounds are interleaved
 # (every row once, then the next round) and the table shows medians.
@@ -87,6 +101,11 @@
 #         and the opt-in rows above)
 #   IDLE_CONNS=10000  idle rows: connections held open and idle
 #   GUNICORN_WORKERS=2  Gunicorn rows: sync workers
+#   HS_CONNS=$CONNS tls-new rows: the handshake client's workers
+#   HS_TLS=         tls-new rows: offer only this TLS version (1.2 or 1.3);
+#                   empty: both sides pick
+#   HS_CURVES=      tls-new rows: offer only these groups (X25519, P256,
+#                   X25519MLKEM768, ...; comma-separated); empty: Go's defaults
 #   H2LOAD=1        TLS rows: after wrk, h2load -n H2_REQUESTS=20000 -c CONNS
 #                   -m H2_STREAMS=10 over h2 (Debian nghttp2-client), its
 #                   req/s reported apart; 0: no h2load
@@ -132,13 +151,16 @@ H2_REQUESTS=${H2_REQUESTS:-20000}
 H2_STREAMS=${H2_STREAMS:-10}
 IDLE_CONNS=${IDLE_CONNS:-10000}              # idle rows: connections held idle
 GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}      # Gunicorn rows: sync workers
+HS_CONNS=${HS_CONNS:-$CONNS}                 # tls-new rows: handshake workers
+HS_TLS=${HS_TLS:-}                           # tls-new rows: 1.2, 1.3, or both sides pick
+HS_CURVES=${HS_CURVES:-}                     # tls-new rows: groups offered, or Go's defaults
 
 # the issue's targets for gsup
 TARGET_TCP=0.65    # req/s x nginx, TCP upstream
 TARGET_UNIX=0.75   # req/s x nginx, UNIX upstream
 TARGET_P99=2       # p99 at most this many times nginx's
 TARGET_STATIC=1.0  # req/s (and MB/s) x nginx's for a static file
-TARGET_TLS=1.0     # req/s x nginx's over TLS (wrk HTTP/1.1, h2load h2)
+TARGET_TLS=1.0     # req/s x nginx's over TLS (wrk HTTP/1.1, h2load h2, new handshakes)
 TARGET_APP=1.0     # req/s x nginx's with Gunicorn behind both
 TARGET_LARGE=1.0   # MB/s x nginx's, 1 MiB answers and 1 MiB uploads
 TARGET_IDLE=0.90   # req/s with IDLE_CONNS idle connections x the same front without them
@@ -173,6 +195,7 @@ if [[ -z $WRK ]]; then log "wrk is missing (INSTALL=1 installs it)"; exit 1; fi
 new_run http
 APP=$BIN/upstream
 BURST=$BIN/burst
+HANDSHAKE=$BIN/handshake
 NOFILE_NOTE=
 STARTED=()             # pids of the servers started (each leads its own session and process group)
 
@@ -184,6 +207,9 @@ cleanup_first() {
 # --- build ------------------------------------------------------------------------
 log "building the probe and the upstream app"
 (cd "$REPO" && go build -o "$PROBE" ./bench/internal/probe && go build -o "$APP" ./bench/internal/upstream)
+if [[ " $ROWS " == *"-tls-new "* ]]; then
+  (cd "$REPO" && go build -o "$HANDSHAKE" ./bench/internal/handshake)
+fi
 if [[ " $ROWS " == *"-idle "* ]]; then
   (cd "$REPO" && go build -o "$BURST" ./bench/internal/burst)
   # the idle rows hold IDLE_CONNS connections: each front and the client need
@@ -210,7 +236,7 @@ fi
 KNOWN_ROWS=" direct nginx nginx-buffered haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
   nginx-static-1m gsup-static-1m nginx-tls gsup-tls nginx-gunicorn gsup-gunicorn gsup-gunicorn-unix
   nginx-proxy-1m gsup-proxy-1m nginx-upload-1m gsup-upload-1m nginx-idle gsup-idle nginx-close gsup-close
-  nginx-tls-close gsup-tls-close "
+  nginx-tls-close gsup-tls-close nginx-tls-new gsup-tls-new "
 available() {
   [[ $KNOWN_ROWS == *[[:space:]]"$1"[[:space:]]* ]] || return 1
   case $1 in
@@ -517,7 +543,7 @@ row_start() {  # row_start ROW ROUND
   fi
   port=$("$PROBE" freeport)
   URL=http://127.0.0.1:$port
-  [[ $row == *-tls || $row == *-tls-close ]] && URL=https://127.0.0.1:$port
+  [[ $row == *-tls || $row == *-tls-close || $row == *-tls-new ]] && URL=https://127.0.0.1:$port
   case $row in
     *-static-4k) URL_PATH=/4k.bin ;;
     *-static-1m) URL_PATH=/1m.bin ;;
@@ -644,6 +670,42 @@ wrk_run() {  # wrk_run SECONDS OUTFILE
     --latency --timeout 5s "${WRK_EXTRA[@]+"${WRK_EXTRA[@]}"}" "$URL$URL_PATH" >"$2" 2>&1 || true
 }
 
+# hs_run SECONDS OUTFILE : a tls-new row's load: the handshake client, pinned
+# on the load CPU as wrk is
+hs_run() {
+  local opts=(-c "$HS_CONNS" -d "$1s" -timeout 5s -path "$URL_PATH")
+  [[ -n $HS_TLS ]] && opts+=(-tls "$HS_TLS")
+  [[ -n $HS_CURVES ]] && opts+=(-curves "$HS_CURVES")
+  timeout --foreground --kill-after=5 $(( $1 + 30 )) "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$HANDSHAKE" "${opts[@]}" \
+    "${URL#https://}" >"$2" 2>&1 || true
+}
+
+# load_run ROW SECONDS OUTFILE : the row's load, wrk or (tls-new rows) the
+# handshake client
+load_run() {
+  if [[ $1 == *-tls-new ]]; then hs_run "$2" "$3"; else wrk_run "$2" "$3"; fi
+}
+
+# load_result ROW K FILE : the load's figures in R[K.*] (requests, rps, p50_ms,
+# p99_ms, errors, as "probe wrk" gives them). For the handshake client: its own
+# lines in R[K.hs.*], a resumed handshake counted as an error, and the
+# negotiated versions and groups and the resumptions summed per row in R[ROW.hs.*]
+load_result() {
+  local row=$1 k=$2 key v
+  if [[ $row != *-tls-new ]]; then kvs "$k" "$PROBE" wrk "$3"; return 0; fi
+  while IFS='=' read -r key v; do
+    [[ $key =~ ^[a-z][a-z0-9_.]*$|^group\. ]] || continue
+    R["$k.hs.$key"]=$v
+    if [[ $key == tls* || $key == group.* || $key == resumed ]] && num "$v"; then
+      R["$row.hs.$key"]=$(( ${R["$row.hs.$key"]:-0} + v ))
+    fi
+  done <"$3"
+  num "$(val "$k.hs.handshakes_per_s")" && num "$(val "$k.hs.handshakes")" || return 0
+  R["$k.requests"]=$(val "$k.hs.handshakes"); R["$k.rps"]=$(val "$k.hs.handshakes_per_s")
+  R["$k.p50_ms"]=$(val "$k.hs.p50_ms"); R["$k.p99_ms"]=$(val "$k.hs.p99_ms")
+  R["$k.errors"]=$(( $(val "$k.hs.errors") + $(val "$k.hs.resumed") ))
+}
+
 # children_us : sets CHILD_US to the CPU µs of this shell's waited-for children so far
 # (cutime + cstime), so that the difference around wrk_run is wrk's own CPU time.
 # Not to be called in a subshell: that would read the subshell's own counters.
@@ -694,8 +756,9 @@ shares() {
 lines_of() { if [[ -n $1 && -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
 
 measure() {  # measure ROW ROUND
-  local row=$1 round=$2 k=$1.r$2 f0=- f1=- a0=- a1=- l0 l1 req
-  wrk_run "$WARMUP" "$DIR/warmup.txt"
+  local row=$1 round=$2 k=$1.r$2 f0=- f1=- a0=- a1=- l0 l1 req out=$DIR/wrk.txt
+  [[ $row == *-tls-new ]] && out=$DIR/handshake.txt
+  load_run "$row" "$WARMUP" "$DIR/warmup.txt"
   [[ $STATS == 1 ]] && kvs "$k.s0" stats_kv
   [[ -n $FRONT_PID ]] && { kvs "$k.c0f" "$PROBE" cpu -hz "$HZ" "${FRONT_CPU[@]}"; f0=$(val "$k.c0f.cpu_us"); }
   kvs "$k.c0a" "$PROBE" cpu -hz "$HZ" "${APP_CPU[@]}"; a0=$(val "$k.c0a.cpu_us")
@@ -703,7 +766,7 @@ measure() {  # measure ROW ROUND
 
   local w0 w1
   cpu_split "$k.cs0"; children_us; w0=$CHILD_US
-  wrk_run "$DURATION" "$DIR/wrk.txt"
+  load_run "$row" "$DURATION" "$out"
   children_us; w1=$CHILD_US; cpu_split "$k.cs1"
   R["$k.wrk_cpu"]=$(( w1 - w0 ))
 
@@ -711,7 +774,7 @@ measure() {  # measure ROW ROUND
   kvs "$k.c1a" "$PROBE" cpu -hz "$HZ" "${APP_CPU[@]}"; a1=$(val "$k.c1a.cpu_us")
   R["$k.load"]=$(cut -d' ' -f1 /proc/loadavg)
   [[ $STATS == 1 ]] && kvs "$k.s1" stats_kv
-  kvs "$k" "$PROBE" wrk "$DIR/wrk.txt"
+  load_result "$row" "$k" "$out"
   req=$(val "$k.requests")
   if num "$req" && (( req > 0 )); then
     if num "$f0" && num "$f1"; then
@@ -737,7 +800,10 @@ measure() {  # measure ROW ROUND
     R["$k.upreqs"]=$(( $(val "$k.s1.requests") - $(val "$k.s0.requests") ))
   fi
   if ! num "$(val "$k.rps")"; then
-    note "$row round $round: wrk gave no figure: $(head -n 3 "$DIR/wrk.txt" | tr '\n' ' ' | cut -c1-300)"
+    note "$row round $round: ${out##*/} gave no figure: $(head -n 3 "$out" | tr '\n' ' ' | cut -c1-300)"
+  elif [[ $row == *-tls-new ]]; then
+    (( $(val "$k.errors") == 0 )) ||
+      note "$row round $round: handshake client: $(val "$k.hs.errors") errors, $(val "$k.hs.resumed") resumed; first: $(val "$k.hs.first_error" | cut -c1-200)"
   elif (( $(val "$k.errors") > 0 )); then
     note "$row round $round: wrk: $(grep -E 'Socket errors|Non-2xx' "$DIR/wrk.txt" | tr -s ' ' | tr '\n' ';' | sed 's/;$//')"
   fi
@@ -1017,7 +1083,7 @@ report() {
   done
   echo "x nginx: per round against that round's nginx, then the median over rounds; range: lowest-highest round."
   echo "  Static rows are against the nginx-static row of the same size (for one file, MB/s x nginx = req/s x nginx);"
-  echo "  TLS rows against nginx-tls."
+  echo "  TLS rows against nginx-tls (the tls-close and tls-new rows against their own nginx row)."
   [[ -n $kinds ]] && echo "  The other rows against the nginx row of their kind (nginx-gunicorn, nginx-idle, nginx-close, ...)."
   echo "front us/req: utime+stime of the front's own processes / wrk's request count (nginx master + worker, haproxy, the gsup"
   echo "  process without its children); app us/req: the same for the upstream app."
@@ -1044,6 +1110,7 @@ report() {
   target_line gsup-idle "bytes per idle connection" idle_b_open le "$TARGET_IDLE_B"
   target_line gsup-close "req/s x nginx (close)" x_nginx ge "$TARGET_CLOSE"
   target_line gsup-tls-close "handshakes/s x nginx" x_nginx ge "$TARGET_CLOSE"
+  target_line gsup-tls-new "new handshakes/s x nginx" x_nginx ge "$TARGET_TLS"
   if [[ " ${LISTED[*]} " == *" gsup-idle "* ]]; then
     echo "(gsup-idle's req/s line is against gsup-tcp of the same round, its cpu column gsup-tcp's us/req over gsup-idle's)"
   fi
@@ -1062,6 +1129,7 @@ report() {
         "$(f %.2f "$(val "$row.x_nginx")")" "$(val "$row.x_nginx_range")"
     done
   fi
+  hs_report
   if [[ $H2LOAD == 1 && " ${ACTIVE[*]} " == *"-tls "* ]]; then
     echo
     echo "h2load over h2 (-n $H2_REQUESTS -c $CONNS -m $H2_STREAMS, after each TLS row's wrk run; medians, x nginx-tls per round):"
@@ -1094,8 +1162,33 @@ row_kinds() {
   [[ $a == *-upload-1m* ]] && k+=("*-upload-1m: POST /body with 1 MiB (wrk -s)")
   [[ $a == *-idle\ * ]] && k+=("*-idle: $IDLE_CONNS idle keep-alive connections open during the run")
   [[ $a == *-close\ * ]] && k+=("*-close: wrk -H 'Connection: close'")
+  [[ $a == *-tls-new\ * ]] && k+=("*-tls-new: internal/handshake, $HS_CONNS workers, a new connection and full TLS handshake per GET / (no resumption)")
   (( ${#k[@]} )) || return 0
   printf '%s; ' "${k[@]}" | sed 's/; $//'
+}
+
+# hs_report : the tls-new rows: new handshakes per second, CPU per handshake,
+# and what the handshakes negotiated (summed over the rounds)
+hs_report() {
+  [[ " ${ACTIVE[*]} " == *"-tls-new "* ]] || return 0
+  local row key neg
+  echo
+  echo "New TLS handshakes per second (internal/handshake: $HS_CONNS workers, each a loop of dial, full handshake with a fresh"
+  echo "  tls.Config and no session cache, GET / with Connection: close, the 200 read, close; offered: TLS ${HS_TLS:-1.2 and 1.3},"
+  echo "  groups ${HS_CURVES:-"Go's defaults"}; medians, x nginx-tls-new per round; front us = CPU per new handshake):"
+  for row in "${ACTIVE[@]}"; do
+    [[ $row == *-tls-new ]] || continue
+    neg=
+    for key in "${!R[@]}"; do
+      [[ $key == "$row.hs.tls"* || $key == "$row.hs.group."* ]] && neg+="${key#"$row.hs."}=${R[$key]} "
+    done
+    # shellcheck disable=SC2086
+    neg=$(printf '%s\n' $neg | sort | xargs)
+    printf "%-${W}s %8s handshakes/s %6s x nginx  range %s  front %s us  cpu x nginx %s  resumed %s\n" "$row" \
+      "$(f %.0f "$(val "$row.rps")")" "$(f %.2f "$(val "$row.x_nginx")")" "$(val "$row.x_nginx_range")" \
+      "$(f %.1f "$(val "$row.front_us")")" "$(f %.2f "$(val "$row.cpu_x_nginx")")" "${R["$row.hs.resumed"]:-0}"
+    printf "%-${W}s negotiated: %s\n" "" "${neg:-none}"
+  done
 }
 
 # idle_report : the idle rows' memory and their req/s against the same front
