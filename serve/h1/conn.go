@@ -124,7 +124,14 @@ func (c *conn) serve() {
 		}
 	}
 	for first := true; ; first = false {
-		req, err := c.readRequest(first)
+		started := c.prepare(first)
+		if c.canWait() {
+			// The wait for a request, from this shallow frame: a
+			// goroutine's stack shrinks (at a collection) only to four
+			// times what it uses, and idle connections are many.
+			c.waitFill()
+		}
+		req, err := c.readRequest(first, started)
 		if err != nil {
 			c.failed(err)
 			return
@@ -236,10 +243,12 @@ func (c *conn) maxHead() int { return httpcheck.MaxHeaderBytes(c.lim) + 4 }
 
 var crlfcrlf = []byte("\r\n\r\n")
 
-// readRequest reads and parses the next request head. The wait for its
-// first byte is bounded by IdleTimeout (ReadHeaderTimeout on a new
-// connection), the head by ReadHeaderTimeout from its first byte.
-func (c *conn) readRequest(first bool) (*http.Request, error) {
+// prepare readies the connection for its next request: the read buffer
+// let go while nothing is buffered, what the watch read taken, and the
+// read deadline for the wait: IdleTimeout for a request on a kept
+// connection, ReadHeaderTimeout for the first one or one already begun.
+// It reports whether a request has begun.
+func (c *conn) prepare(first bool) (started bool) {
 	if c.rp == c.wp {
 		c.rp, c.wp = 0, 0
 		if c.raw != nil || len(c.buf) > bufSize {
@@ -249,20 +258,39 @@ func (c *conn) readRequest(first bool) (*http.Request, error) {
 		}
 	}
 	c.watch.take(c)
-	wait := c.srv.IdleTimeout
-	if first || wait <= 0 {
-		wait = c.srv.ReadHeaderTimeout
-	}
 	c.skipEmptyLines()
-	started := c.rp < c.wp
-	if started {
+	started = c.rp < c.wp
+	wait := c.srv.IdleTimeout
+	if first || started || wait <= 0 {
 		wait = c.srv.ReadHeaderTimeout
 	}
 	if wait > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 	}
+	return started
+}
+
+// canWait reports whether the next read is a wait for a request by the
+// socket's descriptor: nothing buffered, held or pending.
+func (c *conn) canWait() bool {
+	return c.rp == c.wp && c.raw != nil && !c.await && c.readErr == nil && c.refusal == nil
+}
+
+// readRequest reads and parses the next request head, after prepare. A
+// head begun on a kept connection gets ReadHeaderTimeout from its first
+// byte.
+func (c *conn) readRequest(first, started bool) (*http.Request, error) {
 	seen := 0 // bytes after c.rp already searched
 	for {
+		if !started {
+			c.skipEmptyLines()
+			if c.rp < c.wp {
+				started = true
+				if c.srv.IdleTimeout > 0 && !first && bytes.Index(c.buf[c.rp:c.wp], crlfcrlf) < 0 {
+					_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+				}
+			}
+		}
 		from := c.rp + max(0, seen-3)
 		if i := bytes.Index(c.buf[from:c.wp], crlfcrlf); i >= 0 {
 			end := from + i + 4
@@ -284,17 +312,10 @@ func (c *conn) readRequest(first bool) (*http.Request, error) {
 		if c.wp-c.rp >= c.maxHead() {
 			return nil, &httpcheck.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Reason: "request head too large"}
 		}
-		if c.rp == c.wp && c.raw != nil && !c.await {
+		if c.canWait() {
 			c.waitFill()
 		} else {
 			c.fill()
-		}
-		c.skipEmptyLines()
-		if !started && c.rp < c.wp {
-			started = true
-			if c.srv.IdleTimeout > 0 && !first && bytes.Index(c.buf[c.rp:c.wp], crlfcrlf) < 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
-			}
 		}
 	}
 }
