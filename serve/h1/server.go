@@ -2,14 +2,17 @@
 // client connections and hands them to an http.Handler (serve's handling
 // layer), in place of net/http's server.
 //
-// One goroutine per connection, and nothing else on the fast path: the
-// request head is read into a buffer of the connection's, checked byte by
-// byte by httpcheck's Stream as it is read, and parsed once, into one
-// string for the whole head; the response head and a body that fits are
-// written with one write when the handler returns. There is no background
-// read per request: a request that takes longer than watchAfter gets one
-// (a goroutine reading the client), so that a client that goes away
-// cancels the request's context as net/http's would.
+// One goroutine per connection (kept for the next connection when it
+// ends, with the stack it grew), and nothing else on the fast path: the
+// request head is read into a pooled buffer, checked byte by byte by
+// httpcheck's Stream as it is read, and parsed once, into one string for
+// the whole head; the response head and a body that fits are written
+// with one write when the handler returns. Between requests a connection
+// holds no buffer: a plain socket is read by its descriptor
+// (internal/rawio), and the buffer taken when bytes are there. There is
+// no background read per request: a request that takes longer than
+// watchAfter gets one (a goroutine reading the client), so that a client
+// that goes away cancels the request's context as net/http's would.
 //
 // What it keeps of net/http's server: the http.Handler contract (Flush,
 // Hijack, SetReadDeadline, SetWriteDeadline and EnableFullDuplex through
