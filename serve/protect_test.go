@@ -7,17 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sirupsen/logrus"
-
-	"gsup/procfile"
 )
 
 func dialFront(t *testing.T, addr string) net.Conn {
@@ -260,24 +254,8 @@ func TestProxyRefusalsAreLogged(t *testing.T) {
 // connection closed, and the access log has the 408 (nginx's
 // client_header_timeout does the same).
 func TestStalledHeadGets408InTheAccessLog(t *testing.T) {
-	set := defaults()
-	app := httptest.NewServer(http.NotFoundHandler())
-	t.Cleanup(app.Close)
-	logPath := filepath.Join(t.TempDir(), "access.log")
-	set.AccessLogfile = logPath
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	s, err := New(Config{Settings: set, Log: log, Stdout: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.headTimeout = 300 * time.Millisecond
-	if _, err := s.Listen([]procfile.Bind{{Address: "127.0.0.1:0"}}, nil, ""); err != nil {
-		t.Fatal(err)
-	}
-	s.Serve()
-	t.Cleanup(func() { s.Close() })
-	c := dialFront(t, s.lns[0].Addr().String())
+	addr, logPath := frontWith(t, defaults(), http.NotFoundHandler(), nil, func(s *Server) { s.headTimeout = 300 * time.Millisecond })
+	c := dialFront(t, addr)
 	fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\n")
 	if got := closedWithin(t, c, 5*time.Second); !strings.HasPrefix(got, "HTTP/1.1 408 ") {
 		t.Fatalf("got %q, want a 408", got)

@@ -44,13 +44,19 @@ func defaults() procfile.Serve {
 // the front's address and the access log's path.
 func front(t *testing.T, set procfile.Serve, backend http.Handler, onLimit func(uint64)) (string, string) {
 	t.Helper()
+	return frontWith(t, set, backend, onLimit, nil)
+}
+
+// frontWith is front with prep called on the Server before it serves.
+func frontWith(t *testing.T, set procfile.Serve, backend http.Handler, onLimit func(uint64), prep func(*Server)) (string, string) {
+	t.Helper()
 	app := httptest.NewServer(backend)
 	t.Cleanup(app.Close)
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	set.AccessLogfile = logPath
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	s := startServer(t, Config{Settings: set, Log: log, Stdout: io.Discard, OnLimit: onLimit}, []procfile.Bind{{Address: "127.0.0.1:0"}}, app.URL)
+	s := startServerWith(t, Config{Settings: set, Log: log, Stdout: io.Discard, OnLimit: onLimit}, []procfile.Bind{{Address: "127.0.0.1:0"}}, app.URL, prep)
 	return s.lns[0].Addr().String(), logPath
 }
 
@@ -58,9 +64,19 @@ func front(t *testing.T, set procfile.Serve, backend http.Handler, onLimit func(
 // the test ends.
 func startServer(t *testing.T, cfg Config, binds []procfile.Bind, appURL string) *Server {
 	t.Helper()
+	return startServerWith(t, cfg, binds, appURL, nil)
+}
+
+// startServerWith is startServer with prep called on the Server before
+// it serves.
+func startServerWith(t *testing.T, cfg Config, binds []procfile.Bind, appURL string, prep func(*Server)) *Server {
+	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prep != nil {
+		prep(s)
 	}
 	if _, err := s.Listen(binds, nil, ""); err != nil {
 		t.Fatal(err)
