@@ -925,8 +925,9 @@ profile() {
     echo "# ---- with callees (children), by symbol"
     timeout 120 "$PERF" report -i "$data" --stdio --children --sort symbol --percent-limit 3 -g none 2>/dev/null | grep -vE '^#|^$' | sed -E 's/( +-)+ *$//' || true
   } >"$out"
+  cp "$data" "${out%.txt}.data" 2>/dev/null || true
   PROFILES+=("$out")
-  log "$row: profile in $out"
+  log "$row: profile in $out (perf data: ${out%.txt}.data)"
 }
 
 versions() {

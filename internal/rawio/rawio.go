@@ -1,10 +1,11 @@
-// Package rawio reads a non-blocking socket by its descriptor, waiting
-// for data without holding a buffer, and without entering the
-// scheduler's system-call path: a read of a non-blocking socket never
-// blocks, and RawSyscall keeps the processor where the system-call path
-// may hand it to another thread (the runtime's monitor takes it from a
-// call that spans one of its ticks). The waiting is the network
-// poller's, with the connection's read deadline, as net's own.
+// Package rawio reads and writes a non-blocking socket by its
+// descriptor, without entering the scheduler's system-call path: a read
+// or write of a non-blocking socket never blocks, and RawSyscall keeps
+// the processor where the system-call path may hand it to another thread
+// (the runtime's monitor takes it from a call that spans one of its
+// ticks, and a thread switch follows). The waiting is the network
+// poller's, with the connection's deadlines, as net's own. Read waits for
+// data without holding a buffer.
 package rawio
 
 import (
@@ -43,6 +44,44 @@ func Read(rc syscall.RawConn, get func() []byte, put func()) (n int, err error) 
 	}
 	if errno != 0 {
 		return 0, opError("read", errno)
+	}
+	return n, nil
+}
+
+// MaxWrite is the longest write that should go through Write: the copy
+// of a larger buffer holds the processor for longer, and is better given
+// to net's own Write, whose system call lets the processor go.
+const MaxWrite = 64 << 10
+
+// Write writes p whole to the socket, waiting for room (within the
+// connection's write deadline) as net's own Write does, and returns how
+// many bytes were written, also when it fails.
+func Write(rc syscall.RawConn, p []byte) (n int, err error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var errno syscall.Errno
+	werr := rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			switch e {
+			case 0:
+				n += int(r)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return n, werr
+	}
+	if errno != 0 {
+		return n, opError("write", errno)
 	}
 	return n, nil
 }

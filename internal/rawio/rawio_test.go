@@ -1,7 +1,9 @@
 package rawio
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync/atomic"
@@ -74,5 +76,53 @@ func TestReadDeadline(t *testing.T) {
 	buf := make([]byte, 8)
 	if _, err := Read(rc, func() []byte { return buf }, func() {}); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Read past the deadline: %v", err)
+	}
+}
+
+// Write waits for room as net's Write does: a peer that reads slowly
+// gets every byte, in order, however many times the socket fills up.
+func TestWriteWaitsForRoom(t *testing.T) {
+	server, client := pair(t)
+	rc, _ := server.(syscall.Conn).SyscallConn()
+	const size = 8 << 20
+	p := make([]byte, size)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	n, err := Write(rc, p)
+	if n != size || err != nil {
+		t.Fatalf("Write: %d, %v; want %d, nil", n, err, size)
+	}
+	server.Close()
+	if b := <-got; !bytes.Equal(b, p) {
+		t.Errorf("the peer read %d bytes, not the %d written", len(b), size)
+	}
+}
+
+// The write deadline bounds the wait for room, and Write still says how
+// much went out; a peer that is gone makes it fail.
+func TestWriteDeadlineAndReset(t *testing.T) {
+	server, client := pair(t)
+	rc, _ := server.(syscall.Conn).SyscallConn()
+	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	p := make([]byte, 64<<20) // more than both socket buffers hold
+	n, err := Write(rc, p)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == len(p) {
+		t.Fatalf("Write to a peer that reads nothing: %d, %v; want some bytes and the deadline", n, err)
+	}
+	server.SetWriteDeadline(time.Time{})
+	client.(*net.TCPConn).SetLinger(0)
+	client.Close()
+	testprog.Eventually(t, "a write failing after the reset", 5*time.Second, func() (bool, string) {
+		_, err = Write(rc, []byte("x"))
+		return err != nil, ""
+	})
+	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		t.Errorf("Write after the peer reset: %v; want ECONNRESET or EPIPE", err)
 	}
 }

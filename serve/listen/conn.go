@@ -18,6 +18,7 @@ import (
 	"github.com/pires/go-proxyproto/tlvparse"
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/rawio"
 	"gsup/internal/unixsock"
 	"gsup/serve/forward"
 )
@@ -89,12 +90,16 @@ type conn struct {
 	policy   proxyproto.Policy // what the peer may do
 	once     sync.Once
 	info     forward.ClientInfo
-	remote   net.Addr // the PROXY client, for RemoteAddr; nil = the peer
-	refused  error    // returned by every Read and Write once refused
+	remote   net.Addr        // the PROXY client, for RemoteAddr; nil = the peer
+	refused  error           // returned by every Read and Write once refused
+	raw      syscall.RawConn // sock's descriptor, for small writes (rawio)
 }
 
 func (cfg *connConfig) newConn(sock net.Conn) *conn {
 	c := &conn{Conn: sock, sock: sock, cfg: cfg}
+	if sc, ok := sock.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	if cfg.proxy == ProxyOff {
 		return c
 	}
@@ -163,6 +168,9 @@ func (c *conn) Write(b []byte) (int, error) {
 		if c.handshake(); c.refused != nil {
 			return 0, c.refused
 		}
+	}
+	if c.raw != nil && len(b) <= rawio.MaxWrite {
+		return rawio.Write(c.raw, b)
 	}
 	return c.sock.Write(b)
 }

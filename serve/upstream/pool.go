@@ -3,8 +3,12 @@ package upstream
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
+	"syscall"
 	"time"
+
+	"gsup/internal/rawio"
 )
 
 const (
@@ -25,11 +29,12 @@ const (
 type pconn struct {
 	be     *backend
 	c      net.Conn
-	br     *bufio.Reader
-	head   []byte // request head scratch, reused
-	uses   int    // exchanges completed on it
-	idleAt int64  // monoNow() when it was put back
-	wdl    bool   // a write deadline is set
+	raw    syscall.RawConn // c's descriptor (nil if it has none)
+	br     *bufio.Reader   // reads pc
+	head   []byte          // request head scratch, reused
+	uses   int             // exchanges completed on it
+	idleAt int64           // monoNow() when it was put back
+	wdl    bool            // a write deadline is set
 }
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
@@ -40,7 +45,34 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pconn{be: be, c: c, br: bufio.NewReaderSize(c, readBufSize), head: make([]byte, 0, 1024)}, nil
+	pc := &pconn{be: be, c: c, head: make([]byte, 0, 1024)}
+	if sc, ok := c.(syscall.Conn); ok {
+		pc.raw, _ = sc.SyscallConn()
+	}
+	pc.br = bufio.NewReaderSize(pc, readBufSize)
+	return pc, nil
+}
+
+// Read reads from the app, by the connection's descriptor (rawio): the
+// reads and writes of an exchange are short, and the system-call path
+// would let the runtime hand the processor to another thread under them.
+func (pc *pconn) Read(p []byte) (int, error) {
+	if pc.raw == nil || len(p) == 0 {
+		return pc.c.Read(p)
+	}
+	n, err := rawio.Read(pc.raw, func() []byte { return p }, func() {})
+	if n == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// write writes p to the app, by the descriptor when it is short.
+func (pc *pconn) write(p []byte) (int, error) {
+	if pc.raw == nil || len(p) > rawio.MaxWrite {
+		return pc.c.Write(p)
+	}
+	return rawio.Write(pc.raw, p)
 }
 
 // getIdle pops the most recently used idle connection, or returns nil.

@@ -519,12 +519,12 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	switch {
 	case len(x.body) == 0:
 		var m int
-		m, err = pc.c.Write(head)
+		m, err = pc.write(head)
 		n = int64(m)
 	case len(head)+len(x.body) <= oneWrite:
 		head = append(head, x.body...)
 		var m int
-		m, err = pc.c.Write(head)
+		m, err = pc.write(head)
 		n = int64(m)
 	default:
 		bufs := net.Buffers{head, x.body}
@@ -995,7 +995,7 @@ func (x *exchange) sendBody(pc *pconn) {
 			bufs := net.Buffers{b, p, crlf}
 			_, werr = bufs.WriteTo(pc.c)
 		} else {
-			_, werr = pc.c.Write(p)
+			_, werr = pc.write(p)
 		}
 		return werr == nil
 	}
@@ -1044,7 +1044,7 @@ func (x *exchange) sendBody(pc *pconn) {
 			}
 		}
 		end = append(end, "\r\n"...)
-		if _, werr = pc.c.Write(end); werr != nil {
+		if _, werr = pc.write(end); werr != nil {
 			x.bodyWriteErr = werr
 			return
 		}
