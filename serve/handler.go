@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,10 +282,7 @@ func (f *handling) logAccess(s *Server, r *http.Request, ri *reqInfo, trusted bo
 }
 
 func (s *Server) writeEntry(format *accesslog.Format, e *accesslog.Entry, ci forward.ClientInfo) {
-	if ci.Addr.IsValid() {
-		e.RemoteAddr = ci.Addr.Addr().Unmap().String()
-		e.RemotePort = strconv.Itoa(int(ci.Addr.Port()))
-	}
+	e.RemoteAddr, e.RemotePort = ci.Host(), ci.Port()
 	bp := lineBufs.Get().(*[]byte)
 	*bp = format.Append((*bp)[:0], e)
 	s.access.Write(*bp)

@@ -4,48 +4,68 @@
 // the processor where the system-call path may hand it to another thread
 // (the runtime's monitor takes it from a call that spans one of its
 // ticks, and a thread switch follows). The waiting is the network
-// poller's, with the connection's deadlines, as net's own. Read waits for
-// data without holding a buffer.
+// poller's, with the connection's deadlines, as net's own. ReadWaiting
+// waits for data without holding a buffer.
 package rawio
 
 import (
+	"io"
 	"net"
 	"os"
 	"syscall"
 	"unsafe"
 )
 
-// Read reads into the buffer get returns (called when the socket has
-// data, or may have: it can be called again after EAGAIN, once put has
-// taken the first back), waiting for readability without one. It returns
-// what read(2) returned; n is 0 and err nil at end of file.
-func Read(rc syscall.RawConn, get func() []byte, put func()) (n int, err error) {
-	var errno syscall.Errno
-	werr := rc.Read(func(fd uintptr) bool {
-		b := get()
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				put()
-				return false
-			case 0:
-				n = int(r)
-			default:
-				errno = e
-			}
-			return true
-		}
-	})
-	if werr != nil {
-		return 0, werr
+// Conn is a socket read and written by its descriptor. One read and one
+// write may run at once; each direction's state is kept here, so that a
+// call allocates nothing.
+type Conn struct {
+	rc   syscall.RawConn
+	r, w op
+}
+
+// op is one direction's call in progress; fn is bound once, in New.
+type op struct {
+	fn    func(fd uintptr) bool
+	p     []byte
+	get   func() []byte
+	put   func()
+	n     int
+	errno syscall.Errno
+}
+
+// New returns the Conn of rc.
+func New(rc syscall.RawConn) *Conn {
+	c := &Conn{rc: rc}
+	c.r.fn = c.r.read
+	c.w.fn = c.w.write
+	return c
+}
+
+// ReadWaiting reads into the buffer get returns (called when the socket
+// has data, or may have: it can be called again after EAGAIN, once put
+// has taken the first back), waiting for readability without one. It
+// returns what read(2) returned; n is 0 and err nil at end of file.
+func (c *Conn) ReadWaiting(get func() []byte, put func()) (n int, err error) {
+	c.r.get, c.r.put = get, put
+	defer func() { c.r.get, c.r.put = nil, nil }()
+	c.r.start()
+	return c.r.result(c.rc.Read(c.r.fn), "read")
+}
+
+// Read reads into p, as net's Read does (io.EOF at end of file).
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if errno != 0 {
-		return 0, opError("read", errno)
+	c.r.p = p
+	c.r.start()
+	n, err := c.r.result(c.rc.Read(c.r.fn), "read")
+	c.r.p = nil
+	if n == 0 && err == nil {
+		err = io.EOF
 	}
-	return n, nil
+	return n, err
 }
 
 // MaxWrite is the longest write that should go through Write: the copy
@@ -56,34 +76,71 @@ const MaxWrite = 64 << 10
 // Write writes p whole to the socket, waiting for room (within the
 // connection's write deadline) as net's own Write does, and returns how
 // many bytes were written, also when it fails.
-func Write(rc syscall.RawConn, p []byte) (n int, err error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var errno syscall.Errno
-	werr := rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
-			switch e {
-			case 0:
-				n += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
+	c.w.p = p
+	c.w.start()
+	n, err := c.w.result(c.rc.Write(c.w.fn), "write")
+	c.w.p = nil
+	return n, err
+}
+
+func (o *op) start() { o.n, o.errno = 0, 0 }
+
+// result is the call's outcome, once the wait (err) is over.
+func (o *op) result(err error, name string) (int, error) {
+	if err != nil {
+		return o.n, err
+	}
+	if o.errno != 0 {
+		return o.n, opError(name, o.errno)
+	}
+	return o.n, nil
+}
+
+// read is one try of a read: false to wait for readability.
+func (o *op) read(fd uintptr) bool {
+	b := o.p
+	if o.get != nil {
+		b = o.get()
+	}
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			if o.put != nil {
+				o.put()
 			}
+			return false
+		case 0:
+			o.n = int(r)
+		default:
+			o.errno = e
 		}
 		return true
-	})
-	if werr != nil {
-		return n, werr
 	}
-	if errno != 0 {
-		return n, opError("write", errno)
+}
+
+// write writes what is left of o.p: false to wait for room.
+func (o *op) write(fd uintptr) bool {
+	for o.n < len(o.p) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&o.p[o.n])), uintptr(len(o.p)-o.n))
+		switch e {
+		case 0:
+			o.n += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			o.errno = e
+			return true
+		}
 	}
-	return n, nil
+	return true
 }
 
 // opError is what net's own calls return for errno.

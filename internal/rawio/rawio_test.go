@@ -33,14 +33,49 @@ func pair(t *testing.T) (server, client net.Conn) {
 	return server, client
 }
 
-// While Read waits for data it holds no buffer: the one it took to try
-// was given back.
-func TestReadWaitsWithoutABuffer(t *testing.T) {
-	server, client := pair(t)
-	rc, err := server.(syscall.Conn).SyscallConn()
+func conn(t *testing.T, c net.Conn) *Conn {
+	t.Helper()
+	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return New(rc)
+}
+
+// Read, Write and ReadWaiting allocate nothing.
+func TestNoAllocations(t *testing.T) {
+	server, client := pair(t)
+	rs, rc := conn(t, server), conn(t, client)
+	buf := make([]byte, 16)
+	get, put := func() []byte { return buf }, func() {}
+	msg := []byte("hello")
+	allocs := testing.AllocsPerRun(100, func() {
+		rc.Write(msg)
+		rs.Read(buf)
+		rc.Write(msg)
+		rs.ReadWaiting(get, put)
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per run; want none", allocs)
+	}
+}
+
+// Read reads as net's Read: what is there, io.EOF at the end.
+func TestRead(t *testing.T) {
+	server, client := pair(t)
+	rs := conn(t, server)
+	go func() { client.Write([]byte("abc")); client.Close() }()
+	b, err := io.ReadAll(struct{ io.Reader }{rs})
+	if string(b) != "abc" || err != nil {
+		t.Errorf("ReadAll: %q, %v; want abc, nil", b, err)
+	}
+}
+
+// While ReadWaiting waits for data it holds no buffer: the one it took to try
+// was given back.
+func TestReadWaitsWithoutABuffer(t *testing.T) {
+	server, client := pair(t)
+	rc := conn(t, server)
 	var out, gets atomic.Int32
 	buf := make([]byte, 64)
 	type result struct {
@@ -49,7 +84,7 @@ func TestReadWaitsWithoutABuffer(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := Read(rc, func() []byte { out.Add(1); gets.Add(1); return buf }, func() { out.Add(-1) })
+		n, err := rc.ReadWaiting(func() []byte { out.Add(1); gets.Add(1); return buf }, func() { out.Add(-1) })
 		done <- result{n, err}
 	}()
 	testprog.Eventually(t, "Read waiting", 5*time.Second, func() (bool, string) {
@@ -63,7 +98,7 @@ func TestReadWaitsWithoutABuffer(t *testing.T) {
 		t.Errorf("Read: %d %v %q, %d buffers out; want 5 bytes in the one buffer taken", r.n, r.err, buf[:r.n], out.Load())
 	}
 	client.Close()
-	if n, err := Read(rc, func() []byte { return buf }, func() {}); n != 0 || err != nil {
+	if n, err := rc.ReadWaiting(func() []byte { return buf }, func() {}); n != 0 || err != nil {
 		t.Errorf("after the peer closed: %d, %v; want 0, nil", n, err)
 	}
 }
@@ -71,10 +106,10 @@ func TestReadWaitsWithoutABuffer(t *testing.T) {
 // The connection's read deadline bounds the wait.
 func TestReadDeadline(t *testing.T) {
 	server, _ := pair(t)
-	rc, _ := server.(syscall.Conn).SyscallConn()
+	rc := conn(t, server)
 	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	buf := make([]byte, 8)
-	if _, err := Read(rc, func() []byte { return buf }, func() {}); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if _, err := rc.ReadWaiting(func() []byte { return buf }, func() {}); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Read past the deadline: %v", err)
 	}
 }
@@ -83,7 +118,7 @@ func TestReadDeadline(t *testing.T) {
 // gets every byte, in order, however many times the socket fills up.
 func TestWriteWaitsForRoom(t *testing.T) {
 	server, client := pair(t)
-	rc, _ := server.(syscall.Conn).SyscallConn()
+	rc := conn(t, server)
 	const size = 8 << 20
 	p := make([]byte, size)
 	for i := range p {
@@ -94,7 +129,7 @@ func TestWriteWaitsForRoom(t *testing.T) {
 		b, _ := io.ReadAll(client)
 		got <- b
 	}()
-	n, err := Write(rc, p)
+	n, err := rc.Write(p)
 	if n != size || err != nil {
 		t.Fatalf("Write: %d, %v; want %d, nil", n, err, size)
 	}
@@ -108,10 +143,10 @@ func TestWriteWaitsForRoom(t *testing.T) {
 // much went out; a peer that is gone makes it fail.
 func TestWriteDeadlineAndReset(t *testing.T) {
 	server, client := pair(t)
-	rc, _ := server.(syscall.Conn).SyscallConn()
+	rc := conn(t, server)
 	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	p := make([]byte, 64<<20) // more than both socket buffers hold
-	n, err := Write(rc, p)
+	n, err := rc.Write(p)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == len(p) {
 		t.Fatalf("Write to a peer that reads nothing: %d, %v; want some bytes and the deadline", n, err)
 	}
@@ -119,7 +154,7 @@ func TestWriteDeadlineAndReset(t *testing.T) {
 	client.(*net.TCPConn).SetLinger(0)
 	client.Close()
 	testprog.Eventually(t, "a write failing after the reset", 5*time.Second, func() (bool, string) {
-		_, err = Write(rc, []byte("x"))
+		_, err = rc.Write([]byte("x"))
 		return err != nil, ""
 	})
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {

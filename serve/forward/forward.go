@@ -3,6 +3,7 @@ package forward
 import (
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -25,6 +26,37 @@ type ClientInfo struct {
 	// Proxied is set when a PROXY header was accepted, including v1 UNKNOWN
 	// and v2 LOCAL, which leave Addr at the socket peer.
 	Proxied bool
+	// host and port are Addr as text, made once by Fix.
+	host, port string
+}
+
+// Fix makes Host and Port's texts once, for a ClientInfo that will not
+// change (the connection's): every request of the connection then uses
+// them without formatting the address again.
+func (ci *ClientInfo) Fix() {
+	ci.host, ci.port = ci.Host(), ci.Port()
+}
+
+// Host is the client's IP address as text, "" without one.
+func (ci *ClientInfo) Host() string {
+	switch {
+	case ci.host != "":
+		return ci.host
+	case ci.Addr.IsValid():
+		return ci.Addr.Addr().String()
+	}
+	return ""
+}
+
+// Port is the client's port as text, "" without an address.
+func (ci *ClientInfo) Port() string {
+	switch {
+	case ci.port != "":
+		return ci.port
+	case ci.Addr.IsValid():
+		return strconv.Itoa(int(ci.Addr.Port()))
+	}
+	return ""
 }
 
 // Policy is the forwarded-headers trust policy of the HTTP front.
@@ -151,10 +183,7 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) {
 			delete(out, name)
 		}
 	}
-	client := ""
-	if ci.Addr.IsValid() {
-		client = ci.Addr.Addr().String()
-	}
+	client := ci.Host()
 
 	if chain := joinValues(out.Values(HeaderFor)); trusted && chain != "" {
 		if client != "" {

@@ -60,7 +60,9 @@ type conn struct {
 	await   bool             // c.held waits for the answer to that request
 	linger  bool             // a refusal was answered: linger before closing
 
-	raw        syscall.RawConn // the socket, when nothing between reads it
+	raw        *rawio.Conn // the socket, when nothing between reads it
+	getBuf     func() []byte
+	putBuf     func() // ReadWaiting's, made once
 	ctx        context.Context
 	remoteAddr string
 	tls        *tls.ConnectionState
@@ -120,7 +122,9 @@ func (c *conn) serve() {
 		c.tls = &cs
 	} else if sc, ok := c.nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			c.raw = rc
+			c.raw = rawio.New(rc)
+			c.getBuf = func() []byte { c.ensureBuf(); return c.buf }
+			c.putBuf = c.release
 		}
 	}
 	for first := true; ; first = false {
@@ -165,7 +169,7 @@ func (c *conn) ensureBuf() {
 // that finds nothing, the wait, the read.
 func (c *conn) waitFill() {
 	c.release()
-	n, err := rawio.Read(c.raw, func() []byte { c.ensureBuf(); return c.buf }, c.release)
+	n, err := c.raw.ReadWaiting(c.getBuf, c.putBuf)
 	switch {
 	case err != nil:
 		c.readErr = err
@@ -475,6 +479,30 @@ type watcher struct {
 	b      [1]byte
 	got    bool  // b holds a byte read
 	err    error // the read failed: the client is gone
+	// gone is the request's hook (response.OnClientGone), called once
+	// when the client goes; ran says it was.
+	gone   func()
+	ran    bool
+	stopFn func() bool // stopGone, bound once
+}
+
+// onGone sets the request's hook.
+func (w *watcher) onGone(f func()) (stop func() bool) {
+	w.mu.Lock()
+	w.gone, w.ran = f, false
+	if w.stopFn == nil {
+		w.stopFn = w.stopGone
+	}
+	w.mu.Unlock()
+	return w.stopFn
+}
+
+// stopGone removes the hook; false if it ran (or is running).
+func (w *watcher) stopGone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gone = nil
+	return !w.ran
 }
 
 // arm starts the read in watchAfter unless stop comes first. Nothing is
@@ -514,12 +542,18 @@ func (w *watcher) start() {
 	w.mu.Lock()
 	w.got = n > 0
 	stopped := w.c == nil
+	var gone func()
 	if n == 0 && err != nil && !(stopped && errors.Is(err, os.ErrDeadlineExceeded)) {
 		w.err = err
 		cancel()
+		gone, w.gone = w.gone, nil
+		w.ran = gone != nil
 	}
 	w.done = nil
 	w.mu.Unlock()
+	if gone != nil {
+		gone()
+	}
 	close(done)
 }
 
@@ -528,7 +562,7 @@ func (w *watcher) start() {
 func (w *watcher) stop(c *conn) {
 	w.mu.Lock()
 	w.armed = false
-	w.c, w.cancel = nil, nil
+	w.c, w.cancel, w.gone = nil, nil, nil
 	done := w.done
 	w.mu.Unlock()
 	if w.timer != nil {

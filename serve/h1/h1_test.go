@@ -284,6 +284,52 @@ func TestClientGoneCancelsRequest(t *testing.T) {
 	}
 }
 
+// OnClientGone's function runs when the client goes away, as the
+// request's context is cancelled, and only then: stop then reports that
+// it ran; on a request that ends first, stop reports that it did not.
+func TestOnClientGone(t *testing.T) {
+	type notifier interface {
+		OnClientGone(func()) (stop func() bool)
+	}
+	ran := make(chan bool, 2)
+	stopped := make(chan bool, 2)
+	registered := make(chan struct{})
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gone := make(chan struct{})
+		stop := w.(notifier).OnClientGone(func() { close(gone) })
+		if r.URL.Path == "/quick" {
+			stopped <- stop()
+			io.WriteString(w, "ok")
+			return
+		}
+		close(registered)
+		select {
+		case <-gone:
+			ran <- true
+		case <-time.After(10 * time.Second):
+			ran <- false
+		}
+		stopped <- stop()
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("quick request: %v, %v", resp, err)
+	}
+	if !<-stopped {
+		t.Error("stop on a request whose client stayed: false, want true (not run)")
+	}
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-registered
+	c.Close()
+	if !<-ran {
+		t.Fatal("the function did not run in 10 s after the client closed")
+	}
+	if <-stopped {
+		t.Error("stop after the function ran: true, want false")
+	}
+}
+
 func TestHijackGetsUnreadBytes(t *testing.T) {
 	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nc, brw, err := http.NewResponseController(w).Hijack()

@@ -39,6 +39,7 @@ type response struct {
 	closeAfter  bool
 	continued   bool   // 100 Continue was written
 	body        []byte // body written before the head went out
+	bodyp       *[]byte
 	out         []byte // bytes to write, after the head went out
 	outp        *[]byte
 	err         error // writing to the client failed
@@ -215,8 +216,8 @@ func (w *response) grab() {
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
 
 func (w *response) grabBody() {
-	bp := bodyPool.Get().(*[]byte)
-	w.body = (*bp)[:0]
+	w.bodyp = bodyPool.Get().(*[]byte)
+	w.body = (*w.bodyp)[:0]
 }
 
 // sendHead puts the head in out, then the body written so far. final:
@@ -280,10 +281,10 @@ func (w *response) sendHead(final bool) {
 }
 
 func (w *response) dropBody() {
-	if w.body != nil {
-		b := w.body[:0]
-		bodyPool.Put(&b)
-		w.body = nil
+	if w.bodyp != nil {
+		*w.bodyp = w.body[:0]
+		bodyPool.Put(w.bodyp)
+		w.bodyp, w.body = nil, nil
 	}
 }
 
@@ -397,6 +398,14 @@ func (w *response) release() {
 		outPool.Put(w.outp)
 		w.outp, w.out = nil, nil
 	}
+}
+
+// OnClientGone has f called once, from another goroutine, if the client
+// goes away while the request runs (as the request's context is then
+// cancelled): context.AfterFunc on the request's context, without its
+// allocations. stop removes f and reports whether it had not run.
+func (w *response) OnClientGone(f func()) (stop func() bool) {
+	return w.c.watch.onGone(f)
 }
 
 // writeContinue answers Expect: 100-continue, once, before the head.

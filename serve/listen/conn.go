@@ -90,15 +90,17 @@ type conn struct {
 	policy   proxyproto.Policy // what the peer may do
 	once     sync.Once
 	info     forward.ClientInfo
-	remote   net.Addr        // the PROXY client, for RemoteAddr; nil = the peer
-	refused  error           // returned by every Read and Write once refused
-	raw      syscall.RawConn // sock's descriptor, for small writes (rawio)
+	remote   net.Addr    // the PROXY client, for RemoteAddr; nil = the peer
+	refused  error       // returned by every Read and Write once refused
+	raw      *rawio.Conn // sock's descriptor, for small writes
 }
 
 func (cfg *connConfig) newConn(sock net.Conn) *conn {
 	c := &conn{Conn: sock, sock: sock, cfg: cfg}
 	if sc, ok := sock.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw = rawio.New(rc)
+		}
 	}
 	if cfg.proxy == ProxyOff {
 		return c
@@ -170,7 +172,7 @@ func (c *conn) Write(b []byte) (int, error) {
 		}
 	}
 	if c.raw != nil && len(b) <= rawio.MaxWrite {
-		return rawio.Write(c.raw, b)
+		return c.raw.Write(b)
 	}
 	return c.sock.Write(b)
 }
@@ -240,6 +242,7 @@ func (c *conn) RemoteAddr() net.Addr {
 // blocks for HeaderTimeout at most (plus the short goodbye of a refusal).
 func (c *conn) handshake() {
 	c.once.Do(func() {
+		defer c.info.Fix()
 		c.info = forward.ClientInfo{Unix: c.cfg.unix, HTTPS: c.cfg.https}
 		if !c.cfg.unix {
 			c.info.Peer = addrOf(c.sock.RemoteAddr())

@@ -3,7 +3,6 @@ package upstream
 import (
 	"bufio"
 	"context"
-	"io"
 	"net"
 	"syscall"
 	"time"
@@ -29,12 +28,12 @@ const (
 type pconn struct {
 	be     *backend
 	c      net.Conn
-	raw    syscall.RawConn // c's descriptor (nil if it has none)
-	br     *bufio.Reader   // reads pc
-	head   []byte          // request head scratch, reused
-	uses   int             // exchanges completed on it
-	idleAt int64           // monoNow() when it was put back
-	wdl    bool            // a write deadline is set
+	raw    *rawio.Conn   // c's descriptor (nil if it has none)
+	br     *bufio.Reader // reads pc
+	head   []byte        // request head scratch, reused
+	uses   int           // exchanges completed on it
+	idleAt int64         // monoNow() when it was put back
+	wdl    bool          // a write deadline is set
 }
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
@@ -47,7 +46,9 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 	}
 	pc := &pconn{be: be, c: c, head: make([]byte, 0, 1024)}
 	if sc, ok := c.(syscall.Conn); ok {
-		pc.raw, _ = sc.SyscallConn()
+		if rc, err := sc.SyscallConn(); err == nil {
+			pc.raw = rawio.New(rc)
+		}
 	}
 	pc.br = bufio.NewReaderSize(pc, readBufSize)
 	return pc, nil
@@ -57,14 +58,10 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 // reads and writes of an exchange are short, and the system-call path
 // would let the runtime hand the processor to another thread under them.
 func (pc *pconn) Read(p []byte) (int, error) {
-	if pc.raw == nil || len(p) == 0 {
+	if pc.raw == nil {
 		return pc.c.Read(p)
 	}
-	n, err := rawio.Read(pc.raw, func() []byte { return p }, func() {})
-	if n == 0 && err == nil {
-		err = io.EOF
-	}
-	return n, err
+	return pc.raw.Read(p)
 }
 
 // write writes p to the app, by the descriptor when it is short.
@@ -72,7 +69,7 @@ func (pc *pconn) write(p []byte) (int, error) {
 	if pc.raw == nil || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
-	return rawio.Write(pc.raw, p)
+	return pc.raw.Write(p)
 }
 
 // getIdle pops the most recently used idle connection, or returns nil.

@@ -271,6 +271,13 @@ func (x *exchange) abort() {
 	}
 }
 
+// clientGoneNotifier is a ResponseWriter (gsup's HTTP/1.1 layer's) that
+// calls a function when the client goes away, as context.AfterFunc on the
+// request's context would, for less.
+type clientGoneNotifier interface {
+	OnClientGone(f func()) (stop func() bool)
+}
+
 // stopAbort detaches the abort hook and reports whether it never ran.
 func (x *exchange) stopAbort() bool {
 	if x.stop == nil {
@@ -487,7 +494,11 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	if !x.p.ignoreAbort {
 		x.cur.Store(pc)
 		if x.stop == nil {
-			x.stop = context.AfterFunc(x.r.Context(), x.abortFn)
+			if n, ok := x.w.(clientGoneNotifier); ok {
+				x.stop = n.OnClientGone(x.abortFn)
+			} else {
+				x.stop = context.AfterFunc(x.r.Context(), x.abortFn)
+			}
 		}
 		if x.aborted.Load() {
 			x.drop(pc)
