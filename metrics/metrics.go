@@ -11,12 +11,14 @@
 package metrics
 
 import (
+	"math/bits"
 	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +48,12 @@ type Metrics struct {
 	tls      *prometheus.CounterVec
 
 	rates rates
+	// reqs caches the requests counter of each method and status from
+	// 100 to 599 (WithLabelValues hashes and formats the labels).
+	reqs [len(methods) + 1][500]atomic.Pointer[counter]
 }
+
+type counter struct{ prometheus.Counter }
 
 // New registers gsup's metrics; src may be set later with SetSource.
 func New() *Metrics {
@@ -128,13 +135,27 @@ func (m *Metrics) Begin() { m.inFlight.Inc() }
 // End counts a request answered (serve.Observer).
 func (m *Metrics) End(method string, status int, bodyIn, bodyOut int64, took time.Duration) {
 	m.inFlight.Dec()
-	m.requests.WithLabelValues(methodLabel(method), strconv.Itoa(status)).Inc()
+	m.requestsOf(method, status).Inc()
 	m.duration.Observe(took.Seconds())
 	if bodyIn > 0 {
 		m.received.Add(float64(bodyIn))
 	}
 	m.sent.Add(float64(bodyOut))
 	m.rates.add(took)
+}
+
+// requestsOf is the requests counter of method and status.
+func (m *Metrics) requestsOf(method string, status int) prometheus.Counter {
+	if status < 100 || status >= 600 {
+		return m.requests.WithLabelValues(methodLabel(method), strconv.Itoa(status))
+	}
+	p := &m.reqs[slices.Index(methods[:], method)+1][status-100]
+	if c := p.Load(); c != nil {
+		return c.Counter
+	}
+	c := &counter{m.requests.WithLabelValues(methodLabel(method), strconv.Itoa(status))}
+	p.Store(c)
+	return c.Counter
 }
 
 // HoldBegin counts a request waiting for an instance (serve.Observer).
@@ -166,10 +187,10 @@ func result(ok bool, yes, no string) string {
 
 // methods are the method label's values; any other method is "other",
 // so clients cannot make series without bound.
-var methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+var methods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
 
 func methodLabel(m string) string {
-	if slices.Contains(methods, m) {
+	if slices.Contains(methods[:], m) {
 		return m
 	}
 	return "other"
@@ -271,47 +292,95 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// rates keeps the front's recent request durations, for requests/s and
-// the p99 of the status page.
+// rates keeps the front's request counts and durations of the last
+// window, in one-second slots, for requests/s and the p99 of the status
+// page. A slot holds a histogram of durations in steps of 1/8 of a power
+// of two (about 9 %), so a request costs one lock and two increments,
+// whatever the rate, and the p99 is within a step of the real one.
 type rates struct {
 	mu    sync.Mutex
-	times []time.Time
-	took  []time.Duration
+	slots [window / time.Second]slot
 }
 
-// window is the span of rates.
-const window = 10 * time.Second
+type slot struct {
+	sec   int64 // the Unix second it counts
+	n     int
+	max   time.Duration
+	steps [durSteps]int32
+}
+
+const (
+	// window is the span of rates.
+	window = 10 * time.Second
+	// durSteps cover 1 µs to 2^31 µs (about 36 minutes); longer
+	// durations count in the last step.
+	durSteps = 31 * 8
+)
+
+// step is the histogram step of d: eight per power of two of µs.
+func step(d time.Duration) int {
+	us := uint64(max(d.Microseconds(), 1))
+	e := bits.Len64(us) - 1 // us in [2^e, 2^(e+1))
+	var sub uint64
+	if e >= 3 {
+		sub = us >> (e - 3) & 7
+	} else {
+		sub = us << (3 - e) & 7
+	}
+	return min(e*8+int(sub), durSteps-1)
+}
+
+// stepTop is the end of step i: its durations are shorter.
+func stepTop(i int) time.Duration {
+	e, sub := i/8, int64(i%8)
+	return time.Duration((8+sub+1)<<e) * time.Microsecond / 8 // (1 + (sub+1)/8) * 2^e µs
+}
 
 func (r *rates) add(took time.Duration) {
-	now := time.Now()
+	sec := time.Now().Unix()
+	i := step(took)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.trimLocked(now)
-	if len(r.times) < 100000 {
-		r.times = append(r.times, now)
-		r.took = append(r.took, took)
+	sl := &r.slots[sec%int64(len(r.slots))]
+	if sl.sec != sec {
+		*sl = slot{sec: sec}
 	}
-}
-
-func (r *rates) trimLocked(now time.Time) {
-	i := 0
-	for i < len(r.times) && now.Sub(r.times[i]) > window {
-		i++
-	}
-	r.times, r.took = r.times[i:], r.took[i:]
+	sl.n++
+	sl.max = max(sl.max, took)
+	sl.steps[i]++
+	r.mu.Unlock()
 }
 
 // Front returns the front's requests per second and 99th percentile
-// duration over the last 10 seconds.
+// duration over the last 10 seconds (the p99 rounded up to its
+// histogram step, or to the longest duration when that is less).
 func (m *Metrics) Front() (perSecond float64, p99 time.Duration) {
 	r := &m.rates
+	now := time.Now().Unix()
+	var n int
+	var longest time.Duration
+	var steps [durSteps]int
 	r.mu.Lock()
-	r.trimLocked(time.Now())
-	took := slices.Clone(r.took)
+	for i := range r.slots {
+		sl := &r.slots[i]
+		if sl.n == 0 || now-sl.sec >= int64(len(r.slots)) {
+			continue
+		}
+		n += sl.n
+		longest = max(longest, sl.max)
+		for j, c := range sl.steps {
+			steps[j] += int(c)
+		}
+	}
 	r.mu.Unlock()
-	if len(took) == 0 {
+	if n == 0 {
 		return 0, 0
 	}
-	slices.Sort(took)
-	return float64(len(took)) / window.Seconds(), took[(len(took)*99)/100]
+	rank := n * 99 / 100 // the one the sorted list had at [n*99/100]
+	for i, c := range steps {
+		if rank < c {
+			return float64(n) / window.Seconds(), min(stepTop(i), longest)
+		}
+		rank -= c
+	}
+	return float64(n) / window.Seconds(), longest
 }

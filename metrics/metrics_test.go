@@ -121,3 +121,50 @@ func TestPromtool(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
 	}
 }
+
+// Front's requests/s count the last 10 s, and its p99 is the sorted
+// durations' 99th percentile, rounded up by less than one step (9 %).
+func TestFront(t *testing.T) {
+	m := New()
+	if rps, p99 := m.Front(); rps != 0 || p99 != 0 {
+		t.Errorf("no requests: %v, %v; want 0, 0", rps, p99)
+	}
+	for i := range 1000 {
+		m.End("GET", 200, 0, 0, time.Duration(i+1)*time.Millisecond)
+	}
+	rps, p99 := m.Front()
+	if rps != 100 {
+		t.Errorf("1000 requests: %v requests/s; want 100", rps)
+	}
+	if want := 991 * time.Millisecond; p99 < want || p99 > want*109/100 {
+		t.Errorf("p99 of 1 ms to 1 s: %v; want %v to 9 %% more", p99, want)
+	}
+	// One slow request in a hundred fast ones is the p99.
+	m = New()
+	for range 99 {
+		m.End("GET", 200, 0, 0, 300*time.Microsecond)
+	}
+	m.End("GET", 200, 0, 0, 4*time.Second)
+	if _, p99 := m.Front(); p99 < 4*time.Second || p99 > 4*time.Second*109/100 {
+		t.Errorf("p99 with one slow request in 100: %v; want 4s", p99)
+	}
+	// Steps: every duration is below its step's end, and at or above the
+	// end of the step below.
+	for _, d := range []time.Duration{0, time.Microsecond, 3 * time.Microsecond, 7 * time.Microsecond,
+		1000 * time.Microsecond, 1023 * time.Microsecond, 1024 * time.Microsecond, 37 * time.Millisecond, time.Hour} {
+		i := step(d)
+		if us := max(d.Microseconds(), 1); i < durSteps-1 && (stepTop(i) <= time.Duration(us)*time.Microsecond ||
+			i > 0 && stepTop(i-1) > time.Duration(us)*time.Microsecond) {
+			t.Errorf("%v: step %d, top %v, the step below's top %v", d, i, stepTop(i), stepTop(i-1))
+		}
+	}
+}
+
+// Counting a request allocates nothing once its counter exists.
+func TestEndAllocations(t *testing.T) {
+	m := New()
+	m.End("GET", 200, 0, 6, time.Millisecond)
+	if n := testing.AllocsPerRun(100, func() { m.Begin(); m.End("GET", 200, 0, 6, time.Millisecond) }); n != 0 {
+		t.Errorf("%v allocations per request; want none", n)
+	}
+}
