@@ -16,10 +16,11 @@ import (
 	"gsup/procfile"
 )
 
-// BenchmarkFront is one keep-alive client through the whole front (h1,
-// the handling layer, the proxy, the access log) to an app that answers
-// every request with the same 6 bytes. The app and the client allocate
-// nothing per request, so allocs/op is the front's.
+// BenchmarkFront is one client through the whole front (h1, the
+// handling layer, the proxy, the access log) to an app that answers every
+// request with the same 6 bytes, on one kept connection (keep-alive) or a
+// new one per request (close). The app and the client allocate nothing
+// per request on a kept connection, so allocs/op is the front's there.
 func BenchmarkFront(b *testing.B) {
 	app := rawApp(b)
 	set := defaults()
@@ -40,23 +41,44 @@ func BenchmarkFront(b *testing.B) {
 		defer cancel()
 		s.Shutdown(ctx)
 	})
-	c, err := net.Dial("tcp", s.lns[0].Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
-	br := bufio.NewReader(c)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(req); err != nil {
+	addr := s.lns[0].Addr().String()
+	b.Run("keep-alive", func(b *testing.B) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if err := readAnswer(br); err != nil {
-			b.Fatal(err)
+		defer c.Close()
+		req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+		br := bufio.NewReader(c)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Write(req); err != nil {
+				b.Fatal(err)
+			}
+			if err := readAnswer(br); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
+	b.Run("close", func(b *testing.B) {
+		req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n")
+		br := bufio.NewReader(nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			br.Reset(c)
+			if _, err := c.Write(req); err != nil {
+				b.Fatal(err)
+			}
+			if err := readAnswer(br); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
 }
 
 // readAnswer reads one response with a Content-Length, allocating
