@@ -92,12 +92,16 @@ func newClient(cliContext *cli.Context) *control.Client {
 
 // clientErr gives a client error its exit code: 3 when no instance runs,
 // 2 for a request the server found bad (a bad config file, say), else 1.
+// An error that has its exit code already keeps it.
 func clientErr(err error) error {
 	if err == nil {
 		return nil
 	}
+	var ee *exitError
 	var ae *control.APIError
 	switch {
+	case errors.As(err, &ee):
+		return err
 	case errors.Is(err, control.ErrNoInstance):
 		return &exitError{code: exitNoInstance, err: err}
 	case errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 413):
@@ -117,6 +121,20 @@ func args(cliContext *cli.Context, min, max int, usage string) ([]string, error)
 		return nil, usageErr("usage: gsup %s %s", cliContext.Command.Name, usage)
 	}
 	return a, nil
+}
+
+// clientAction is the Action of a verb of the running instance: it checks
+// the positional arguments as args does (min, max, usage), then runs act
+// with them and a client of controlPath; act's error gets its exit code
+// from clientErr.
+func clientAction(min, max int, usage string, act func(cliContext *cli.Context, c *control.Client, a []string) error) cli.ActionFunc {
+	return func(cliContext *cli.Context) error {
+		a, err := args(cliContext, min, max, usage)
+		if err != nil {
+			return err
+		}
+		return clientErr(act(cliContext, newClient(cliContext), a))
+	}
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -143,11 +161,7 @@ func loadCommand() *cli.Command {
 			&cli.StringFlag{Name: "app", Usage: "app `NAME` (default: the file's folder name)"},
 			controlFlag(), jsonFlag(),
 		},
-		Action: func(cliContext *cli.Context) error {
-			a, err := args(cliContext, 1, 1, "[--app NAME] FILE")
-			if err != nil {
-				return err
-			}
+		Action: clientAction(1, 1, "[--app NAME] FILE", func(cliContext *cli.Context, c *control.Client, a []string) error {
 			file, app := a[0], cliContext.String("app")
 			// Validated here first, with the messages of `gsup check`.
 			spec, err := procfile.Load(procfile.FileOptions(file, app, os.Environ()))
@@ -158,9 +172,9 @@ func loadCommand() *cli.Command {
 			if err != nil {
 				return failed(err)
 			}
-			name, err := newClient(cliContext).Load(cliContext.Context, abs, app)
+			name, err := c.Load(cliContext.Context, abs, app)
 			if err != nil {
-				return clientErr(err)
+				return err
 			}
 			var types []string
 			for _, p := range spec.Processes {
@@ -169,7 +183,7 @@ func loadCommand() *cli.Command {
 				}
 			}
 			return reply(cliContext, control.AppRequest{App: name}, "loaded %s (%s)", name, strings.Join(types, " "))
-		},
+		}),
 	}
 }
 
@@ -179,16 +193,12 @@ func unloadCommand() *cli.Command {
 		Usage:     "stop an app's processes and remove it from the running instance",
 		ArgsUsage: "APP",
 		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
-		Action: func(cliContext *cli.Context) error {
-			a, err := args(cliContext, 1, 1, "APP")
-			if err != nil {
+		Action: clientAction(1, 1, "APP", func(cliContext *cli.Context, c *control.Client, a []string) error {
+			if err := c.Unload(cliContext.Context, a[0]); err != nil {
 				return err
 			}
-			if err := newClient(cliContext).Unload(cliContext.Context, a[0]); err != nil {
-				return clientErr(err)
-			}
 			return reply(cliContext, control.AppRequest{App: a[0]}, "unloaded %s", a[0])
-		},
+		}),
 	}
 }
 
@@ -197,13 +207,10 @@ func psCommand() *cli.Command {
 		Name:  "ps",
 		Usage: "list every instance: app, name, pid, state, uptime, restarts, CPU, RSS, readiness, port, health",
 		Flags: []cli.Flag{controlFlag(), jsonFlag()},
-		Action: func(cliContext *cli.Context) error {
-			if _, err := args(cliContext, 0, 0, "[--json]"); err != nil {
-				return err
-			}
-			ps, err := newClient(cliContext).Status(cliContext.Context)
+		Action: clientAction(0, 0, "[--json]", func(cliContext *cli.Context, c *control.Client, _ []string) error {
+			ps, err := c.Status(cliContext.Context)
 			if err != nil {
-				return clientErr(err)
+				return err
 			}
 			if cliContext.Bool("json") {
 				if ps == nil {
@@ -213,7 +220,7 @@ func psCommand() *cli.Command {
 			}
 			control.WriteTable(cliContext.App.Writer, ps)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -223,16 +230,11 @@ func scaleCommand() *cli.Command {
 		Usage:     "set instance counts: web=4 worker=0 (APP/TYPE=N for a loaded app)",
 		ArgsUsage: "TYPE=N...",
 		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
-		Action: func(cliContext *cli.Context) error {
-			a, err := args(cliContext, 1, -1, "TYPE=N... (or APP/TYPE=N)")
-			if err != nil {
-				return err
-			}
+		Action: clientAction(1, -1, "TYPE=N... (or APP/TYPE=N)", func(cliContext *cli.Context, c *control.Client, a []string) error {
 			counts, apps, err := control.ParseScale(a)
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			c := newClient(cliContext)
 			var done []control.ScaleRequest
 			var words []string
 			for _, app := range apps {
@@ -241,7 +243,7 @@ func scaleCommand() *cli.Command {
 					if len(words) > 0 {
 						fmt.Fprintf(cliContext.App.Writer, "scaled %s\n", strings.Join(words, " "))
 					}
-					return clientErr(err)
+					return err
 				}
 				done = append(done, control.ScaleRequest{App: app, Counts: set})
 				names := make([]string, 0, len(set))
@@ -258,7 +260,7 @@ func scaleCommand() *cli.Command {
 				}
 			}
 			return reply(cliContext, done, "scaled %s", strings.Join(words, " "))
-		},
+		}),
 	}
 }
 
@@ -269,21 +271,17 @@ func targetsCommand(name, usage, done string, act func(*control.Client, context.
 		Usage:     usage,
 		ArgsUsage: "TARGET...",
 		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
-		Action: func(cliContext *cli.Context) error {
-			a, err := args(cliContext, 1, -1, "TARGET... (web, web.2, APP, APP/web)")
+		Action: clientAction(1, -1, "TARGET... (web, web.2, APP, APP/web)", func(cliContext *cli.Context, c *control.Client, a []string) error {
+			names, err := act(c, cliContext.Context, a)
 			if err != nil {
 				return err
-			}
-			names, err := act(newClient(cliContext), cliContext.Context, a)
-			if err != nil {
-				return clientErr(err)
 			}
 			resp := control.NamesResponse{Names: nonNilNames(names)}
 			if len(names) == 0 {
 				return reply(cliContext, resp, "%s nothing (no instance of %s)", done, strings.Join(a, " "))
 			}
 			return reply(cliContext, resp, "%s %s", done, strings.Join(names, " "))
-		},
+		}),
 	}
 }
 
@@ -308,24 +306,20 @@ func signalCommand() *cli.Command {
 		Usage:     "send a signal to the main process of instances",
 		ArgsUsage: "SIG TARGET...",
 		Flags:     []cli.Flag{controlFlag(), jsonFlag()},
-		Action: func(cliContext *cli.Context) error {
-			a, err := args(cliContext, 2, -1, "SIG TARGET...")
-			if err != nil {
-				return err
-			}
+		Action: clientAction(2, -1, "SIG TARGET...", func(cliContext *cli.Context, c *control.Client, a []string) error {
 			if _, err := procfile.ParseSignal(a[0]); err != nil {
 				return usageErr("signal: %v", err)
 			}
-			sig, names, err := newClient(cliContext).Signal(cliContext.Context, a[0], a[1:])
+			sig, names, err := c.Signal(cliContext.Context, a[0], a[1:])
 			if err != nil {
-				return clientErr(err)
+				return err
 			}
 			resp := control.NamesResponse{Signal: sig, Names: nonNilNames(names)}
 			if len(names) == 0 {
 				return reply(cliContext, resp, "sent %s to nothing (no running instance of %s)", sig, strings.Join(a[1:], " "))
 			}
 			return reply(cliContext, resp, "sent %s to %s", sig, strings.Join(names, " "))
-		},
+		}),
 	}
 }
 
@@ -334,15 +328,12 @@ func reloadCommand() *cli.Command {
 		Name:  "reload",
 		Usage: "re-read the config and replace every instance, one at a time (as SIGHUP)",
 		Flags: []cli.Flag{controlFlag(), jsonFlag()},
-		Action: func(cliContext *cli.Context) error {
-			if _, err := args(cliContext, 0, 0, ""); err != nil {
+		Action: clientAction(0, 0, "", func(cliContext *cli.Context, c *control.Client, _ []string) error {
+			if err := c.Reload(cliContext.Context); err != nil {
 				return err
 			}
-			if err := newClient(cliContext).Reload(cliContext.Context); err != nil {
-				return clientErr(err)
-			}
 			return reply(cliContext, control.OKResponse{OK: true}, "reloaded")
-		},
+		}),
 	}
 }
 
@@ -356,11 +347,7 @@ func logsCommand() *cli.Command {
 			controlFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object a line"},
 		},
-		Action: func(cliContext *cli.Context) error {
-			a, err := args(cliContext, 0, -1, "[-f] [TARGET...]")
-			if err != nil {
-				return err
-			}
+		Action: clientAction(0, -1, "[-f] [TARGET...]", func(cliContext *cli.Context, c *control.Client, a []string) error {
 			follow := cliContext.Bool("follow")
 			ctx := cliContext.Context
 			if follow {
@@ -390,15 +377,15 @@ func logsCommand() *cli.Command {
 					return nil
 				}
 			}
-			err = newClient(cliContext).Logs(ctx, a, follow, each)
+			err := c.Logs(ctx, a, follow, each)
 			for _, l := range held {
 				show(l)
 			}
 			if err != nil && ctx.Err() != nil && cliContext.Context.Err() == nil {
 				return nil // interrupted
 			}
-			return clientErr(err)
-		},
+			return err
+		}),
 	}
 }
 

@@ -29,13 +29,7 @@ func cmdBuildgsup(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: buildgsup VERSION PATH")
 	}
-	wd, err := os.Getwd()
-	ts.Check(err)
-	cmd := exec.Command("go", "build", "-o", ts.MkAbs(args[1]), "-ldflags", "-X main.version="+args[0], ".")
-	cmd.Dir = wd
-	if out, err := cmd.CombinedOutput(); err != nil {
-		ts.Fatalf("go build: %v\n%s", err, out)
-	}
+	goBuild(ts, args[1], "-ldflags", "-X main.version="+args[0], ".")
 }
 
 // buildexample NAME PATH builds the example program examples/NAME.
@@ -43,9 +37,15 @@ func cmdBuildexample(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: buildexample NAME PATH")
 	}
+	goBuild(ts, args[1], "./examples/"+args[0])
+}
+
+// goBuild runs go build -o out with args in this module (the test's
+// working directory), not the script's.
+func goBuild(ts *testscript.TestScript, out string, args ...string) {
 	wd, err := os.Getwd()
 	ts.Check(err)
-	cmd := exec.Command("go", "build", "-o", ts.MkAbs(args[1]), "./examples/"+args[0])
+	cmd := exec.Command("go", append([]string{"build", "-o", ts.MkAbs(out)}, args...)...)
 	cmd.Dir = wd
 	if out, err := cmd.CombinedOutput(); err != nil {
 		ts.Fatalf("go build: %v\n%s", err, out)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"gsup/control"
 	"gsup/metrics"
 	"gsup/metrics/top"
 )
@@ -16,13 +17,9 @@ func topCommand() *cli.Command {
 		Usage: "every instance, the front's requests/s and p99, and recent events, redrawn every second (q quits)",
 		Flags: []cli.Flag{controlFlag(),
 			&cli.BoolFlag{Name: "once", Usage: "print one frame and exit (what it does when stdout is not a terminal)"}},
-		Action: func(cliContext *cli.Context) error {
-			if _, err := args(cliContext, 0, 0, "[--once]"); err != nil {
-				return err
-			}
-			c := newClient(cliContext)
+		Action: clientAction(0, 0, "[--once]", func(cliContext *cli.Context, c *control.Client, _ []string) error {
 			fetch := func(ctx context.Context) (s metrics.Snapshot, err error) { return s, c.Get(ctx, "/v1/status", &s) }
-			return clientErr(top.Run(cliContext.Context, fetch, cliContext.App.Reader, cliContext.App.Writer, cliContext.Bool("once")))
-		},
+			return top.Run(cliContext.Context, fetch, cliContext.App.Reader, cliContext.App.Writer, cliContext.Bool("once"))
+		}),
 	}
 }

@@ -504,14 +504,10 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, b Backend) {
 		writeBackendError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
+	rc, ok := streamHead(w, r, "application/x-ndjson", "X-Content-Type-Options", "nosniff")
+	if !ok {
 		return
 	}
-	rc := http.NewResponseController(w)
 	enc := json.NewEncoder(w)
 	// The followed lines that were already in the ring are skipped:
 	// per instance, nothing at or before its last line sent.
@@ -559,17 +555,28 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, b Backend) {
 	}
 }
 
+// streamHead sends the head of a streamed answer: 200, contentType, no
+// caching, and the header key: value. ok is false for HEAD, whose answer
+// is then complete; else rc flushes what the stream writes.
+func streamHead(w http.ResponseWriter, r *http.Request, contentType, key, value string) (rc *http.ResponseController, ok bool) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set(key, value)
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil, false
+	}
+	return http.NewResponseController(w), true
+}
+
 func (s *Server) events(w http.ResponseWriter, r *http.Request, b Backend) {
 	ch, cancel := b.Subscribe()
 	defer cancel()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
+	rc, ok := streamHead(w, r, "text/event-stream", "X-Accel-Buffering", "no")
+	if !ok {
 		return
 	}
-	rc := http.NewResponseController(w)
 	if _, err := io.WriteString(w, ": gsup events\n\n"); err != nil || rc.Flush() != nil {
 		return
 	}

@@ -102,21 +102,21 @@ func New() *Metrics {
 			Help: "TLS handshakes with clients, by result (ok, failed).",
 		}, []string{"result"}),
 	}
-	for _, r := range []string{"served", "unserved"} {
-		m.held.WithLabelValues(r)
-	}
-	for _, r := range []string{"ok", "failed"} {
-		m.tls.WithLabelValues(r)
-	}
-	for _, r := range []string{"ok", "failed"} {
-		m.reloads.WithLabelValues(r)
-	}
-	for _, r := range []string{"started", "refused"} {
-		m.upgrades.WithLabelValues(r)
-	}
+	preset(m.held.WithLabelValues, "served", "unserved")
+	preset(m.tls.WithLabelValues, "ok", "failed")
+	preset(m.reloads.WithLabelValues, "ok", "failed")
+	preset(m.upgrades.WithLabelValues, "started", "refused")
 	m.reg.MustRegister(m.requests, m.duration, m.received, m.sent, m.inFlight, m.reloads, m.upgrades, m.holding, m.held, m.tls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// preset makes the series of each result exist from the start, at zero,
+// so that a scrape shows them before the first event.
+func preset[T any](withLabelValues func(...string) T, results ...string) {
+	for _, r := range results {
+		withLabelValues(r)
+	}
 }
 
 // SetSource makes the instance metrics read src at each scrape.

@@ -54,20 +54,14 @@ import (
 // frontRefusals are the valid cases the front does not forward, with the
 // RFC behind each: corpus.ValidRefusals (shared with httpcheck's test),
 // and what the front's upstream layer adds to httpcheck's stand-in.
-var frontRefusals = func() map[string]string {
-	m := map[string]string{
-		// RFC 9110 section 9.3.6: CONNECT asks the recipient to open a
-		// tunnel to the target; it is meant for proxies, and an origin
-		// server (which gsup is, to its clients) need not implement it.
-		// gsup opens no tunnels: upstream answers 405 (TestConnectRefused).
-		"valid/rfc9112_target_authority_connect_01": connectRefused,
-		"valid/rfc9112_target_authority_ipv6_01":    connectRefused,
-	}
-	for id, why := range corpus.ValidRefusals {
-		m[id] = why
-	}
-	return m
-}()
+var frontRefusals = corpus.ValidRefusalsAnd(map[string]string{
+	// RFC 9110 section 9.3.6: CONNECT asks the recipient to open a
+	// tunnel to the target; it is meant for proxies, and an origin
+	// server (which gsup is, to its clients) need not implement it.
+	// gsup opens no tunnels: upstream answers 405 (TestConnectRefused).
+	"valid/rfc9112_target_authority_connect_01": connectRefused,
+	"valid/rfc9112_target_authority_ipv6_01":    connectRefused,
+})
 
 const connectRefused = "CONNECT: RFC 9110 section 9.3.6 (a tunnel, for proxies; an origin need not implement it): upstream answers 405"
 

@@ -1,5 +1,7 @@
 package corpus
 
+import "maps"
+
 // The counts the score is taken on: the corpus's cases less NotInScore.
 const (
 	InvalidScored = 72
@@ -119,4 +121,12 @@ var ValidRefusals = map[string]string{
 	// Content-Length before the connection closes has an incomplete
 	// request, which cannot be passed on as a whole one.
 	"valid/099": "truncated body: RFC 9112 sections 6.3 and 8 (incomplete message)",
+}
+
+// ValidRefusalsAnd returns a new map: more, the valid cases one server
+// refuses besides, and ValidRefusals (which wins where both name a case).
+func ValidRefusalsAnd(more map[string]string) map[string]string {
+	m := maps.Clone(more)
+	maps.Copy(m, ValidRefusals)
+	return m
 }

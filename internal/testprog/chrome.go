@@ -29,9 +29,9 @@ var chromeFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--dis
 func cmdChromeDOM(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("chromedom", flag.ContinueOnError)
 	wait := fs.String("wait", "true", "JavaScript `EXPR` to wait for")
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 1 || neg {
-		ts.Fatalf("usage: chromedom [-t DUR] [-wait EXPR] URL")
+	timeout, pos := cmdFlags(ts, fs, args, 1, 1, "[-t DUR] [-wait EXPR] URL")
+	if neg {
+		ts.Fatalf("chromedom: no ! form")
 	}
 	dom, err := chromeDOM(ts.MkAbs("chromedom"), pos[0], *wait, timeout)
 	ts.Check(err)

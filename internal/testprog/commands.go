@@ -77,15 +77,19 @@ func makeShortDir() (string, error) {
 }
 
 // cmdFlags parses a command's flags (which come first), always with -t,
-// and fails the script on a bad one.
-func cmdFlags(ts *testscript.TestScript, fs *flag.FlagSet, args []string) (timeout time.Duration, pos []string) {
+// and fails the script on a bad one, or with "usage: NAME USAGE" unless
+// min to max positional arguments follow.
+func cmdFlags(ts *testscript.TestScript, fs *flag.FlagSet, args []string, min, max int, usage string) (timeout time.Duration, pos []string) {
 	fs.DurationVar(&timeout, "t", DefaultTimeout, "how long to wait")
 	var errBuf strings.Builder
 	fs.SetOutput(&errBuf)
 	if err := fs.Parse(args); err != nil {
 		ts.Fatalf("%s: %v", fs.Name(), err)
 	}
-	return timeout, fs.Args()
+	if pos = fs.Args(); len(pos) < min || len(pos) > max {
+		ts.Fatalf("usage: %s %s", fs.Name(), usage)
+	}
+	return timeout, pos
 }
 
 // tail returns the end of s, at most n bytes, for messages.
@@ -100,10 +104,7 @@ func tail(s string, n int) string {
 func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("waitfile", flag.ContinueOnError)
 	nonempty := fs.Bool("nonempty", false, "also wait until it is not empty")
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 1 {
-		ts.Fatalf("usage: waitfile [-t DUR] [-nonempty] FILE")
-	}
+	timeout, pos := cmdFlags(ts, fs, args, 1, 1, "[-t DUR] [-nonempty] FILE")
 	path := ts.MkAbs(pos[0])
 	Eventually(ts, "waitfile "+pos[0], timeout, func() (bool, string) {
 		fi, err := os.Stat(path)
@@ -126,10 +127,7 @@ func cmdWaitfile(ts *testscript.TestScript, neg bool, args []string) {
 // waitmatch [-t DUR] FILE REGEXP [COUNT]; ! waitmatch asserts no match now.
 func cmdWaitmatch(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("waitmatch", flag.ContinueOnError)
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 2 && len(pos) != 3 {
-		ts.Fatalf("usage: waitmatch [-t DUR] FILE REGEXP [COUNT]")
-	}
+	timeout, pos := cmdFlags(ts, fs, args, 2, 3, "[-t DUR] FILE REGEXP [COUNT]")
 	re, err := regexp.Compile("(?m)" + pos[1])
 	ts.Check(err)
 	count := 1
@@ -170,10 +168,7 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 	body := fs.String("d", "", "request body")
 	include := fs.Bool("i", false, "write the status line and response headers before the body")
 	once := fs.Bool("once", false, "make one request, no retries")
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 1 && len(pos) != 2 {
-		ts.Fatalf("usage: httpget [-t DUR] [-status N] [-unix PATH] [-H 'K: V'] [-X M] [-d BODY] [-i] [-once] URL [REGEXP]")
-	}
+	timeout, pos := cmdFlags(ts, fs, args, 1, 2, "[-t DUR] [-status N] [-unix PATH] [-H 'K: V'] [-X M] [-d BODY] [-i] [-once] URL [REGEXP]")
 	url := pos[0]
 	var re *regexp.Regexp
 	if len(pos) == 2 {
@@ -266,10 +261,7 @@ func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
 // waitport [-t DUR] HOST:PORT; ! waitport waits until connecting fails.
 func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("waitport", flag.ContinueOnError)
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 1 {
-		ts.Fatalf("usage: waitport [-t DUR] HOST:PORT")
-	}
+	timeout, pos := cmdFlags(ts, fs, args, 1, 1, "[-t DUR] HOST:PORT")
 	Eventually(ts, "waitport "+pos[0], timeout, func() (bool, string) {
 		c, err := net.DialTimeout("tcp", pos[0], time.Second)
 		if err != nil {
@@ -284,10 +276,7 @@ func cmdWaitport(ts *testscript.TestScript, neg bool, args []string) {
 func cmdPidkill(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("pidkill", flag.ContinueOnError)
 	group := fs.Bool("g", false, "signal the pid's whole process group")
-	_, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 2 {
-		ts.Fatalf("usage: pidkill [-g] SIG PIDFILE")
-	}
+	_, pos := cmdFlags(ts, fs, args, 2, 2, "[-g] SIG PIDFILE")
 	sig, err := parseSignal(pos[0])
 	ts.Check(err)
 	pid := readPid(ts, pos[1])
@@ -317,10 +306,7 @@ func cmdPidkill(ts *testscript.TestScript, neg bool, args []string) {
 // pidgone [-t DUR] PIDFILE; ! pidgone asserts the process is alive now.
 func cmdPidgone(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("pidgone", flag.ContinueOnError)
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 1 {
-		ts.Fatalf("usage: pidgone [-t DUR] PIDFILE")
-	}
+	timeout, pos := cmdFlags(ts, fs, args, 1, 1, "[-t DUR] PIDFILE")
 	pid := readPid(ts, pos[0])
 	if neg {
 		if !alive(pid) {
@@ -340,15 +326,12 @@ func cmdPidgone(ts *testscript.TestScript, neg bool, args []string) {
 // ! noprocs waits until at least one such process exists.
 func cmdNoprocs(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("noprocs", flag.ContinueOnError)
-	timeout, pos := cmdFlags(ts, fs, args)
+	timeout, pos := cmdFlags(ts, fs, args, 0, 1, "[-t DUR] [TAG]")
 	var tag string
-	switch len(pos) {
-	case 0:
-		tag = scriptTag(ts, "noprocs")
-	case 1:
+	if len(pos) == 1 {
 		tag = pos[0]
-	default:
-		ts.Fatalf("usage: noprocs [-t DUR] [TAG]")
+	} else {
+		tag = scriptTag(ts, "noprocs")
 	}
 	if tag == "" {
 		ts.Fatalf("noprocs: empty TAG")

@@ -154,9 +154,9 @@ func cmdCleanup(ts *testscript.TestScript, neg bool, args []string) {
 
 // childpid [-t DUR] PIDFILE OUTFILE
 func cmdChildpid(ts *testscript.TestScript, neg bool, args []string) {
-	timeout, pos := cmdFlags(ts, flag.NewFlagSet("childpid", flag.ContinueOnError), args)
-	if neg || len(pos) != 2 {
-		ts.Fatalf("usage: childpid [-t DUR] PIDFILE OUTFILE")
+	timeout, pos := cmdFlags(ts, flag.NewFlagSet("childpid", flag.ContinueOnError), args, 2, 2, "[-t DUR] PIDFILE OUTFILE")
+	if neg {
+		ts.Fatalf("childpid: no ! form")
 	}
 	ppid := readPid(ts, pos[0])
 	var child int
@@ -173,9 +173,9 @@ func cmdChildpid(ts *testscript.TestScript, neg bool, args []string) {
 
 // reaped [-t DUR] PIDFILE NAME
 func cmdReaped(ts *testscript.TestScript, neg bool, args []string) {
-	timeout, pos := cmdFlags(ts, flag.NewFlagSet("reaped", flag.ContinueOnError), args)
-	if neg || len(pos) != 2 {
-		ts.Fatalf("usage: reaped [-t DUR] PIDFILE NAME")
+	timeout, pos := cmdFlags(ts, flag.NewFlagSet("reaped", flag.ContinueOnError), args, 2, 2, "[-t DUR] PIDFILE NAME")
+	if neg {
+		ts.Fatalf("reaped: no ! form")
 	}
 	ppid := readPid(ts, pos[0])
 	Eventually(ts, "reaped "+pos[0], timeout, func() (bool, string) {

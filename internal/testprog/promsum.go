@@ -38,10 +38,7 @@ func cmdPromsum(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	fs := flag.NewFlagSet("promsum", flag.ContinueOnError)
 	lines := fs.String("lines", "", "wait until `FILE` has as many lines as the sum")
-	timeout, pos := cmdFlags(ts, fs, args)
-	if len(pos) != 2 {
-		ts.Fatalf("usage: promsum [-t DUR] [-lines FILE] METRICS NAME")
-	}
+	timeout, pos := cmdFlags(ts, fs, args, 2, 2, "[-t DUR] [-lines FILE] METRICS NAME")
 	sum, n := promSum(ts.ReadFile(pos[0]), pos[1])
 	if n == 0 {
 		ts.Fatalf("promsum: no sample of %s in %s", pos[1], pos[0])

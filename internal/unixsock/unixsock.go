@@ -317,24 +317,24 @@ func LookupOwner(owner, group string) (uid, gid int, err error) {
 
 // LookupUser returns the uid of a user name, or a numeric uid as it is.
 func LookupUser(name string) (int, error) {
-	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
-		return n, nil
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(u.Uid)
+	return lookupID(name, user.Lookup, func(u *user.User) string { return u.Uid })
 }
 
 // LookupGroup returns the gid of a group name, or a numeric gid as it is.
 func LookupGroup(name string) (int, error) {
+	return lookupID(name, user.LookupGroup, func(g *user.Group) string { return g.Gid })
+}
+
+// lookupID returns name as a number when it is one (never looked up, so a
+// numeric id needs no entry in the database), else the id that lookup
+// finds for it.
+func lookupID[T any](name string, lookup func(string) (*T, error), id func(*T) string) (int, error) {
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 {
 		return n, nil
 	}
-	g, err := user.LookupGroup(name)
+	e, err := lookup(name)
 	if err != nil {
 		return 0, err
 	}
-	return strconv.Atoi(g.Gid)
+	return strconv.Atoi(id(e))
 }

@@ -16,13 +16,22 @@ import (
 	"testing"
 )
 
-func listen(t *testing.T, path string, o Options) *Listener {
+// bind is Listen, failing t on an error; the listener closes when the
+// test ends.
+func bind(t *testing.T, path string, o Options) *Listener {
 	t.Helper()
 	l, err := Listen(path, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// listen is bind with every connection accepted and closed.
+func listen(t *testing.T, path string, o Options) *Listener {
+	t.Helper()
+	l := bind(t, path, o)
 	go func() { // accept and drop, so the socket is live
 		for {
 			c, err := l.Accept()
@@ -263,10 +272,7 @@ func TestAbstractAndEmptyRefused(t *testing.T) {
 
 func TestCloseKeepsAnotherFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.sock")
-	l, err := Listen(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := bind(t, path, Options{})
 	// Someone removed ours and bound their own at the same path.
 	os.Remove(path)
 	other, err := net.Listen("unix", path)
@@ -283,11 +289,7 @@ func TestCloseKeepsAnotherFile(t *testing.T) {
 
 func TestPeerCred(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.sock")
-	l, err := Listen(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := bind(t, path, Options{})
 	c, err := Dial(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)

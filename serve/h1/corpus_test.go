@@ -29,20 +29,14 @@ import (
 
 // validRefusals are corpus.ValidRefusals, plus what net/http's server does
 // by itself (this package's Server forwards "OPTIONS *" like any request).
-var validRefusals = func() map[string]string {
-	m := map[string]string{
-		// Not refused: net/http answers "OPTIONS *" itself (200,
-		// Allow-less), before any handler runs, unless the server sets
-		// DisableGeneralOptionsHandler. RFC 9110 section 9.3.7 allows it
-		// (OPTIONS * asks about the server, which the front is) without
-		// requiring it; gsup's front turns it off and forwards the request.
-		"valid/rfc9112_target_asterisk_options_01": "answered by net/http itself: RFC 9110 section 9.3.7 allows it (OPTIONS * is about the server)",
-	}
-	for id, why := range corpus.ValidRefusals {
-		m[id] = why
-	}
-	return m
-}()
+var validRefusals = corpus.ValidRefusalsAnd(map[string]string{
+	// Not refused: net/http answers "OPTIONS *" itself (200,
+	// Allow-less), before any handler runs, unless the server sets
+	// DisableGeneralOptionsHandler. RFC 9110 section 9.3.7 allows it
+	// (OPTIONS * asks about the server, which the front is) without
+	// requiring it; gsup's front turns it off and forwards the request.
+	"valid/rfc9112_target_asterisk_options_01": "answered by net/http itself: RFC 9110 section 9.3.7 allows it (OPTIONS * is about the server)",
+})
 
 var (
 	peers       = corpus.Peers

@@ -852,16 +852,7 @@ func TestPickFewestInFlight(t *testing.T) {
 
 func TestDrain(t *testing.T) {
 	slow := newSlowApp()
-	closedConns := make(chan struct{}, 10)
-	s := httptest.NewUnstartedServer(slow)
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateClosed {
-			closedConns <- struct{}{}
-		}
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	slowAddr := s.Listener.Addr().String()
+	slowAddr, closedConns := startBackendClosed(t, slow)
 	f, b := gsupFront(t, Options{}, slowAddr)
 
 	status := make(chan int, 1)
@@ -1025,16 +1016,8 @@ func TestRequestTrailers(t *testing.T) {
 // TestIdleExpiry: pooled connections unused for idleTimeout are closed by
 // the reaper, and never handed out.
 func TestIdleExpiry(t *testing.T) {
-	closed := make(chan struct{}, 10)
-	s := httptest.NewUnstartedServer(helloApp)
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateClosed {
-			closed <- struct{}{}
-		}
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	f, b := gsupFront(t, Options{}, s.Listener.Addr().String())
+	addr, closed := startBackendClosed(t, helloApp)
+	f, b := gsupFront(t, Options{}, addr)
 	age := func(be *backend) {
 		be.mu.Lock()
 		for _, pc := range be.idle {

@@ -29,8 +29,28 @@ const testTimeout = 10 * time.Second
 // startBackend serves h on 127.0.0.1:0 and returns its address.
 func startBackend(t testing.TB, h http.Handler) string {
 	t.Helper()
+	return startBackendState(t, h, nil)
+}
+
+// startBackendClosed is startBackend with a channel that receives a value
+// each time the backend closes a connection (up to 10 unread).
+func startBackendClosed(t testing.TB, h http.Handler) (addr string, closed <-chan struct{}) {
+	t.Helper()
+	c := make(chan struct{}, 10)
+	addr = startBackendState(t, h, func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			c <- struct{}{}
+		}
+	})
+	return addr, c
+}
+
+// startBackendState is startBackend with the server's ConnState hook.
+func startBackendState(t testing.TB, h http.Handler, connState func(net.Conn, http.ConnState)) string {
+	t.Helper()
 	s := httptest.NewUnstartedServer(h)
 	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.Config.ConnState = connState
 	s.Start()
 	t.Cleanup(s.Close)
 	return s.Listener.Addr().String()

@@ -97,30 +97,12 @@ var marker = []byte("child-")
 
 // parseTail checks "child-ID seq=SEQ xxx" (the whole of t) and returns id and seq.
 func parseTail(t []byte) (id, seq int, ok bool) {
-	t = t[len(marker):]
-	i := 0
-	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
-		i++
-	}
-	if i == 0 || i > 9 {
+	id, t, ok = number(t[len(marker):])
+	if !ok || !bytes.HasPrefix(t, []byte(" seq=")) {
 		return 0, 0, false
 	}
-	id, _ = strconv.Atoi(string(t[:i]))
-	t = t[i:]
-	if !bytes.HasPrefix(t, []byte(" seq=")) {
-		return 0, 0, false
-	}
-	t = t[5:]
-	i = 0
-	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
-		i++
-	}
-	if i == 0 || i > 9 {
-		return 0, 0, false
-	}
-	seq, _ = strconv.Atoi(string(t[:i]))
-	t = t[i:]
-	if len(t) < 2 || t[0] != ' ' {
+	seq, t, ok = number(t[5:])
+	if !ok || len(t) < 2 || t[0] != ' ' {
 		return 0, 0, false
 	}
 	t = t[1:]
@@ -133,6 +115,20 @@ func parseTail(t []byte) (id, seq int, ok bool) {
 		}
 	}
 	return id, seq, true
+}
+
+// number reads the decimal number (1 to 9 digits) t starts with; rest is
+// what follows it.
+func number(t []byte) (n int, rest []byte, ok bool) {
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 9 {
+		return 0, t, false
+	}
+	n, _ = strconv.Atoi(string(t[:i]))
+	return n, t[i:], true
 }
 
 func isFragment(t []byte) bool {

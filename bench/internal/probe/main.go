@@ -180,6 +180,15 @@ func (l *launchFlags) target(fs *flag.FlagSet) *target {
 	return &target{argv: argv, dir: dir, stdout: l.stdout, stderr: l.stderr, tag: l.tag, binDir: l.binDir}
 }
 
+// launch starts the supervisor of target(fs), or dies.
+func (l *launchFlags) launch(fs *flag.FlagSet) *target {
+	t := l.target(fs)
+	if err := t.start(); err != nil {
+		die("start %s: %v", t.argv[0], err)
+	}
+	return t
+}
+
 func (l *launchFlags) signal() syscall.Signal {
 	switch strings.TrimPrefix(strings.ToUpper(l.stopSig), "SIG") {
 	case "TERM":
@@ -208,10 +217,7 @@ func cmdStart(args []string) {
 	timeout := fs.Duration("timeout", 30*time.Second, "give up waiting for the children after this long")
 	settle := fs.Duration("settle", 2*time.Second, "wait this long with all children up before reading RSS")
 	fs.Parse(args)
-	t := lf.target(fs)
-	if err := t.start(); err != nil {
-		die("start %s: %v", t.argv[0], err)
-	}
+	t := lf.launch(fs)
 	defer t.kill()
 	startMS := "timeout"
 	if at, ok := waitCount(t, *exe, *n, *timeout, time.Millisecond); ok {
@@ -262,10 +268,7 @@ func cmdRestart(args []string) {
 	each := fs.Duration("each-timeout", 5*time.Second, "give up on one replacement after this long")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up waiting for the first children after this long")
 	fs.Parse(args)
-	t := lf.target(fs)
-	if err := t.start(); err != nil {
-		die("start %s: %v", t.argv[0], err)
-	}
+	t := lf.launch(fs)
 	defer t.kill()
 	out := []kv{}
 	at, ok := waitCount(t, *exe, *n, *timeout, time.Millisecond)
