@@ -49,8 +49,7 @@ func New(rc syscall.RawConn) *Conn {
 func (c *Conn) ReadWaiting(get func() []byte, put func()) (n int, err error) {
 	c.r.get, c.r.put = get, put
 	defer func() { c.r.get, c.r.put = nil, nil }()
-	c.r.start()
-	return c.r.result(c.rc.Read(c.r.fn), "read")
+	return c.run(&c.r, nil)
 }
 
 // Read reads into p, as net's Read does (io.EOF at end of file).
@@ -58,10 +57,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.r.p = p
-	c.r.start()
-	n, err := c.r.result(c.rc.Read(c.r.fn), "read")
-	c.r.p = nil
+	n, err := c.run(&c.r, p)
 	if n == 0 && err == nil {
 		err = io.EOF
 	}
@@ -80,17 +76,22 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.w.p = p
-	c.w.start()
-	n, err := c.w.result(c.rc.Write(c.w.fn), "write")
-	c.w.p = nil
-	return n, err
+	return c.run(&c.w, p)
 }
 
-func (o *op) start() { o.n, o.errno = 0, 0 }
-
-// result is the call's outcome, once the wait (err) is over.
-func (o *op) result(err error, name string) (int, error) {
+// run does o (c.r or c.w) with p: the system calls, and the poller's
+// waits between them.
+func (c *Conn) run(o *op, p []byte) (int, error) {
+	o.p, o.n, o.errno = p, 0, 0
+	var err error
+	name := "read"
+	if o == &c.w {
+		name = "write"
+		err = c.rc.Write(o.fn)
+	} else {
+		err = c.rc.Read(o.fn)
+	}
+	o.p = nil
 	if err != nil {
 		return o.n, err
 	}
