@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"gsup/internal/testprog"
 	"gsup/supervisor"
 )
 
@@ -106,14 +107,9 @@ func TestHistogramAndNames(t *testing.T) {
 
 // promtool check metrics accepts the output (Debian package prometheus).
 func TestPromtool(t *testing.T) {
-	if _, err := exec.LookPath("promtool"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("promtool is not installed and CI=true (Debian package prometheus)")
-		}
-		t.Skip("needs promtool (Debian package prometheus)")
-	}
+	promtool := testprog.NeedProgram(t, "promtool", "prometheus")
 	text, _ := scrape(t, sample(), "")
-	cmd := exec.Command("promtool", "check", "metrics")
+	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

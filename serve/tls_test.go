@@ -24,20 +24,6 @@ import (
 	"gsup/procfile"
 )
 
-// needProgram returns the path of prog, or skips naming its Debian
-// package (fails under CI=true).
-func needProgram(t *testing.T, prog, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (Debian package %s): CI must install it", prog, pkg)
-		}
-		t.Skipf("%s is not installed (Debian package %s)", prog, pkg)
-	}
-	return p
-}
-
 // tlsFront is a Server with TLS binds in front of an app, and what the
 // tests need to reach it.
 type tlsFront struct {
@@ -116,8 +102,8 @@ var echoApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 // unknown SNI's handshake refused, the health path answering), the
 // redirect bind (308), and the access log's %(H)s.
 func TestTLSRealClients(t *testing.T) {
-	needProgram(t, "curl", "curl")
-	openssl := needProgram(t, "openssl", "openssl")
+	testprog.NeedProgram(t, "curl", "curl")
+	openssl := testprog.NeedProgram(t, "openssl", "openssl")
 	set := defaults()
 	set.Hosts = []string{"example.com", "*.example.org"}
 	set.HealthPath = "/healthz"
@@ -186,7 +172,7 @@ func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 // h2load over HTTP/2: every request succeeds.
 func TestTLSH2Load(t *testing.T) {
-	h2load := needProgram(t, "h2load", "nghttp2-client")
+	h2load := testprog.NeedProgram(t, "h2load", "nghttp2-client")
 	f := startTLSFront(t, defaults(), echoApp, []string{"127.0.0.1", "localhost"})
 	out, err := exec.Command(h2load, "-n", "2000", "-c", "4", "-m", "8", "https://"+f.tlsAddr+"/").CombinedOutput()
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"gsup/internal/testprog"
 )
 
 // RelDir is where the corpus lives, below some folder above the package
@@ -24,9 +26,8 @@ type Case struct {
 
 // TB is the part of testing.TB that Load uses.
 type TB interface {
-	Helper()
+	testprog.Skipper
 	Fatal(args ...any)
-	Skip(args ...any)
 }
 
 // Find returns the corpus folder: $GSUP_CORPUS when set, else the first
@@ -64,11 +65,7 @@ func Load(t TB) []Case {
 	}
 	dir, ok := Find(wd)
 	if !ok {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(RelDir + " not found above " + wd + " (CI=true: the corpus test must run)")
-			return nil
-		}
-		t.Skip(RelDir + " not found above " + wd + "; skipping the corpus test")
+		testprog.Missing(t, "%s not found above %s: no corpus test", RelDir, wd)
 		return nil
 	}
 	cases, err := LoadDir(dir)

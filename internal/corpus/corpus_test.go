@@ -124,6 +124,12 @@ type fakeTB struct{ fatal, skip []string }
 func (f *fakeTB) Helper()           {}
 func (f *fakeTB) Fatal(args ...any) { f.fatal = append(f.fatal, fmt.Sprint(args...)) }
 func (f *fakeTB) Skip(args ...any)  { f.skip = append(f.skip, fmt.Sprint(args...)) }
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.fatal = append(f.fatal, fmt.Sprintf(format, args...))
+}
+func (f *fakeTB) Skipf(format string, args ...any) {
+	f.skip = append(f.skip, fmt.Sprintf(format, args...))
+}
 
 // Without the corpus, Load skips the test, or fails it under CI.
 func TestLoadWithoutCorpus(t *testing.T) {

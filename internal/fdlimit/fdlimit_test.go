@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"gsup/internal/testprog"
 )
 
 // Raise lifts the soft limit to the hard one (less one), also after
@@ -34,13 +36,8 @@ func TestRaiseKeepsChildrenLimit(t *testing.T) {
 		}
 		return
 	}
-	if _, err := exec.LookPath("prlimit"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("prlimit missing (Debian package util-linux)")
-		}
-		t.Skip("needs prlimit (Debian package util-linux)")
-	}
-	cmd := exec.Command("prlimit", "--nofile=64:4096", os.Args[0], "-test.run=^TestRaiseKeepsChildrenLimit$", "-test.v")
+	prlimit := testprog.NeedProgram(t, "prlimit", "util-linux")
+	cmd := exec.Command(prlimit, "--nofile=64:4096", os.Args[0], "-test.run=^TestRaiseKeepsChildrenLimit$", "-test.v")
 	cmd.Env = append(os.Environ(), "FDLIMIT_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gsup/internal/testcert"
+	"gsup/internal/testprog"
 	"gsup/procfile"
 )
 
@@ -19,13 +20,7 @@ import (
 // send-proxy (v1), send-proxy-v2, send-proxy-v2-ssl behind a TLS frontend,
 // a UNIX-socket server, and PROXY v2 health checks (LOCAL).
 func TestHAProxy(t *testing.T) {
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("haproxy is not installed (Debian package haproxy): CI must install it")
-		}
-		t.Skip("haproxy is not installed (Debian package haproxy)")
-	}
+	bin := testprog.NeedProgram(t, "haproxy", "haproxy")
 	dir := t.TempDir()
 	log, logs := testLogger()
 	o := Options{ProxyProtocol: ProxyRequired, Log: log}

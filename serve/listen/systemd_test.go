@@ -245,10 +245,7 @@ func TestInheritedNoActivation(t *testing.T) {
 // TestInheritedSystemdSocketActivate runs the child under systemd's
 // systemd-socket-activate, which sets LISTEN_PID itself.
 func TestInheritedSystemdSocketActivate(t *testing.T) {
-	activate, err := exec.LookPath("systemd-socket-activate")
-	if err != nil {
-		t.Skip("systemd-socket-activate not installed (Debian package systemd)")
-	}
+	activate := testprog.NeedProgram(t, "systemd-socket-activate", "systemd")
 	sock := filepath.Join(t.TempDir(), "web.sock")
 	cmd := exec.Command(activate, "-l", sock, "--fdname=web",
 		"-E", "GSUP_LISTEN_TEST_CHILD=inherited", "-E", "GSUP_LISTEN_TEST_PROXY=auto",
@@ -256,6 +253,7 @@ func TestInheritedSystemdSocketActivate(t *testing.T) {
 	stdout := runChild(t, "systemd-socket-activate", cmd)
 	// systemd-socket-activate binds first and starts the child at the first connection.
 	var c net.Conn
+	var err error
 	testprog.Eventually(t, "dialling "+sock, 10*time.Second, func() (bool, string) {
 		c, err = net.Dial("unix", sock)
 		return err == nil, fmt.Sprint(err)
