@@ -63,7 +63,6 @@ type arbiter struct {
 	grace     time.Duration
 	frontOnce sync.Once
 	notify    *signals.Notifier
-	rebind    bool // the front listens on configured binds: a reload may change them
 	environ   []string
 	// expected holds the served instances that are starting, ready or
 	// restarting; only route (on the supervisor's goroutine) uses it.
@@ -103,7 +102,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer pidFile.Remove()
 	}
 	a := &arbiter{opts: cfg.Options, log: log, errLog: errLog, grace: spec.Serve.GracefulTimeout,
-		notify: signals.NewNotifier(log), rebind: len(spec.Serve.Bind) > 0, environ: cfg.Environ,
+		notify: signals.NewNotifier(log), environ: cfg.Environ,
 		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{},
 		metrics: metrics.New()}
 	if h != nil {
@@ -432,12 +431,6 @@ func (a *arbiter) reload() error {
 		if err := a.srv.Reload(spec.Serve); err != nil {
 			a.refuseReload(err)
 			return errors.Join(err, errInvalidConfig)
-		}
-	}
-	if a.srv != nil && a.rebind && len(spec.Serve.Bind) > 0 {
-		if err := a.srv.Rebind(spec.Serve.Bind); err != nil {
-			a.refuseReload(err)
-			return err
 		}
 	}
 	a.ctl.Allow(spec.ControlAllow)

@@ -13,6 +13,7 @@ import (
 	"gsup/serve/conns"
 	"gsup/serve/forward"
 	"gsup/serve/httpcheck"
+	"gsup/serve/listen"
 	"gsup/serve/upstream"
 )
 
@@ -151,7 +152,10 @@ var restartKeys = []struct {
 // requests that begin after it; those in flight keep the settings they
 // began with. A bad setting or certificate changes nothing, and the
 // error says which. A changed setting that needs a restart (restartKeys)
-// is logged as a warning and its running value kept; binds are Rebind's.
+// is logged as a warning and its running value kept. When the server was
+// started on configured binds and set has binds, it then listens on
+// exactly those (as Rebind): one that cannot be opened refuses the whole
+// reload, settings included.
 func (s *Server) Reload(set procfile.Serve) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
@@ -163,9 +167,20 @@ func (s *Server) Reload(set procfile.Serve) error {
 	if err != nil {
 		return err
 	}
+	rebind := len(s.set.Bind) > 0 && len(set.Bind) > 0
+	var opened []*listen.Listener
+	if rebind {
+		if opened, err = s.openBinds(set.Bind); err != nil {
+			f.retire()
+			return err
+		}
+	}
 	if s.certs != nil {
 		if err := s.certs.Set(set.TLSPairs()); err != nil {
 			f.retire()
+			for _, l := range opened {
+				l.Close()
+			}
 			return err
 		}
 		s.certs.SetStrict(len(set.Hosts) > 0)
@@ -178,6 +193,9 @@ func (s *Server) Reload(set procfile.Serve) error {
 	old.retire()
 	s.lnMu.Lock()
 	s.setBinds(set.Bind)
+	if rebind {
+		s.swapBinds(set.Bind, opened)
+	}
 	if f.limits != old.limits {
 		s.h2.retire() // new HTTP/2 connections get the new header size limit
 	}

@@ -370,32 +370,52 @@ func (s *Server) serveLocked(l *listen.Listener) {
 	}()
 }
 
-// Rebind makes the server listen on exactly binds (at a reload):
-// addresses not yet open are opened and served, and listeners no longer
-// listed are closed (their HTTP/1.1 connections finish their requests,
-// their HTTP/2 ones get GOAWAY and finish their streams). A bind
-// that cannot be opened is an error, and then nothing changes.
+// Rebind makes the server listen on exactly binds: addresses not yet
+// open are opened and served, and listeners no longer listed are closed
+// (their HTTP/1.1 connections finish their requests, their HTTP/2 ones
+// get GOAWAY and finish their streams). A bind that cannot be opened is
+// an error, and then nothing changes. Reload does the same, as part of
+// the reload.
 func (s *Server) Rebind(binds []procfile.Bind) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	opened, err := s.openBinds(binds)
+	if err != nil {
+		return err
+	}
 	s.lnMu.Lock()
 	defer s.lnMu.Unlock()
+	s.swapBinds(binds, opened)
+	return nil
+}
+
+// openBinds opens the addresses of binds that are not open yet, and
+// changes nothing else (under reloadMu).
+func (s *Server) openBinds(binds []procfile.Bind) ([]*listen.Listener, error) {
+	s.lnMu.Lock()
 	have := map[string]bool{}
 	for _, l := range s.lns {
 		have[l.Name] = true
 	}
-	want := map[string]bool{}
+	s.lnMu.Unlock()
 	var add []procfile.Bind
 	for _, b := range binds {
-		want[b.Address] = true
 		if !have[b.Address] {
 			add = append(add, b)
 		}
 	}
-	var opened []*listen.Listener
-	if len(add) > 0 {
-		var err error
-		if opened, err = listen.Open(add, s.listenOptions()); err != nil {
-			return err
-		}
+	if len(add) == 0 {
+		return nil, nil
+	}
+	return listen.Open(add, s.listenOptions())
+}
+
+// swapBinds closes the listeners binds no longer lists, and serves
+// opened (under reloadMu and lnMu).
+func (s *Server) swapBinds(binds []procfile.Bind, opened []*listen.Listener) {
+	want := map[string]bool{}
+	for _, b := range binds {
+		want[b.Address] = true
 	}
 	var keep []*listen.Listener
 	for _, l := range s.lns {
@@ -419,7 +439,6 @@ func (s *Server) Rebind(binds []procfile.Bind) error {
 	for _, l := range opened {
 		s.serveLocked(l)
 	}
-	return nil
 }
 
 // Shutdown stops accepting, waits for requests in flight (until ctx
