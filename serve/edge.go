@@ -81,6 +81,9 @@ func (f *handling) serveEdge(w http.ResponseWriter, r *http.Request) {
 	cw := &counter{ResponseWriter: w}
 	if e.files.Serve(cw, r) {
 		rec.Status, rec.BytesSent = cw.status, cw.n
+		if cw.cut {
+			rec.Status, rec.ClientAbort = 499, true // the client went away, as the proxy records it
+		}
 		return
 	}
 	var pw http.ResponseWriter = cw
@@ -102,12 +105,14 @@ func (f *handling) serveEdge(w http.ResponseWriter, r *http.Request) {
 	rec.BytesSent = cw.n
 }
 
-// counter notes the final status and the body bytes of a response; it
-// passes files on to the connection's ReadFrom, so sendfile still works.
+// counter notes the final status and the body bytes of a response, and
+// whether writing to the client failed (cut); it passes files on to the
+// connection's ReadFrom, so sendfile still works.
 type counter struct {
 	http.ResponseWriter
 	status int
 	n      int64
+	cut    bool
 }
 
 func (c *counter) WriteHeader(code int) {
@@ -123,6 +128,7 @@ func (c *counter) Write(p []byte) (int, error) {
 	}
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
+	c.cut = c.cut || err != nil
 	return n, err
 }
 
@@ -138,6 +144,7 @@ func (c *counter) ReadFrom(src io.Reader) (int64, error) {
 		n, err = io.Copy(struct{ io.Writer }{c.ResponseWriter}, src)
 	}
 	c.n += n
+	c.cut = c.cut || err != nil
 	return n, err
 }
 

@@ -1,10 +1,12 @@
 package serve
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -105,4 +107,45 @@ func TestEdgeThroughTheFront(t *testing.T) {
 			return regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(accessLog(t, logPath))
 		})
 	}
+}
+
+// A static file whose client goes away before the end is logged 499,
+// as a proxied answer cut by its client is: the log shows the client did
+// not get it all.
+func TestStaticFileCutIsLogged499(t *testing.T) {
+	dir := t.TempDir()
+	testprog.WriteFiles(t, dir, map[string]string{"public/small.txt": "small\n"})
+	// Far more than the socket buffers hold (a sparse file).
+	f, err := os.Create(filepath.Join(dir, "public/huge.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(256 << 20)
+	f.Close()
+	set := defaults()
+	set.Root = filepath.Join(dir, "public")
+	addr, logPath := front(t, set, http.NotFoundHandler(), nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("huge.bin: %v, %v", resp, err)
+	}
+	c.(*net.TCPConn).SetLinger(0) // the client resets: unread bytes are dropped
+	c.Close()
+	eventually(t, "a 499 line for the cut file", func() bool {
+		return strings.Contains(accessLog(t, logPath), `"GET /huge.bin HTTP/1.1" 499 `)
+	})
+	// A file sent whole is still 200.
+	resp, err = http.Get("http://" + addr + "/small.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	eventually(t, "a 200 line for the whole file", func() bool {
+		return strings.Contains(accessLog(t, logPath), `"GET /small.txt HTTP/1.1" 200 6 `)
+	})
 }

@@ -167,28 +167,37 @@ func TestUpgradePassesThrough(t *testing.T) {
 }
 
 // A client that goes away cancels the app's request and is logged as
-// 499.
+// 499, also with the edge (compression, static files) around the proxy.
 func TestClientAbortIsLogged499(t *testing.T) {
-	canceled := make(chan struct{})
-	started := make(chan struct{})
-	addr, logPath := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		<-r.Context().Done()
-		close(canceled)
-	}), nil)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	edge := defaults()
+	edge.Compress = []string{"gzip"}
+	edge.Root = t.TempDir()
+	for name, set := range map[string]procfile.Serve{"plain": defaults(), "edge": edge} {
+		t.Run(name, func(t *testing.T) {
+			canceled := make(chan struct{})
+			started := make(chan struct{})
+			addr, logPath := front(t, set, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				close(started)
+				<-r.Context().Done()
+				close(canceled)
+			}), nil)
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+			<-started
+			c.Close()
+			select {
+			case <-canceled:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the app's request was not canceled after the client left")
+			}
+			testprog.Eventually(t, "a 499 line", 5*time.Second, func() (bool, string) {
+				return strings.Contains(accessLog(t, logPath), `"GET /slow HTTP/1.1" 499 `), ""
+			})
+		})
 	}
-	fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-started
-	c.Close()
-	select {
-	case <-canceled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the app's request was not canceled after the client left")
-	}
-	testprog.Eventually(t, "a 499 line", 5*time.Second, func() (bool, string) { return strings.Contains(accessLog(t, logPath), `"GET /slow HTTP/1.1" 499 `), "" })
 }
 
 // Over the limits: 414, 431, 413 — and the server goes on.

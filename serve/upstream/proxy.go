@@ -278,6 +278,21 @@ type clientGoneNotifier interface {
 	OnClientGone(f func()) (stop func() bool)
 }
 
+// goneNotifier is w's clientGoneNotifier, also under wrappers that
+// Unwrap (http.ResponseController's convention); nil if there is none.
+func goneNotifier(w http.ResponseWriter) clientGoneNotifier {
+	for {
+		if n, ok := w.(clientGoneNotifier); ok {
+			return n
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
 // stopAbort detaches the abort hook and reports whether it never ran.
 func (x *exchange) stopAbort() bool {
 	if x.stop == nil {
@@ -494,7 +509,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	if !x.p.ignoreAbort {
 		x.cur.Store(pc)
 		if x.stop == nil {
-			if n, ok := x.w.(clientGoneNotifier); ok {
+			if n := goneNotifier(x.w); n != nil {
 				x.stop = n.OnClientGone(x.abortFn)
 			} else {
 				x.stop = context.AfterFunc(x.r.Context(), x.abortFn)
