@@ -141,6 +141,7 @@ type h2Group struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+	ended bool // its Shutdown has begun (under h2Layer.mu)
 }
 
 // h2Listener hands a group's connections to its http.Server.
@@ -216,10 +217,29 @@ func (l *h2Layer) drop(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.live, name)
+	l.endLocked(func(g *h2Group) bool { return g.name == name })
+}
+
+// retire makes new connections go to new groups (made with the limits in
+// force), and sends GOAWAY to the connections of the groups in use: their
+// streams finish, and their clients come back on a new connection, with
+// the new limits.
+func (l *h2Layer) retire() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	clear(l.live)
+	l.endLocked(func(*h2Group) bool { return true })
+}
+
+// endLocked shuts down the groups that which picks and no bind uses for
+// new connections (under l.mu): each is forgotten once its connections
+// are gone.
+func (l *h2Layer) endLocked(which func(*h2Group) bool) {
 	for g := range l.groups {
-		if g.name != name {
+		if g.ended || !which(g) || l.live[g.name] == g {
 			continue
 		}
+		g.ended = true
 		go func() {
 			_ = g.srv.Shutdown(context.Background())
 			l.mu.Lock()
@@ -227,15 +247,6 @@ func (l *h2Layer) drop(name string) {
 			l.mu.Unlock()
 		}()
 	}
-}
-
-// retire makes new connections go to new groups (made with the limits
-// in force); the groups in use go on serving their connections (and one
-// being handed over) until shutdown.
-func (l *h2Layer) retire() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	clear(l.live)
 }
 
 // all marks the layer closed and returns its groups.

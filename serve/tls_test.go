@@ -375,7 +375,9 @@ func TestTLSH2DroppedBindGoaway(t *testing.T) {
 
 // A reload that raises the header limits applies to both protocols: a
 // request head larger than the old limits let through is served after it,
-// over HTTP/2 on a new connection too.
+// over HTTP/2 on a new connection too, and a client connected before it
+// is told to go (GOAWAY) and gets the new limits on its next connection;
+// the server for the old limits then ends.
 func TestTLSReloadRaisesHeaderLimits(t *testing.T) {
 	f := startTLSFront(t, defaults(), echoApp, []string{"127.0.0.1"})
 	before := &http.Transport{TLSClientConfig: f.ca.ClientConfig("127.0.0.1"), ForceAttemptHTTP2: true}
@@ -410,4 +412,16 @@ func TestTLSReloadRaisesHeaderLimits(t *testing.T) {
 		}
 		tr.CloseIdleConnections()
 	}
+	eventually(t, "one HTTP/2 server left", func() bool {
+		f.s.h2.mu.Lock()
+		defer f.s.h2.mu.Unlock()
+		return len(f.s.h2.groups) == 1
+	})
+	req := mustRequest(t, context.Background(), "https://"+f.tlsAddr+"/")
+	req.Header.Set("X-Big", big)
+	resp, err := (&http.Client{Transport: before, Timeout: 10 * time.Second}).Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("the client connected before the reload: %v, %v", resp, err)
+	}
+	resp.Body.Close()
 }
