@@ -156,9 +156,9 @@ HS_TLS=${HS_TLS:-}                           # tls-new rows: 1.2, 1.3, or both s
 HS_CURVES=${HS_CURVES:-}                     # tls-new rows: groups offered, or Go's defaults
 
 # the targets for gsup
-TARGET_TCP=0.65    # req/s x nginx, TCP upstream
-TARGET_UNIX=0.75   # req/s x nginx, UNIX upstream
-TARGET_P99=2       # p99 at most this many times nginx's
+TARGET_TCP=1.0     # req/s x nginx, TCP upstream
+TARGET_UNIX=1.0    # req/s x nginx, UNIX upstream
+TARGET_P99=1.0     # p99 at most this many times nginx's
 TARGET_STATIC=1.0  # req/s (and MB/s) x nginx's for a static file
 TARGET_TLS=1.0     # req/s x nginx's over TLS (wrk HTTP/1.1, h2load h2, new handshakes)
 TARGET_APP=1.0     # req/s x nginx's with Gunicorn behind both
