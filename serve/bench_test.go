@@ -22,7 +22,13 @@ import (
 // new one per request (close). The app and the client allocate nothing
 // per request on a kept connection, so allocs/op is the front's there.
 func BenchmarkFront(b *testing.B) {
-	app := rawApp(b)
+	b.Run("app-keeps", func(b *testing.B) { benchFront(b, rawApp(b, false)) })
+	// An app that closes every connection (Gunicorn's sync workers): a
+	// new app connection per request.
+	b.Run("app-closes", func(b *testing.B) { benchFront(b, rawApp(b, true)) })
+}
+
+func benchFront(b *testing.B, app string) {
 	set := defaults()
 	set.AccessLogfile = filepath.Join(b.TempDir(), "access.log")
 	log := logrus.New()
@@ -105,14 +111,18 @@ func readAnswer(br *bufio.Reader) error {
 }
 
 // rawApp serves "hello\n" to every request on a loopback port, reading
-// heads line by line; it returns its address.
-func rawApp(b *testing.B) string {
+// heads line by line, and closes the connection after each answer when
+// closes is set; it returns its address.
+func rawApp(b *testing.B, closes bool) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ln.Close() })
 	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n")
+	if closes {
+		answer = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 6\r\n\r\nhello\n")
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -128,7 +138,7 @@ func rawApp(b *testing.B) string {
 						return
 					}
 					if len(line) <= 2 {
-						if _, err := c.Write(answer); err != nil {
+						if _, err := c.Write(answer); err != nil || closes {
 							return
 						}
 					}
