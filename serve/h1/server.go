@@ -63,6 +63,8 @@ type Server struct {
 	Log     *logrus.Logger
 
 	watchAfter time.Duration // the client watch's delay, if not watchAfter (tests)
+	parkAfter  time.Duration // the wait before parking, if not parkAfter (tests)
+	park       parker
 
 	initOnce    sync.Once
 	workq       chan *conn    // hands a connection to a waiting worker
@@ -234,6 +236,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	gone := s.gone
 	s.mu.Unlock()
+	s.park.stop()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -254,6 +257,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
+	s.park.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.shutting.Store(true)
