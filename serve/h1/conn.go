@@ -70,10 +70,12 @@ type conn struct {
 	watch watcher
 
 	// Parking (park.go): the end of the wait for the next request; c is,
-	// or was just, parked; its socket is in the parker's epoll set.
+	// or was just, parked; its socket is in the parker's epoll set; the
+	// request being read came within parkAfter.
 	idleUntil time.Time
 	resumed   bool
 	epolled   bool
+	shortWait bool
 }
 
 // setState records and reports a change of state.

@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"os"
@@ -129,11 +130,9 @@ func (c *conn) waitIdle() (parked bool) {
 	short := limit <= 0 || c.srv.parkWait() < limit
 	switch {
 	case c.readErr == nil:
-		if short {
-			// The request's own deadline is IdleTimeout's, as it would
-			// have been without parking.
-			_ = c.nc.SetReadDeadline(c.idleUntil)
-		}
+		// A body gets IdleTimeout's deadline back (bodyDeadline); a
+		// head not yet whole gets ReadHeaderTimeout's (readRequest).
+		c.shortWait = short && (c.srv.IdleTimeout <= 0 || bytes.Contains(c.buf[c.rp:c.wp], crlfcrlf))
 	case short && errors.Is(c.readErr, os.ErrDeadlineExceeded) && !c.idleOver(time.Now()):
 		c.readErr = nil
 		if p.park(c) {
@@ -147,6 +146,20 @@ func (c *conn) waitIdle() (parked bool) {
 		c.waitFill()
 	}
 	return false
+}
+
+// bodyDeadline gives the request read after a wait shortened for
+// parking, when it has a body, the read deadline it would have had
+// without parking: IdleTimeout's, from the last answer. A request
+// without a body reads nothing more (a busy connection's GETs pay no
+// second deadline).
+func (c *conn) bodyDeadline(body bool) {
+	if c.shortWait {
+		c.shortWait = false
+		if body {
+			_ = c.nc.SetReadDeadline(c.idleUntil)
+		}
+	}
 }
 
 // park hands c, waiting for a request with nothing buffered, to the

@@ -81,6 +81,23 @@ func TestParkedConnectionAnswersItsNextRequests(t *testing.T) {
 	waitParked(t, s, 1)
 }
 
+// The shorter wait before parking does not bound a request body: on a
+// kept connection the body has IdleTimeout from the answer, as without
+// parking.
+func TestBodyAfterTheHeadIsNotCutAtParkAfter(t *testing.T) {
+	const park = 50 * time.Millisecond
+	s := &Server{Handler: http.HandlerFunc(echo), parkAfter: park}
+	addr := serveRaw(t, s)
+	c, br := dial(t, addr)
+	get(t, c, br, "/")
+	io.WriteString(c, "PUT /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+	time.Sleep(3 * park) // the client is slow: not a synchronisation
+	io.WriteString(c, "body")
+	if _, got := readResponse(t, br, "PUT"); got != `PUT /slow HTTP/1.1 host=x body="body" trailer=""` {
+		t.Fatalf("answer to a body sent %v after its head: %q", 3*park, got)
+	}
+}
+
 // A connection whose next request comes quickly is not parked: the busy
 // path pays no epoll_ctl nor hand-off.
 func TestBusyConnectionIsNotParked(t *testing.T) {
