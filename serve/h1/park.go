@@ -167,6 +167,14 @@ func (c *conn) bodyDeadline(body bool) {
 // server is shutting down, or epoll failed): c is then still the
 // caller's.
 func (p *parker) park(c *conn) bool {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	sock, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
 	op := unix.EPOLL_CTL_MOD
 	if !c.epolled {
 		op = unix.EPOLL_CTL_ADD
@@ -190,8 +198,7 @@ func (p *parker) park(c *conn) bool {
 	// From here another goroutine may take c: the parker's when the
 	// socket is readable, the sweep's, stop's.
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(id), Pad: int32(id >> 32)}
-	var err error
-	cerr := c.raw.Control(func(fd uintptr) {
+	cerr := sock.Control(func(fd uintptr) {
 		if cerr := p.rc.Control(func(epfd uintptr) {
 			err = unix.EpollCtl(int(epfd), op, int(fd), &ev)
 			if err == unix.ENOENT {
