@@ -99,7 +99,8 @@ func (c *conn) idleFor(d time.Duration) time.Duration {
 	return d
 }
 
-// waitIdle is waitFill for the next request of a kept connection: it
+// waitIdle is waitFill for the next request of a kept connection (read
+// by its descriptor: canWait said so): it
 // waits in the goroutine up to the deadline prepare set, then parks the
 // connection; crowded, it parks it at once. It reports true when c was
 // parked: c then belongs to the parker, and the caller leaves it at once.
@@ -109,10 +110,6 @@ func (c *conn) waitIdle() (parked bool) {
 		if c.idleUntil.IsZero() {
 			_ = c.nc.SetReadDeadline(time.Time{}) // the parking's is past
 		}
-		c.waitFill()
-		return false
-	}
-	if c.raw == nil {
 		c.waitFill()
 		return false
 	}
