@@ -23,6 +23,18 @@ func waitParked(t *testing.T, s *Server, n int) {
 	})
 }
 
+// parkedTwice serves s and returns a connection that was parked after
+// its first request, taken up for its second, and parked again.
+func parkedTwice(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, br := dial(t, serveRaw(t, s))
+	for _, path := range []string{"/1", "/2"} {
+		get(t, c, br, path)
+		waitParked(t, s, 1)
+	}
+	return c, br
+}
+
 // get sends a request on c and checks its answer.
 func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) {
 	t.Helper()
@@ -56,12 +68,7 @@ func TestIdleConnectionsHoldLittleMemory(t *testing.T) {
 // answered as before, whether they come whole, in pieces or pipelined.
 func TestParkedConnectionAnswersItsNextRequests(t *testing.T) {
 	s := &Server{Handler: http.HandlerFunc(echo), parkAfter: 20 * time.Millisecond}
-	addr := serveRaw(t, s)
-	c, br := dial(t, addr)
-	get(t, c, br, "/1")
-	waitParked(t, s, 1)
-	get(t, c, br, "/2")
-	waitParked(t, s, 1)
+	c, br := parkedTwice(t, s)
 
 	io.WriteString(c, "GET /3 HTTP/1.1\r\n")
 	waitParked(t, s, 0)
@@ -178,12 +185,7 @@ func TestParkedConnStates(t *testing.T) {
 		states = append(states, st)
 		mu.Unlock()
 	}}
-	addr := serveRaw(t, s)
-	c, br := dial(t, addr)
-	get(t, c, br, "/1")
-	waitParked(t, s, 1)
-	get(t, c, br, "/2")
-	waitParked(t, s, 1)
+	_, br := parkedTwice(t, s)
 	s.Close()
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("parked connection after Close: %v, want it closed", err)
