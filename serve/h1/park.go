@@ -35,8 +35,12 @@ const (
 // parker is the set of parked connections of a server, made with the
 // first one parked. Its epoll instance is itself waited on by Go's
 // network poller (an epoll descriptor is pollable): one goroutine, run,
-// reads its events without holding a thread, and a read deadline on it
-// paces the sweep that closes the connections past IdleTimeout.
+// reads its events with epoll_wait(0) when the poller says there are
+// some, and a read deadline on the descriptor paces the sweep that closes
+// the connections past IdleTimeout. A goroutine blocked in epoll_wait
+// would hold a thread in a system call for good, and need a descriptor
+// of its own to be woken for the sweep and for stop; here stop closes
+// the descriptor, and the poller's timers do the rest.
 type parker struct {
 	waiting atomic.Int32 // kept connections waiting in their goroutines
 
