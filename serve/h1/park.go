@@ -13,21 +13,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Parking: a kept connection that waits long for its next request, or
-// one of many waiting, is let go by its goroutine and watched by the
-// server's own epoll instance instead; a worker takes it up again where
-// it was when the socket becomes readable or the client hangs up. An
-// idle connection then costs its conn and its socket, not a goroutine's
-// stack. Only plain sockets read by their descriptor (c.raw) park; TLS
-// connections wait in their goroutine.
+// Parking: a kept connection that waits long for its next request is
+// let go by its goroutine and watched by the server's own epoll instance
+// instead; a worker takes it up again where it was when the socket
+// becomes readable or the client hangs up. An idle connection then costs
+// its conn and its socket, not a goroutine's stack. Only plain sockets
+// read by their descriptor (c.raw) park; TLS connections wait in their
+// goroutine.
 const (
 	// parkAfter is how long a kept connection waits for its next request
 	// in its goroutine before it is parked. A busy connection's next
-	// request comes well within it: it pays no epoll_ctl nor hand-off.
+	// request comes well within it: it pays no epoll_ctl nor hand-off (a
+	// request on a parked connection costs ~10 µs more in
+	// BenchmarkKeepAlive).
 	parkAfter = time.Second
-	// parkCrowd: once more kept connections than this wait in their
-	// goroutines, the next one to wait is parked at once.
+	// parkCrowd: once this many kept connections wait in their
+	// goroutines, the next ones to wait are parked after crowdWait. Not
+	// at once: with hundreds of busy connections, that would park
+	// requests that come tens of microseconds after their answer.
 	parkCrowd = 256
+	crowdWait = 20 * time.Millisecond
 	// parkEvents is how many readiness events one epoll_wait takes.
 	parkEvents = 128
 )
@@ -69,21 +74,14 @@ func (s *Server) sweepEvery() time.Duration {
 	return min(max(s.IdleTimeout/16, 10*time.Millisecond), time.Second)
 }
 
-// idleLimit is the wait for the next request on a kept connection (as
-// prepare sets it); 0 for none.
-func (s *Server) idleLimit() time.Duration {
-	if s.IdleTimeout > 0 {
-		return s.IdleTimeout
-	}
-	return max(s.ReadHeaderTimeout, 0)
-}
-
 // idleFor is prepare's read deadline for the next request on a kept
 // connection that would wait d (none when d <= 0): it notes when the
 // wait ends (d from the answer) and returns the part of it to wait in
-// the goroutine. A connection taken up from the parker waits what is
-// left of its d.
+// the goroutine, parkAfter (crowdWait when crowded), or d when that is
+// shorter; c.shortWait says which. A connection taken up from the parker
+// waits what is left of its d.
 func (c *conn) idleFor(d time.Duration) time.Duration {
+	c.shortWait = false
 	if c.resumed {
 		if c.idleUntil.IsZero() {
 			return 0
@@ -97,17 +95,22 @@ func (c *conn) idleFor(d time.Duration) time.Duration {
 	if c.raw == nil {
 		return d
 	}
-	if p := c.srv.parkWait(); d <= 0 || p < d {
-		return p
+	w := c.srv.parkWait()
+	if c.srv.park.waiting.Load() >= parkCrowd {
+		w = min(w, crowdWait)
 	}
-	return d
+	if d > 0 && d <= w {
+		return d
+	}
+	c.shortWait = true
+	return w
 }
 
 // waitIdle is waitFill for the next request of a kept connection (read
-// by its descriptor: canWait said so): it
-// waits in the goroutine up to the deadline prepare set, then parks the
-// connection; crowded, it parks it at once. It reports true when c was
-// parked: c then belongs to the parker, and the caller leaves it at once.
+// by its descriptor: canWait said so): it waits in the goroutine up to
+// the deadline prepare set, then parks the connection if that deadline
+// was idleFor's shorter one. It reports true when c was parked: c then
+// belongs to the parker, and the caller leaves it at once.
 func (c *conn) waitIdle() (parked bool) {
 	if c.resumed {
 		c.resumed = false // readable or hung up: the read does not wait
@@ -118,24 +121,16 @@ func (c *conn) waitIdle() (parked bool) {
 		return false
 	}
 	p := &c.srv.park
-	if p.waiting.Add(1) > parkCrowd {
-		p.waiting.Add(-1)
-		if p.park(c) {
-			return true
-		}
-		p.waiting.Add(1)
-	}
+	p.waiting.Add(1)
 	c.waitFill()
 	p.waiting.Add(-1)
-	limit := c.srv.idleLimit()
-	short := limit <= 0 || c.srv.parkWait() < limit
 	switch {
 	case c.readErr == nil:
 		// A body gets IdleTimeout's deadline back (bodyDeadline); a
 		// head not yet whole gets ReadHeaderTimeout's (readRequest).
-		c.shortWait = short && (c.srv.IdleTimeout <= 0 || bytes.Contains(c.buf[c.rp:c.wp], crlfcrlf))
-	case short && errors.Is(c.readErr, os.ErrDeadlineExceeded) && !c.idleOver(time.Now()):
-		c.readErr = nil
+		c.shortWait = c.shortWait && (c.srv.IdleTimeout <= 0 || bytes.Contains(c.buf[c.rp:c.wp], crlfcrlf))
+	case c.shortWait && errors.Is(c.readErr, os.ErrDeadlineExceeded) && !c.idleOver(time.Now()):
+		c.readErr, c.shortWait = nil, false
 		if p.park(c) {
 			return true
 		}

@@ -23,6 +23,16 @@ func waitParked(t *testing.T, s *Server, n int) {
 	})
 }
 
+// waitCrowdParked waits until all but parkCrowd of n idle connections
+// of s are parked (after crowdWait).
+func waitCrowdParked(t *testing.T, s *Server, n int) {
+	t.Helper()
+	testprog.Eventually(t, "the crowd parked", 10*time.Second, func() (bool, string) {
+		got := s.park.parked()
+		return got >= n-parkCrowd, fmt.Sprint(got, " parked")
+	})
+}
+
 // parkedTwice serves s and returns a connection that was parked after
 // its first request, taken up for its second, and parked again.
 func parkedTwice(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
@@ -45,8 +55,8 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader, path string) {
 }
 
 // Idle keep-alive connections cost the server no goroutine and no
-// buffer: with many, each holds less than 4 KB (heap and stacks after a
-// collection; a waiting goroutine's stack alone is 4 KB).
+// buffer: with many, all parked, each holds less than 4 KB (heap and
+// stacks after a collection; a waiting goroutine's stack alone is 4 KB).
 func TestIdleConnectionsHoldLittleMemory(t *testing.T) {
 	const conns, bound = 2000, 4096
 	s := &Server{Handler: http.HandlerFunc(echo), IdleTimeout: 75 * time.Second}
@@ -56,9 +66,10 @@ func TestIdleConnectionsHoldLittleMemory(t *testing.T) {
 		c, br := dial(t, addr)
 		get(t, c, br, "/")
 	}
+	waitParked(t, s, conns)
 	after, _ := inUse()
 	per := (after - before) / conns
-	t.Logf("%d B per idle connection; %d of %d parked", per, s.park.parked(), conns)
+	t.Logf("%d B per idle connection", per)
 	if per > bound {
 		t.Errorf("%d B per idle connection, want at most %d", per, bound)
 	}
@@ -221,8 +232,8 @@ func TestShutdownClosesParkedConnections(t *testing.T) {
 	}
 }
 
-// With more than parkCrowd connections waiting, the next ones park at
-// once; all of them are taken up again, several times, when their
+// With parkCrowd connections waiting, the next ones park after
+// crowdWait; all of them are taken up again, several times, when their
 // clients send at the same time.
 func TestCrowdedConnectionsParkAndResume(t *testing.T) {
 	const n = parkCrowd + 150
@@ -234,10 +245,7 @@ func TestCrowdedConnectionsParkAndResume(t *testing.T) {
 		cs[i], brs[i] = dial(t, addr)
 		get(t, cs[i], brs[i], "/")
 	}
-	testprog.Eventually(t, "the crowd parked", 10*time.Second, func() (bool, string) {
-		got := s.park.parked()
-		return got >= n-parkCrowd, fmt.Sprint(got, " parked")
-	})
+	waitCrowdParked(t, s, n)
 	for round := range 3 {
 		for i, c := range cs {
 			fmt.Fprintf(c, "GET /%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", round, i)

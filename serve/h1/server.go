@@ -16,7 +16,7 @@
 // that goes away cancels the request's context as net/http's would.
 //
 // A kept connection on a plain socket that waits parkAfter (1 s) for its
-// next request, or any one once more than parkCrowd (256) wait, is parked
+// next request (crowdWait, 20 ms, once parkCrowd, 256, wait) is parked
 // (park.go): its socket goes into an epoll set of the server's own, its
 // goroutine back to the workers, and the header map kept between requests
 // goes too, so that an idle connection costs its conn and its socket
