@@ -71,7 +71,7 @@ type conn struct {
 
 	// Parking (park.go): the end of the wait for the next request; c is,
 	// or was just, parked; its socket is in the parker's epoll set; the
-	// request being read came within parkAfter.
+	// read deadline is the wait before parking, not idleUntil.
 	idleUntil time.Time
 	resumed   bool
 	epolled   bool
@@ -125,7 +125,8 @@ func (c *conn) serve() {
 		if c.canWait() {
 			// The wait for a request, from this shallow frame: a
 			// goroutine's stack shrinks (at a collection) only to four
-			// times what it uses, and idle connections are many.
+			// times what it uses. A kept connection that waits long
+			// is parked, and its goroutine let go.
 			if first {
 				c.waitFill()
 			} else if parked = c.waitIdle(); parked {

@@ -8,12 +8,12 @@
 // pooled buffer, checked byte by byte by httpcheck's Stream as it is
 // read, and parsed once, into one string for the whole head; the response
 // head and a body that fits are written with one write when the handler
-// returns. Between requests a connection
-// holds no buffer: a plain socket is read by its descriptor
-// (internal/rawio), and the buffer taken when bytes are there. There is
-// no background read per request: a request that takes longer than
-// watchAfter gets one (a goroutine reading the client), so that a client
-// that goes away cancels the request's context as net/http's would.
+// returns. Between requests a connection holds no buffer: a plain socket
+// is read by its descriptor (internal/rawio), and the buffer taken when
+// bytes are there. There is no background read per request: a request
+// that takes longer than watchAfter gets one (a goroutine reading the
+// client), so that a client that goes away cancels the request's context
+// as net/http's would.
 //
 // A kept connection on a plain socket that waits parkAfter (1 s) for its
 // next request (crowdWait, 20 ms, once parkCrowd, 256, wait) is parked
