@@ -70,6 +70,14 @@ type conn struct {
 	hijacked   bool
 
 	watch watcher
+
+	// Parking (park.go): the end of the wait for the next request; c is,
+	// or was just, parked; its socket is in the parker's epoll set; the
+	// read deadline is the wait before parking, not idleUntil.
+	idleUntil time.Time
+	resumed   bool
+	epolled   bool
+	shortWait bool
 }
 
 // setState records and reports a change of state.
@@ -93,7 +101,11 @@ func (c *conn) closeIfIdle() {
 }
 
 func (c *conn) serve() {
+	parked := false
 	defer func() {
+		if parked {
+			return // the parker has it, and may have handed it on
+		}
 		if c.hijacked {
 			c.srv.forget(c)
 			return
@@ -106,6 +118,38 @@ func (c *conn) serve() {
 		c.setState(http.StateClosed)
 		c.srv.forget(c)
 	}()
+	first := !c.resumed // a parked connection goes on where it was
+	if first {
+		c.setup()
+	}
+	for ; ; first = false {
+		started := c.prepare(first)
+		if c.canWait() {
+			// The wait for a request, from this shallow frame: a
+			// goroutine's stack shrinks (at a collection) only to four
+			// times what it uses. A kept connection that waits long
+			// is parked, and its goroutine let go.
+			if first {
+				c.waitFill()
+			} else if parked = c.waitIdle(); parked {
+				return
+			}
+		}
+		req, err := c.readRequest(first, started)
+		if err != nil {
+			c.failed(err)
+			return
+		}
+		if !c.handle(req) || c.srv.shutting.Load() {
+			return
+		}
+		c.setState(http.StateIdle)
+	}
+}
+
+// setup readies a new connection: its limits, stream, context and
+// socket.
+func (c *conn) setup() {
 	c.lim = c.srv.Limits
 	if c.srv.LimitsNow != nil {
 		c.lim = c.srv.LimitsNow()
@@ -126,24 +170,6 @@ func (c *conn) serve() {
 			c.getBuf = func() []byte { c.ensureBuf(); return c.buf }
 			c.putBuf = c.release
 		}
-	}
-	for first := true; ; first = false {
-		started := c.prepare(first)
-		if c.canWait() {
-			// The wait for a request, from this shallow frame: a
-			// goroutine's stack shrinks (at a collection) only to four
-			// times what it uses, and idle connections are many.
-			c.waitFill()
-		}
-		req, err := c.readRequest(first, started)
-		if err != nil {
-			c.failed(err)
-			return
-		}
-		if !c.handle(req) || c.srv.shutting.Load() {
-			return
-		}
-		c.setState(http.StateIdle)
 	}
 }
 
@@ -267,6 +293,9 @@ func (c *conn) prepare(first bool) (started bool) {
 	wait := c.srv.IdleTimeout
 	if first || started || wait <= 0 {
 		wait = c.srv.ReadHeaderTimeout
+	}
+	if !first && !started {
+		wait = c.idleFor(wait)
 	}
 	if wait > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(wait))

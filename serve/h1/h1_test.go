@@ -47,14 +47,37 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// serveTest serves h on a loopback port until the test ends.
+// serveTest serves h on a loopback port until the test ends, on
+// connections that count their writes (and hide their descriptors).
 func serveTest(t *testing.T, s *Server) (addr string, l *countingListener) {
+	t.Helper()
+	l = &countingListener{Listener: listenTest(t)}
+	serveListener(t, s, l)
+	return l.Addr().String(), l
+}
+
+// serveRaw serves h on a loopback port until the test ends, on plain
+// sockets, read by their descriptors.
+func serveRaw(t *testing.T, s *Server) (addr string) {
+	t.Helper()
+	l := listenTest(t)
+	serveListener(t, s, l)
+	return l.Addr().String()
+}
+
+func listenTest(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l = &countingListener{Listener: ln}
+	return ln
+}
+
+// serveListener serves l with s until the test ends, with timeouts of
+// 10 s where s has none.
+func serveListener(t *testing.T, s *Server, l net.Listener) {
+	t.Helper()
 	if s.ReadHeaderTimeout == 0 {
 		s.ReadHeaderTimeout = 10 * time.Second
 	}
@@ -69,7 +92,6 @@ func serveTest(t *testing.T, s *Server) (addr string, l *countingListener) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), l
 }
 
 func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {

@@ -78,6 +78,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if err := c.setBody(r); err != nil {
 		return nil, err
 	}
+	c.bodyDeadline(r.Body != http.NoBody)
 	return r, nil
 }
 
