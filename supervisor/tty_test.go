@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,18 +9,8 @@ import (
 	"gsup/procfile"
 )
 
-// openFDs counts the test process's open file descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(fds)
-}
-
 func TestRealTTY(t *testing.T) {
-	before := openFDs(t)
+	before := testprog.OpenFDs(t)
 	// The shell is the instance's main process ($$): a session and a
 	// group of its own, stdout and stderr a terminal with echo off, 80x24.
 	cmd := `test -t 1 && test -t 2 && echo terminals; ` +
@@ -45,5 +34,5 @@ func TestRealTTY(t *testing.T) {
 		t.Errorf("output has a CR: %q", out.String())
 	}
 	// The terminal's master is closed once the instance has ended.
-	testprog.Eventually(t, "the terminal to be closed", 10*time.Second, func() (bool, string) { return openFDs(t) <= before, "" })
+	testprog.Eventually(t, "the terminal to be closed", 10*time.Second, func() (bool, string) { return testprog.OpenFDs(t) <= before, "" })
 }
