@@ -28,10 +28,16 @@ type Conn struct {
 type op struct {
 	fn    func(fd uintptr) bool
 	p     []byte
-	get   func() []byte
-	put   func()
+	bufs  Buffers
 	n     int
 	errno syscall.Errno
+}
+
+// Buffers lends ReadWaiting a buffer when the socket may have data, and
+// takes it back when it had none after all.
+type Buffers interface {
+	TakeBuf() []byte
+	PutBuf()
 }
 
 // New returns the Conn of rc.
@@ -42,13 +48,14 @@ func New(rc syscall.RawConn) *Conn {
 	return c
 }
 
-// ReadWaiting reads into the buffer get returns (called when the socket
-// has data, or may have: it can be called again after EAGAIN, once put
-// has taken the first back), waiting for readability without one. It
-// returns what read(2) returned; n is 0 and err nil at end of file.
-func (c *Conn) ReadWaiting(get func() []byte, put func()) (n int, err error) {
-	c.r.get, c.r.put = get, put
-	defer func() { c.r.get, c.r.put = nil, nil }()
+// ReadWaiting reads into the buffer b.TakeBuf returns (called when the
+// socket has data, or may have: it can be called again after EAGAIN,
+// once b.PutBuf has taken the first back), waiting for readability
+// without one. It returns what read(2) returned; n is 0 and err nil at
+// end of file.
+func (c *Conn) ReadWaiting(b Buffers) (n int, err error) {
+	c.r.bufs = b
+	defer func() { c.r.bufs = nil }()
 	return c.run(&c.r, nil)
 }
 
@@ -104,8 +111,8 @@ func (c *Conn) run(o *op, p []byte) (int, error) {
 // read is one try of a read: false to wait for readability.
 func (o *op) read(fd uintptr) bool {
 	b := o.p
-	if o.get != nil {
-		b = o.get()
+	if o.bufs != nil {
+		b = o.bufs.TakeBuf()
 	}
 	for {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
@@ -113,8 +120,8 @@ func (o *op) read(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			if o.put != nil {
-				o.put()
+			if o.bufs != nil {
+				o.bufs.PutBuf()
 			}
 			return false
 		case 0:

@@ -33,6 +33,15 @@ func pair(t *testing.T) (server, client net.Conn) {
 	return server, client
 }
 
+// bufs lends ReadWaiting the buffers of get and put.
+type bufs struct {
+	get func() []byte
+	put func()
+}
+
+func (b *bufs) TakeBuf() []byte { return b.get() }
+func (b *bufs) PutBuf()         { b.put() }
+
 func conn(t *testing.T, c net.Conn) *Conn {
 	t.Helper()
 	rc, err := c.(syscall.Conn).SyscallConn()
@@ -47,13 +56,13 @@ func TestNoAllocations(t *testing.T) {
 	server, client := pair(t)
 	rs, rc := conn(t, server), conn(t, client)
 	buf := make([]byte, 16)
-	get, put := func() []byte { return buf }, func() {}
+	b := &bufs{func() []byte { return buf }, func() {}}
 	msg := []byte("hello")
 	allocs := testing.AllocsPerRun(100, func() {
 		rc.Write(msg)
 		rs.Read(buf)
 		rc.Write(msg)
-		rs.ReadWaiting(get, put)
+		rs.ReadWaiting(b)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per run; want none", allocs)
@@ -84,7 +93,7 @@ func TestReadWaitsWithoutABuffer(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := rc.ReadWaiting(func() []byte { out.Add(1); gets.Add(1); return buf }, func() { out.Add(-1) })
+		n, err := rc.ReadWaiting(&bufs{func() []byte { out.Add(1); gets.Add(1); return buf }, func() { out.Add(-1) }})
 		done <- result{n, err}
 	}()
 	testprog.Eventually(t, "Read waiting", 5*time.Second, func() (bool, string) {
@@ -98,7 +107,7 @@ func TestReadWaitsWithoutABuffer(t *testing.T) {
 		t.Errorf("Read: %d %v %q, %d buffers out; want 5 bytes in the one buffer taken", r.n, r.err, buf[:r.n], out.Load())
 	}
 	client.Close()
-	if n, err := rc.ReadWaiting(func() []byte { return buf }, func() {}); n != 0 || err != nil {
+	if n, err := rc.ReadWaiting(&bufs{func() []byte { return buf }, func() {}}); n != 0 || err != nil {
 		t.Errorf("after the peer closed: %d, %v; want 0, nil", n, err)
 	}
 }
@@ -109,7 +118,7 @@ func TestReadDeadline(t *testing.T) {
 	rc := conn(t, server)
 	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	buf := make([]byte, 8)
-	if _, err := rc.ReadWaiting(func() []byte { return buf }, func() {}); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if _, err := rc.ReadWaiting(&bufs{func() []byte { return buf }, func() {}}); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Read past the deadline: %v", err)
 	}
 }

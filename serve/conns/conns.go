@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"gsup/internal/rawio"
 )
 
 // Reserve is the number of file descriptors the default cap leaves for
@@ -272,6 +274,15 @@ func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 		return nil, errors.ErrUnsupported
 	}
 	return sc.SyscallConn()
+}
+
+// RawIO is the accepted connection's rawio.Conn, if it has one (reads
+// by it are not counted or bounded here, as SyscallConn's).
+func (c *Conn) RawIO() *rawio.Conn {
+	if r, ok := c.Conn.(interface{ RawIO() *rawio.Conn }); ok {
+		return r.RawIO()
+	}
+	return nil
 }
 
 // Write writes p. With a SendTimeout, each write must make progress

@@ -61,8 +61,6 @@ type conn struct {
 	linger  bool             // a refusal was answered: linger before closing
 
 	raw        *rawio.Conn // the socket, when nothing between reads it
-	getBuf     func() []byte
-	putBuf     func() // ReadWaiting's, made once
 	ctx        context.Context
 	remoteAddr string
 	tls        *tls.ConnectionState
@@ -164,11 +162,11 @@ func (c *conn) setup() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		c.tls = &cs
+	} else if r, ok := c.nc.(interface{ RawIO() *rawio.Conn }); ok && r.RawIO() != nil {
+		c.raw = r.RawIO() // the listener's, shared: reads here, writes there
 	} else if sc, ok := c.nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.raw = rawio.New(rc)
-			c.getBuf = func() []byte { c.ensureBuf(); return c.buf }
-			c.putBuf = c.release
 		}
 	}
 }
@@ -181,6 +179,10 @@ func (c *conn) release() {
 	}
 	c.bufp, c.buf = nil, nil
 }
+
+// TakeBuf and PutBuf lend rawio.ReadWaiting the read buffer.
+func (c *conn) TakeBuf() []byte { c.ensureBuf(); return c.buf }
+func (c *conn) PutBuf()         { c.release() }
 
 func (c *conn) ensureBuf() {
 	if c.buf == nil {
@@ -195,7 +197,7 @@ func (c *conn) ensureBuf() {
 // that finds nothing, the wait, the read.
 func (c *conn) waitFill() {
 	c.release()
-	n, err := c.raw.ReadWaiting(c.getBuf, c.putBuf)
+	n, err := c.raw.ReadWaiting(c)
 	switch {
 	case err != nil:
 		c.readErr = err

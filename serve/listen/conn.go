@@ -216,6 +216,16 @@ func (c *conn) SyscallConn() (syscall.RawConn, error) {
 	return sc.SyscallConn()
 }
 
+// RawIO is the socket's descriptor for reads and writes by rawio (nil
+// with the PROXY protocol on, whose header reader stands between), for a
+// connection layer to share.
+func (c *conn) RawIO() *rawio.Conn {
+	if c.pc != nil {
+		return nil
+	}
+	return c.raw
+}
+
 // SetLinger sets SO_LINGER on a TCP connection (0: Close resets it).
 func (c *conn) SetLinger(sec int) error {
 	if tc, ok := c.sock.(*net.TCPConn); ok {
