@@ -12,13 +12,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
 
-// Conn is a socket read and written by its descriptor. One read and one
+// Conn is a socket read and written by its descriptor. A read and a
 // write may run at once; each direction's state is kept here, so that a
-// call allocates nothing.
+// call allocates nothing (calls in the same direction take turns).
 type Conn struct {
 	rc   syscall.RawConn
 	r, w op
@@ -26,6 +27,7 @@ type Conn struct {
 
 // op is one direction's call in progress; fn is bound once, in New.
 type op struct {
+	mu    sync.Mutex // one call at a time uses the fields below
 	fn    func(fd uintptr) bool
 	p     []byte
 	bufs  Buffers
@@ -54,9 +56,7 @@ func New(rc syscall.RawConn) *Conn {
 // without one. It returns what read(2) returned; n is 0 and err nil at
 // end of file.
 func (c *Conn) ReadWaiting(b Buffers) (n int, err error) {
-	c.r.bufs = b
-	defer func() { c.r.bufs = nil }()
-	return c.run(&c.r, nil)
+	return c.run(&c.r, nil, b)
 }
 
 // Read reads into p, as net's Read does (io.EOF at end of file).
@@ -64,7 +64,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := c.run(&c.r, p)
+	n, err := c.run(&c.r, p, nil)
 	if n == 0 && err == nil {
 		err = io.EOF
 	}
@@ -83,13 +83,15 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	return c.run(&c.w, p)
+	return c.run(&c.w, p, nil)
 }
 
 // run does o (c.r or c.w) with p: the system calls, and the poller's
 // waits between them.
-func (c *Conn) run(o *op, p []byte) (int, error) {
-	o.p, o.n, o.errno = p, 0, 0
+func (c *Conn) run(o *op, p []byte, b Buffers) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.p, o.bufs, o.n, o.errno = p, b, 0, 0
 	var err error
 	name := "read"
 	if o == &c.w {
@@ -98,7 +100,7 @@ func (c *Conn) run(o *op, p []byte) (int, error) {
 	} else {
 		err = c.rc.Read(o.fn)
 	}
-	o.p = nil
+	o.p, o.bufs = nil, nil
 	if err != nil {
 		return o.n, err
 	}

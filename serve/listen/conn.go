@@ -92,7 +92,7 @@ type conn struct {
 	info     forward.ClientInfo
 	remote   net.Addr    // the PROXY client, for RemoteAddr; nil = the peer
 	refused  error       // returned by every Read and Write once refused
-	raw      *rawio.Conn // sock's descriptor, for small writes
+	raw      *rawio.Conn // sock's descriptor, for reads (without PROXY) and small writes
 }
 
 func (cfg *connConfig) newConn(sock net.Conn) *conn {
@@ -157,6 +157,9 @@ func (cfg *connConfig) validate(h *proxyproto.Header) error {
 
 func (c *conn) Read(b []byte) (int, error) {
 	if c.pc == nil {
+		if c.raw != nil {
+			return c.raw.Read(b)
+		}
 		return c.sock.Read(b)
 	}
 	if c.handshake(); c.refused != nil {
