@@ -185,7 +185,7 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) {
 	}
 	client := ci.Host()
 
-	if chain := joinValues(out.Values(HeaderFor)); trusted && chain != "" {
+	if chain := joinValues(out[HeaderFor]); trusted && chain != "" {
 		if client != "" {
 			chain += ", " + client
 		}
@@ -200,7 +200,7 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) {
 		out.Set(HeaderProto, scheme)
 	}
 
-	if !trusted || joinValues(out.Values(HeaderHost)) == "" {
+	if !trusted || joinValues(out[HeaderHost]) == "" {
 		if host != "" {
 			out.Set(HeaderHost, host)
 		} else {
@@ -244,9 +244,14 @@ func protoOf(h http.Header) (string, bool) {
 	return "", false
 }
 
-// firstValue returns the first comma-separated element of a header, trimmed.
+// firstValue returns the first comma-separated element of a header,
+// trimmed. name is in canonical form (every caller's is a constant), so
+// the map is read without canonicalizing it again.
 func firstValue(h http.Header, name string) string {
-	v := h.Get(name)
+	var v string
+	if vs := h[name]; len(vs) > 0 {
+		v = vs[0]
+	}
 	if i := strings.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
