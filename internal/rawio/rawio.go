@@ -59,12 +59,13 @@ func (c *Conn) ReadWaiting(b Buffers) (n int, err error) {
 	return c.run(&c.r, nil, b)
 }
 
-// Read reads into p, as net's Read does (io.EOF at end of file).
+// Read reads into p, as net's Read does (io.EOF at end of file), at most
+// MaxWrite bytes at a time, for the same reason as Write's bound.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := c.run(&c.r, p, nil)
+	n, err := c.run(&c.r, p[:min(len(p), MaxWrite)], nil)
 	if n == 0 && err == nil {
 		err = io.EOF
 	}
