@@ -104,7 +104,10 @@ func (f *handling) info(r *http.Request) (*reqInfo, bool) {
 
 func (f *handling) rewrite(out http.Header, in *http.Request) {
 	ri, trusted := f.info(in)
-	forward.Rewrite(out, in.Host, ri.ci, trusted)
+	scheme := forward.Rewrite(out, in.Host, ri.ci, trusted)
+	if rec := upstream.RecordFrom(in.Context()); rec != nil {
+		rec.Scheme = scheme // for the access log, which would compute it again
+	}
 }
 
 // ServeHTTP is the handling layer's entry point, the http.Handler both
@@ -276,7 +279,10 @@ func (f *handling) logAccess(s *Server, r *http.Request, ri *reqInfo, trusted bo
 		Start:          start,
 		Duration:       time.Since(start),
 		PID:            s.pid,
-		Scheme:         forward.Scheme(r.Header, ri.ci, trusted),
+		Scheme:         rec.Scheme,
+	}
+	if e.Scheme == "" { // not forwarded: gsup answered itself
+		e.Scheme = forward.Scheme(r.Header, ri.ci, trusted)
 	}
 	s.writeEntry(f.format, &e, ri.ci)
 }

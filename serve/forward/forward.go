@@ -174,9 +174,10 @@ func foldEqual(s, lower string) bool {
 //
 // X-Forwarded-For is absent only when there is no address to put in it:
 // a UNIX-socket client without PROXY and without a trusted chain.
-// X-Forwarded-Host is set only when host is not empty.
-func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) {
-	scheme := Scheme(out, ci, trusted)
+// X-Forwarded-Host is set only when host is not empty. Rewrite returns
+// the scheme it gave the app.
+func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) (scheme string) {
+	scheme = Scheme(out, ci, trusted)
 	for name := range out {
 		forwarding, underscore := isForwarding(name)
 		if forwarding && (underscore || !trusted) {
@@ -207,6 +208,7 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) {
 			out.Del(HeaderHost)
 		}
 	}
+	return scheme
 }
 
 // Scheme returns "https" or "http": the scheme of the request as the app

@@ -164,6 +164,7 @@ type Record struct {
 	BytesSent   int64  // response body bytes written to the client
 	Upstream    string // address of the instance that answered, if any
 	ClientAbort bool   // the client went away before the response was complete
+	Scheme      string // the scheme the app was told (X-Forwarded-Proto), once the request was forwarded
 }
 
 type recordKey struct{}
