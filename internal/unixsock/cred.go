@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,11 +40,11 @@ func (c Cred) InGroup(gid uint32) bool {
 // PeerCred returns the credentials of c's peer; c must be a
 // *net.UnixConn.
 func PeerCred(c net.Conn) (Cred, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
+	sc, ok := c.(syscall.Conn)
+	if _, unix := c.LocalAddr().(*net.UnixAddr); !ok || !unix {
 		return Cred{}, errors.New("peer credentials: not a UNIX socket connection")
 	}
-	rc, err := uc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return Cred{}, fmt.Errorf("peer credentials: %w", err)
 	}

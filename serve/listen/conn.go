@@ -19,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gsup/internal/rawio"
+	"gsup/internal/rawsock"
 	"gsup/internal/unixsock"
 	"gsup/serve/forward"
 )
@@ -40,9 +41,13 @@ const (
 	refuseLingerBytes  = 256 << 10
 )
 
-// acceptor wraps every accepted connection in a *conn.
+// acceptor wraps every accepted connection in a *conn. Its Listener is
+// the socket's rawsock.Listener when it could be made (connections
+// accepted, read, written and closed by their descriptors), else the
+// socket itself.
 type acceptor struct {
 	net.Listener
+	raw *rawsock.Listener // nil: net's
 	cfg *connConfig
 }
 
@@ -66,8 +71,12 @@ type connConfig struct {
 	refused func(ci forward.ClientInfo, status, bytes int) // nil: not told
 }
 
-func (o *options) wrap(sock net.Listener, name string, https bool) net.Listener {
-	return &acceptor{Listener: sock, cfg: &connConfig{
+func (o *options) wrap(sock net.Listener, name string, https bool) *acceptor {
+	a := &acceptor{Listener: sock}
+	if raw, err := rawsock.NewListener(sock); err == nil {
+		a.Listener, a.raw = raw, raw
+	}
+	a.cfg = &connConfig{
 		name:    name,
 		https:   https,
 		unix:    sock.Addr().Network() == "unix",
@@ -76,7 +85,8 @@ func (o *options) wrap(sock net.Listener, name string, https bool) net.Listener 
 		timeout: o.timeout,
 		log:     o.log,
 		refused: o.refused,
-	}}
+	}
+	return a
 }
 
 // conn is an accepted connection. With the PROXY protocol on, reads go
@@ -231,7 +241,7 @@ func (c *conn) RawIO() *rawio.Conn {
 
 // SetLinger sets SO_LINGER on a TCP connection (0: Close resets it).
 func (c *conn) SetLinger(sec int) error {
-	if tc, ok := c.sock.(*net.TCPConn); ok {
+	if tc, ok := c.sock.(interface{ SetLinger(int) error }); ok && !c.cfg.unix {
 		return tc.SetLinger(sec)
 	}
 	return nil

@@ -20,8 +20,12 @@ func (l *Listener) FD() (int, error) {
 	return handoff.FD(c)
 }
 
-// SetDeadline sets the deadline of Accept on the socket itself.
+// SetDeadline sets the deadline of Accept on the socket itself (and on
+// the descriptor the acceptor waits on).
 func (l *Listener) SetDeadline(t time.Time) error {
+	if a, ok := l.Listener.(*acceptor); ok && a.raw != nil {
+		_ = a.raw.SetDeadline(t)
+	}
 	d, ok := l.sock.(interface{ SetDeadline(time.Time) error })
 	if !ok {
 		return fmt.Errorf("listener %q: no deadline", l.Name)

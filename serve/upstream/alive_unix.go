@@ -5,6 +5,7 @@ package upstream
 import (
 	"net"
 	"syscall"
+	"unsafe"
 )
 
 // stale reports whether a pooled connection was closed by the app, or has
@@ -24,8 +25,10 @@ func stale(c net.Conn) bool {
 	err = rc.Read(func(fd uintptr) bool {
 		// No error is EOF (n == 0) or bytes nobody asked for (n > 0);
 		// EAGAIN is the healthy case.
-		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		dead = err != syscall.EAGAIN && err != syscall.EWOULDBLOCK && err != syscall.EINTR
+		// By RawSyscall, as the connection's other calls (rawio, rawsock).
+		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		dead = e != syscall.EAGAIN && e != syscall.EINTR
 		return true
 	})
 	return dead || err != nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gsup/internal/rawio"
+	"gsup/internal/rawsock"
 )
 
 const (
@@ -28,7 +29,8 @@ const (
 type pconn struct {
 	be     *backend
 	c      net.Conn
-	raw    *rawio.Conn   // c's descriptor (nil if it has none)
+	sock   *rawsock.Conn // c, when it is one of rawsock's
+	raw    *rawio.Conn   // c's descriptor, when c is net's (nil if it has none)
 	br     *bufio.Reader // reads pc
 	head   []byte        // request head scratch, reused
 	uses   int           // exchanges completed on it
@@ -38,8 +40,20 @@ type pconn struct {
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 
-// dial opens a new connection to be.
+// dial opens a new connection to be: a socket of rawsock's (connected,
+// read, written and closed by its descriptor, none of it through the
+// scheduler's system-call path: a Gunicorn sync worker takes a new
+// connection per request), or net's for an address rawsock leaves to it
+// (a host name).
 func (be *backend) dial(ctx context.Context) (*pconn, error) {
+	if sock, err := rawsock.Dial(be.network, be.address, dialTimeout); !rawsock.ErrNotSupported(err) {
+		if err != nil {
+			return nil, err
+		}
+		pc := &pconn{be: be, c: sock, sock: sock, head: make([]byte, 0, 1024)}
+		pc.br = bufio.NewReaderSize(pc, readBufSize)
+		return pc, nil
+	}
 	c, err := dialer.DialContext(ctx, be.network, be.address)
 	if err != nil {
 		return nil, err
@@ -58,6 +72,9 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 // reads and writes of an exchange are short, and the system-call path
 // would let the runtime hand the processor to another thread under them.
 func (pc *pconn) Read(p []byte) (int, error) {
+	if pc.sock != nil {
+		return pc.sock.Read(p)
+	}
 	if pc.raw == nil {
 		return pc.c.Read(p)
 	}
@@ -66,10 +83,21 @@ func (pc *pconn) Read(p []byte) (int, error) {
 
 // write writes p to the app, by the descriptor when it is short.
 func (pc *pconn) write(p []byte) (int, error) {
+	if pc.sock != nil {
+		return pc.sock.Write(p)
+	}
 	if pc.raw == nil || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
 	return pc.raw.Write(p)
+}
+
+// writeBuffers writes bufs in one writev where it can.
+func (pc *pconn) writeBuffers(bufs net.Buffers) (int64, error) {
+	if pc.sock != nil {
+		return pc.sock.WriteBuffers(&bufs)
+	}
+	return bufs.WriteTo(pc.c)
 }
 
 // getIdle pops the most recently used idle connection, or returns nil.

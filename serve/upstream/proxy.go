@@ -554,8 +554,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 		m, err = pc.write(head)
 		n = int64(m)
 	default:
-		bufs := net.Buffers{head, x.body}
-		n, err = bufs.WriteTo(pc.c)
+		n, err = pc.writeBuffers(net.Buffers{head, x.body})
 	}
 	pc.head = head[:0]
 	x.sent = n > 0
@@ -1019,8 +1018,7 @@ func (x *exchange) sendBody(pc *pconn) {
 		if chunked {
 			var hdr [20]byte
 			b := append(strconv.AppendInt(hdr[:0], int64(len(p)), 16), "\r\n"...)
-			bufs := net.Buffers{b, p, crlf}
-			_, werr = bufs.WriteTo(pc.c)
+			_, werr = pc.writeBuffers(net.Buffers{b, p, crlf})
 		} else {
 			_, werr = pc.write(p)
 		}

@@ -1,0 +1,522 @@
+package rawsock
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// Conn is a connected socket of the poller. It implements net.Conn as
+// net's own do (Read returns io.EOF at end of file, Write writes all, a
+// passed deadline fails every call with os.ErrDeadlineExceeded until it
+// is moved, Close makes calls in progress return net.ErrClosed), plus
+// syscall.Conn, io.ReaderFrom (sendfile for an *os.File), CloseWrite and
+// SetLinger.
+type Conn struct {
+	fd      int
+	gen     uint32 // told apart from an earlier Conn of the same fd
+	p       *poller
+	network string // "tcp" or "unix", for errors and addresses
+	// state: closed (the high bit) and the references: one while open,
+	// one per call in progress. The descriptor is closed at zero.
+	state atomic.Int64
+	rd    half
+	wr    half
+	raw   rawConn // SyscallConn's
+
+	laddrMu sync.Mutex
+	laddr   net.Addr
+	raddr   net.Addr
+}
+
+const closedBit = 1 << 62
+
+// half is one direction: its waiter's token, its deadline.
+type half struct {
+	mu    sync.Mutex    // one call at a time in this direction
+	ready chan struct{} // a token: the socket may be ready, or see why not
+
+	dmu     sync.Mutex
+	when    time.Time // the deadline; zero: none
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+// wake leaves a token for the direction's waiter, if it has none.
+func (h *half) wake() {
+	select {
+	case h.ready <- struct{}{}:
+	default:
+	}
+}
+
+// setDeadline sets the direction's deadline, as net's SetReadDeadline.
+func (h *half) setDeadline(t time.Time) {
+	h.dmu.Lock()
+	h.when = t
+	if t.IsZero() {
+		h.expired.Store(false)
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+		h.dmu.Unlock()
+		return
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+		h.expired.Store(true)
+		h.dmu.Unlock()
+		h.wake()
+		return
+	}
+	h.expired.Store(false)
+	if h.timer == nil {
+		h.timer = time.AfterFunc(d, h.expire)
+	} else {
+		h.timer.Reset(d)
+	}
+	h.dmu.Unlock()
+}
+
+// expire is the deadline's timer: it marks the direction expired, unless
+// the deadline moved in the meantime.
+func (h *half) expire() {
+	h.dmu.Lock()
+	if h.when.IsZero() {
+		h.dmu.Unlock()
+		return
+	}
+	if d := time.Until(h.when); d > 0 {
+		h.timer.Reset(d)
+		h.dmu.Unlock()
+		return
+	}
+	h.expired.Store(true)
+	h.dmu.Unlock()
+	h.wake()
+}
+
+func (h *half) stop() {
+	h.dmu.Lock()
+	if h.timer != nil {
+		h.timer.Stop()
+	}
+	h.dmu.Unlock()
+}
+
+// newConn registers fd (non-blocking, close-on-exec) with the poller;
+// fd is closed if that fails.
+func newConn(fd int, network string, laddr, raddr net.Addr) (*Conn, error) {
+	p, err := getPoller()
+	if err != nil {
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+		return nil, err
+	}
+	c := &Conn{fd: fd, p: p, network: network, laddr: laddr, raddr: raddr}
+	c.state.Store(1)
+	c.rd.ready = make(chan struct{}, 1)
+	c.wr.ready = make(chan struct{}, 1)
+	c.raw.c = c
+	if err := p.add(c); err != nil {
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+		return nil, err
+	}
+	return c, nil
+}
+
+// incref takes a reference for a call; false once closed.
+func (c *Conn) incref() bool {
+	for {
+		s := c.state.Load()
+		if s&closedBit != 0 {
+			return false
+		}
+		if c.state.CompareAndSwap(s, s+1) {
+			return true
+		}
+	}
+}
+
+// decref drops a reference; the last one closes the descriptor.
+func (c *Conn) decref() {
+	if c.state.Add(-1) == closedBit {
+		c.p.remove(c)
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(c.fd), 0, 0)
+	}
+}
+
+// Close closes the connection: calls in progress return net.ErrClosed,
+// and the descriptor is closed once they have.
+func (c *Conn) Close() error {
+	for {
+		s := c.state.Load()
+		if s&closedBit != 0 {
+			return c.opError("close", net.ErrClosed)
+		}
+		if c.state.CompareAndSwap(s, s|closedBit) {
+			break
+		}
+	}
+	c.rd.stop()
+	c.wr.stop()
+	c.rd.wake()
+	c.wr.wake()
+	c.decref()
+	return nil
+}
+
+// wait waits for h's token, then reports why the caller cannot go on, if
+// it cannot.
+func (c *Conn) wait(h *half) error {
+	<-h.ready
+	return c.check(h)
+}
+
+// check is the reason a call in h's direction fails before it tries.
+func (c *Conn) check(h *half) error {
+	if c.state.Load()&closedBit != 0 {
+		return net.ErrClosed
+	}
+	if h.expired.Load() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.LocalAddr(), Addr: c.raddr, Err: err}
+}
+
+// Read reads into b, waiting for data within the read deadline.
+func (c *Conn) Read(b []byte) (int, error) {
+	if !c.incref() {
+		return 0, c.opError("read", net.ErrClosed)
+	}
+	defer c.decref()
+	c.rd.mu.Lock()
+	defer c.rd.mu.Unlock()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for {
+		if err := c.check(&c.rd); err != nil {
+			return 0, c.opError("read", err)
+		}
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return int(n), nil
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if err := c.wait(&c.rd); err != nil {
+				return 0, c.opError("read", err)
+			}
+		default:
+			return 0, c.opError("read", os.NewSyscallError("read", e))
+		}
+	}
+}
+
+// Write writes b whole, waiting for room within the write deadline, and
+// returns how much was written, also when it fails.
+func (c *Conn) Write(b []byte) (int, error) {
+	if !c.incref() {
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	defer c.decref()
+	c.wr.mu.Lock()
+	defer c.wr.mu.Unlock()
+	n := 0
+	for n < len(b) {
+		if err := c.check(&c.wr); err != nil {
+			return n, c.opError("write", err)
+		}
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+		switch e {
+		case 0:
+			n += int(m)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if err := c.wait(&c.wr); err != nil {
+				return n, c.opError("write", err)
+			}
+		default:
+			return n, c.opError("write", os.NewSyscallError("write", e))
+		}
+	}
+	return n, nil
+}
+
+// maxIovecs bounds one writev, as the kernel does (UIO_MAXIOV).
+const maxIovecs = 1024
+
+// WriteBuffers writes every buffer of *bufs, in order, with writev, and
+// consumes what it wrote as net.Buffers.WriteTo does.
+func (c *Conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if !c.incref() {
+		return 0, c.opError("writev", net.ErrClosed)
+	}
+	defer c.decref()
+	c.wr.mu.Lock()
+	defer c.wr.mu.Unlock()
+	var iov [8]syscall.Iovec
+	var total int64
+	for len(*bufs) > 0 {
+		vs := iov[:0]
+		for _, b := range *bufs {
+			if len(b) == 0 {
+				continue
+			}
+			if len(vs) == maxIovecs {
+				break
+			}
+			v := syscall.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			vs = append(vs, v)
+		}
+		if len(vs) == 0 {
+			*bufs = (*bufs)[:0]
+			break
+		}
+		if err := c.check(&c.wr); err != nil {
+			return total, c.opError("writev", err)
+		}
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&vs[0])), uintptr(len(vs)))
+		switch e {
+		case 0:
+			total += int64(m)
+			consume(bufs, int64(m))
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if err := c.wait(&c.wr); err != nil {
+				return total, c.opError("writev", err)
+			}
+		default:
+			return total, c.opError("writev", os.NewSyscallError("writev", e))
+		}
+	}
+	return total, nil
+}
+
+// consume drops the first n bytes of *v, as net.Buffers' own.
+func consume(v *net.Buffers, n int64) {
+	for len(*v) > 0 {
+		if l := int64(len((*v)[0])); l > n {
+			(*v)[0] = (*v)[0][n:]
+			return
+		} else {
+			n -= l
+		}
+		(*v)[0] = nil
+		*v = (*v)[1:]
+	}
+}
+
+// sendfileChunk is the most one sendfile is asked for.
+const sendfileChunk = 4 << 20
+
+// ReadFrom sends r to the socket: with sendfile when r is an *os.File (or
+// an *io.LimitedReader around one), from the file's offset, which moves
+// as io.Copy's would; else by copying.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	orig := r
+	remain := int64(1<<63 - 1)
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
+		remain, r = lr.N, lr.R
+		if remain <= 0 {
+			return 0, nil
+		}
+	}
+	f, ok := r.(*os.File)
+	if !ok {
+		return io.Copy(writerOnly{c}, orig)
+	}
+	fc, err := f.SyscallConn()
+	if err != nil {
+		return io.Copy(writerOnly{c}, orig)
+	}
+	if !c.incref() {
+		return 0, c.opError("sendfile", net.ErrClosed)
+	}
+	defer c.decref()
+	c.wr.mu.Lock()
+	var written int64
+	var werr error
+	unsupported := false
+	cerr := fc.Control(func(src uintptr) {
+		for remain > 0 {
+			if werr = c.check(&c.wr); werr != nil {
+				return
+			}
+			n, _, e := syscall.RawSyscall6(syscall.SYS_SENDFILE, uintptr(c.fd), src, 0, uintptr(min(remain, sendfileChunk)), 0, 0)
+			switch e {
+			case 0:
+				if n == 0 {
+					return // end of file
+				}
+				written += int64(n)
+				remain -= int64(n)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				if werr = c.wait(&c.wr); werr != nil {
+					return
+				}
+			case syscall.EINVAL, syscall.ENOSYS, syscall.EOPNOTSUPP:
+				unsupported = written == 0
+				if !unsupported {
+					werr = os.NewSyscallError("sendfile", e)
+				}
+				return
+			default:
+				werr = os.NewSyscallError("sendfile", e)
+				return
+			}
+		}
+	})
+	c.wr.mu.Unlock()
+	if limited {
+		lr.N = remain
+	}
+	if unsupported {
+		return io.Copy(writerOnly{c}, orig)
+	}
+	if werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return written, c.opError("sendfile", werr)
+	}
+	return written, nil
+}
+
+// writerOnly hides ReadFrom from io.Copy.
+type writerOnly struct{ io.Writer }
+
+// shutdown shuts one or both sides down.
+func (c *Conn) shutdown(how int) error {
+	if !c.incref() {
+		return c.opError("shutdown", net.ErrClosed)
+	}
+	defer c.decref()
+	if _, _, e := syscall.RawSyscall(syscall.SYS_SHUTDOWN, uintptr(c.fd), uintptr(how), 0); e != 0 {
+		return c.opError("shutdown", os.NewSyscallError("shutdown", e))
+	}
+	return nil
+}
+
+// CloseWrite shuts the writing side down (the peer reads end of file).
+func (c *Conn) CloseWrite() error { return c.shutdown(syscall.SHUT_WR) }
+
+// CloseRead shuts the reading side down.
+func (c *Conn) CloseRead() error { return c.shutdown(syscall.SHUT_RD) }
+
+// SetLinger sets SO_LINGER, as net.TCPConn's (0: Close resets).
+func (c *Conn) SetLinger(sec int) error {
+	l := syscall.Linger{}
+	if sec >= 0 {
+		l.Onoff, l.Linger = 1, int32(sec)
+	}
+	return c.setsockopt(syscall.SOL_SOCKET, syscall.SO_LINGER, unsafe.Pointer(&l), unsafe.Sizeof(l))
+}
+
+func (c *Conn) setsockopt(level, name int, v unsafe.Pointer, size uintptr) error {
+	if !c.incref() {
+		return c.opError("setsockopt", net.ErrClosed)
+	}
+	defer c.decref()
+	if _, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(c.fd), uintptr(level), uintptr(name), uintptr(v), size, 0); e != 0 {
+		return c.opError("setsockopt", os.NewSyscallError("setsockopt", e))
+	}
+	return nil
+}
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.rd.setDeadline(t)
+	c.wr.setDeadline(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline of reads.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.rd.setDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline of writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.wr.setDeadline(t)
+	return nil
+}
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// LocalAddr is the socket's own address (asked of the kernel at the
+// first call when the listener's did not tell it).
+func (c *Conn) LocalAddr() net.Addr {
+	c.laddrMu.Lock()
+	defer c.laddrMu.Unlock()
+	if c.laddr == nil && c.incref() {
+		var rsa syscall.RawSockaddrAny
+		n := uint32(syscall.SizeofSockaddrAny)
+		_, _, e := syscall.RawSyscall(syscall.SYS_GETSOCKNAME, uintptr(c.fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+		c.decref()
+		if e == 0 {
+			c.laddr = sockaddrAddr(&rsa)
+		}
+	}
+	return c.laddr
+}
+
+// SyscallConn gives the descriptor to callers that do their own system
+// calls on it, with the waits of this package.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return &c.raw, nil }
+
+// rawConn is Conn's syscall.RawConn.
+type rawConn struct{ c *Conn }
+
+func (r *rawConn) Control(f func(fd uintptr)) error {
+	c := r.c
+	if !c.incref() {
+		return net.ErrClosed
+	}
+	defer c.decref()
+	f(uintptr(c.fd))
+	return nil
+}
+
+func (r *rawConn) Read(f func(fd uintptr) bool) error  { return r.c.rawWait(&r.c.rd, f) }
+func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c.wr, f) }
+
+// rawWait calls f until it returns true, waiting in h's direction
+// between calls.
+func (c *Conn) rawWait(h *half, f func(fd uintptr) bool) error {
+	if !c.incref() {
+		return net.ErrClosed
+	}
+	defer c.decref()
+	for {
+		if err := c.check(h); err != nil {
+			return err
+		}
+		if f(uintptr(c.fd)) {
+			return nil
+		}
+		if err := c.wait(h); err != nil {
+			return err
+		}
+	}
+}

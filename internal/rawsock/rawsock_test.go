@@ -1,0 +1,412 @@
+package rawsock
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gsup/internal/testprog"
+)
+
+// pair is a connection accepted by Accept and its client, dialled by
+// net or by Dial.
+func pair(t *testing.T, network string, ours bool) (srv *Conn, cli net.Conn) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network == "unix" {
+		addr = filepath.Join(t.TempDir(), "s.sock")
+	}
+	l, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	type res struct {
+		c   *Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := acceptOne(l)
+		ch <- res{c, err}
+	}()
+	if ours {
+		cli, err = Dial(network, l.Addr().String(), time.Second)
+	} else {
+		cli, err = net.Dial(network, l.Addr().String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { cli.Close(); r.c.Close() })
+	return r.c, cli
+}
+
+func TestEchoAndAddresses(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			srv, cli := pair(t, network, true)
+			go func() {
+				buf := make([]byte, 64)
+				for {
+					n, err := srv.Read(buf)
+					if err != nil {
+						srv.Close()
+						return
+					}
+					srv.Write(buf[:n])
+				}
+			}()
+			if _, err := cli.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(cli, buf); err != nil || string(buf) != "hello" {
+				t.Fatalf("echo: %q, %v", buf, err)
+			}
+			if network == "tcp" {
+				if got, want := srv.RemoteAddr().String(), cli.LocalAddr().String(); got != want {
+					t.Errorf("server's RemoteAddr %s, client's LocalAddr %s", got, want)
+				}
+				if got, want := srv.LocalAddr().String(), cli.RemoteAddr().String(); got != want {
+					t.Errorf("server's LocalAddr %s, client's RemoteAddr %s", got, want)
+				}
+				if got, want := cli.LocalAddr().String(), srv.RemoteAddr().String(); got != want {
+					t.Errorf("Dial's LocalAddr %s, want %s", got, want)
+				}
+			}
+			cli.(*Conn).CloseWrite()
+			if _, err := cli.Read(buf); err != io.EOF {
+				t.Fatalf("after CloseWrite, the echo's close: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// The addresses of a UNIX connection are what net gives for the same.
+func TestUnixAddressesAsNet(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, ours := range []bool{false, true} {
+		go func() {
+			c, err := net.Dial("unix", path)
+			if err == nil {
+				defer c.Close()
+				c.Read(make([]byte, 1))
+			}
+		}()
+		var c net.Conn
+		if ours {
+			c, err = acceptOne(l)
+		} else {
+			c, err = l.Accept()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ours=%v: local %q remote %q", ours, c.LocalAddr(), c.RemoteAddr())
+		if c.LocalAddr().String() != path || c.RemoteAddr().String() != "@" || c.RemoteAddr().Network() != "unix" {
+			t.Errorf("ours=%v: local %q remote %q, want %q and @ (net's)", ours, c.LocalAddr(), c.RemoteAddr(), path)
+		}
+		c.Close()
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	srv, cli := pair(t, "tcp", false)
+	srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err := srv.Read(make([]byte, 1))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	// Passed, it fails at once even with data waiting, as net's.
+	cli.Write([]byte("x"))
+	if _, err := srv.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with the deadline passed: %v", err)
+	}
+	srv.SetReadDeadline(time.Time{})
+	if n, err := srv.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read after the deadline was cleared: %d, %v", n, err)
+	}
+	// A deadline moved later before it passes does not fire.
+	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	srv.SetReadDeadline(time.Now().Add(time.Hour))
+	go func() {
+		time.Sleep(100 * time.Millisecond) // past the first deadline
+		cli.Write([]byte("y"))
+	}()
+	if n, err := srv.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read with the deadline moved later: %d, %v", n, err)
+	}
+}
+
+func TestCloseWakesAndFreesDescriptor(t *testing.T) {
+	if _, err := getPoller(); err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	srv, cli := pair(t, "tcp", true)
+	errc := make(chan error, 2)
+	go func() {
+		_, err := srv.Read(make([]byte, 1))
+		errc <- err
+	}()
+	go func() {
+		// Fills the socket until the write waits.
+		_, err := srv.Write(make([]byte, 64<<20))
+		errc <- err
+	}()
+	testprog.Eventually(t, "a read and a write in progress", 5*time.Second, func() (bool, string) {
+		return locked(&srv.rd.mu) && locked(&srv.wr.mu), ""
+	})
+	srv.Close()
+	for range 2 {
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("a call in progress at Close: %v, want net.ErrClosed", err)
+		}
+	}
+	if err := srv.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+	cli.Close()
+	testprog.Eventually(t, "descriptors back to their count", 5*time.Second, func() (bool, string) {
+		n := openFDs(t)
+		return n <= before+1, fmt.Sprintf("%d open, %d before", n, before) // +1: the listener, open until the end
+	})
+}
+
+func TestWriteToSlowReaderAndDeadline(t *testing.T) {
+	srv, cli := pair(t, "tcp", false)
+	want := make([]byte, 8<<20)
+	rand.Read(want)
+	got := make(chan []byte)
+	go func() {
+		var b bytes.Buffer
+		buf := make([]byte, 32<<10)
+		for b.Len() < len(want) {
+			n, err := cli.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		got <- b.Bytes()
+	}()
+	if n, err := srv.Write(want); n != len(want) || err != nil {
+		t.Fatalf("write: %d, %v", n, err)
+	}
+	if !bytes.Equal(<-got, want) {
+		t.Fatal("the reader got other bytes")
+	}
+	// Nobody reads now: the write stops at its deadline, with what it wrote.
+	srv.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	n, err := srv.Write(make([]byte, 64<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == 64<<20 {
+		t.Fatalf("write past its deadline: %d, %v", n, err)
+	}
+}
+
+func TestWriteBuffers(t *testing.T) {
+	srv, cli := pair(t, "tcp", true)
+	big := make([]byte, 4<<20)
+	rand.Read(big)
+	parts := net.Buffers{[]byte("head\r\n"), nil, big, []byte("\r\n")}
+	want := bytes.Join(parts, nil)
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(srv)
+		got <- b
+	}()
+	n, err := cli.(*Conn).WriteBuffers(&parts)
+	if err != nil || n != int64(len(want)) || len(parts) != 0 {
+		t.Fatalf("WriteBuffers: %d, %v, %d left", n, err, len(parts))
+	}
+	cli.Close()
+	if !bytes.Equal(<-got, want) {
+		t.Fatal("the reader got other bytes")
+	}
+}
+
+func TestSendfile(t *testing.T) {
+	srv, cli := pair(t, "tcp", false)
+	want := make([]byte, 3<<20+17)
+	rand.Read(want)
+	path := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(path, want, 0o600)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Seek(100, io.SeekStart)
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(cli)
+		got <- b
+	}()
+	lr := &io.LimitedReader{R: f, N: 1 << 20}
+	if n, err := srv.ReadFrom(lr); n != 1<<20 || err != nil || lr.N != 0 {
+		t.Fatalf("ReadFrom a limited file: %d, %v, N %d", n, err, lr.N)
+	}
+	if n, err := srv.ReadFrom(f); n != int64(len(want)-100-1<<20) || err != nil {
+		t.Fatalf("ReadFrom the rest: %d, %v", n, err)
+	}
+	if n, err := srv.ReadFrom(bytes.NewReader([]byte("tail"))); n != 4 || err != nil {
+		t.Fatalf("ReadFrom a reader: %d, %v", n, err)
+	}
+	srv.Close()
+	if b := <-got; !bytes.Equal(b, append(want[100:], "tail"...)) {
+		t.Fatalf("the client got %d bytes, not the file from offset 100 and the tail", len(b))
+	}
+}
+
+func TestAcceptDeadlineAndClose(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := NewListener(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl.SetDeadline(time.Now().Add(30 * time.Millisecond))
+	if _, err := rl.Accept(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Accept past the listener's deadline: %v", err)
+	}
+	rl.SetDeadline(time.Time{})
+	errc := make(chan error)
+	go func() {
+		_, err := rl.Accept()
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let it wait; either order must end it
+	rl.Close()
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Accept on a closed listener: %v", err)
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if _, err := Dial("tcp", addr, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Dial to a closed port: %v, want ECONNREFUSED", err)
+	}
+	if _, err := Dial("unix", filepath.Join(t.TempDir(), "none"), time.Second); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("Dial to a missing socket: %v, want ENOENT", err)
+	}
+	for _, a := range []string{"localhost:80", "[fe80::1%lo]:80"} {
+		if _, err := Dial("tcp", a, time.Second); !ErrNotSupported(err) {
+			t.Errorf("Dial %s: %v, want left to net", a, err)
+		}
+	}
+}
+
+// Many connections opened and closed at once, from both sides, leave no
+// descriptor behind.
+func TestChurn(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const n = 500
+	rl, err := NewListener(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	before := openFDs(t)
+	go func() {
+		for {
+			c, err := rl.AcceptConn()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 16)
+				if m, err := c.Read(buf); err == nil {
+					c.Write(buf[:m])
+				}
+			}()
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := Dial("tcp", l.Addr().String(), time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			if i%3 == 0 {
+				return // closed unread
+			}
+			c.Write([]byte("ping"))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if b, err := io.ReadAll(c); err != nil || string(b) != "ping" {
+				t.Errorf("echo: %q, %v", b, err)
+			}
+		}()
+	}
+	wg.Wait()
+	testprog.Eventually(t, "descriptors back to their count", 5*time.Second, func() (bool, string) {
+		n := openFDs(t)
+		return n <= before, fmt.Sprintf("%d open, %d before", n, before)
+	})
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+// locked reports whether m is held (by a call in progress).
+func locked(m *sync.Mutex) bool {
+	if m.TryLock() {
+		m.Unlock()
+		return false
+	}
+	return true
+}
+
+// acceptOne accepts one connection of l by a Listener, closed after.
+func acceptOne(l net.Listener) (*Conn, error) {
+	rl, err := NewListener(l)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.c.Close()
+	return rl.AcceptConn()
+}
