@@ -68,16 +68,15 @@ func (e *edge) close() {
 	}
 }
 
-// serve answers r from the static folders, or through the proxy with
+// serveApp answers r from the static folders, or through the proxy with
 // X-Accel-Redirect and compression around it; rec gets the status and
 // the body bytes the client was sent, for the access log.
-func (f *handling) serveEdge(w http.ResponseWriter, r *http.Request) {
+func (f *handling) serveApp(w http.ResponseWriter, r *http.Request, rec *upstream.Record) {
 	e := f.edge
 	if !e.enabled() {
-		f.proxy.ServeHTTP(w, r)
+		f.proxy.Serve(w, r, rec)
 		return
 	}
-	rec := upstream.RecordFrom(r.Context())
 	cw := &counter{ResponseWriter: w}
 	if e.files.Serve(cw, r) {
 		rec.Status, rec.BytesSent = cw.status, cw.n
@@ -95,7 +94,7 @@ func (f *handling) serveEdge(w http.ResponseWriter, r *http.Request) {
 	if e.files.Enabled() {
 		pw = e.files.Accel(pw, cw, r)
 	}
-	f.proxy.ServeHTTP(pw, r)
+	f.proxy.Serve(pw, r, rec)
 	if zw != nil {
 		zw.Close()
 	}

@@ -102,18 +102,19 @@ func (f *handling) info(r *http.Request) (*reqInfo, bool) {
 	return ri, trusted
 }
 
-func (f *handling) rewrite(out http.Header, in *http.Request) {
+// rewrite sets the forwarding headers; the proxy keeps the scheme it
+// returns in the Record, for the access log (which would compute it
+// again).
+func (f *handling) rewrite(out http.Header, in *http.Request) string {
 	ri, trusted := f.info(in)
-	scheme := forward.Rewrite(out, in.Host, ri.ci, trusted)
-	if rec := upstream.RecordFrom(in.Context()); rec != nil {
-		rec.Scheme = scheme // for the access log, which would compute it again
-	}
+	return forward.Rewrite(out, in.Host, ri.ci, trusted)
 }
 
 // ServeHTTP is the handling layer's entry point, the http.Handler both
 // connection layers call: it checks the request (limits, host
 // allow-list, forwarded-header trust), answers the health path and the
-// redirect binds, hands the rest to s.app (the proxy to the app) and
+// redirect binds, hands the rest to serveApp (the edge, then the proxy
+// to the app) and
 // writes the access log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -164,7 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = status
 			break
 		}
-		f.app.ServeHTTP(w, r.WithContext(upstream.WithRecord(r.Context(), rec)))
+		f.serveApp(w, r, rec)
 	}
 }
 

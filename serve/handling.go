@@ -2,7 +2,6 @@ package serve
 
 import (
 	"fmt"
-	"net/http"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -29,7 +28,6 @@ type handling struct {
 	format *accesslog.Format
 	edge   *edge // static files, X-Accel-Redirect, compression, error pages (edge.go)
 	proxy  *upstream.Proxy
-	app    http.Handler // what requests for the app go to: the edge, then the proxy
 
 	users   atomic.Int64 // requests using it
 	retired atomic.Bool  // out of force: closed once users is 0
@@ -79,7 +77,6 @@ func (s *Server) newHandling(set procfile.Serve, prev *handling) (*handling, err
 		ErrorPage:         e.errorPage,
 		Log:               s.log,
 	})
-	f.app = http.HandlerFunc(f.serveEdge)
 	return f, nil
 }
 

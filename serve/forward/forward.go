@@ -185,25 +185,33 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) (scheme 
 		}
 	}
 	client := ci.Host()
+	// The values set below share one backing array: one allocation, not
+	// one per header.
+	vals := make([]string, 0, 3)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		n := len(vals)
+		out[name] = vals[n-1 : n : n]
+	}
 
 	if chain := joinValues(out[HeaderFor]); trusted && chain != "" {
 		if client != "" {
 			chain += ", " + client
 		}
-		out.Set(HeaderFor, chain)
+		set(HeaderFor, chain)
 	} else if client != "" {
-		out.Set(HeaderFor, client)
+		set(HeaderFor, client)
 	} else {
 		out.Del(HeaderFor)
 	}
 
 	if _, ok := protoOf(out); !trusted || !ok {
-		out.Set(HeaderProto, scheme)
+		set(HeaderProto, scheme)
 	}
 
 	if !trusted || joinValues(out[HeaderHost]) == "" {
 		if host != "" {
-			out.Set(HeaderHost, host)
+			set(HeaderHost, host)
 		} else {
 			out.Del(HeaderHost)
 		}

@@ -27,11 +27,12 @@ var helloApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // setForwarded is the kind of Rewrite gsup's front installs.
-func setForwarded(out http.Header, in *http.Request) {
+func setForwarded(out http.Header, in *http.Request) string {
 	host, _, _ := net.SplitHostPort(in.RemoteAddr)
 	out["X-Forwarded-For"] = []string{host}
 	out["X-Forwarded-Proto"] = []string{"http"}
 	out["X-Forwarded-Host"] = []string{in.Host}
+	return "http"
 }
 
 // BenchmarkProxy measures one keep-alive GET through each front, with

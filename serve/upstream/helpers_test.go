@@ -265,10 +265,11 @@ func gsupFront(t testing.TB, o Options, addrs ...string) (*front, *Balancer) {
 
 // stripForwarded does what ReverseProxy does before its Rewrite hook, so
 // the two can be compared.
-func stripForwarded(out http.Header, in *http.Request) {
+func stripForwarded(out http.Header, in *http.Request) string {
 	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		delete(out, k)
 	}
+	return ""
 }
 
 // refFront starts a front with httputil.ReverseProxy to addr, the

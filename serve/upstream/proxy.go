@@ -91,8 +91,9 @@ type Options struct {
 	// shares its value slices with in.Header: replace values (Set, Add,
 	// Del, assignment), do not write into those slices, and do not keep
 	// out after returning. Host and the request target are not taken from
-	// out: they go through unchanged.
-	Rewrite func(out http.Header, in *http.Request)
+	// out: they go through unchanged. It returns the scheme the app was
+	// told, for the Record ("" if none).
+	Rewrite func(out http.Header, in *http.Request) (scheme string)
 	// Log gets upstream failures at error level and client aborts at
 	// debug level (default: nothing is logged).
 	Log *logrus.Logger
@@ -113,7 +114,7 @@ type Proxy struct {
 	maxBody     int64
 	bodyTimeout time.Duration
 	ignoreAbort bool
-	rewrite     func(http.Header, *http.Request)
+	rewrite     func(http.Header, *http.Request) string
 	errorPage   func(http.ResponseWriter, *http.Request, int) (int64, bool)
 	log         *logrus.Logger
 	pool        sync.Pool // *exchange
@@ -307,11 +308,18 @@ func (x *exchange) stopAbort() bool {
 	return ok
 }
 
-// ServeHTTP passes r to an app instance and its response back to w.
+// ServeHTTP passes r to an app instance and its response back to w,
+// filling the Record r's context carries, if any.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.Serve(w, r, RecordFrom(r.Context()))
+}
+
+// Serve is ServeHTTP filling rec (when not nil), without a context to
+// carry it: a context and a request copy fewer per request.
+func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	x := p.getExchange()
 	x.w, x.r = w, r
-	if x.rec = RecordFrom(r.Context()); x.rec == nil {
+	if x.rec = rec; x.rec == nil {
 		x.rec = &x.own
 	}
 	x.serve()

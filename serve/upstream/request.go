@@ -88,7 +88,9 @@ func (x *exchange) buildHeader(upType string, forwardExpect bool) {
 		out["Expect"] = expect100
 	}
 	if x.p.rewrite != nil {
-		x.p.rewrite(out, r)
+		if scheme := x.p.rewrite(out, r); scheme != "" {
+			x.rec.Scheme = scheme
+		}
 	}
 }
 
