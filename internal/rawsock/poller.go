@@ -25,6 +25,7 @@ package rawsock
 import (
 	"errors"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -188,3 +189,35 @@ var errNotSupported = errors.New("rawsock: address not supported")
 // it does not take (a host name, a network other than tcp and unix): the
 // caller then dials with net.
 func ErrNotSupported(err error) bool { return errors.Is(err, errNotSupported) }
+
+// force overrides Preferred: 0 decides, 1 yes, 2 no.
+var force atomic.Int32
+
+// Preferred reports whether the front should use rawsock's sockets
+// rather than net's: when the runtime has one processor. There, net's
+// accept, connect and close each wake the runtime's monitor on the CPU
+// the front works on, and the hand-off through the poller's goroutine
+// costs nothing (BenchmarkPingPong: 14.5 µs against net's 14.2). With
+// more processors, waking a waiter from that goroutine also wakes an idle
+// processor's thread, and a round trip takes 22 µs against 14.
+func Preferred() bool {
+	switch force.Load() {
+	case 1:
+		return true
+	case 2:
+		return false
+	}
+	return runtime.GOMAXPROCS(0) == 1
+}
+
+// Force makes Preferred report on whatever the processors (for tests,
+// which then run the front on rawsock's sockets); the function it
+// returns undoes it.
+func Force(on bool) (undo func()) {
+	v := int32(2)
+	if on {
+		v = 1
+	}
+	old := force.Swap(v)
+	return func() { force.Store(old) }
+}

@@ -42,9 +42,9 @@ const (
 )
 
 // acceptor wraps every accepted connection in a *conn. Its Listener is
-// the socket's rawsock.Listener when it could be made (connections
-// accepted, read, written and closed by their descriptors), else the
-// socket itself.
+// the socket's rawsock.Listener when rawsock is preferred and it could be
+// made (connections accepted, read, written and closed by their
+// descriptors), else the socket itself.
 type acceptor struct {
 	net.Listener
 	raw *rawsock.Listener // nil: net's
@@ -73,8 +73,10 @@ type connConfig struct {
 
 func (o *options) wrap(sock net.Listener, name string, https bool) *acceptor {
 	a := &acceptor{Listener: sock}
-	if raw, err := rawsock.NewListener(sock); err == nil {
-		a.Listener, a.raw = raw, raw
+	if rawsock.Preferred() {
+		if raw, err := rawsock.NewListener(sock); err == nil {
+			a.Listener, a.raw = raw, raw
+		}
 	}
 	a.cfg = &connConfig{
 		name:    name,

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"gsup/internal/rawsock"
 	"gsup/internal/testprog"
 )
 
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GSUP_LISTEN_TEST_CHILD") == "inherited" {
 		os.Exit(inheritedChild())
 	}
+	rawsock.Force(true) // the front's sockets are rawsock's, whatever the processors
 	os.Exit(m.Run())
 }
 

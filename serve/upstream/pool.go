@@ -40,19 +40,22 @@ type pconn struct {
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 
-// dial opens a new connection to be: a socket of rawsock's (connected,
-// read, written and closed by its descriptor, none of it through the
-// scheduler's system-call path: a Gunicorn sync worker takes a new
-// connection per request), or net's for an address rawsock leaves to it
-// (a host name).
+// dial opens a new connection to be: a socket of rawsock's when it is
+// preferred (connected, read, written and closed by its descriptor, none
+// of it through the scheduler's system-call path: a Gunicorn sync worker
+// takes a new connection per request), else net's, as for an address
+// rawsock leaves to net (a host name).
 func (be *backend) dial(ctx context.Context) (*pconn, error) {
-	if sock, err := rawsock.Dial(be.network, be.address, dialTimeout); !rawsock.ErrNotSupported(err) {
-		if err != nil {
+	if rawsock.Preferred() {
+		sock, err := rawsock.Dial(be.network, be.address, dialTimeout)
+		if err == nil {
+			pc := &pconn{be: be, c: sock, sock: sock, head: make([]byte, 0, 1024)}
+			pc.br = bufio.NewReaderSize(pc, readBufSize)
+			return pc, nil
+		}
+		if !rawsock.ErrNotSupported(err) {
 			return nil, err
 		}
-		pc := &pconn{be: be, c: sock, sock: sock, head: make([]byte, 0, 1024)}
-		pc.br = bufio.NewReaderSize(pc, readBufSize)
-		return pc, nil
 	}
 	c, err := dialer.DialContext(ctx, be.network, be.address)
 	if err != nil {
