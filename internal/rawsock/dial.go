@@ -176,27 +176,29 @@ func Dial(network, address string, timeout time.Duration) (*Conn, error) {
 		one := int32(1)
 		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4, 0)
 	}
+	for {
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(sa), salen)
+		if e != syscall.EINTR {
+			break // after EINTR, the connect goes on: EALREADY
+		}
+	}
+	switch e {
+	case 0, syscall.EISCONN, syscall.EINPROGRESS, syscall.EALREADY:
+	default:
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+		return nil, fail("connect", e)
+	}
+	// Into the poller after connect: a socket added before it is
+	// reported writable and hung up at once (it is not connected yet).
+	// Added while connecting, it is reported when the connect ends, or at
+	// once if it has ended already.
 	c, err := newConn(fd, network, nil, raddr)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
-	for {
-		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(sa), salen)
-		if e != syscall.EINTR {
-			break
-		}
-	}
-	switch e {
-	case 0, syscall.EISCONN:
+	if e == 0 || e == syscall.EISCONN {
 		return c, nil
-	case syscall.EINPROGRESS, syscall.EALREADY:
-	default:
-		c.Close()
-		return nil, fail("connect", e)
 	}
-	// Writable means connected, or failed: SO_ERROR says which. Only an
-	// event of the poller wakes this first wait (a new socket has no
-	// token), besides the deadline.
 	if timeout > 0 {
 		c.wr.setDeadline(time.Now().Add(timeout))
 	}
@@ -205,6 +207,9 @@ func Dial(network, address string, timeout time.Duration) (*Conn, error) {
 			c.Close()
 			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 		}
+		// Writable means connected, or failed: SO_ERROR says which, and
+		// a peer address that it is connected (as net: a wake-up need not
+		// mean the connect ended).
 		var soerr int32
 		n := uint32(4)
 		_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
@@ -214,6 +219,12 @@ func Dial(network, address string, timeout time.Duration) (*Conn, error) {
 		}
 		switch e {
 		case 0, syscall.EISCONN:
+			var rsa syscall.RawSockaddrAny
+			n := uint32(syscall.SizeofSockaddrAny)
+			_, _, pe := syscall.RawSyscall(syscall.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+			if pe == syscall.ENOTCONN {
+				continue
+			}
 			c.wr.setDeadline(time.Time{})
 			return c, nil
 		case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:

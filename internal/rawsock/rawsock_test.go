@@ -410,3 +410,41 @@ func acceptOne(l net.Listener) (*Conn, error) {
 	defer rl.c.Close()
 	return rl.AcceptConn()
 }
+
+// A connect that does not end (the listener's queue is full, its SYN
+// dropped) is not taken for a connection: Dial waits until its timeout.
+func TestDialWaitsForTheConnect(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue (never accepted) until a connect hangs.
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		defer c.Close()
+		if i == 16 {
+			t.Skip("the kernel queued 16 connections on a backlog of 0")
+		}
+	}
+	start := time.Now()
+	c, err := Dial("tcp", addr, 300*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Fatalf("Dial to a full queue returned a connection after %v", time.Since(start))
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Dial to a full queue: %v, want its timeout", err)
+	}
+}
