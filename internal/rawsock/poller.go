@@ -1,17 +1,21 @@
-// Package rawsock keeps sockets of gsup's own: accepted, connected, read,
+// Package rawsock keeps the front's client sockets: accepted, read,
 // written and closed by their descriptors with RawSyscall, and waited for
 // in an epoll instance of gsup's own, which Go's network poller itself
 // waits on.
 //
-// Why not net's sockets: net accepts, connects and closes through the
-// scheduler's system-call path, and when the runtime's monitor sleeps
-// (it does whenever the process idles, which a front pinned to one CPU
-// does between events) each such call wakes it: a thread switch for every
-// accept, connect and close, on the CPU the front shares with its app.
-// net also asks the kernel for the local and peer addresses and removes
-// each socket from its epoll set before closing it; a socket here costs
-// accept4 (or socket and connect), one epoll_ctl, its reads and writes,
-// and close.
+// Why not net's sockets: net accepts and closes through the scheduler's
+// system-call path, and when the runtime's monitor sleeps (it does
+// whenever the process idles, which a front pinned to one CPU does
+// between events) each such call wakes it: a thread switch for every
+// accept and close, on the CPU the front shares with its app. net also
+// asks the kernel for the local address and removes each socket from its
+// epoll set before closing it; a socket here costs accept4, one
+// epoll_ctl, its reads and writes, and close.
+//
+// The connections to apps stay net's: behind Gunicorn's sync workers (a
+// new connection per request), connects of this package's left the
+// workers waiting for connections several times as often, for more of
+// their CPU than the front saved.
 //
 // The waiting: one goroutine reads the epoll instance's events (with
 // epoll_wait(0), when Go's poller says there are some) and wakes the
@@ -182,21 +186,17 @@ func (p *poller) remove(c *Conn) {
 	p.mu.Unlock()
 }
 
-// errNotSupported is Dial's answer for an address it leaves to net.
-var errNotSupported = errors.New("rawsock: address not supported")
-
-// ErrNotSupported reports whether err is Dial's refusal of an address
-// it does not take (a host name, a network other than tcp and unix): the
-// caller then dials with net.
-func ErrNotSupported(err error) bool { return errors.Is(err, errNotSupported) }
+// errNotSupported is NewListener's answer for a listener without a
+// descriptor.
+var errNotSupported = errors.New("rawsock: listener without a descriptor")
 
 // force overrides Preferred: 0 decides, 1 yes, 2 no.
 var force atomic.Int32
 
 // Preferred reports whether the front should use rawsock's sockets
 // rather than net's: when the runtime has one processor. There, net's
-// accept, connect and close each wake the runtime's monitor on the CPU
-// the front works on, and the hand-off through the poller's goroutine
+// accept and close each wake the runtime's monitor on the CPU the front
+// works on, and the hand-off through the poller's goroutine
 // costs nothing (BenchmarkPingPong: 14.5 µs against net's 14.2). With
 // more processors, waking a waiter from that goroutine also wakes an idle
 // processor's thread, and a round trip takes 22 µs against 14.

@@ -10,16 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"gsup/internal/testprog"
 )
 
-// pair is a connection accepted by Accept and its client, dialled by
-// net or by Dial.
-func pair(t *testing.T, network string, ours bool) (srv *Conn, cli net.Conn) {
+// pair is a connection accepted by a Listener and its client, net's.
+func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if network == "unix" {
@@ -39,11 +37,7 @@ func pair(t *testing.T, network string, ours bool) (srv *Conn, cli net.Conn) {
 		c, err := acceptOne(l)
 		ch <- res{c, err}
 	}()
-	if ours {
-		cli, err = Dial(network, l.Addr().String(), time.Second)
-	} else {
-		cli, err = net.Dial(network, l.Addr().String())
-	}
+	cli, err = net.Dial(network, l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +52,7 @@ func pair(t *testing.T, network string, ours bool) (srv *Conn, cli net.Conn) {
 func TestEchoAndAddresses(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
-			srv, cli := pair(t, network, true)
+			srv, cli := pair(t, network)
 			go func() {
 				buf := make([]byte, 64)
 				for {
@@ -84,11 +78,8 @@ func TestEchoAndAddresses(t *testing.T) {
 				if got, want := srv.LocalAddr().String(), cli.RemoteAddr().String(); got != want {
 					t.Errorf("server's LocalAddr %s, client's RemoteAddr %s", got, want)
 				}
-				if got, want := cli.LocalAddr().String(), srv.RemoteAddr().String(); got != want {
-					t.Errorf("Dial's LocalAddr %s, want %s", got, want)
-				}
 			}
-			cli.(*Conn).CloseWrite()
+			cli.(interface{ CloseWrite() error }).CloseWrite()
 			if _, err := cli.Read(buf); err != io.EOF {
 				t.Fatalf("after CloseWrite, the echo's close: %v, want EOF", err)
 			}
@@ -130,7 +121,7 @@ func TestUnixAddressesAsNet(t *testing.T) {
 }
 
 func TestReadDeadline(t *testing.T) {
-	srv, cli := pair(t, "tcp", false)
+	srv, cli := pair(t, "tcp")
 	srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 	_, err := srv.Read(make([]byte, 1))
 	var ne net.Error
@@ -163,7 +154,7 @@ func TestCloseWakesAndFreesDescriptor(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := openFDs(t)
-	srv, cli := pair(t, "tcp", true)
+	srv, cli := pair(t, "tcp")
 	errc := make(chan error, 2)
 	go func() {
 		_, err := srv.Read(make([]byte, 1))
@@ -194,7 +185,7 @@ func TestCloseWakesAndFreesDescriptor(t *testing.T) {
 }
 
 func TestWriteToSlowReaderAndDeadline(t *testing.T) {
-	srv, cli := pair(t, "tcp", false)
+	srv, cli := pair(t, "tcp")
 	want := make([]byte, 8<<20)
 	rand.Read(want)
 	got := make(chan []byte)
@@ -225,29 +216,8 @@ func TestWriteToSlowReaderAndDeadline(t *testing.T) {
 	}
 }
 
-func TestWriteBuffers(t *testing.T) {
-	srv, cli := pair(t, "tcp", true)
-	big := make([]byte, 4<<20)
-	rand.Read(big)
-	parts := net.Buffers{[]byte("head\r\n"), nil, big, []byte("\r\n")}
-	want := bytes.Join(parts, nil)
-	got := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(srv)
-		got <- b
-	}()
-	n, err := cli.(*Conn).WriteBuffers(&parts)
-	if err != nil || n != int64(len(want)) || len(parts) != 0 {
-		t.Fatalf("WriteBuffers: %d, %v, %d left", n, err, len(parts))
-	}
-	cli.Close()
-	if !bytes.Equal(<-got, want) {
-		t.Fatal("the reader got other bytes")
-	}
-}
-
 func TestSendfile(t *testing.T) {
-	srv, cli := pair(t, "tcp", false)
+	srv, cli := pair(t, "tcp")
 	want := make([]byte, 3<<20+17)
 	rand.Read(want)
 	path := filepath.Join(t.TempDir(), "f")
@@ -305,26 +275,6 @@ func TestAcceptDeadlineAndClose(t *testing.T) {
 	}
 }
 
-func TestDialErrors(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	if _, err := Dial("tcp", addr, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Errorf("Dial to a closed port: %v, want ECONNREFUSED", err)
-	}
-	if _, err := Dial("unix", filepath.Join(t.TempDir(), "none"), time.Second); !errors.Is(err, syscall.ENOENT) {
-		t.Errorf("Dial to a missing socket: %v, want ENOENT", err)
-	}
-	for _, a := range []string{"localhost:80", "[fe80::1%lo]:80"} {
-		if _, err := Dial("tcp", a, time.Second); !ErrNotSupported(err) {
-			t.Errorf("Dial %s: %v, want left to net", a, err)
-		}
-	}
-}
-
 // Many connections opened and closed at once, from both sides, leave no
 // descriptor behind.
 func TestChurn(t *testing.T) {
@@ -360,7 +310,7 @@ func TestChurn(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := Dial("tcp", l.Addr().String(), time.Second)
+			c, err := net.DialTimeout("tcp", l.Addr().String(), 5*time.Second)
 			if err != nil {
 				t.Error(err)
 				return
@@ -409,42 +359,4 @@ func acceptOne(l net.Listener) (*Conn, error) {
 	}
 	defer rl.c.Close()
 	return rl.AcceptConn()
-}
-
-// A connect that does not end (the listener's queue is full, its SYN
-// dropped) is not taken for a connection: Dial waits until its timeout.
-func TestDialWaitsForTheConnect(t *testing.T) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := syscall.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
-	// Fill the queue (never accepted) until a connect hangs.
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err != nil {
-			break
-		}
-		defer c.Close()
-		if i == 16 {
-			t.Skip("the kernel queued 16 connections on a backlog of 0")
-		}
-	}
-	start := time.Now()
-	c, err := Dial("tcp", addr, 300*time.Millisecond)
-	if err == nil {
-		c.Close()
-		t.Fatalf("Dial to a full queue returned a connection after %v", time.Since(start))
-	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatalf("Dial to a full queue: %v, want its timeout", err)
-	}
 }

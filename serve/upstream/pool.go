@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"gsup/internal/rawio"
-	"gsup/internal/rawsock"
 )
 
 const (
@@ -29,8 +28,7 @@ const (
 type pconn struct {
 	be     *backend
 	c      net.Conn
-	sock   *rawsock.Conn // c, when it is one of rawsock's
-	raw    *rawio.Conn   // c's descriptor, when c is net's (nil if it has none)
+	raw    *rawio.Conn   // c's descriptor (nil if it has none)
 	br     *bufio.Reader // reads pc
 	head   []byte        // request head scratch, reused
 	uses   int           // exchanges completed on it
@@ -40,23 +38,12 @@ type pconn struct {
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 
-// dial opens a new connection to be: a socket of rawsock's when it is
-// preferred (connected, read, written and closed by its descriptor, none
-// of it through the scheduler's system-call path: a Gunicorn sync worker
-// takes a new connection per request), else net's, as for an address
-// rawsock leaves to net (a host name).
+// dial opens a new connection to be, with net. Not with rawsock, as the
+// front's own sockets: behind Gunicorn's sync workers (a new connection
+// per request) its connects left the workers waiting for connections 3
+// to 7 times as often (voluntary context switches per worker), for more
+// of their CPU than the front saved.
 func (be *backend) dial(ctx context.Context) (*pconn, error) {
-	if rawsock.Preferred() {
-		sock, err := rawsock.Dial(be.network, be.address, dialTimeout)
-		if err == nil {
-			pc := &pconn{be: be, c: sock, sock: sock, head: make([]byte, 0, 1024)}
-			pc.br = bufio.NewReaderSize(pc, readBufSize)
-			return pc, nil
-		}
-		if !rawsock.ErrNotSupported(err) {
-			return nil, err
-		}
-	}
 	c, err := dialer.DialContext(ctx, be.network, be.address)
 	if err != nil {
 		return nil, err
@@ -75,9 +62,6 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 // reads and writes of an exchange are short, and the system-call path
 // would let the runtime hand the processor to another thread under them.
 func (pc *pconn) Read(p []byte) (int, error) {
-	if pc.sock != nil {
-		return pc.sock.Read(p)
-	}
 	if pc.raw == nil {
 		return pc.c.Read(p)
 	}
@@ -86,21 +70,10 @@ func (pc *pconn) Read(p []byte) (int, error) {
 
 // write writes p to the app, by the descriptor when it is short.
 func (pc *pconn) write(p []byte) (int, error) {
-	if pc.sock != nil {
-		return pc.sock.Write(p)
-	}
 	if pc.raw == nil || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
 	return pc.raw.Write(p)
-}
-
-// writeBuffers writes bufs in one writev where it can.
-func (pc *pconn) writeBuffers(bufs net.Buffers) (int64, error) {
-	if pc.sock != nil {
-		return pc.sock.WriteBuffers(&bufs)
-	}
-	return bufs.WriteTo(pc.c)
 }
 
 // getIdle pops the most recently used idle connection, or returns nil.

@@ -562,7 +562,8 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 		m, err = pc.write(head)
 		n = int64(m)
 	default:
-		n, err = pc.writeBuffers(net.Buffers{head, x.body})
+		bufs := net.Buffers{head, x.body}
+		n, err = bufs.WriteTo(pc.c)
 	}
 	pc.head = head[:0]
 	x.sent = n > 0
@@ -1026,7 +1027,8 @@ func (x *exchange) sendBody(pc *pconn) {
 		if chunked {
 			var hdr [20]byte
 			b := append(strconv.AppendInt(hdr[:0], int64(len(p)), 16), "\r\n"...)
-			_, werr = pc.writeBuffers(net.Buffers{b, p, crlf})
+			bufs := net.Buffers{b, p, crlf}
+			_, werr = bufs.WriteTo(pc.c)
 		} else {
 			_, werr = pc.write(p)
 		}
