@@ -37,11 +37,12 @@ func (c Cred) InGroup(gid uint32) bool {
 	return false
 }
 
-// PeerCred returns the credentials of c's peer; c must be a
-// *net.UnixConn.
+// PeerCred returns the credentials of c's peer; c must be a connection
+// of a UNIX socket with a descriptor (a *net.UnixConn, or one of the
+// front's own sockets).
 func PeerCred(c net.Conn) (Cred, error) {
 	sc, ok := c.(syscall.Conn)
-	if _, unix := c.LocalAddr().(*net.UnixAddr); !ok || !unix {
+	if _, isUnix := c.LocalAddr().(*net.UnixAddr); !ok || !isUnix {
 		return Cred{}, errors.New("peer credentials: not a UNIX socket connection")
 	}
 	rc, err := sc.SyscallConn()

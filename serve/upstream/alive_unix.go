@@ -25,7 +25,7 @@ func stale(c net.Conn) bool {
 	err = rc.Read(func(fd uintptr) bool {
 		// No error is EOF (n == 0) or bytes nobody asked for (n > 0);
 		// EAGAIN is the healthy case.
-		// By RawSyscall, as the connection's other calls (rawio, rawsock).
+		// By RawSyscall, as the connection's reads and writes (rawio).
 		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		dead = e != syscall.EAGAIN && e != syscall.EINTR
