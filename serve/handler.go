@@ -114,8 +114,7 @@ func (f *handling) rewrite(out http.Header, in *http.Request) string {
 // connection layers call: it checks the request (limits, host
 // allow-list, forwarded-header trust), answers the health path and the
 // redirect binds, hands the rest to serveApp (the edge, then the proxy
-// to the app) and
-// writes the access log.
+// to the app) and writes the access log.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	f := s.acquire()

@@ -9,9 +9,9 @@
 // Layers: one request-handling layer under two connection layers.
 // Server.ServeHTTP is the handling layer's entry point, a plain
 // http.Handler (handler.go): trust, limits, the host allow-list, the
-// health path, redirect binds, then the app handler (the proxy to the
-// app; a component such as static files wraps it, and one that answers
-// itself fills upstream.RecordFrom(ctx) for the access log), then the
+// health path, redirect binds, then the app handler (serveApp: the proxy
+// to the app, which static files and compression wrap; each fills the
+// request's upstream.Record, passed to it, for the access log), then the
 // access log. What it does with the settings is one immutable value
 // (handling.go), swapped whole at a reload; each request keeps the one
 // it began with. It needs of a connection layer only an http.ResponseWriter,
