@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"gsup/internal/rawio"
 )
 
 // Conn is a connected socket of the poller. It implements net.Conn as
@@ -27,7 +29,8 @@ type Conn struct {
 	state atomic.Int64
 	rd    half
 	wr    half
-	raw   rawConn // SyscallConn's
+	raw   rawConn     // SyscallConn's
+	io    *rawio.Conn // Read and Write, on raw
 
 	laddrMu sync.Mutex
 	laddr   net.Addr
@@ -125,6 +128,7 @@ func newConn(fd int, network string, laddr, raddr net.Addr) (*Conn, error) {
 	c.rd.ready = make(chan struct{}, 1)
 	c.wr.ready = make(chan struct{}, 1)
 	c.raw.c = c
+	c.io = rawio.New(&c.raw)
 	if err := p.add(c); err != nil {
 		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 		return nil, err
@@ -195,67 +199,32 @@ func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.network, Source: c.LocalAddr(), Addr: c.raddr, Err: err}
 }
 
-// Read reads into b, waiting for data within the read deadline.
+// Read reads into b, waiting for data within the read deadline (rawio's
+// read, on this package's waits).
 func (c *Conn) Read(b []byte) (int, error) {
-	if !c.incref() {
-		return 0, c.opError("read", net.ErrClosed)
-	}
-	defer c.decref()
 	c.rd.mu.Lock()
-	defer c.rd.mu.Unlock()
-	if len(b) == 0 {
-		return 0, nil
-	}
-	for {
-		if err := c.check(&c.rd); err != nil {
-			return 0, c.opError("read", err)
-		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			if n == 0 {
-				return 0, io.EOF
-			}
-			return int(n), nil
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			if err := c.wait(&c.rd); err != nil {
-				return 0, c.opError("read", err)
-			}
-		default:
-			return 0, c.opError("read", os.NewSyscallError("read", e))
-		}
-	}
+	n, err := c.io.Read(b)
+	c.rd.mu.Unlock()
+	return n, c.wrap("read", err)
 }
 
 // Write writes b whole, waiting for room within the write deadline, and
-// returns how much was written, also when it fails.
+// returns how much was written, also when it fails. One write at a time,
+// with ReadFrom's.
 func (c *Conn) Write(b []byte) (int, error) {
-	if !c.incref() {
-		return 0, c.opError("write", net.ErrClosed)
-	}
-	defer c.decref()
 	c.wr.mu.Lock()
-	defer c.wr.mu.Unlock()
-	n := 0
-	for n < len(b) {
-		if err := c.check(&c.wr); err != nil {
-			return n, c.opError("write", err)
-		}
-		m, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(c.fd), uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-		switch e {
-		case 0:
-			n += int(m)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			if err := c.wait(&c.wr); err != nil {
-				return n, c.opError("write", err)
-			}
-		default:
-			return n, c.opError("write", os.NewSyscallError("write", e))
-		}
+	n, err := c.io.Write(b)
+	c.wr.mu.Unlock()
+	return n, c.wrap("write", err)
+}
+
+// wrap gives a wait's error (closed, deadline) the *net.OpError net's
+// calls return; rawio's own errors have one already.
+func (c *Conn) wrap(op string, err error) error {
+	if _, ok := err.(*net.OpError); ok || err == nil || err == io.EOF {
+		return err
 	}
-	return n, nil
+	return c.opError(op, err)
 }
 
 // sendfileChunk is the most one sendfile is asked for.
@@ -353,9 +322,6 @@ func (c *Conn) shutdown(how int) error {
 
 // CloseWrite shuts the writing side down (the peer reads end of file).
 func (c *Conn) CloseWrite() error { return c.shutdown(syscall.SHUT_WR) }
-
-// CloseRead shuts the reading side down.
-func (c *Conn) CloseRead() error { return c.shutdown(syscall.SHUT_RD) }
 
 // SetLinger sets SO_LINGER, as net.TCPConn's (0: Close resets).
 func (c *Conn) SetLinger(sec int) error {
