@@ -47,8 +47,17 @@ const (
 // descriptors), else the socket itself.
 type acceptor struct {
 	net.Listener
-	raw *rawsock.Listener // nil: net's
 	cfg *connConfig
+}
+
+// SetDeadline bounds Accept, on what it waits on: the rawsock.Listener's
+// descriptor, or the socket.
+func (a *acceptor) SetDeadline(t time.Time) error {
+	d, ok := a.Listener.(interface{ SetDeadline(time.Time) error })
+	if !ok {
+		return errors.New("no deadline on this socket")
+	}
+	return d.SetDeadline(t)
 }
 
 func (a *acceptor) Accept() (net.Conn, error) {
@@ -75,7 +84,7 @@ func (o *options) wrap(sock net.Listener, name string, https bool) *acceptor {
 	a := &acceptor{Listener: sock}
 	if rawsock.Preferred() {
 		if raw, err := rawsock.NewListener(sock); err == nil {
-			a.Listener, a.raw = raw, raw
+			a.Listener = raw
 		}
 	}
 	a.cfg = &connConfig{

@@ -20,13 +20,10 @@ func (l *Listener) FD() (int, error) {
 	return handoff.FD(c)
 }
 
-// SetDeadline sets the deadline of Accept on the socket itself (and on
-// the descriptor the acceptor waits on).
+// SetDeadline sets the deadline of Accept: on what Accept waits on (the
+// acceptor's socket, or the socket itself when unwrapped).
 func (l *Listener) SetDeadline(t time.Time) error {
-	if a, ok := l.Listener.(*acceptor); ok && a.raw != nil {
-		_ = a.raw.SetDeadline(t)
-	}
-	d, ok := l.sock.(interface{ SetDeadline(time.Time) error })
+	d, ok := l.Listener.(interface{ SetDeadline(time.Time) error })
 	if !ok {
 		return fmt.Errorf("listener %q: no deadline", l.Name)
 	}
