@@ -1145,3 +1145,51 @@ func TestUpstreamDiesMidRequestBody(t *testing.T) {
 		})
 	}
 }
+
+// An app that closes every connection (Gunicorn's sync workers) gets a new
+// connection per request, whose buffers come from connections closed
+// before: every answer must still be its own request's, whole, with
+// requests at once, heads too large for the kept scratch, and answers
+// larger than the read buffer.
+func TestAppClosingEveryConnection(t *testing.T) {
+	app := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		id := r.URL.Query().Get("id")
+		n := len(r.Header.Get("X-Pad")) + len(id)*500
+		io.WriteString(w, strings.Repeat(id+".", n/(len(id)+1)+1))
+	}))
+	f, _ := gsupFront(t, Options{}, app)
+	c := client(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				id := fmt.Sprintf("%d-%d", g, i)
+				req, _ := http.NewRequest("GET", f.URL+"/?id="+id, nil)
+				pad := strings.Repeat("p", (i%3)*900) // 0, 900 or 1800 bytes of head
+				req.Header.Set("X-Pad", pad)
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				n := len(pad) + len(id)*500
+				want := strings.Repeat(id+".", n/(len(id)+1)+1)
+				if err != nil || resp.StatusCode != 200 || string(body) != want {
+					errs <- fmt.Errorf("request %s: status %d, %d bytes (want %d), err %v", id, resp.StatusCode, len(body), len(want), err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

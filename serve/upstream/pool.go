@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ type pconn struct {
 	raw    *rawio.Conn   // c's descriptor (nil if it has none)
 	br     *bufio.Reader // reads pc
 	head   []byte        // request head scratch, reused
+	bufs   *connBuf      // br and head's holder, reused after pc
 	uses   int           // exchanges completed on it
 	idleAt int64         // monoNow() when it was put back
 	wdl    bool          // a write deadline is set
@@ -38,24 +40,62 @@ type pconn struct {
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 
-// dial opens a new connection to be, with net. Not with rawsock, as the
-// front's own sockets: behind Gunicorn's sync workers (a new connection
-// per request) its connects left the workers waiting for connections 3
-// to 7 times as often (voluntary context switches per worker), for more
-// of their CPU than the front saved.
+// dial opens a new connection to be, with net. Neither with rawsock, as
+// the front's own sockets, nor by system calls of gsup's own with Go's
+// poller: behind Gunicorn's sync workers (a new connection per request)
+// both sent each request as soon as its connect ended, ahead of the other
+// connections' connects, and the workers, taking each connection as it
+// came, then waited for its request 3 to 7 times as often (voluntary
+// context switches per worker), for more of their CPU than the front
+// saved (bench/README.md). net's connect waits for the poller first.
 func (be *backend) dial(ctx context.Context) (*pconn, error) {
 	c, err := dialer.DialContext(ctx, be.network, be.address)
 	if err != nil {
 		return nil, err
 	}
-	pc := &pconn{be: be, c: c, head: make([]byte, 0, 1024)}
+	pc := &pconn{be: be, c: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			pc.raw = rawio.New(rc)
 		}
 	}
-	pc.br = bufio.NewReaderSize(pc, readBufSize)
+	b, _ := connBufs.Get().(*connBuf)
+	if b == nil {
+		b = &connBuf{br: bufio.NewReaderSize(nil, readBufSize), head: make([]byte, 0, headScratch)}
+	}
+	b.br.Reset(pc)
+	pc.bufs, pc.br, pc.head = b, b.br, b.head[:0]
 	return pc, nil
+}
+
+// headScratch is the capacity of a new connection's request head
+// scratch; a larger one, grown by a large head, is not kept for reuse.
+const headScratch = 1024
+
+// connBuf holds the read buffer and head scratch of a closed connection
+// for the next dial: behind an app that closes every connection
+// (Gunicorn's sync workers) a dial per request would allocate 5 KiB
+// otherwise, and the collector would run several times as often.
+type connBuf struct {
+	br   *bufio.Reader
+	head []byte
+}
+
+var connBufs sync.Pool // *connBuf
+
+// recycle closes pc and keeps its buffers for another connection. Only
+// the exchange that owns pc calls it, when nothing reads pc.br or writes
+// pc.head any more (abort only closes pc.c).
+func (pc *pconn) recycle() {
+	pc.c.Close()
+	b, head := pc.bufs, pc.head
+	pc.bufs, pc.br, pc.head = nil, nil, nil
+	if b == nil || cap(head) > headScratch {
+		return
+	}
+	b.head = head[:0]
+	b.br.Reset(nil)
+	connBufs.Put(b)
 }
 
 // Read reads from the app, by the connection's descriptor (rawio): the

@@ -738,7 +738,7 @@ func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
 		x.cur.Store(nil)
 		be.put(pc)
 	} else {
-		pc.c.Close()
+		pc.recycle()
 	}
 	be.done(true)
 }
