@@ -33,6 +33,10 @@ type op struct {
 	bufs  Buffers
 	n     int
 	errno syscall.Errno
+
+	// drained, when the RawConn has it (rawsock's), is told of a read
+	// that came short: the socket is empty until its next event.
+	drained func()
 }
 
 // Buffers lends ReadWaiting a buffer when the socket may have data, and
@@ -47,6 +51,9 @@ func New(rc syscall.RawConn) *Conn {
 	c := &Conn{rc: rc}
 	c.r.fn = c.r.read
 	c.w.fn = c.w.write
+	if d, ok := rc.(interface{ Drained() }); ok {
+		c.r.drained = d.Drained
+	}
 	return c
 }
 
@@ -129,6 +136,9 @@ func (o *op) read(fd uintptr) bool {
 			return false
 		case 0:
 			o.n = int(r)
+			if o.n > 0 && o.n < len(b) && o.drained != nil {
+				o.drained()
+			}
 		default:
 			o.errno = e
 		}

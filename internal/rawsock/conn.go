@@ -43,6 +43,10 @@ const closedBit = 1 << 62
 type half struct {
 	mu    sync.Mutex    // one call at a time in this direction
 	ready chan struct{} // a token: the socket may be ready, or see why not
+	// drained: the last read found the socket empty (Drained). Bytes
+	// that came after it came with an event, so the next read waits for
+	// a token before it tries (reads only).
+	drained atomic.Bool
 
 	dmu     sync.Mutex
 	when    time.Time // the deadline; zero: none
@@ -402,6 +406,17 @@ func (r *rawConn) Control(f func(fd uintptr)) error {
 func (r *rawConn) Read(f func(fd uintptr) bool) error  { return r.c.rawWait(&r.c.rd, f) }
 func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c.wr, f) }
 
+// Drained is called by a read function given to Read when its read(2)
+// returned less than it asked for: the socket had nothing more then. The
+// next Read waits for the next event before it calls its function, and
+// spares the read that would find nothing (a request's answer sent, the
+// next request is not there yet): nginx, too, reads again only after an
+// event once a read came short. An edge-triggered event comes for bytes
+// that arrive after a read, and a token left by it stays until a wait
+// takes it; a call that takes a token and then fails (deadline, close)
+// clears drained, so the call after it tries first again.
+func (r *rawConn) Drained() { r.c.rd.drained.Store(true) }
+
 // rawWait calls f until it returns true, waiting in h's direction
 // between calls.
 func (c *Conn) rawWait(h *half, f func(fd uintptr) bool) error {
@@ -409,6 +424,14 @@ func (c *Conn) rawWait(h *half, f func(fd uintptr) bool) error {
 		return net.ErrClosed
 	}
 	defer c.decref()
+	if h == &c.rd && h.drained.Swap(false) {
+		if err := c.check(h); err != nil {
+			return err
+		}
+		if err := c.wait(h); err != nil {
+			return err
+		}
+	}
 	for {
 		if err := c.check(h); err != nil {
 			return err

@@ -360,3 +360,62 @@ func acceptOne(l net.Listener) (*Conn, error) {
 	defer rl.c.Close()
 	return rl.AcceptConn()
 }
+
+// After a read that came short, the next read waits for an event before
+// it tries: nothing is read in vain while no byte came, and bytes that
+// came meanwhile, or while a read failed on its deadline, are still read.
+func TestReadAfterShortReadWaitsForEvent(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			srv, cli := pair(t, network)
+			rc, err := srv.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			short := func(want string) {
+				t.Helper()
+				srv.SetReadDeadline(time.Now().Add(10 * time.Second))
+				n, err := srv.Read(buf)
+				if err != nil || string(buf[:n]) != want {
+					t.Fatalf("read %q, %v; want %q", buf[:n], err, want)
+				}
+			}
+			// The byte's event taken first: a token left for bytes
+			// already read would make the next read try once in vain
+			// (harmless, and not what is looked at here).
+			cli.Write([]byte("a"))
+			testprog.Eventually(t, "the event of a byte sent", 10*time.Second, func() (bool, string) {
+				return len(srv.rd.ready) == 1, "no token"
+			})
+			<-srv.rd.ready
+			short("a")
+
+			// Nothing comes: the read function is never called.
+			calls := 0
+			srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			err = rc.Read(func(fd uintptr) bool { calls++; return false })
+			if !errors.Is(err, os.ErrDeadlineExceeded) || calls != 0 {
+				t.Fatalf("waiting read: %v after %d tries; want the deadline and no try", err, calls)
+			}
+
+			// That read failed without trying: the next one tries first,
+			// and finds what came before it.
+			cli.Write([]byte("b"))
+			short("b")
+
+			// A byte that comes before the next read, after a short one.
+			cli.Write([]byte("c"))
+			short("c")
+
+			// A read failing on its deadline after a byte came leaves it
+			// for the next read.
+			cli.Write([]byte("d"))
+			srv.SetReadDeadline(time.Now().Add(-time.Second))
+			if _, err := srv.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("read past its deadline: %v", err)
+			}
+			short("d")
+		})
+	}
+}
