@@ -29,6 +29,9 @@ type Conn struct {
 	state atomic.Int64
 	rd    half
 	wr    half
+	// ended: an event said the peer shut its side, or the connection
+	// failed. No other event comes for that, so a read after it tries.
+	ended atomic.Bool
 	raw   rawConn     // SyscallConn's
 	io    *rawio.Conn // Read and Write, on raw
 
@@ -414,7 +417,10 @@ func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c
 // event once a read came short. An edge-triggered event comes for bytes
 // that arrive after a read, and a token left by it stays until a wait
 // takes it; a call that takes a token and then fails (deadline, close)
-// clears drained, so the call after it tries first again.
+// clears drained, so the call after it tries first again. The peer's
+// end of file (or a reset) is no byte: once an event has said so
+// (ended, set before its token is left, so before any wait could take
+// it), reads try first, as nginx's do after EPOLLRDHUP.
 func (r *rawConn) Drained() { r.c.rd.drained.Store(true) }
 
 // rawWait calls f until it returns true, waiting in h's direction
@@ -424,7 +430,7 @@ func (c *Conn) rawWait(h *half, f func(fd uintptr) bool) error {
 		return net.ErrClosed
 	}
 	defer c.decref()
-	if h == &c.rd && h.drained.Swap(false) {
+	if h == &c.rd && h.drained.Swap(false) && !c.ended.Load() {
 		if err := c.check(h); err != nil {
 			return err
 		}

@@ -142,6 +142,9 @@ func (p *poller) dispatch(evs []unix.EpollEvent) {
 		if c == nil || c.gen != uint32(ev.Pad) {
 			continue // closed; its number may be another's now
 		}
+		if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			c.ended.Store(true) // before the token: see Drained
+		}
 		if ev.Events&readEvents != 0 {
 			c.rd.wake()
 		}

@@ -419,3 +419,46 @@ func TestReadAfterShortReadWaitsForEvent(t *testing.T) {
 		})
 	}
 }
+
+// A client that sends its bytes and then shuts its side (nc -N, a
+// half-close after a request): the end of file that came with them, or
+// just after, is seen at once, even though the read of the bytes came
+// short. Its event may have been taken by the wait before that read, and
+// no other comes.
+func TestEndOfFileAfterShortRead(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			for i := range 100 {
+				srv, cli := pair(t, network)
+				srv.SetReadDeadline(time.Now().Add(2 * time.Second))
+				type result struct {
+					got []byte
+					err error
+				}
+				done := make(chan result, 1)
+				go func() {
+					buf := make([]byte, 4096)
+					var r result
+					for r.err == nil {
+						var n int
+						n, r.err = srv.Read(buf)
+						r.got = append(r.got, buf[:n]...)
+					}
+					done <- r
+				}()
+				// The server waits before the bytes come, as a server does.
+				testprog.Eventually(t, "a read waiting", 10*time.Second, func() (bool, string) {
+					return locked(&srv.rd.mu), "no read"
+				})
+				cli.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+				cli.(interface{ CloseWrite() error }).CloseWrite()
+				r := <-done
+				if r.err != io.EOF || string(r.got) != "GET / HTTP/1.1\r\n\r\n" {
+					t.Fatalf("connection %d: read %q, then %v; want the request, then EOF", i, r.got, r.err)
+				}
+				srv.Close()
+				cli.Close()
+			}
+		})
+	}
+}
