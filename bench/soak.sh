@@ -130,8 +130,8 @@ GSUP_PID=
   if grep -qE 'level=(warning|error|fatal)|\[(WARNING|ERROR|CRITICAL)\]' "$WORK/stderr.log"; then
     echo "gsup's warnings and errors, by message (count):"
     grep -E 'level=(warning|error|fatal)|\[(WARNING|ERROR|CRITICAL)\]' "$WORK/stderr.log" |
-      sed -E 's/^\[[^]]*\] \[[0-9]+\] //; s/:[0-9]+\b/:N/g; s/[0-9]+(\.[0-9]+)?(ms|s|µs)\b/N\2/g' |
-      sort | uniq -c | sort -rn | head -n 12 | sed 's/^/  /'
+      sed -E 's/^\[[^]]*\] \[[0-9]+\] //; s/:[0-9]+\b/:N/g; s/[0-9]+(\.[0-9]+)?(ms|s|µs)\b/N\2/g; s/\bpid=[0-9]+/pid=N/g' |
+      sort | uniq -c | sort -rn | awk 'NR <= 12' | sed 's/^/  /' # awk reads it all: no SIGPIPE under pipefail
   fi
 } | tee -a "$OUT"
 mkdir -p "$BENCH/.work"
