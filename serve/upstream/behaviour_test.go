@@ -410,10 +410,10 @@ func TestClientAbort(t *testing.T) {
 			p := NewProxy(b, Options{IgnoreClientAbort: ignore, Log: logger})
 			frontSawAbort := make(chan struct{})
 			var once sync.Once
-			f := startFront(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f := startFront(t, func(w http.ResponseWriter, r *http.Request, rec *Record) {
 				context.AfterFunc(r.Context(), func() { once.Do(func() { close(frontSawAbort) }) })
-				p.ServeHTTP(w, r)
-			}))
+				p.Serve(w, r, rec)
+			})
 			ctx, cancel := context.WithCancel(context.Background())
 			req, _ := http.NewRequestWithContext(ctx, "GET", f.URL+"/slow", nil)
 			errc := make(chan error, 1)

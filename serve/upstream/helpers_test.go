@@ -196,7 +196,7 @@ type front struct {
 	panicked *atomic.Bool
 }
 
-func startFront(t testing.TB, h http.Handler) *front {
+func startFront(t testing.TB, serve func(http.ResponseWriter, *http.Request, *Record)) *front {
 	t.Helper()
 	f := &front{records: make(chan Record, 1000), panics: &bytes.Buffer{}, mu: &sync.Mutex{}, panicked: &atomic.Bool{}}
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -211,7 +211,7 @@ func startFront(t testing.TB, h http.Handler) *front {
 			default:
 			}
 		}()
-		h.ServeHTTP(w, r.WithContext(WithRecord(r.Context(), &rec)))
+		serve(w, r, &rec)
 	}))
 	s.Config.ErrorLog = log.New(lockedWriter{f.mu, f.panics}, "", 0)
 	s.Start()
@@ -260,7 +260,7 @@ func gsupFront(t testing.TB, o Options, addrs ...string) (*front, *Balancer) {
 	if o.Rewrite == nil {
 		o.Rewrite = stripForwarded
 	}
-	return startFront(t, NewProxy(b, o)), b
+	return startFront(t, NewProxy(b, o).Serve), b
 }
 
 // stripForwarded does what ReverseProxy does before its Rewrite hook, so
@@ -298,7 +298,7 @@ func refFront(t testing.TB, addr string) *front {
 		Transport: tr,
 		ErrorLog:  log.New(io.Discard, "", 0),
 	}
-	return startFront(t, rp)
+	return startFront(t, func(w http.ResponseWriter, r *http.Request, _ *Record) { rp.ServeHTTP(w, r) })
 }
 
 // client returns an HTTP client for the tests: no compression, no HTTP/2,

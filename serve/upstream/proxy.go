@@ -168,20 +168,6 @@ type Record struct {
 	Scheme      string // the scheme the app was told (X-Forwarded-Proto), once the request was forwarded
 }
 
-type recordKey struct{}
-
-// WithRecord returns a context carrying r; the Proxy fills in the Record
-// of a request whose context carries one.
-func WithRecord(ctx context.Context, r *Record) context.Context {
-	return context.WithValue(ctx, recordKey{}, r)
-}
-
-// RecordFrom returns the Record carried by ctx, or nil.
-func RecordFrom(ctx context.Context) *Record {
-	r, _ := ctx.Value(recordKey{}).(*Record)
-	return r
-}
-
 // exchange is the state of one request. It is pooled; nothing in it may end
 // up in the ResponseWriter's header map.
 type exchange struct {
@@ -189,7 +175,7 @@ type exchange struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	rec *Record
-	own Record // used when the context carries no Record
+	own Record // used when Serve is given no Record
 
 	out        http.Header // outbound fields, reused
 	uri        string
@@ -308,14 +294,10 @@ func (x *exchange) stopAbort() bool {
 	return ok
 }
 
-// ServeHTTP passes r to an app instance and its response back to w,
-// filling the Record r's context carries, if any.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p.Serve(w, r, RecordFrom(r.Context()))
-}
+// ServeHTTP passes r to an app instance and its response back to w.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.Serve(w, r, nil) }
 
-// Serve is ServeHTTP filling rec (when not nil), without a context to
-// carry it: a context and a request copy fewer per request.
+// Serve is ServeHTTP filling rec (when not nil) for the access log.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	x := p.getExchange()
 	x.w, x.r = w, r
