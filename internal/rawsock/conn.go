@@ -143,6 +143,10 @@ func newConn(fd int, network string, laddr, raddr net.Addr) (*Conn, error) {
 	return c, nil
 }
 
+// RawIO is the rawio.Conn that Read and Write use, for a wrapper of c to
+// share rather than make one more on SyscallConn.
+func (c *Conn) RawIO() *rawio.Conn { return c.io }
+
 // incref takes a reference for a call; false once closed.
 func (c *Conn) incref() bool {
 	for {

@@ -49,6 +49,7 @@ type response struct {
 func (w *response) reset(c *conn, req *http.Request) {
 	if w.header == nil {
 		w.header = make(http.Header, 8)
+		w.keys = make([]string, 0, 8) // grown by appendFields when an answer has more
 	} else {
 		clear(w.header)
 	}

@@ -118,7 +118,9 @@ type conn struct {
 
 func (cfg *connConfig) newConn(sock net.Conn) *conn {
 	c := &conn{Conn: sock, sock: sock, cfg: cfg}
-	if sc, ok := sock.(syscall.Conn); ok {
+	if r, ok := sock.(interface{ RawIO() *rawio.Conn }); ok {
+		c.raw = r.RawIO() // rawsock's own: shared, not one more on its SyscallConn
+	} else if sc, ok := sock.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.raw = rawio.New(rc)
 		}
