@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -48,8 +49,21 @@ var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 // came, then waited for its request 3 to 7 times as often (voluntary
 // context switches per worker), for more of their CPU than the front
 // saved (bench/README.md). net's connect waits for the poller first.
+//
+// The address was parsed when the instance was added: a dial by it
+// skips the resolver, which would parse it again and allocate a list of
+// one address per dial.
 func (be *backend) dial(ctx context.Context) (*pconn, error) {
-	c, err := dialer.DialContext(ctx, be.network, be.address)
+	var c net.Conn
+	var err error
+	switch {
+	case be.ap.IsValid():
+		c, err = dialer.DialTCP(ctx, "tcp", netip.AddrPort{}, be.ap)
+	case be.unix != nil:
+		c, err = dialer.DialUnix(ctx, "unix", nil, be.unix)
+	default:
+		c, err = dialer.DialContext(ctx, be.network, be.address)
+	}
 	if err != nil {
 		return nil, err
 	}
