@@ -16,7 +16,6 @@ import (
 
 	"gsup/control"
 	"gsup/internal/fdlimit"
-	"gsup/internal/heapfloor"
 	"gsup/metrics"
 	"gsup/procfile"
 	"gsup/serve"
@@ -106,10 +105,6 @@ func Run(ctx context.Context, cfg Config) error {
 		notify: signals.NewNotifier(log), environ: cfg.Environ,
 		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{},
 		metrics: metrics.New()}
-	// The front's heap is small and its garbage steady: the collector
-	// waits for some of it before a cycle (heapfloor; a GOGC set by the
-	// operator wins).
-	defer heapfloor.Start(heapfloor.Floor)()
 	if h != nil {
 		return a.resume(ctx, cfg)
 	}
