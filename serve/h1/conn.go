@@ -47,6 +47,9 @@ type conn struct {
 	since  time.Time    // accepted
 	lim    httpcheck.Limits
 	stream *httpcheck.Stream
+	// cancel is the context's of the request parse made last, until
+	// handle takes it.
+	cancel context.CancelFunc
 
 	// The read side, owned by the connection's goroutine (and the handler
 	// it runs): c.buf[c.rp:c.wp] are checked bytes not yet used.
@@ -425,9 +428,9 @@ func (c *conn) put(p []byte) {
 // handle runs the handler for req and writes the response. It reports
 // whether the connection can take another request.
 func (c *conn) handle(req *http.Request) (keep bool) {
-	ctx, cancel := context.WithCancel(c.ctx)
+	cancel := c.cancel // req's context's, made by parse
+	c.cancel = nil
 	defer cancel()
-	req = req.WithContext(ctx)
 	w := &c.resp
 	w.reset(c, req)
 	b, _ := req.Body.(*body)

@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,11 +76,18 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	}
 	delete(h, "Host")
 	r.Close = shouldClose(r)
-	if err := c.setBody(r); err != nil {
+	// The request is made here (r, on the stack, is its template) with
+	// its context, which handle cancels when it returns: one Request per
+	// request, where WithContext in handle would make a second.
+	ctx, cancel := context.WithCancel(c.ctx)
+	req := r.WithContext(ctx)
+	if err := c.setBody(req); err != nil {
+		cancel()
 		return nil, err
 	}
-	c.bodyDeadline(r.Body != http.NoBody)
-	return r, nil
+	c.cancel = cancel
+	c.bodyDeadline(req.Body != http.NoBody)
+	return req, nil
 }
 
 // setBody frames r's body: chunked, by Content-Length, or none.
