@@ -50,6 +50,10 @@ type conn struct {
 	// cancel is the context's of the request parse made last, until
 	// handle takes it.
 	cancel context.CancelFunc
+	// hdr and hvals are the request header's map and values, reused from
+	// request to request (parseFields).
+	hdr   http.Header
+	hvals []string
 
 	// The read side, owned by the connection's goroutine (and the handler
 	// it runs): c.buf[c.rp:c.wp] are checked bytes not yet used.
@@ -172,6 +176,14 @@ func (c *conn) setup() {
 			c.raw = rawio.New(rc)
 		}
 	}
+}
+
+// dropHeaders lets go of the header maps and values kept from request to
+// request, for a connection about to wait long (parked): it then holds
+// as little as it can.
+func (c *conn) dropHeaders() {
+	c.hdr, c.hvals = nil, nil
+	c.resp.header, c.resp.keys = nil, nil
 }
 
 // release gives the read buffer back (to the pool when it came from
@@ -455,6 +467,8 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		return false
 	}
 	w.idle() // nothing of this request is kept while the connection waits
+	clear(c.hdr)
+	clear(c.hvals)
 	if b != nil && !b.eof {
 		if b.cont {
 			return false // the client waits for 100 Continue before it sends the body

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -560,6 +561,79 @@ func TestPipelinedDuringALongRequest(t *testing.T) {
 	for _, want := range []string{"/slow", "/next"} {
 		if resp, got := readResponse(t, br, "GET"); got != want || resp.Close {
 			t.Errorf("got %q (close %v), want %q", got, resp.Close, want)
+		}
+	}
+}
+
+// The header map and values are the connection's, reused from request to
+// request: each request must see its own fields only, and each answer
+// only the fields its handler set, whether the requests come pipelined,
+// one after the other, or after the connection was parked.
+func TestEachRequestSeesOnlyItsOwnFields(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var fields []string
+		for k, vv := range r.Header {
+			fields = append(fields, k+"="+strings.Join(vv, ","))
+		}
+		slices.Sort(fields)
+		if v := r.Header.Get("X-Answer"); v != "" {
+			w.Header().Set("X-Answered", v)
+		}
+		io.WriteString(w, strings.Join(fields, " "))
+	})
+	srv := &Server{Handler: h, parkAfter: 20 * time.Millisecond}
+	addr := serveRaw(t, srv) // a listener whose connections can be parked
+	c, br := dial(t, addr)
+
+	many := ""
+	for i := range 12 { // more fields than the map and values start with room for
+		many += fmt.Sprintf("X-F%02d: %d\r\n", i, i)
+	}
+	reqs := []struct{ fields, want, answered string }{
+		{"X-A: 1\r\nX-Answer: yes\r\n", "X-A=1 X-Answer=yes", "yes"},
+		{"X-B: 2\r\nX-B: 3\r\n", "X-B=2,3", ""},
+		{many, "X-F00=0 X-F01=1 X-F02=2 X-F03=3 X-F04=4 X-F05=5 X-F06=6 X-F07=7 X-F08=8 X-F09=9 X-F10=10 X-F11=11", ""},
+		{"", "", ""},
+		{"x-a: 4\r\n", "X-A=4", ""},
+	}
+	check := func(round string) {
+		t.Helper()
+		for i, rq := range reqs {
+			resp, got := readResponse(t, br, "GET")
+			if got != rq.want {
+				t.Errorf("%s, request %d saw %q, want %q", round, i, got, rq.want)
+			}
+			if a := resp.Header.Get("X-Answered"); a != rq.answered {
+				t.Errorf("%s, answer %d has X-Answered %q, want %q", round, i, a, rq.answered)
+			}
+		}
+	}
+	head := func(rq string) string { return "GET / HTTP/1.1\r\nHost: x\r\n" + rq + "\r\n" }
+
+	var all string
+	for _, rq := range reqs {
+		all += head(rq.fields)
+	}
+	io.WriteString(c, all)
+	check("pipelined")
+
+	for i, rq := range reqs {
+		io.WriteString(c, head(rq.fields))
+		resp, got := readResponse(t, br, "GET")
+		if want := rq.want; got != want || resp.Header.Get("X-Answered") != rq.answered {
+			t.Errorf("one at a time, request %d saw %q with X-Answered %q, want %q and %q",
+				i, got, resp.Header.Get("X-Answered"), want, rq.answered)
+		}
+	}
+
+	// Parked: the connection waits past parkAfter between requests.
+	for i, rq := range reqs {
+		waitParked(t, srv, 1)
+		io.WriteString(c, head(rq.fields))
+		resp, got := readResponse(t, br, "GET")
+		if got != rq.want || resp.Header.Get("X-Answered") != rq.answered {
+			t.Errorf("after parking, request %d saw %q with X-Answered %q, want %q and %q",
+				i, got, resp.Header.Get("X-Answered"), rq.want, rq.answered)
 		}
 	}
 }

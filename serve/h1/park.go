@@ -131,6 +131,7 @@ func (c *conn) waitIdle() (parked bool) {
 		c.shortWait = c.shortWait && (c.srv.IdleTimeout <= 0 || bytes.Contains(c.buf[c.rp:c.wp], crlfcrlf))
 	case c.shortWait && errors.Is(c.readErr, os.ErrDeadlineExceeded) && !c.idleOver(time.Now()):
 		c.readErr, c.shortWait = nil, false
+		c.dropHeaders()
 		if p.park(c) {
 			return true
 		}

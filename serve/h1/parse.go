@@ -35,7 +35,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if major != 1 {
 		return nil, &httpcheck.Error{Status: http.StatusHTTPVersionNotSupported, Reason: "unsupported HTTP version"}
 	}
-	h, err := parseFields(rest)
+	h, err := c.parseFields(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,8 @@ func (c *conn) parse(head string) (*http.Request, error) {
 // setBody frames r's body: chunked, by Content-Length, or none.
 func (c *conn) setBody(r *http.Request) error {
 	h := r.Header
-	b := &body{c: c, req: r}
+	var chunked bool
+	var remain int64
 	if te, ok := h["Transfer-Encoding"]; ok {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
 			return &httpcheck.Error{Status: http.StatusNotImplemented, Reason: "unsupported transfer encoding"}
@@ -101,7 +102,7 @@ func (c *conn) setBody(r *http.Request) error {
 		delete(h, "Transfer-Encoding")
 		r.TransferEncoding = []string{"chunked"}
 		r.ContentLength = -1
-		b.chunked = true
+		chunked = true
 		if tr, ok := h["Trailer"]; ok {
 			delete(h, "Trailer")
 			for _, v := range tr {
@@ -120,17 +121,17 @@ func (c *conn) setBody(r *http.Request) error {
 		if err != nil || n < 0 {
 			return bad("malformed Content-Length")
 		}
-		r.ContentLength, b.remain = n, n
+		r.ContentLength, remain = n, n
 	}
-	if !b.chunked && b.remain == 0 {
+	if !chunked && remain == 0 { // no body: nothing allocated for it
 		r.Body = http.NoBody
 		return checkExpect(r)
 	}
 	if err := checkExpect(r); err != nil {
 		return err
 	}
-	b.cont = r.ProtoAtLeast(1, 1) && hasToken(h["Expect"], "100-continue")
-	r.Body = b
+	r.Body = &body{c: c, req: r, chunked: chunked, remain: remain,
+		cont: r.ProtoAtLeast(1, 1) && hasToken(h["Expect"], "100-continue")}
 	return nil
 }
 
@@ -159,14 +160,25 @@ func hasToken(vv []string, token string) bool {
 
 // parseFields parses the field lines of a head (each ended by CRLF, then
 // an empty line). Names are canonical (net/http's form); values share
-// the head's string.
-func parseFields(s string) (http.Header, error) {
+// the head's string. The map and the values' backing array are the
+// connection's, reused by its next request (nothing keeps a request's
+// header past its handler; a parked connection lets them go).
+func (c *conn) parseFields(s string) (http.Header, error) {
 	n := strings.Count(s, "\r\n") - 1
-	if n <= 0 {
-		return http.Header{}, nil
+	h := c.hdr
+	if h == nil {
+		h = make(http.Header, max(n, 8))
+		c.hdr = h
+	} else {
+		clear(h)
 	}
-	h := make(http.Header, n)
-	vals := make([]string, n)
+	if n <= 0 {
+		return h, nil
+	}
+	if cap(c.hvals) < n {
+		c.hvals = make([]string, max(n, 8))
+	}
+	vals := c.hvals[:n]
 	i := 0
 	for {
 		line, rest, _ := strings.Cut(s, "\r\n")
