@@ -54,6 +54,7 @@ type half struct {
 	dmu     sync.Mutex
 	when    time.Time // the deadline; zero: none
 	timer   *time.Timer
+	fires   time.Time // when timer fires; zero: it is not armed
 	expired atomic.Bool
 }
 
@@ -66,46 +67,52 @@ func (h *half) wake() {
 }
 
 // setDeadline sets the direction's deadline, as net's SetReadDeadline.
+// The timer is moved only when the deadline comes before it fires: a
+// deadline moved later (as each request of a kept connection does) or
+// taken away leaves it armed, and when it fires, expire arms it again for
+// the deadline then in force, if any (nginx's timers are lazy the same
+// way). So a busy connection pays a field update per deadline, not a
+// timer update.
 func (h *half) setDeadline(t time.Time) {
 	h.dmu.Lock()
 	h.when = t
 	if t.IsZero() {
 		h.expired.Store(false)
-		if h.timer != nil {
-			h.timer.Stop()
-		}
 		h.dmu.Unlock()
 		return
 	}
 	d := time.Until(t)
 	if d <= 0 {
-		if h.timer != nil {
-			h.timer.Stop()
-		}
 		h.expired.Store(true)
 		h.dmu.Unlock()
 		h.wake()
 		return
 	}
 	h.expired.Store(false)
-	if h.timer == nil {
+	switch {
+	case h.timer == nil:
 		h.timer = time.AfterFunc(d, h.expire)
-	} else {
+		h.fires = t
+	case h.fires.IsZero() || t.Before(h.fires):
 		h.timer.Reset(d)
+		h.fires = t
 	}
 	h.dmu.Unlock()
 }
 
 // expire is the deadline's timer: it marks the direction expired, unless
-// the deadline moved in the meantime.
+// the deadline moved later or went meanwhile (it then waits for a later
+// one, or for none).
 func (h *half) expire() {
 	h.dmu.Lock()
+	h.fires = time.Time{}
 	if h.when.IsZero() {
 		h.dmu.Unlock()
 		return
 	}
 	if d := time.Until(h.when); d > 0 {
 		h.timer.Reset(d)
+		h.fires = h.when
 		h.dmu.Unlock()
 		return
 	}
@@ -118,6 +125,7 @@ func (h *half) stop() {
 	h.dmu.Lock()
 	if h.timer != nil {
 		h.timer.Stop()
+		h.fires = time.Time{}
 	}
 	h.dmu.Unlock()
 }

@@ -149,6 +149,62 @@ func TestReadDeadline(t *testing.T) {
 	}
 }
 
+// The deadline's timer moves only for an earlier deadline; a later one,
+// or none, is seen when it fires. Each must still hold as net's.
+func TestDeadlinesMovedLazily(t *testing.T) {
+	srv, cli := pair(t, "tcp")
+
+	// Moved earlier: the earlier one holds.
+	srv.SetReadDeadline(time.Now().Add(time.Hour))
+	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	readTimesOut(t, srv, "the deadline moved earlier")
+
+	// Moved later, several times: the last one holds, not an earlier.
+	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	srv.SetReadDeadline(time.Now().Add(60 * time.Millisecond))
+	last := time.Now().Add(150 * time.Millisecond)
+	srv.SetReadDeadline(last)
+	readTimesOut(t, srv, "the deadline moved later")
+	if now := time.Now(); now.Before(last) {
+		t.Fatalf("the read timed out %v before its deadline", last.Sub(now))
+	}
+
+	// Taken away: the timer that still fires does nothing, and a deadline
+	// set after it has fired holds.
+	srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	srv.SetReadDeadline(time.Time{})
+	testprog.Eventually(t, "the timer fired", 5*time.Second, func() (bool, string) {
+		srv.rd.dmu.Lock()
+		defer srv.rd.dmu.Unlock()
+		return srv.rd.fires.IsZero(), ""
+	})
+	cli.Write([]byte("z"))
+	if n, err := srv.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read with no deadline after the timer fired: %d, %v", n, err)
+	}
+	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	readTimesOut(t, srv, "a deadline set after the timer fired")
+}
+
+// readTimesOut reads c, with nothing to read, and fails unless the read
+// ends in a timeout within 10 s.
+func readTimesOut(t *testing.T, c *Conn, what string) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read with %s: %v, want a timeout", what, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("read with %s: no timeout within 10 s", what)
+	}
+}
+
 func TestCloseWakesAndFreesDescriptor(t *testing.T) {
 	if _, err := getPoller(); err != nil {
 		t.Fatal(err)
