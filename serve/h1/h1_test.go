@@ -637,3 +637,19 @@ func TestEachRequestSeesOnlyItsOwnFields(t *testing.T) {
 		}
 	}
 }
+
+// A header value the handler sets with CR or LF in it goes out as one
+// field, with spaces in their place (as net/http's server writes it): it
+// cannot add a field, or end the head early.
+func TestHandlerValueWithNewlinesStaysOneField(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-Evil"] = []string{"a\r\nInjected: 1", "b\nInjected: 2"}
+		io.WriteString(w, "body")
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, body := readResponse(t, br, "GET")
+	if got, want := resp.Header.Values("X-Evil"), []string{"a  Injected: 1", "b Injected: 2"}; !slices.Equal(got, want) || resp.Header["Injected"] != nil || body != "body" {
+		t.Errorf("X-Evil %q, Injected %q, body %q; want X-Evil %q, no Injected, body \"body\"", got, resp.Header["Injected"], body, want)
+	}
+}

@@ -322,7 +322,7 @@ func (w *response) appendFields(b []byte) []byte {
 		for _, v := range w.header[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			if strings.ContainsAny(v, "\r\n") {
+			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // cheaper than ContainsAny
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
 			b = append(b, strings.TrimSpace(v)...)

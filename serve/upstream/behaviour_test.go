@@ -1193,3 +1193,19 @@ func TestAppClosingEveryConnection(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A value the Rewrite hook sets with CR or LF in it reaches the app as one
+// field, with spaces in their place: it cannot add a field of its own.
+func TestRewriteValueWithNewlinesStaysOneField(t *testing.T) {
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hook=%q injected=%q", r.Header.Values("X-Hook"), r.Header.Values("Injected"))
+	}))
+	f, _ := gsupFront(t, Options{Rewrite: func(out http.Header, in *http.Request) string {
+		out["X-Hook"] = []string{"a\r\nInjected: 1", "b\nInjected: 2", "plain"}
+		return ""
+	}}, addr)
+	status, _, body := get(t, f.URL)
+	if want := `hook=["a  Injected: 1" "b Injected: 2" "plain"] injected=[]`; status != 200 || body != want {
+		t.Errorf("the app saw %d %s, want 200 %s", status, body, want)
+	}
+}
