@@ -76,7 +76,9 @@ func (h *half) wake() {
 func (h *half) setDeadline(t time.Time) {
 	h.dmu.Lock()
 	h.when = t
-	if t.IsZero() {
+	if t.IsZero() || !h.fires.IsZero() && !t.Before(h.fires) {
+		// None, or after the armed timer: expire sees it when the timer
+		// fires (no clock reading here).
 		h.expired.Store(false)
 		h.dmu.Unlock()
 		return
@@ -89,14 +91,12 @@ func (h *half) setDeadline(t time.Time) {
 		return
 	}
 	h.expired.Store(false)
-	switch {
-	case h.timer == nil:
+	if h.timer == nil {
 		h.timer = time.AfterFunc(d, h.expire)
-		h.fires = t
-	case h.fires.IsZero() || t.Before(h.fires):
+	} else {
 		h.timer.Reset(d)
-		h.fires = t
 	}
+	h.fires = t
 	h.dmu.Unlock()
 }
 

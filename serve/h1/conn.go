@@ -311,11 +311,12 @@ func (c *conn) prepare(first bool) (started bool) {
 	if first || started || wait <= 0 {
 		wait = c.srv.ReadHeaderTimeout
 	}
+	now := time.Now() // one reading for idleFor and the deadline
 	if !first && !started {
-		wait = c.idleFor(wait)
+		wait = c.idleFor(now, wait)
 	}
 	if wait > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+		_ = c.nc.SetReadDeadline(now.Add(wait))
 	}
 	return started
 }

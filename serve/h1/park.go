@@ -75,22 +75,22 @@ func (s *Server) sweepEvery() time.Duration {
 }
 
 // idleFor is prepare's read deadline for the next request on a kept
-// connection that would wait d (none when d <= 0): it notes when the
-// wait ends (d from the answer) and returns the part of it to wait in
+// connection that would wait d (none when d <= 0) from now: it notes when
+// the wait ends (d from the answer) and returns the part of it to wait in
 // the goroutine, parkAfter (crowdWait when crowded), or d when that is
 // shorter; c.shortWait says which. A connection taken up from the parker
 // waits what is left of its d.
-func (c *conn) idleFor(d time.Duration) time.Duration {
+func (c *conn) idleFor(now time.Time, d time.Duration) time.Duration {
 	c.shortWait = false
 	if c.resumed {
 		if c.idleUntil.IsZero() {
 			return 0
 		}
-		return max(time.Until(c.idleUntil), 1)
+		return max(c.idleUntil.Sub(now), 1)
 	}
 	c.idleUntil = time.Time{}
 	if d > 0 {
-		c.idleUntil = time.Now().Add(d)
+		c.idleUntil = now.Add(d)
 	}
 	if c.raw == nil {
 		return d
