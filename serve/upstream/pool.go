@@ -28,15 +28,13 @@ const (
 
 // pconn is one connection to an app instance.
 type pconn struct {
-	be     *backend
-	c      net.Conn
-	raw    *rawio.Conn   // c's descriptor (nil if it has none)
-	br     *bufio.Reader // reads pc
-	head   []byte        // request head scratch, reused
-	bufs   *connBuf      // br and head's holder, reused after pc
-	uses   int           // exchanges completed on it
-	idleAt int64         // monoNow() when it was put back
-	wdl    bool          // a write deadline is set
+	be       *backend
+	c        net.Conn
+	raw      *rawio.Conn // c's descriptor (nil if it has none)
+	*connBuf             // br reads pc; head is the request head scratch
+	uses     int         // exchanges completed on it
+	idleAt   int64       // monoNow() when it was put back
+	wdl      bool        // a write deadline is set
 }
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
@@ -78,7 +76,7 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 		b = &connBuf{br: bufio.NewReaderSize(nil, readBufSize), head: make([]byte, 0, headScratch)}
 	}
 	b.br.Reset(pc)
-	pc.bufs, pc.br, pc.head = b, b.br, b.head[:0]
+	pc.connBuf = b
 	return pc, nil
 }
 
@@ -102,12 +100,12 @@ var connBufs sync.Pool // *connBuf
 // pc.head any more (abort only closes pc.c).
 func (pc *pconn) recycle() {
 	pc.c.Close()
-	b, head := pc.bufs, pc.head
-	pc.bufs, pc.br, pc.head = nil, nil, nil
-	if b == nil || cap(head) > headScratch {
+	b := pc.connBuf
+	pc.connBuf = nil
+	if b == nil || cap(b.head) > headScratch {
 		return
 	}
-	b.head = head[:0]
+	b.head = b.head[:0]
 	b.br.Reset(nil)
 	connBufs.Put(b)
 }
