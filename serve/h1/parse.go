@@ -161,24 +161,23 @@ func hasToken(vv []string, token string) bool {
 // parseFields parses the field lines of a head (each ended by CRLF, then
 // an empty line). Names are canonical (net/http's form); values share
 // the head's string. The map and the values' backing array are the
-// connection's, reused by its next request (nothing keeps a request's
-// header past its handler; a parked connection lets them go).
+// connection's, reused by its next request: handle empties them once the
+// request is answered (nothing keeps a request's header past its
+// handler), and a parked connection lets them go.
 func (c *conn) parseFields(s string) (http.Header, error) {
 	n := strings.Count(s, "\r\n") - 1
-	h := c.hdr
-	if h == nil {
-		h = make(http.Header, max(n, 8))
-		c.hdr = h
-	} else {
-		clear(h)
+	if c.hdr == nil {
+		c.hdr = make(http.Header, max(n, 8))
 	}
+	h := c.hdr
 	if n <= 0 {
 		return h, nil
 	}
 	if cap(c.hvals) < n {
-		c.hvals = make([]string, max(n, 8))
+		c.hvals = make([]string, 0, max(n, 8))
 	}
-	vals := c.hvals[:n]
+	c.hvals = c.hvals[:n] // what handle clears: the values this head set
+	vals := c.hvals
 	i := 0
 	for {
 		line, rest, _ := strings.Cut(s, "\r\n")
