@@ -3,15 +3,14 @@ package serve
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/acme"
 
+	"gsup/serve/h2"
 	"gsup/serve/httpcheck"
 )
 
@@ -121,10 +120,10 @@ func (t *tlsListener) Close() error {
 
 func (t *tlsListener) Addr() net.Addr { return t.inner.Addr() }
 
-// h2Layer is the HTTP/2 connection layer: net/http's HTTP/2 server, fed
+// h2Layer is the HTTP/2 connection layer: gsup's own (serve/h2), fed
 // only connections whose handshake chose h2. Each bind has a group of its
-// own (an http.Server), so that a reload that drops the bind sends
-// GOAWAY to its connections alone (drop); shutdown sends it to all.
+// own (an h2.Server), so that a reload that drops the bind sends GOAWAY
+// to its connections alone (drop); shutdown sends it to all.
 type h2Layer struct {
 	s      *Server
 	log    *logrus.Logger
@@ -137,31 +136,9 @@ type h2Layer struct {
 // h2Group serves the HTTP/2 connections of one bind.
 type h2Group struct {
 	name  string // the bind's
-	srv   *http.Server
-	conns chan net.Conn
-	done  chan struct{}
-	once  sync.Once
+	srv   *h2.Server
 	ended bool // its Shutdown has begun (under h2Layer.mu)
 }
-
-// h2Listener hands a group's connections to its http.Server.
-type h2Listener struct{ g *h2Group }
-
-func (h h2Listener) Accept() (net.Conn, error) {
-	select {
-	case c := <-h.g.conns:
-		return c, nil
-	case <-h.g.done:
-		return nil, net.ErrClosed
-	}
-}
-
-func (h h2Listener) Close() error {
-	h.g.once.Do(func() { close(h.g.done) })
-	return nil
-}
-
-func (h2Listener) Addr() net.Addr { return &net.TCPAddr{} }
 
 func newH2Layer(s *Server, log *logrus.Logger) *h2Layer {
 	return &h2Layer{s: s, log: log, live: map[string]*h2Group{}, groups: map[*h2Group]bool{}}
@@ -178,36 +155,38 @@ func (l *h2Layer) group(name string) *h2Group {
 	if g := l.live[name]; g != nil {
 		return g
 	}
-	g := &h2Group{name: name, conns: make(chan net.Conn), done: make(chan struct{})}
-	g.srv = &http.Server{
-		Handler:                      l.s,
-		ReadHeaderTimeout:            readHeaderTimeout,
-		IdleTimeout:                  idleTimeout,
-		MaxHeaderBytes:               httpcheck.MaxHeaderBytes(l.s.limitsNow()),
-		DisableGeneralOptionsHandler: true,
-		ErrorLog:                     newErrorLog(l.log),
+	f := l.s.cur.Load()
+	g := &h2Group{name: name}
+	g.srv = &h2.Server{
+		Handler:           l.s,
+		MaxHeaderBytes:    httpcheck.MaxHeaderBytes(f.limits),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		SendTimeout:       f.set.SendTimeout,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return ConnContext(ctx, c, Bind{TLS: true})
 		},
+		Refused: func(c net.Conn, status, bytes int) {
+			if l.s.access != nil {
+				l.s.logRefusal(clientInfo(c), status, bytes)
+			}
+		},
+		Log: l.log,
 	}
 	l.live[name] = g
 	l.groups[g] = true
-	go g.srv.Serve(h2Listener{g}) //nolint:errcheck // ends at Shutdown or Close
 	return g
 }
 
-// serve serves c, a TLS connection of bind name that chose h2.
+// serve serves c, a TLS connection of bind name that chose h2, until it
+// ends.
 func (l *h2Layer) serve(c *tls.Conn, name string) {
 	g := l.group(name)
 	if g == nil {
 		c.Close()
 		return
 	}
-	select {
-	case g.conns <- c:
-	case <-g.done:
-		c.Close()
-	}
+	g.srv.ServeConn(c)
 }
 
 // drop sends GOAWAY to the connections of bind name (a reload dropped
@@ -271,7 +250,7 @@ func (l *h2Layer) shutdown(ctx context.Context) error {
 	}
 	var err error
 	for range groups {
-		if e := <-errs; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+		if e := <-errs; e != nil && err == nil {
 			err = e
 		}
 	}

@@ -183,6 +183,22 @@ func TestTLSH2Load(t *testing.T) {
 	}
 }
 
+// h2spec (RFC 7540/7541 conformance, every case of its HTTP/2 and HPACK
+// suites) passes whole against the front over TLS: frames, stream
+// states, flow control, settings, malformed requests, HPACK.
+func TestTLSH2Spec(t *testing.T) {
+	if testing.Short() {
+		t.Skip("h2spec takes a few seconds")
+	}
+	h2spec := testprog.NeedProgram(t, "h2spec", "go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible, as .ci/run does; no Debian package")
+	f := startTLSFront(t, defaults(), echoApp, []string{"127.0.0.1"})
+	host, port, _ := net.SplitHostPort(f.tlsAddr)
+	out, err := exec.Command(h2spec, "-t", "-k", "-h", host, "-p", port, "-o", "5").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), " 0 failed") {
+		t.Errorf("h2spec: %v\n%s", err, out)
+	}
+}
+
 // Certificates are read again when their files change on disk and on
 // Reopen (USR1); a bad file is reported and the certificate in use kept;
 // connections in flight are untouched.
