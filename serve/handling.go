@@ -193,8 +193,8 @@ func (s *Server) Reload(set procfile.Serve) error {
 	if rebind {
 		s.swapBinds(set.Bind, opened)
 	}
-	if f.limits != old.limits {
-		s.h2.retire() // new HTTP/2 connections get the new header size limit
+	if f.limits != old.limits || f.set.SendTimeout != old.set.SendTimeout {
+		s.h2.retire() // new HTTP/2 connections get the new header size limit and send timeout
 	}
 	s.lnMu.Unlock()
 	for _, k := range restartKeys {

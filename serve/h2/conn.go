@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -33,12 +34,13 @@ type conn struct {
 	tls    *tls.ConnectionState // shared by every request of the connection
 	fr     *http2.Framer
 
-	wmu     sync.Mutex
-	waiting atomic.Int32 // writers waiting for wmu: the last one flushes
-	bw      *bufio.Writer
-	henc    *hpack.Encoder
-	hbuf    bytes.Buffer
-	werr    error // the first write error: later writes fail with it
+	wmu      sync.Mutex
+	waiting  atomic.Int32 // writers waiting for wmu: the last one flushes
+	bw       *bufio.Writer
+	henc     *hpack.Encoder
+	hbuf     bytes.Buffer
+	werr     error // the first write error: later writes fail with it
+	flushing bool  // a writer will send what the buffer holds
 	// maxFrame is the client's SETTINGS_MAX_FRAME_SIZE.
 	maxFrame atomic.Uint32
 
@@ -118,7 +120,17 @@ func (sc *conn) write(fn func() error) error {
 		sc.werr = err
 		return err
 	}
-	if sc.waiting.Load() == 0 {
+	if sc.waiting.Load() > 0 || sc.flushing {
+		return err // the writer waiting, or the one about to flush, sends it
+	}
+	// Let the goroutines that can run now (answers that came back from
+	// the app together) write theirs before this one sends them all.
+	sc.flushing = true
+	sc.wmu.Unlock()
+	runtime.Gosched()
+	sc.wmu.Lock()
+	sc.flushing = false
+	if sc.werr == nil && sc.bw.Buffered() > 0 {
 		if ferr := sc.bw.Flush(); ferr != nil {
 			sc.werr = ferr
 			return ferr

@@ -18,8 +18,13 @@ const (
 	// (Gunicorn's threaded workers: 2 s), so the app rarely closes a
 	// connection the pool still offers.
 	idleTimeout = time.Second
-	// maxIdle bounds the idle connections kept per instance.
-	maxIdle = 256
+	// maxIdle bounds the idle connections kept per instance. It is above
+	// the requests one instance has in flight behind HTTP/2 clients (many
+	// streams each): a pool smaller than that closes connections it needs
+	// again at once, and a busy front then connects anew for a good part
+	// of its requests (each leaving a socket in TIME_WAIT). Connections
+	// left idle close after idleTimeout anyway.
+	maxIdle = 1024
 	// readBufSize is the size of each connection's bufio.Reader.
 	readBufSize = 4 << 10
 	// dialTimeout bounds a connect to a local app.
