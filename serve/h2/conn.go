@@ -41,6 +41,7 @@ type conn struct {
 	hbuf     bytes.Buffer
 	werr     error // the first write error: later writes fail with it
 	flushing bool  // a writer will send what the buffer holds
+	greeted  bool  // the server's SETTINGS are written
 	// maxFrame is the client's SETTINGS_MAX_FRAME_SIZE.
 	maxFrame atomic.Uint32
 
@@ -85,7 +86,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	sc.fr = http2.NewFramer(sc.bw, bufio.NewReaderSize(nc, 16<<10))
 	sc.fr.SetReuseFrames()
 	sc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	sc.fr.MaxHeaderListSize = s.maxHeaderBytes()
+	// The framer takes twice the announced limit, so that a request over
+	// it (one long field too) is answered 431 (headers) rather than
+	// ending the connection; beyond that, it does end it.
+	sc.fr.MaxHeaderListSize = 2 * s.maxHeaderBytes()
 	sc.fr.SetMaxReadFrameSize(16384)
 	sc.henc = hpack.NewEncoder(&sc.hbuf)
 	return sc
@@ -150,6 +154,7 @@ func (sc *conn) serve() {
 		return
 	}
 	err := sc.write(func() error {
+		sc.greeted = true
 		if err := sc.fr.WriteSettings(
 			http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: maxStreams},
 			http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
@@ -213,13 +218,31 @@ func (sc *conn) opened(id uint32) {
 	sc.mu.Unlock()
 }
 
-// fail sends GOAWAY with code and ends the connection.
+// fail sends GOAWAY with code; the connection ends when serve returns.
 func (sc *conn) fail(code http2.ErrCode) {
 	sc.mu.Lock()
 	last := sc.maxID
 	sc.goingAway = true
 	sc.mu.Unlock()
-	sc.write(func() error { return sc.fr.WriteGoAway(last, code, nil) })
+	sc.sendGoAway(last, code)
+}
+
+// sendGoAway writes GOAWAY and sends it at once, with whatever the
+// buffer holds: the connection may close next. Before the server's
+// SETTINGS (a shutdown during the preface), nothing is written.
+func (sc *conn) sendGoAway(last uint32, code http2.ErrCode) {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if sc.werr != nil || !sc.greeted {
+		return
+	}
+	err := sc.fr.WriteGoAway(last, code, nil)
+	if err == nil {
+		err = sc.bw.Flush()
+	}
+	if err != nil {
+		sc.werr = err
+	}
 }
 
 // goAway tells the client that no new stream will be served (GOAWAY with
@@ -235,7 +258,7 @@ func (sc *conn) goAway() {
 	last := sc.maxID
 	done := len(sc.streams) == 0
 	sc.mu.Unlock()
-	sc.write(func() error { return sc.fr.WriteGoAway(last, http2.ErrCodeNo, nil) })
+	sc.sendGoAway(last, http2.ErrCodeNo)
 	if done {
 		sc.nc.Close()
 	}
@@ -455,16 +478,27 @@ func (sc *conn) data(f *http2.DataFrame) error {
 	st.got += int64(len(data))
 	end := f.StreamEnded()
 	bad := st.declared >= 0 && (st.got > st.declared || end && st.got != st.declared)
-	if end || bad {
+	switch {
+	case bad: // reset before the handler hears of it: it cannot end the stream first
+		sc.resetLocked(st)
+	case end:
 		st.remoteDone = true
 		if st.handlerDone {
 			sc.endLocked(st)
 		}
 	}
-	sc.unacked += pad // padding is given back at once
+	// Padding is given back at once, to the connection and the stream.
+	sc.unacked += pad
 	credit := sc.creditLocked()
+	var streamCredit uint32
+	if st.unacked += pad; st.unacked >= streamWindow/2 && !st.remoteDone {
+		streamCredit = uint32(st.unacked)
+		st.recvWindow += st.unacked
+		st.unacked = 0
+	}
 	sc.mu.Unlock()
 	sc.sendCredit(0, credit)
+	sc.sendCredit(id, streamCredit)
 	if bad {
 		st.abort(errBadLength)
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
@@ -506,16 +540,29 @@ func (sc *conn) resetStream(id uint32, code http2.ErrCode) {
 	sc.mu.Lock()
 	st := sc.streams[id]
 	if st != nil {
-		st.resetHere = true
-		sc.endLocked(st)
+		sc.resetLocked(st)
+	} else if !sc.resetHere(id) {
+		sc.noteReset(id)
 	}
-	copy(sc.reset[:], sc.reset[1:])
-	sc.reset[len(sc.reset)-1] = id
 	sc.mu.Unlock()
 	if st != nil {
 		st.abort(errStreamReset)
 	}
 	sc.write(func() error { return sc.fr.WriteRSTStream(id, code) })
+}
+
+// resetLocked ends st as reset by this side (under mu); the caller sends
+// RST_STREAM.
+func (sc *conn) resetLocked(st *stream) {
+	st.resetHere = true
+	sc.endLocked(st)
+	sc.noteReset(st.id)
+}
+
+// noteReset remembers id as reset by this side (under mu).
+func (sc *conn) noteReset(id uint32) {
+	copy(sc.reset[:], sc.reset[1:])
+	sc.reset[len(sc.reset)-1] = id
 }
 
 // endLocked forgets st (under mu): a connection left without streams

@@ -3,6 +3,7 @@ package h2
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,8 +14,15 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// sendAt is how much body a response holds before it sends it as DATA.
-const sendAt = 16 << 10
+const (
+	// sendAt is how much body a response holds before it sends it as
+	// DATA.
+	sendAt = 16 << 10
+	// sendQuantum bounds the DATA one stream writes in one hold of the
+	// write lock: a large answer lets the others (and the connection's
+	// own frames) through between its quanta.
+	sendQuantum = 64 << 10
+)
 
 // responseWriter is a stream's http.ResponseWriter. Its fields are the
 // handler's, but sent, which is also read under the connection's write
@@ -149,7 +157,7 @@ func (w *responseWriter) send(end bool) error {
 			if !w.sent {
 				w.sent = true
 				w.trailers = announced(w.hdr)
-				sc.encodeFields(w.status, w.hdr)
+				sc.encodeFields(w.status, w.hdr, w.trailers)
 				if err := sc.writeBlock(st.id, last && len(chunk) == 0); err != nil {
 					return err
 				}
@@ -158,6 +166,13 @@ func (w *responseWriter) send(end bool) error {
 				}
 			} else if len(chunk) == 0 && !last {
 				return nil
+			}
+			max := int(sc.maxFrame.Load())
+			for len(chunk) > max {
+				if err := sc.fr.WriteData(st.id, false, chunk[:max]); err != nil {
+					return err
+				}
+				chunk = chunk[max:]
 			}
 			return sc.fr.WriteData(st.id, last, chunk)
 		})
@@ -227,7 +242,7 @@ func (w *responseWriter) informational(code int) {
 		if w.sent || !sc.alive(st) {
 			return nil
 		}
-		sc.encodeFields(code, w.hdr)
+		sc.encodeFields(code, w.hdr, nil)
 		return sc.writeBlock(st.id, false)
 	})
 }
@@ -239,7 +254,7 @@ func (w *responseWriter) continue100() {
 		if w.sent || !sc.alive(st) {
 			return nil
 		}
-		sc.encodeFields(http.StatusContinue, nil)
+		sc.encodeFields(http.StatusContinue, nil, nil)
 		return sc.writeBlock(st.id, false)
 	})
 }
@@ -252,7 +267,7 @@ func (sc *conn) alive(st *stream) bool {
 }
 
 // take waits until st may send at least one byte, and takes up to n
-// bytes (at most a frame) from its window and the connection's.
+// bytes (at most sendQuantum) from its window and the connection's.
 func (st *stream) take(n int) (int, error) {
 	sc := st.sc
 	sc.mu.Lock()
@@ -265,8 +280,8 @@ func (st *stream) take(n int) (int, error) {
 		case sc.streams[st.id] != st:
 			return 0, errStreamReset
 		}
-		if w := min(st.sendWindow, sc.sendWindow, int64(sc.maxFrame.Load())); w > 0 {
-			m := min(int64(n), w)
+		if w := min(st.sendWindow, sc.sendWindow); w > 0 {
+			m := min(int64(n), w, sendQuantum)
 			st.sendWindow -= m
 			sc.sendWindow -= m
 			return int(m), nil
@@ -289,14 +304,18 @@ func (st *stream) take(n int) (int, error) {
 }
 
 // encodeFields encodes the status and the fields of h into hbuf (under
-// wmu): the connection-specific ones and trailers are left out, and a
-// Date added if h has none.
-func (sc *conn) encodeFields(status int, h http.Header) {
+// wmu): the connection-specific ones and trailers (those named with
+// http.TrailerPrefix, and those in trailers, which the Trailer field
+// announced) are left out, and a Date added if h has none.
+func (sc *conn) encodeFields(status int, h http.Header, trailers []string) {
 	sc.hbuf.Reset()
 	sc.henc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
 	for k, vv := range h {
 		switch k {
 		case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
+			continue
+		}
+		if len(trailers) > 0 && slices.Contains(trailers, k) {
 			continue
 		}
 		name, ok := commonLowerOf[k]

@@ -79,13 +79,13 @@ const (
 // preface not read yet), until it ends. After Shutdown or Close it
 // closes c at once.
 func (s *Server) ServeConn(c net.Conn) {
-	sc := newConn(s, c)
 	s.mu.Lock()
 	if s.shutting {
 		s.mu.Unlock()
 		c.Close()
 		return
 	}
+	sc := newConn(s, c)
 	if s.conns == nil {
 		s.conns = map[*conn]struct{}{}
 	}
@@ -160,7 +160,7 @@ func (s *Server) list() []*conn {
 
 func (s *Server) maxHeaderBytes() uint32 {
 	if s.MaxHeaderBytes > 0 {
-		return uint32(s.MaxHeaderBytes)
+		return uint32(min(s.MaxHeaderBytes, 1<<30))
 	}
 	return defaultHeaders
 }

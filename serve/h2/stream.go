@@ -53,16 +53,23 @@ func (sc *conn) headers(f *http2.MetaHeadersFrame) error {
 		return err
 	}
 	if id <= sc.maxID {
-		ended := sc.endedLately(id)
+		ended, resetHere := sc.endedLately(id), sc.resetHere(id)
 		sc.mu.Unlock()
+		if resetHere {
+			return nil // sent before the client saw this side's RST_STREAM
+		}
 		if ended {
 			return http2.ConnectionError(http2.ErrCodeStreamClosed)
 		}
 		return http2.ConnectionError(http2.ErrCodeProtocol) // streams open in order
 	}
-	sc.maxID = id
+	// The stream counts as opened (maxID) only once it is registered, in
+	// the same hold of mu (below): a GOAWAY sent meanwhile names the
+	// streams before it, which are answered. A stream error opens it too
+	// (serve, opened).
 	switch {
 	case sc.goingAway:
+		sc.maxID = id
 		sc.mu.Unlock()
 		return nil // after the last stream GOAWAY named: not served
 	case f.HasPriority() && f.Priority.StreamDep == id:
@@ -80,7 +87,7 @@ func (sc *conn) headers(f *http2.MetaHeadersFrame) error {
 	st := &stream{sc: sc, id: id, declared: -1, recvWindow: streamWindow}
 	st.ctx, st.cancel = context.WithCancelCause(sc.ctx)
 	handler := sc.s.Handler
-	if f.Truncated {
+	if f.Truncated || listSize(f.Fields) > sc.s.maxHeaderBytes() {
 		handler = http.HandlerFunc(sc.tooLarge)
 		st.req = &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Proto: "HTTP/2.0", ProtoMajor: 2, Header: http.Header{},
 			RemoteAddr: sc.remote, TLS: sc.tls, Body: http.NoBody}
@@ -95,10 +102,16 @@ func (sc *conn) headers(f *http2.MetaHeadersFrame) error {
 	st.rw = responseWriter{st: st, hdr: make(http.Header, 4)}
 
 	sc.mu.Lock()
-	if sc.closed {
+	sc.maxID = id
+	switch {
+	case sc.closed:
 		sc.mu.Unlock()
 		st.cancel(errConnClosed)
 		return errConnClosed
+	case sc.goingAway:
+		sc.mu.Unlock()
+		st.cancel(errConnClosed)
+		return nil // GOAWAY went out meanwhile, naming the streams before this one
 	}
 	st.sendWindow = sc.initWindow
 	st.remoteDone = f.StreamEnded()
@@ -111,6 +124,16 @@ func (sc *conn) headers(f *http2.MetaHeadersFrame) error {
 	sc.mu.Unlock()
 	go sc.run(st, handler)
 	return nil
+}
+
+// listSize is the size of fields as SETTINGS_MAX_HEADER_LIST_SIZE counts
+// it.
+func listSize(fields []hpack.HeaderField) uint32 {
+	var n uint32
+	for _, f := range fields {
+		n += f.Size()
+	}
+	return n
 }
 
 // trailersLocked takes the trailers of st (under mu).
@@ -356,6 +379,8 @@ type pipe struct {
 	wake     chan struct{}
 	deadline time.Time
 	cont     bool // send 100 Continue on the first read
+	trailer  http.Header
+	trailers [][2]string // for trailer, once the handler reads to the end
 }
 
 func newPipe(st *stream) *pipe { return &pipe{st: st, wake: make(chan struct{}, 1)} }
@@ -391,17 +416,20 @@ func (p *pipe) write(data []byte, end bool) {
 	p.notify()
 }
 
-// end ends the body with trailers (into trailer, the request's, where
-// they were announced).
+// end ends the body with trailers: they are put into trailer (the
+// request's, where they were announced) when the handler reads to the
+// end, as net/http does.
 func (p *pipe) end(trailer http.Header, fields []hpack.HeaderField) {
 	p.mu.Lock()
 	if p.err == nil {
 		for _, hf := range fields {
-			k := canonical(hf.Name)
-			if _, ok := trailer[k]; ok {
-				trailer[k] = append(trailer[k], hf.Value)
+			if k := canonical(hf.Name); trailer != nil {
+				if _, ok := trailer[k]; ok {
+					p.trailers = append(p.trailers, [2]string{k, hf.Value})
+				}
 			}
 		}
+		p.trailer = trailer
 		p.err = io.EOF
 	}
 	p.mu.Unlock()
@@ -447,6 +475,10 @@ func (p *pipe) Read(b []byte) (int, error) {
 		}
 		if p.err != nil {
 			err := p.err
+			for _, kv := range p.trailers { // the end, read by the handler
+				p.trailer[kv[0]] = append(p.trailer[kv[0]], kv[1])
+			}
+			p.trailers = nil
 			p.mu.Unlock()
 			return 0, err
 		}
