@@ -169,7 +169,7 @@ func (sc *conn) serve() {
 	}
 	first := true
 	for {
-		f, err := sc.fr.ReadFrame()
+		f, err := sc.readFrame()
 		if err == nil && first {
 			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
 				err = http2.ConnectionError(http2.ErrCodeProtocol)
@@ -201,6 +201,27 @@ func (sc *conn) serve() {
 		}
 		return
 	}
+}
+
+// readFrame reads the next frame. A header block split over
+// CONTINUATION frames must arrive whole within ReadHeaderTimeout of its
+// first frame, as a request head on HTTP/1.1: a client that trickles one
+// holds the connection's reading, streams open or not.
+func (sc *conn) readFrame() (http2.Frame, error) {
+	fh, err := sc.fr.ReadFrameHeader()
+	if err != nil {
+		return nil, err
+	}
+	d := sc.s.ReadHeaderTimeout
+	if d <= 0 || fh.Type != http2.FrameHeaders || fh.Flags.Has(http2.FlagHeadersEndHeaders) {
+		return sc.fr.ReadFrameForHeader(fh)
+	}
+	sc.nc.SetReadDeadline(time.Now().Add(d))
+	f, err := sc.fr.ReadFrameForHeader(fh)
+	if err == nil {
+		sc.idle() // the deadline of a connection with streams, or without
+	}
+	return f, err
 }
 
 func isTimeout(err error) bool {

@@ -1405,3 +1405,30 @@ func TestRequestTrailersAppearAtTheEndOfTheBody(t *testing.T) {
 		t.Errorf("after: body %q, trailer %q; want abc, 42", s.body, s.after)
 	}
 }
+
+// A header block left unfinished (HEADERS without END_HEADERS, no
+// CONTINUATION) ends the connection after ReadHeaderTimeout, also while
+// another stream of it is open: the idle timeout does not apply then.
+func TestUnfinishedHeaderBlockTimesOut(t *testing.T) {
+	const headerWait = 200 * time.Millisecond
+	started := make(chan struct{}, 1)
+	ts := startServer(t, &Server{ReadHeaderTimeout: headerWait, IdleTimeout: time.Hour, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done()
+	})})
+	rc := dialRaw(t, ts)
+	rc.get(1, "/long") // open while the block trickles
+	<-started
+	rc.hbuf.Reset()
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "example.com"}, {":path", "/"}} {
+		rc.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	start := time.Now()
+	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: rc.hbuf.Bytes(), EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	rc.waitClosed()
+	if d := time.Since(start); d < headerWait {
+		t.Errorf("closed after %v, before ReadHeaderTimeout (%v)", d, headerWait)
+	}
+}
