@@ -133,7 +133,7 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Begin() { m.inFlight.Inc() }
 
 // End counts a request answered (serve.Observer).
-func (m *Metrics) End(method string, status int, bodyIn, bodyOut int64, took time.Duration) {
+func (m *Metrics) End(method string, status int, bodyIn, bodyOut int64, took time.Duration, end time.Time) {
 	m.inFlight.Dec()
 	m.requestsOf(method, status).Inc()
 	m.duration.Observe(took.Seconds())
@@ -141,7 +141,7 @@ func (m *Metrics) End(method string, status int, bodyIn, bodyOut int64, took tim
 		m.received.Add(float64(bodyIn))
 	}
 	m.sent.Add(float64(bodyOut))
-	m.rates.add(took)
+	m.rates.add(took, end.Unix())
 }
 
 // requestsOf is the requests counter of method and status.
@@ -336,8 +336,8 @@ func stepTop(i int) time.Duration {
 	return time.Duration((8+sub+1)<<e) * time.Microsecond / 8 // (1 + (sub+1)/8) * 2^e µs
 }
 
-func (r *rates) add(took time.Duration) {
-	sec := time.Now().Unix()
+// add counts a request that took took and ended in second sec.
+func (r *rates) add(took time.Duration, sec int64) {
 	i := step(took)
 	r.mu.Lock()
 	sl := &r.slots[sec%int64(len(r.slots))]

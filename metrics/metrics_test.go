@@ -46,10 +46,10 @@ func sample() *Metrics {
 	})
 	for _, d := range []time.Duration{time.Millisecond, 20 * time.Millisecond, 3 * time.Second} {
 		m.Begin()
-		m.End("GET", 200, 0, 5, d)
+		m.End("GET", 200, 0, 5, d, time.Now())
 	}
 	m.Begin()
-	m.End("BREW", 502, 10, 0, time.Second)
+	m.End("BREW", 502, 10, 0, time.Second, time.Now())
 	m.HoldBegin()
 	m.HoldEnd(40*time.Millisecond, true)
 	m.Handshake(true)
@@ -126,7 +126,7 @@ func TestFront(t *testing.T) {
 		t.Errorf("no requests: %v, %v; want 0, 0", rps, p99)
 	}
 	for i := range 1000 {
-		m.End("GET", 200, 0, 0, time.Duration(i+1)*time.Millisecond)
+		m.End("GET", 200, 0, 0, time.Duration(i+1)*time.Millisecond, time.Now())
 	}
 	rps, p99 := m.Front()
 	if rps != 100 {
@@ -138,9 +138,9 @@ func TestFront(t *testing.T) {
 	// One slow request in a hundred fast ones is the p99.
 	m = New()
 	for range 99 {
-		m.End("GET", 200, 0, 0, 300*time.Microsecond)
+		m.End("GET", 200, 0, 0, 300*time.Microsecond, time.Now())
 	}
-	m.End("GET", 200, 0, 0, 4*time.Second)
+	m.End("GET", 200, 0, 0, 4*time.Second, time.Now())
 	if _, p99 := m.Front(); p99 < 4*time.Second || p99 > 4*time.Second*109/100 {
 		t.Errorf("p99 with one slow request in 100: %v; want 4s", p99)
 	}
@@ -159,8 +159,8 @@ func TestFront(t *testing.T) {
 // Counting a request allocates nothing once its counter exists.
 func TestEndAllocations(t *testing.T) {
 	m := New()
-	m.End("GET", 200, 0, 6, time.Millisecond)
-	if n := testing.AllocsPerRun(100, func() { m.Begin(); m.End("GET", 200, 0, 6, time.Millisecond) }); n != 0 {
+	m.End("GET", 200, 0, 6, time.Millisecond, time.Now())
+	if n := testing.AllocsPerRun(100, func() { m.Begin(); m.End("GET", 200, 0, 6, time.Millisecond, time.Now()) }); n != 0 {
 		t.Errorf("%v allocations per request; want none", n)
 	}
 }

@@ -43,7 +43,7 @@ func newBoard(t *testing.T) (*Board, chan supervisor.Event) {
 	}, evs}
 	for range 100 {
 		m.Begin()
-		m.End("GET", 200, 0, 10, 20*time.Millisecond)
+		m.End("GET", 200, 0, 10, 20*time.Millisecond, time.Now())
 	}
 	return NewBoard(ctx, m, feed), evs
 }

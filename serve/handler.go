@@ -132,12 +132,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if o := s.cfg.Observer; o != nil {
 		o.Begin()
-		defer observe(o, r, rec, start)
 	}
-	if s.access != nil {
+	if s.access != nil || s.cfg.Observer != nil {
 		// Deferred: an app that dies mid-body aborts the handler with
-		// http.ErrAbortHandler, and that request must be logged too.
-		defer f.logAccess(s, r, ri, trusted, rec, w.Header(), start)
+		// http.ErrAbortHandler, and that request must be logged too. One
+		// reading of the clock ends the request for both.
+		h := w.Header()
+		defer func() {
+			end := time.Now()
+			if s.access != nil {
+				f.logAccess(s, r, ri, trusted, rec, h, start, end)
+			}
+			if o := s.cfg.Observer; o != nil {
+				observe(o, r, rec, start, end)
+			}
+		}()
 	}
 	switch {
 	case f.set.HealthPath != "" && r.URL.Path == f.set.HealthPath:
@@ -270,14 +279,14 @@ func (s *Server) logRefusal(ci forward.ClientInfo, status, bytes int) {
 		Scheme: forward.Scheme(nil, ci, false)}, ci)
 }
 
-func (f *handling) logAccess(s *Server, r *http.Request, ri *reqInfo, trusted bool, rec *upstream.Record, h http.Header, start time.Time) {
+func (f *handling) logAccess(s *Server, r *http.Request, ri *reqInfo, trusted bool, rec *upstream.Record, h http.Header, start, end time.Time) {
 	e := accesslog.Entry{
 		Request:        r,
 		Status:         rec.Status,
 		BytesSent:      rec.BytesSent,
 		ResponseHeader: h,
 		Start:          start,
-		Duration:       time.Since(start),
+		Duration:       end.Sub(start),
 		PID:            s.pid,
 		Scheme:         rec.Scheme,
 	}
