@@ -193,7 +193,7 @@ func TestTLSH2Spec(t *testing.T) {
 	h2spec := testprog.NeedProgram(t, "h2spec", "go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible, as .ci/run does; no Debian package")
 	f := startTLSFront(t, defaults(), echoApp, []string{"127.0.0.1"})
 	host, port, _ := net.SplitHostPort(f.tlsAddr)
-	out, err := exec.Command(h2spec, "-t", "-k", "-h", host, "-p", port, "-o", "5").CombinedOutput()
+	out, err := exec.Command(h2spec, "-t", "-k", "-h", host, "-p", port, "-o", "10").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), " 0 failed") {
 		t.Errorf("h2spec: %v\n%s", err, out)
 	}

@@ -162,6 +162,9 @@ func (w *responseWriter) send(end bool) error {
 					return err
 				}
 				if len(chunk) == 0 {
+					if last {
+						sc.endSent(st)
+					}
 					return nil
 				}
 			} else if len(chunk) == 0 && !last {
@@ -174,7 +177,13 @@ func (w *responseWriter) send(end bool) error {
 				}
 				chunk = chunk[max:]
 			}
-			return sc.fr.WriteData(st.id, last, chunk)
+			if err := sc.fr.WriteData(st.id, last, chunk); err != nil {
+				return err
+			}
+			if last {
+				sc.endSent(st)
+			}
+			return nil
 		})
 		if err != nil {
 			return err
@@ -194,8 +203,23 @@ func (w *responseWriter) send(end bool) error {
 		for _, f := range trailers {
 			sc.henc.WriteField(f)
 		}
-		return sc.writeBlock(st.id, true)
+		if err := sc.writeBlock(st.id, true); err != nil {
+			return err
+		}
+		sc.endSent(st)
+		return nil
 	})
+}
+
+// endSent notes that st's last frame is written, not sent yet (under
+// wmu): a stream the client has ended too is closed from now on, so that
+// a frame the client sends on it once it has the answer finds it closed.
+func (sc *conn) endSent(st *stream) {
+	sc.mu.Lock()
+	if st.remoteDone {
+		sc.endLocked(st)
+	}
+	sc.mu.Unlock()
 }
 
 // trailerFields returns the trailers the handler set: the fields the
