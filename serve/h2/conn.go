@@ -56,9 +56,10 @@ type conn struct {
 	unacked    int64  // bytes taken from recvWindow and not yet given back
 	goingAway  bool   // GOAWAY sent: no new stream
 	closed     bool
-	idleSet    bool       // the read deadline is the idle one
-	reset      [16]uint32 // streams this side reset, most recent last: their late frames are dropped
-	ended      [16]uint32 // streams ended otherwise, most recent last: a frame for one is STREAM_CLOSED
+	idleSet    bool            // the read deadline is the idle one
+	lastType   http2.FrameType // of the frame read last (the reading goroutine's)
+	reset      [16]uint32      // streams this side reset, most recent last: their late frames are dropped
+	ended      [16]uint32      // streams ended otherwise, most recent last: a frame for one is STREAM_CLOSED
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -186,7 +187,9 @@ func (sc *conn) serve() {
 		var se http2.StreamError
 		switch {
 		case errors.As(err, &se):
-			sc.opened(se.StreamID)
+			if sc.lastType == http2.FrameHeaders {
+				sc.opened(se.StreamID) // a refused HEADERS opened it; no other frame does
+			}
 			sc.resetStream(se.StreamID, se.Code)
 			continue
 		case errors.Is(err, http2.ErrFrameTooLarge):
@@ -212,6 +215,7 @@ func (sc *conn) readFrame() (http2.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
+	sc.lastType = fh.Type
 	d := sc.s.ReadHeaderTimeout
 	if d <= 0 || fh.Type != http2.FrameHeaders || fh.Flags.Has(http2.FlagHeadersEndHeaders) {
 		return sc.fr.ReadFrameForHeader(fh)

@@ -14,8 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"gsup/serve/httpcheck"
 )
 
 // stream is one request and its answer.
@@ -146,6 +149,7 @@ func (sc *conn) trailersLocked(st *stream, f *http2.MetaHeadersFrame) error {
 	case st.declared >= 0 && st.got != st.declared:
 		return http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol}
 	}
+
 	st.remoteDone = true
 	if st.handlerDone {
 		sc.endLocked(st)
@@ -423,6 +427,9 @@ func (p *pipe) end(trailer http.Header, fields []hpack.HeaderField) {
 	p.mu.Lock()
 	if p.err == nil {
 		for _, hf := range fields {
+			if !trailerAllowed(hf.Name) {
+				continue // never handed over, whether announced or not
+			}
 			if k := canonical(hf.Name); trailer != nil {
 				if _, ok := trailer[k]; ok {
 					p.trailers = append(p.trailers, [2]string{k, hf.Value})
@@ -434,6 +441,15 @@ func (p *pipe) end(trailer http.Header, fields []hpack.HeaderField) {
 	}
 	p.mu.Unlock()
 	p.notify()
+}
+
+// trailerAllowed reports whether a trailer field named name (lower case)
+// may reach the handler: not one that frames, routes, authenticates or
+// describes the request (RFC 9110, 6.5.1; httpcheck's list, which
+// HTTP/1.1's layer refuses with 400, and net/http's), nor a forwarding
+// field gsup vouches for.
+func trailerAllowed(name string) bool {
+	return !httpcheck.ForbiddenTrailer(name) && httpguts.ValidTrailerHeader(canonical(name))
 }
 
 // fail ends the body with err (if not ended yet) and drops what is

@@ -139,6 +139,11 @@ var forbiddenTrailers = map[string]bool{
 	"x-forwarded-ssl": true, "x-real-ip": true,
 }
 
+// ForbiddenTrailer reports whether a field named name (lower case) may
+// not come in a trailer section (forbiddenTrailers): HTTP/2's layer
+// refuses such trailers as HTTP/1.1's does.
+func ForbiddenTrailer(name string) bool { return forbiddenTrailers[name] }
+
 // newScanner starts a scanner; lim must be normalized.
 func newScanner(lim Limits) scanner { return scanner{lim: lim} }
 
