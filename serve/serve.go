@@ -37,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"os"
@@ -545,10 +544,4 @@ func (s *Server) Reopen() error {
 		errs = append(errs, s.access.Reopen())
 	}
 	return errors.Join(errs...)
-}
-
-// newErrorLog sends net/http's own messages (connections it refuses
-// itself, and the like) to gsup's log at debug level.
-func newErrorLog(l *logrus.Logger) *log.Logger {
-	return log.New(l.WriterLevel(logrus.DebugLevel), "", 0)
 }
