@@ -430,7 +430,7 @@ func (sc *conn) windowUpdate(f *http2.WindowUpdateFrame) error {
 		sc.flow.Broadcast()
 		return nil
 	}
-	if f.StreamID > sc.maxID {
+	if sc.idleLocked(f.StreamID) {
 		return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
 	}
 	st := sc.streams[f.StreamID]
@@ -447,7 +447,7 @@ func (sc *conn) windowUpdate(f *http2.WindowUpdateFrame) error {
 
 func (sc *conn) rstStream(f *http2.RSTStreamFrame) error {
 	sc.mu.Lock()
-	if f.StreamID > sc.maxID {
+	if sc.idleLocked(f.StreamID) {
 		sc.mu.Unlock()
 		return http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
 	}
@@ -478,7 +478,7 @@ func (sc *conn) data(f *http2.DataFrame) error {
 		sc.unacked += n
 		var err error
 		switch {
-		case id > sc.maxID:
+		case sc.idleLocked(id):
 			err = http2.ConnectionError(http2.ErrCodeProtocol) // an idle stream
 		case st == nil && sc.resetHere(id):
 			// sent before the client saw this side's RST_STREAM
@@ -552,6 +552,12 @@ func (sc *conn) sendCredit(id, n uint32) {
 		sc.write(func() error { return sc.fr.WriteWindowUpdate(id, n) })
 	}
 }
+
+// idleLocked reports whether stream id is idle (under mu): one the client
+// has not opened yet, or an even one, which only this side could open and
+// never does (RFC 9113, 5.1.1). A frame other than HEADERS or PRIORITY on
+// an idle stream is a connection error.
+func (sc *conn) idleLocked(id uint32) bool { return id > sc.maxID || id%2 == 0 }
 
 // resetHere reports whether this side reset stream id lately (under mu).
 func (sc *conn) resetHere(id uint32) bool { return slices.Contains(sc.reset[:], id) }

@@ -1432,3 +1432,22 @@ func TestUnfinishedHeaderBlockTimesOut(t *testing.T) {
 		t.Errorf("closed after %v, before ReadHeaderTimeout (%v)", d, headerWait)
 	}
 }
+
+// A frame on an even-numbered stream, which only the server could open
+// and never does, is a connection error (RFC 9113, 5.1.1), also below
+// the highest stream the client opened.
+func TestFramesOnEvenStreamsEndTheConnection(t *testing.T) {
+	ts := startServer(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})})
+	rc := dialRaw(t, ts)
+	rc.get(1, "/")
+	rc.expectOK(1, "ok")
+	rc.get(3, "/")
+	rc.expectOK(3, "ok")
+	rc.windowUpdate(2, 100)
+	if g := rc.goAway(); g.Code != http2.ErrCodeProtocol {
+		t.Fatalf("got %v, want GOAWAY PROTOCOL_ERROR", g)
+	}
+	rc.waitClosed()
+}
