@@ -508,6 +508,14 @@ func (d *decoder) op(kind, flags byte) {
 		var ss []http2.Setting
 		for range d.byte() % 7 {
 			id := fuzzSettingIDs[int(d.byte())%len(fuzzSettingIDs)]
+			if raceEnabled && id == http2.SettingHeaderTableSize {
+				// net/http's server (Go 1.26) changes its HPACK encoder's
+				// table size on its serve goroutine while an asynchronous
+				// HEADERS write uses the encoder: the race detector stops
+				// the run on the reference server's race. Both servers
+				// get an unknown setting instead.
+				id = 0x99
+			}
 			i := int(d.byte()) % (len(fuzzSettingValues) + 1)
 			ss = append(ss, http2.Setting{ID: id, Val: d.u32Or(i, fuzzSettingValues)})
 		}
