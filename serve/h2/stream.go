@@ -331,14 +331,20 @@ func (st *stream) drop(err error) {
 	if st.body == nil {
 		return
 	}
-	if n := st.body.fail(err); n > 0 {
-		sc := st.sc
-		sc.mu.Lock()
-		sc.unacked += int64(n)
-		credit := sc.creditLocked()
-		sc.mu.Unlock()
-		sc.sendCredit(0, credit)
+	st.sc.giveBack(st.body.fail(err))
+}
+
+// giveBack returns n bytes taken from the connection's receive window
+// and never read by a handler (WINDOW_UPDATE once enough are owed).
+func (sc *conn) giveBack(n int) {
+	if n <= 0 {
+		return
 	}
+	sc.mu.Lock()
+	sc.unacked += int64(n)
+	credit := sc.creditLocked()
+	sc.mu.Unlock()
+	sc.sendCredit(0, credit)
 }
 
 // consumed gives the windows back for n bytes the handler read.
@@ -402,14 +408,7 @@ func (p *pipe) write(data []byte, end bool) {
 	p.mu.Lock()
 	if p.err != nil {
 		p.mu.Unlock()
-		if len(data) > 0 {
-			sc := p.st.sc
-			sc.mu.Lock()
-			sc.unacked += int64(len(data))
-			credit := sc.creditLocked()
-			sc.mu.Unlock()
-			sc.sendCredit(0, credit)
-		}
+		p.st.sc.giveBack(len(data))
 		return
 	}
 	p.buf = append(p.buf, data...)
