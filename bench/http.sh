@@ -76,10 +76,12 @@
 #                   reads the 200 and closes. Never a resumption (each
 #                   connection checks; a resumed one is an error), so req/s
 #                   = new handshakes per second and front us/req = CPU per
-#                   new handshake. TLS version and key exchange group are
-#                   the two sides' choice (HS_TLS, HS_CURVES pin them); the
-#                   report counts what was negotiated. gsup-tls-new's ratios
-#                   are to nginx-tls-new
+#                   new handshake. The client offers the key exchange
+#                   groups both servers have (HS_CURVES, X25519 and P-256),
+#                   so both make the same exchange; the TLS version is the
+#                   two sides' choice (HS_TLS pins it); the report counts
+#                   what was negotiated. gsup-tls-new's ratios are to
+#                   nginx-tls-new
 # Each row: wrk, CONNS keep-alive connections, DURATION seconds, --latency,
 # after a WARMUP-second wrk run that is not counted. Rounds are interleaved
 # (every row once, then the next round) and the table shows medians.
@@ -104,8 +106,11 @@
 #   HS_CONNS=$CONNS tls-new rows: the handshake client's workers
 #   HS_TLS=         tls-new rows: offer only this TLS version (1.2 or 1.3);
 #                   empty: both sides pick
-#   HS_CURVES=      tls-new rows: offer only these groups (X25519, P256,
-#                   X25519MLKEM768, ...; comma-separated); empty: Go's defaults
+#   HS_CURVES=X25519,P256
+#                   tls-new rows: the groups offered (X25519, P256,
+#                   X25519MLKEM768, ...; comma-separated); empty: Go's
+#                   defaults, which put X25519MLKEM768 first: gsup takes it,
+#                   nginx on OpenSSL 3.0 has no ML-KEM and makes X25519
 #   H2LOAD=1        TLS rows: after wrk, h2load -n H2_REQUESTS=20000 -c CONNS
 #                   -m H2_STREAMS=10 over h2 (Debian nghttp2-client), its
 #                   req/s reported apart; 0: no h2load
@@ -153,7 +158,7 @@ IDLE_CONNS=${IDLE_CONNS:-10000}              # idle rows: connections held idle
 GUNICORN_WORKERS=${GUNICORN_WORKERS:-2}      # Gunicorn rows: sync workers
 HS_CONNS=${HS_CONNS:-$CONNS}                 # tls-new rows: handshake workers
 HS_TLS=${HS_TLS:-}                           # tls-new rows: 1.2, 1.3, or both sides pick
-HS_CURVES=${HS_CURVES:-}                     # tls-new rows: groups offered, or Go's defaults
+HS_CURVES=${HS_CURVES-X25519,P256}           # tls-new rows: groups offered; empty: Go's defaults
 
 # the issue's targets for gsup
 TARGET_TCP=1.0     # req/s x nginx, TCP upstream

@@ -23,6 +23,11 @@ import (
 type Conn struct {
 	rc   syscall.RawConn
 	r, w op
+
+	// WriteWait's state, under both ops' locks: its function, bound once
+	// in New, and how many times the read wait has called it.
+	ww    func(fd uintptr) bool
+	tries int
 }
 
 // op is one direction's call in progress; fn is bound once, in New.
@@ -51,6 +56,7 @@ func New(rc syscall.RawConn) *Conn {
 	c := &Conn{rc: rc}
 	c.r.fn = c.r.read
 	c.w.fn = c.w.write
+	c.ww = c.writeWait
 	if d, ok := rc.(interface{ Drained() }); ok {
 		c.r.drained = d.Drained
 	}
@@ -94,20 +100,68 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.run(&c.w, p, nil)
 }
 
+// WriteWait writes p whole, as Write, then waits until the socket is
+// readable (the peer's answer to p has come), or until the read deadline
+// passes or the connection closes, and reads nothing. The Read that
+// follows then finds the answer at its first try. A Write then a Read
+// would try a read as soon as p was written, and that read would find
+// nothing yet (EAGAIN) before the wait: one system call per exchange
+// for nothing.
+//
+// p is written inside the read wait's first try, after the poller has
+// forgotten the socket's earlier readiness and before it waits for the
+// next, so an answer cannot come unseen between the write and the wait.
+// When the socket cannot take p whole at once, the rest is written as
+// Write does and there is no wait. A wait that ends by the deadline or
+// the close is not an error of WriteWait: the Read that follows meets
+// the same end. Its results are Write's.
+func (c *Conn) WriteWait(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	w := &c.w
+	w.p, w.n, w.errno = p, 0, 0
+	c.tries = 0
+	_ = c.rc.Read(c.ww)
+	if w.errno == 0 && w.n < len(p) {
+		// The wait failed before the first try (the read deadline had
+		// passed, say), or the socket had no room for all of p: the
+		// write goes on as Write's.
+		return c.finish(w, "write", c.rc.Write(w.fn))
+	}
+	return c.finish(w, "write", nil)
+}
+
+// writeWait is WriteWait's function for the read wait: the write at the
+// first try (false, to wait, once p is written whole), then true when
+// the socket is readable.
+func (c *Conn) writeWait(fd uintptr) bool {
+	c.tries++
+	if c.tries > 1 {
+		return true
+	}
+	return !c.w.write(fd) || c.w.errno != 0 || c.w.n < len(c.w.p)
+}
+
 // run does o (c.r or c.w) with p: the system calls, and the poller's
 // waits between them.
 func (c *Conn) run(o *op, p []byte, b Buffers) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.p, o.bufs, o.n, o.errno = p, b, 0, 0
-	var err error
-	name := "read"
 	if o == &c.w {
-		name = "write"
-		err = c.rc.Write(o.fn)
-	} else {
-		err = c.rc.Read(o.fn)
+		return c.finish(o, "write", c.rc.Write(o.fn))
 	}
+	return c.finish(o, "read", c.rc.Read(o.fn))
+}
+
+// finish ends a call of o (named name) that the RawConn ended with err:
+// what it did, and its error.
+func (c *Conn) finish(o *op, name string, err error) (int, error) {
 	o.p, o.bufs = nil, nil
 	if err != nil {
 		return o.n, err

@@ -51,7 +51,7 @@ func conn(t *testing.T, c net.Conn) *Conn {
 	return New(rc)
 }
 
-// Read, Write and ReadWaiting allocate nothing.
+// Read, Write, ReadWaiting and WriteWait allocate nothing.
 func TestNoAllocations(t *testing.T) {
 	server, client := pair(t)
 	rs, rc := conn(t, server), conn(t, client)
@@ -63,6 +63,9 @@ func TestNoAllocations(t *testing.T) {
 		rs.Read(buf)
 		rc.Write(msg)
 		rs.ReadWaiting(b)
+		rs.Write(msg)
+		rc.WriteWait(msg)
+		rc.Read(buf)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per run; want none", allocs)
@@ -168,5 +171,148 @@ func TestWriteDeadlineAndReset(t *testing.T) {
 	})
 	if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("Write after the peer reset: %v; want ECONNRESET or EPIPE", err)
+	}
+}
+
+// countingConn counts the tries of the reads its RawConn makes: each try
+// of rawio's read function is one read(2).
+type countingConn struct {
+	syscall.RawConn
+	tries *atomic.Int32
+}
+
+func (c countingConn) Read(f func(fd uintptr) bool) error {
+	return c.RawConn.Read(func(fd uintptr) bool { c.tries.Add(1); return f(fd) })
+}
+
+// WriteWait writes the request and returns once the answer is there, so
+// the Read after it reads the answer at its first try: no read finds the
+// socket empty in between.
+func TestWriteWaitThenRead(t *testing.T) {
+	server, client := pair(t)
+	raw, err := client.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tries atomic.Int32
+	rc := New(countingConn{raw, &tries})
+	answer := make(chan struct{})
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 64)
+		n, _ := server.Read(b)
+		got <- string(b[:n])
+		<-answer
+		server.Write([]byte("the answer"))
+	}()
+	returned := make(chan struct{})
+	var n int
+	go func() {
+		n, err = rc.WriteWait([]byte("a request"))
+		close(returned)
+	}()
+	if req := <-got; req != "a request" {
+		t.Fatalf("the peer read %q; want the request", req)
+	}
+	// A WriteWait that did not wait would return at once: give it time to.
+	select {
+	case <-returned:
+		t.Fatalf("WriteWait returned (%d, %v) before the answer came", n, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(answer)
+	<-returned
+	if n != len("a request") || err != nil {
+		t.Fatalf("WriteWait: %d, %v; want %d, nil", n, err, len("a request"))
+	}
+	tries.Store(0)
+	buf := make([]byte, 64)
+	n, err = rc.Read(buf)
+	if string(buf[:n]) != "the answer" || err != nil {
+		t.Fatalf("Read: %q, %v; want the answer", buf[:n], err)
+	}
+	if tries.Load() != 1 {
+		t.Errorf("Read tried %d reads; want 1, the answer being there", tries.Load())
+	}
+}
+
+// The read deadline ends WriteWait's wait without an error: the request
+// went out, and the Read after it reports the deadline. A deadline passed
+// before the call does not stop the write.
+func TestWriteWaitDeadline(t *testing.T) {
+	server, client := pair(t)
+	rc := conn(t, client)
+	client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := rc.WriteWait([]byte("one")); n != 3 || err != nil {
+		t.Fatalf("WriteWait, no answer: %d, %v; want 3, nil", n, err)
+	}
+	buf := make([]byte, 8)
+	if _, err := rc.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read after the deadline: %v; want the deadline", err)
+	}
+	if n, err := rc.WriteWait([]byte("two")); n != 3 || err != nil {
+		t.Fatalf("WriteWait past the deadline: %d, %v; want 3, nil", n, err)
+	}
+	server.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(io.LimitReader(server, 6))
+	if string(b) != "onetwo" {
+		t.Errorf("the peer read %q; want onetwo", b)
+	}
+}
+
+// A request larger than the socket takes at once (small buffers both
+// sides, as a slow app's) is written whole, as Write would, and WriteWait
+// returns once the answer comes.
+func TestWriteWaitWithoutRoom(t *testing.T) {
+	server, client := pair(t)
+	client.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	server.(*net.TCPConn).SetReadBuffer(4 << 10)
+	rc := conn(t, client)
+	p := make([]byte, MaxWrite)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(server, int64(len(p))))
+		got <- b
+		server.Write([]byte("ok"))
+	}()
+	if n, err := rc.WriteWait(p); n != len(p) || err != nil {
+		t.Fatalf("WriteWait: %d, %v; want %d, nil", n, err, len(p))
+	}
+	if b := <-got; !bytes.Equal(b, p) {
+		t.Errorf("the peer read %d bytes, not the %d written", len(b), len(p))
+	}
+	buf := make([]byte, 8)
+	if n, err := rc.Read(buf); string(buf[:n]) != "ok" || err != nil {
+		t.Errorf("Read: %q, %v; want ok", buf[:n], err)
+	}
+}
+
+// A peer that closed the connection while it sat idle (an app closing a
+// pooled connection) ends the wait at once: its kernel resets the
+// connection the request came on, and the Read after WriteWait fails
+// without waiting for the deadline.
+func TestWriteWaitPeerGone(t *testing.T) {
+	server, client := pair(t)
+	rc := conn(t, client)
+	server.Close()
+	client.SetReadDeadline(time.Now().Add(time.Minute))
+	done := make(chan error, 1)
+	go func() {
+		_, err := rc.WriteWait([]byte("GET / HTTP/1.1\r\n\r\n"))
+		if err == nil {
+			_, err = rc.Read(make([]byte, 8))
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("WriteWait and Read on a closed peer: %v; want EOF or a reset", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WriteWait and Read on a closed peer still wait after 10s")
 	}
 }

@@ -133,6 +133,17 @@ func (pc *pconn) write(p []byte) (int, error) {
 	return pc.raw.Write(p)
 }
 
+// writeWait writes p, a whole request, to the app and waits for its
+// answer to begin (rawio's WriteWait: the read that follows then finds it
+// at its first try); without a descriptor, or for a long p, it writes as
+// write does.
+func (pc *pconn) writeWait(p []byte) (int, error) {
+	if pc.raw == nil || len(p) > rawio.MaxWrite {
+		return pc.c.Write(p)
+	}
+	return pc.raw.WriteWait(p)
+}
+
 // getIdle pops the most recently used idle connection, or returns nil.
 // Connections idle for longer than idleTimeout are closed on the way.
 func (be *backend) getIdle() *pconn {

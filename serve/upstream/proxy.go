@@ -531,21 +531,25 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 		host = be.host
 	}
 	head := x.appendHead(pc.head[:0], host)
+	// A request whose body (if any) is small goes out in one write.
+	whole := len(x.body) == 0 || len(head)+len(x.body) <= oneWrite
+	if whole {
+		head = append(head, x.body...)
+	}
 	var n int64
 	var err error
+	var m int
 	switch {
-	case len(x.body) == 0:
-		var m int
-		m, err = pc.write(head)
-		n = int64(m)
-	case len(head)+len(x.body) <= oneWrite:
-		head = append(head, x.body...)
-		var m int
-		m, err = pc.write(head)
-		n = int64(m)
-	default:
+	case !whole:
 		bufs := net.Buffers{head, x.body}
 		n, err = bufs.WriteTo(pc.c)
+	case x.stream == nil:
+		// The request is whole in head: the app's answer comes next.
+		m, err = pc.writeWait(head)
+		n = int64(m)
+	default:
+		m, err = pc.write(head)
+		n = int64(m)
 	}
 	pc.head = head[:0]
 	x.sent = n > 0
