@@ -1,6 +1,7 @@
 package procfile
 
 import (
+	"crypto/tls"
 	"fmt"
 	"reflect"
 	"slices"
@@ -132,6 +133,8 @@ func same[T any](a, b T) bool {
 		return slices.Equal(x, any(b).([]Bind))
 	case []CertPair:
 		return slices.Equal(x, any(b).([]CertPair))
+	case []tls.CurveID:
+		return slices.Equal(x, any(b).([]tls.CurveID))
 	case map[string]string:
 		y := any(b).(map[string]string)
 		if len(x) != len(y) {

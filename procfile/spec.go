@@ -1,6 +1,7 @@
 package procfile
 
 import (
+	"crypto/tls"
 	"os"
 	"syscall"
 	"time"
@@ -200,6 +201,7 @@ type Serve struct {
 	CertFile, KeyFile     string         // --certfile/--keyfile: the first certificate
 	Certs                 []CertPair     // [[serve.cert]]: more certificates, chosen by SNI
 	Hosts                 []string       // allowed Host names ("example.com", "*.example.com"); empty = any
+	TLSCurves             []tls.CurveID  // key exchange groups TLS may use; empty = Go's defaults (post-quantum hybrids first)
 	ACME                  *ACME          // nil = no [serve.acme]
 	MetricsBind           string         // host:port of /metrics and the status page; "" = none
 }

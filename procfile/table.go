@@ -1,6 +1,7 @@
 package procfile
 
 import (
+	"crypto/tls"
 	"os"
 	"strconv"
 	"strings"
@@ -109,6 +110,7 @@ var settings = []setting{
 		to: spec(path(true), func(s *Spec) *string { return &s.Serve.KeyFile })},
 	{key: "serve.cert", to: spec(certPairs, func(s *Spec) *[]CertPair { return &s.Serve.Certs })},
 	{key: "serve.hosts", def: "[]", plan: "hosts", to: spec(hostList, func(s *Spec) *[]string { return &s.Serve.Hosts })},
+	{key: "serve.tls_curves", def: "[]", plan: "tls-curves", to: spec(tlsCurves, func(s *Spec) *[]tls.CurveID { return &s.Serve.TLSCurves })},
 	{key: "serve.acme", to: hook(acmeKey)},
 	{key: "serve.acme.domains", to: acme(hostList, func(a *ACME) *[]string { return &a.Domains })},
 	{key: "serve.acme.email", def: `""`, to: acme(text, func(a *ACME) *string { return &a.Email })},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -27,12 +28,93 @@ var (
 			return strings.Join(files, ",")
 		},
 	}
+	// tlsCurves reads key exchange groups by name (tlsCurveNames).
+	tlsCurves = kind[[]tls.CurveID]{
+		toml: func(d *tomlDoc, k toml.Key, v any) ([]tls.CurveID, bool) {
+			list, ok := d.strList(k, v, false)
+			if !ok {
+				return nil, false
+			}
+			return valid(d, k, list, checkCurves)
+		},
+		show: func(_ *Spec, v []tls.CurveID) string {
+			names := make([]string, len(v))
+			for i, id := range v {
+				names[i] = curveName(id)
+			}
+			return strings.Join(names, ",")
+		},
+	}
 	// hostList reads host names, each "example.com" or "*.example.com".
 	hostList = kind[[]string]{
 		toml: checkedList(false, checkHosts),
 		show: func(_ *Spec, v []string) string { return strings.Join(v, ",") },
 	}
 )
+
+// tlsCurveNames are the key exchange groups of [serve] tls_curves, the
+// first name of each as gsup shows it, the others as nginx (OpenSSL) and
+// Caddy spell it. The three hybrids pair a classical exchange with
+// ML-KEM, against a recording decrypted later by a quantum computer; a
+// TLS 1.2 client uses only the classical ones.
+var tlsCurveNames = []struct {
+	id    tls.CurveID
+	names []string
+}{
+	{tls.X25519MLKEM768, []string{"x25519mlkem768"}},
+	{tls.SecP256r1MLKEM768, []string{"secp256r1mlkem768", "p256mlkem768"}},
+	{tls.SecP384r1MLKEM1024, []string{"secp384r1mlkem1024", "p384mlkem1024"}},
+	{tls.X25519, []string{"x25519"}},
+	{tls.CurveP256, []string{"p256", "p-256", "secp256r1", "prime256v1"}},
+	{tls.CurveP384, []string{"p384", "p-384", "secp384r1"}},
+	{tls.CurveP521, []string{"p521", "p-521", "secp521r1"}},
+}
+
+// checkCurves turns names of key exchange groups into their IDs. The
+// list must name a classical group, without which no TLS 1.2 client
+// could make a handshake.
+func checkCurves(list []string) ([]tls.CurveID, error) {
+	var out []tls.CurveID
+	classical := false
+	for _, name := range list {
+		id, ok := curveByName(name)
+		if !ok {
+			var known []string
+			for _, c := range tlsCurveNames {
+				known = append(known, c.names[0])
+			}
+			return nil, fmt.Errorf("unknown key exchange group %q (known: %s)", name, strings.Join(known, ", "))
+		}
+		if slices.Contains(out, id) {
+			return nil, fmt.Errorf("%q is listed twice", name)
+		}
+		out = append(out, id)
+		classical = classical || id == tls.X25519 || id == tls.CurveP256 || id == tls.CurveP384 || id == tls.CurveP521
+	}
+	if len(out) > 0 && !classical {
+		return nil, fmt.Errorf("names only post-quantum hybrids, which TLS 1.2 clients cannot use: add x25519 or p256")
+	}
+	return out, nil
+}
+
+func curveByName(name string) (tls.CurveID, bool) {
+	name = strings.ToLower(name)
+	for _, c := range tlsCurveNames {
+		if slices.Contains(c.names, name) {
+			return c.id, true
+		}
+	}
+	return 0, false
+}
+
+func curveName(id tls.CurveID) string {
+	for _, c := range tlsCurveNames {
+		if c.id == id {
+			return c.names[0]
+		}
+	}
+	return id.String()
+}
 
 // checkHosts lowercases host names and refuses what is not one.
 func checkHosts(list []string) ([]string, error) {

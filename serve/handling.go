@@ -139,6 +139,7 @@ var restartKeys = []struct {
 	{"graceful_timeout", func(s *procfile.Serve) any { return s.GracefulTimeout }},
 	{"metrics_bind", func(s *procfile.Serve) any { return s.MetricsBind }},
 	{"[serve.acme]", func(s *procfile.Serve) any { return s.ACME }},
+	{"tls_curves", func(s *procfile.Serve) any { return s.TLSCurves }},
 }
 
 // Reload applies the [serve] settings of a reload: the certificates are
@@ -148,11 +149,11 @@ var restartKeys = []struct {
 // access_logformat, max_connections, max_requests...) applies to the
 // requests that begin after it; those in flight keep the settings they
 // began with. A bad setting or certificate changes nothing, and the
-// error says which. A changed setting that needs a restart (restartKeys)
-// is logged as a warning and its running value kept. When the server was
-// started on configured binds and set has binds, it then listens on
-// exactly those (as Rebind): one that cannot be opened refuses the whole
-// reload, settings included.
+// error says which. A changed setting that needs a restart (restartKeys:
+// tls_curves, unix_mode...) is logged as a warning and its running value
+// kept. When the server was started on configured binds and set has
+// binds, it then listens on exactly those (as Rebind): one that cannot be
+// opened refuses the whole reload, settings included.
 func (s *Server) Reload(set procfile.Serve) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()

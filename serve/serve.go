@@ -156,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.certs = st
 		s.tlsConf = st.Config()
+		s.tlsConf.CurvePreferences = set.TLSCurves
 		go st.Watch(certWatchInterval, s.stop)
 	}
 	if set.AccessLogfile != "" {

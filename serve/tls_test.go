@@ -168,6 +168,44 @@ func TestTLSRealClients(t *testing.T) {
 	}
 }
 
+// tls_curves chooses the key exchange groups, as seen by openssl
+// s_client (OpenSSL 3.0, which has no ML-KEM) and Go's client (which
+// offers X25519MLKEM768 first): by default the hybrid post-quantum group
+// for a client that offers it; with ["x25519", "p256"], X25519 for that
+// client, P-256 for one that offers only P-256, and no handshake for one
+// that offers only P-384.
+func TestTLSCurves(t *testing.T) {
+	openssl := testprog.NeedProgram(t, "openssl", "openssl")
+	for _, tc := range []struct {
+		curves []tls.CurveID
+		goWant tls.CurveID       // what Go's client with its defaults gets
+		groups map[string]string // s_client -groups: what it must print
+	}{
+		{nil, tls.X25519MLKEM768, map[string]string{"X25519": "Server Temp Key: X25519", "P-384": "Server Temp Key: ECDH, secp384r1"}},
+		{[]tls.CurveID{tls.X25519, tls.CurveP256}, tls.X25519, map[string]string{"P-256": "Server Temp Key: ECDH, prime256v1", "P-384": "handshake failure"}},
+	} {
+		set := defaults()
+		set.TLSCurves = tc.curves
+		f := startTLSFront(t, set, echoApp, []string{"example.com"})
+		c, err := tls.Dial("tcp", f.tlsAddr, f.ca.ClientConfig("example.com"))
+		if err != nil {
+			t.Fatalf("tls_curves %v: Go's client: %v", tc.curves, err)
+		}
+		if got := c.ConnectionState().CurveID; got != tc.goWant {
+			t.Errorf("tls_curves %v: Go's client got %v; want %v", tc.curves, got, tc.goWant)
+		}
+		c.Close()
+		for groups, want := range tc.groups {
+			cmd := exec.Command(openssl, "s_client", "-connect", f.tlsAddr, "-servername", "example.com", "-CAfile", filepath.Join(f.dir, "ca.pem"), "-groups", groups)
+			cmd.Stdin = strings.NewReader("")
+			out, _ := cmd.CombinedOutput()
+			if !strings.Contains(string(out), want) {
+				t.Errorf("tls_curves %v: s_client -groups %s did not say %q:\n%s", tc.curves, groups, want, out)
+			}
+		}
+	}
+}
+
 func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 // h2load over HTTP/2: every request succeeds.
