@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,16 +30,21 @@ var chromeFlags = []string{"--headless", "--no-sandbox", "--disable-gpu", "--dis
 func cmdChromeDOM(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("chromedom", flag.ContinueOnError)
 	wait := fs.String("wait", "true", "JavaScript `EXPR` to wait for")
-	timeout, pos := cmdFlags(ts, fs, args, 1, 1, "[-t DUR] [-wait EXPR] URL")
+	insecure := fs.Bool("insecure", false, "accept the server's certificate unchecked (a test CA's)")
+	timeout, pos := cmdFlags(ts, fs, args, 1, 1, "[-t DUR] [-wait EXPR] [-insecure] URL")
 	if neg {
 		ts.Fatalf("chromedom: no ! form")
 	}
-	dom, err := chromeDOM(ts.MkAbs("chromedom"), pos[0], *wait, timeout)
+	var extra []string
+	if *insecure {
+		extra = append(extra, "--ignore-certificate-errors")
+	}
+	dom, err := chromeDOM(ts.MkAbs("chromedom"), pos[0], *wait, timeout, extra...)
 	ts.Check(err)
 	fmt.Fprint(ts.Stdout(), dom)
 }
 
-func chromeDOM(profile, url, wait string, timeout time.Duration) (string, error) {
+func chromeDOM(profile, url, wait string, timeout time.Duration, extra ...string) (string, error) {
 	toChrome, ours, err := os.Pipe()
 	if err != nil {
 		return "", err
@@ -47,7 +53,8 @@ func chromeDOM(profile, url, wait string, timeout time.Duration) (string, error)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("chromium", append(chromeFlags, "--remote-debugging-pipe", "--user-data-dir="+filepath.Clean(profile), url)...)
+	args := append(append(slices.Clone(chromeFlags), extra...), "--remote-debugging-pipe", "--user-data-dir="+filepath.Clean(profile), url)
+	cmd := exec.Command("chromium", args...)
 	cmd.ExtraFiles = []*os.File{toChrome, theirs} // fds 3 and 4
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("chromium: %w", err)

@@ -178,10 +178,11 @@
 //	deploydir VAR
 //	    Sets VAR to the absolute path of examples/deploy of the module
 //	    under test, so a script can copy an example file and adapt it.
-//	chromedom [-t DUR] [-wait EXPR] URL
+//	chromedom [-t DUR] [-wait EXPR] [-insecure] URL
 //	    Opens URL in headless Chromium, waits until the JavaScript EXPR is
 //	    true in the page, and prints the page's DOM (its scripts' work
-//	    included, unlike chromium --dump-dom).
+//	    included, unlike chromium --dump-dom). -insecure: the server's
+//	    certificate is accepted unchecked (one a test made).
 //
 // Setup exports GSUP_TEST_TAG=$WORK and SOCKDIR (a shortdir) to a script.
 //
