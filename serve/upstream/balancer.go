@@ -4,7 +4,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,10 +77,7 @@ type backend struct {
 	network string // "tcp" or "unix"
 	address string
 	host    string // Host header for requests that came without one
-	// ap and unix are address, parsed once for dial: an IP and port
-	// (ap.IsValid) or a socket path (unix non-nil); neither for a host
-	// name, which each dial resolves.
-	ap   netip.AddrPort
+	// unix is address made once for dial, when it is a socket path.
 	unix *net.UnixAddr
 
 	inflight  atomic.Int64
@@ -106,8 +102,6 @@ func newBackend(id uint64, addr string) *backend {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		be.network, be.address, be.host = "unix", path, "localhost"
 		be.unix = &net.UnixAddr{Name: path, Net: "unix"}
-	} else if ap, err := netip.ParseAddrPort(addr); err == nil {
-		be.ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return be
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"net"
-	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -53,15 +52,17 @@ var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 // context switches per worker), for more of their CPU than the front
 // saved (bench/README.md). net's connect waits for the poller first.
 //
-// The address was parsed when the instance was added: a dial by it
-// skips the resolver, which would parse it again and allocate a list of
-// one address per dial.
+// A UNIX socket's address was made when the instance was added. A TCP
+// address goes by DialContext, whose resolver parses the literal again
+// (a few allocations): Dialer.DialTCP, which takes it parsed, takes a
+// local address too, and binds the socket to it, even to the zero one
+// it is given for none: a bind(2) per connection, and a local port
+// taken before the connect, unique among every socket's where the
+// connect's own choice needs only its 4-tuple unique.
 func (be *backend) dial(ctx context.Context) (*pconn, error) {
 	var c net.Conn
 	var err error
 	switch {
-	case be.ap.IsValid():
-		c, err = dialer.DialTCP(ctx, "tcp", netip.AddrPort{}, be.ap)
 	case be.unix != nil:
 		c, err = dialer.DialUnix(ctx, "unix", nil, be.unix)
 	default:
