@@ -24,8 +24,9 @@ type Conn struct {
 	rc   syscall.RawConn
 	r, w op
 
-	// WriteWait's state, under both ops' locks: its function, bound once
-	// in New, and how many times the read wait has called it.
+	// WriteWait's state, under both ops' locks: its function, bound at
+	// its first call (most Conns never make one), and how many times the
+	// read wait has called it.
 	ww    func(fd uintptr) bool
 	tries int
 }
@@ -56,7 +57,6 @@ func New(rc syscall.RawConn) *Conn {
 	c := &Conn{rc: rc}
 	c.r.fn = c.r.read
 	c.w.fn = c.w.write
-	c.ww = c.writeWait
 	if d, ok := rc.(interface{ Drained() }); ok {
 		c.r.drained = d.Drained
 	}
@@ -123,6 +123,9 @@ func (c *Conn) WriteWait(p []byte) (int, error) {
 	defer c.w.mu.Unlock()
 	c.r.mu.Lock()
 	defer c.r.mu.Unlock()
+	if c.ww == nil {
+		c.ww = c.writeWait
+	}
 	w := &c.w
 	w.p, w.n, w.errno = p, 0, 0
 	c.tries = 0
