@@ -56,7 +56,21 @@ type half struct {
 	timer   *time.Timer
 	fires   time.Time // when timer fires; zero: it is not armed
 	expired atomic.Bool
+	// pending is the deadline (monoOf) while no timer is armed for it:
+	// a call that does not wait compares it with the clock, and a wait
+	// arms the timer first. Most calls of a new connection never wait
+	// (its request is there at accept), so most connections arm none.
+	// 0: none pending.
+	pending atomic.Int64
+	// waiting: a call waits, or is about to, for the direction's token;
+	// a deadline set meanwhile arms its timer at once.
+	waiting atomic.Bool
 }
+
+// epoch is the origin of monoOf: monotonic readings as one integer.
+var epoch = time.Now()
+
+func monoOf(t time.Time) int64 { return int64(t.Sub(epoch)) }
 
 // wake leaves a token for the direction's waiter, if it has none.
 func (h *half) wake() {
@@ -72,32 +86,72 @@ func (h *half) wake() {
 // taken away leaves it armed, and when it fires, expire arms it again for
 // the deadline then in force, if any (nginx's timers are lazy the same
 // way). So a busy connection pays a field update per deadline, not a
-// timer update.
+// timer update. A deadline that no armed timer covers is armed only when
+// a call waits (pending): until then, calls compare it with the clock.
 func (h *half) setDeadline(t time.Time) {
 	h.dmu.Lock()
 	h.when = t
 	if t.IsZero() || !h.fires.IsZero() && !t.Before(h.fires) {
 		// None, or after the armed timer: expire sees it when the timer
 		// fires (no clock reading here).
+		h.pending.Store(0)
 		h.expired.Store(false)
 		h.dmu.Unlock()
 		return
 	}
 	d := time.Until(t)
 	if d <= 0 {
+		h.pending.Store(0)
 		h.expired.Store(true)
 		h.dmu.Unlock()
 		h.wake()
 		return
 	}
 	h.expired.Store(false)
+	// pending, then waiting; a wait stores waiting, then loads pending:
+	// one of the two sees the other's store, and arms the timer.
+	h.pending.Store(monoOf(t))
+	if h.waiting.Load() {
+		h.armLocked(d)
+	}
+	h.dmu.Unlock()
+}
+
+// armLocked arms the timer for h.when, d from now (h.dmu held).
+func (h *half) armLocked(d time.Duration) {
 	if h.timer == nil {
 		h.timer = time.AfterFunc(d, h.expire)
 	} else {
 		h.timer.Reset(d)
 	}
-	h.fires = t
-	h.dmu.Unlock()
+	h.fires = h.when
+	h.pending.Store(0)
+}
+
+// armPending arms the timer for a pending deadline, before a wait; one
+// passed already expires the direction.
+func (h *half) armPending() {
+	h.dmu.Lock()
+	defer h.dmu.Unlock()
+	if h.pending.Load() == 0 {
+		return
+	}
+	if d := time.Until(h.when); d > 0 {
+		h.armLocked(d)
+		return
+	}
+	h.pending.Store(0)
+	h.expired.Store(true)
+}
+
+// passed reports whether the direction's deadline has passed: the
+// timer's word, or the clock's for a pending deadline.
+func (h *half) passed() bool {
+	if h.expired.Load() {
+		return true
+	}
+	at := h.pending.Load()
+	return at != 0 && monoOf(time.Now()) >= at
 }
 
 // expire is the deadline's timer: it marks the direction expired, unless
@@ -111,11 +165,11 @@ func (h *half) expire() {
 		return
 	}
 	if d := time.Until(h.when); d > 0 {
-		h.timer.Reset(d)
-		h.fires = h.when
+		h.armLocked(d)
 		h.dmu.Unlock()
 		return
 	}
+	h.pending.Store(0)
 	h.expired.Store(true)
 	h.dmu.Unlock()
 	h.wake()
@@ -199,7 +253,14 @@ func (c *Conn) Close() error {
 // wait waits for h's token, then reports why the caller cannot go on, if
 // it cannot.
 func (c *Conn) wait(h *half) error {
-	<-h.ready
+	h.waiting.Store(true)
+	if h.pending.Load() != 0 {
+		h.armPending()
+	}
+	if !h.expired.Load() {
+		<-h.ready
+	}
+	h.waiting.Store(false)
 	return c.check(h)
 }
 
@@ -208,7 +269,7 @@ func (c *Conn) check(h *half) error {
 	if c.state.Load()&closedBit != 0 {
 		return net.ErrClosed
 	}
-	if h.expired.Load() {
+	if h.passed() {
 		return os.ErrDeadlineExceeded
 	}
 	return nil

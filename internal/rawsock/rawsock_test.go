@@ -10,8 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"gsup/internal/testprog"
 )
@@ -184,6 +188,58 @@ func TestDeadlinesMovedLazily(t *testing.T) {
 	}
 	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	readTimesOut(t, srv, "a deadline set after the timer fired")
+}
+
+// A deadline no call waits under arms no timer (a new connection's
+// request is there at accept), and still holds as net's: passed while
+// no call waited, it fails the next read even with data waiting. A
+// deadline set while a read waits arms its timer at once.
+func TestPendingDeadlines(t *testing.T) {
+	srv, cli := pair(t, "tcp")
+	srv.SetReadDeadline(time.Now().Add(time.Minute))
+	cli.Write([]byte("x"))
+	testprog.Eventually(t, "the byte to arrive", 5*time.Second, func() (bool, string) {
+		var v int
+		_, _, e := syscall.RawSyscall(syscall.SYS_IOCTL, uintptr(srv.fd), unix.SIOCINQ, uintptr(unsafe.Pointer(&v)))
+		return e == 0 && v == 1, ""
+	})
+	if n, err := srv.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read with a byte waiting: %d, %v", n, err)
+	}
+	srv.rd.dmu.Lock()
+	armed := srv.rd.timer != nil
+	srv.rd.dmu.Unlock()
+	if armed {
+		t.Errorf("a read that did not wait armed the deadline's timer")
+	}
+
+	dl := time.Now().Add(30 * time.Millisecond)
+	srv.SetReadDeadline(dl)
+	cli.Write([]byte("y"))
+	time.Sleep(time.Until(dl) + 5*time.Millisecond) // the deadline itself is what passes
+	if _, err := srv.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read with the deadline passed while nothing waited: %v, want a timeout", err)
+	}
+
+	srv.SetReadDeadline(time.Time{})
+	if n, err := srv.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("read after the deadline was cleared: %d, %v", n, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := srv.Read(make([]byte, 1))
+		errc <- err
+	}()
+	testprog.Eventually(t, "the read to wait", 5*time.Second, func() (bool, string) { return srv.rd.waiting.Load(), "" })
+	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read under a deadline set while it waited: %v, want a timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a deadline set while a read waited did not end it within 10 s")
+	}
 }
 
 // readTimesOut reads c, with nothing to read, and fails unless the read
