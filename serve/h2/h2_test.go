@@ -117,6 +117,18 @@ func get(t *testing.T, client *http.Client, path string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	resp := open(t, ctx, client, path)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// open sends GET path under ctx and returns the answer, its body closed
+// when the test ends.
+func open(t *testing.T, ctx context.Context, client *http.Client, path string) *http.Response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -125,12 +137,8 @@ func get(t *testing.T, client *http.Client, path string) (int, string) {
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading the body: %v", path, err)
-	}
-	return resp.StatusCode, string(b)
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
 }
 
 // rawFrame is a copy of a frame the server sent, or (Err set) the end
@@ -845,15 +853,7 @@ func TestClientResetCancelsTheHandlersContext(t *testing.T) {
 	})})
 	client, dials := ts.client(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/wait", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	open(t, ctx, client, "/wait")
 	<-started
 	at := time.Now()
 	cancel() // the Transport sends RST_STREAM CANCEL
@@ -927,15 +927,7 @@ func TestTrailersBothWays(t *testing.T) {
 		{"/prefixed", "X-Late", tail, "prefixed body"},
 	} {
 		t.Run(c.path[1:], func(t *testing.T) {
-			req, err := http.NewRequestWithContext(ctx, "GET", base+c.path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			resp := open(t, ctx, client, c.path)
 			body, err := io.ReadAll(resp.Body)
 			if err != nil || string(body) != c.body {
 				t.Fatalf("body %q (%v), want %q", body, err, c.body)
@@ -965,15 +957,7 @@ func TestFlushSendsWhatIsWrittenAtOnce(t *testing.T) {
 	client, _ := ts.client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/stream", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := open(t, ctx, client, "/stream")
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "a" {
 		t.Fatalf("first byte %q (%v), want a", first, err) // a timeout here: the flush did not send it
