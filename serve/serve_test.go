@@ -301,3 +301,68 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testprog.Eventually(t, what, 5*time.Second, func() (bool, string) { return cond(), "" })
 }
+
+// Each answer on a kept client connection carries the app's fields for
+// that answer alone, whatever the answers before it had: the values of
+// one answer's fields are kept in storage the next answer reuses.
+func TestEachAnswerCarriesOnlyItsOwnFields(t *testing.T) {
+	addr, _ := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch r.URL.Path {
+		case "/many":
+			for i := range 12 {
+				h.Set(fmt.Sprintf("X-Field-%d", i), fmt.Sprintf("v%d", i))
+			}
+			h.Add("X-Repeated", "one")
+			h.Add("X-Repeated", "two")
+		case "/few":
+			h.Set("X-Few", "only")
+		}
+		io.WriteString(w, r.URL.Path)
+	}), nil)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/many", "/few", "/many", "/none", "/few"} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != path {
+			t.Fatalf("%s: body %q", path, body)
+		}
+		var own []string
+		for k, vv := range resp.Header {
+			if strings.HasPrefix(k, "X-") {
+				own = append(own, k+"="+strings.Join(vv, ","))
+			}
+		}
+		want := 0
+		switch path {
+		case "/many":
+			want = 13
+			for i := range 12 {
+				if got := resp.Header.Get(fmt.Sprintf("X-Field-%d", i)); got != fmt.Sprintf("v%d", i) {
+					t.Errorf("%s: X-Field-%d is %q", path, i, got)
+				}
+			}
+			if got := resp.Header.Values("X-Repeated"); len(got) != 2 || got[0] != "one" || got[1] != "two" {
+				t.Errorf("%s: X-Repeated is %q, want one, two", path, got)
+			}
+		case "/few":
+			want = 1
+			if got := resp.Header.Get("X-Few"); got != "only" {
+				t.Errorf("%s: X-Few is %q", path, got)
+			}
+		}
+		if len(own) != want {
+			t.Errorf("%s: the app's fields are %q, want %d of them", path, own, want)
+		}
+	}
+}

@@ -40,9 +40,9 @@ type op struct {
 	n     int
 	errno syscall.Errno
 
-	// drained, when the RawConn has it (rawsock's), is told of a read
-	// that came short: the socket is empty until its next event.
-	drained func()
+	// drained, when the RawConn is one (rawsock's), is told of a read
+	// that came short.
+	drained drainer
 }
 
 // Buffers lends ReadWaiting a buffer when the socket may have data, and
@@ -54,14 +54,25 @@ type Buffers interface {
 
 // New returns the Conn of rc.
 func New(rc syscall.RawConn) *Conn {
-	c := &Conn{rc: rc}
-	c.r.fn = c.r.read
-	c.w.fn = c.w.write
-	if d, ok := rc.(interface{ Drained() }); ok {
-		c.r.drained = d.Drained
-	}
+	c := new(Conn)
+	c.Init(rc)
 	return c
 }
+
+// Init makes c, a zero Conn, rc's: for a Conn held in another struct
+// rather than allocated on its own.
+func (c *Conn) Init(rc syscall.RawConn) {
+	c.rc = rc
+	c.r.fn = c.r.read
+	c.w.fn = c.w.write
+	if d, ok := rc.(drainer); ok {
+		c.r.drained = d
+	}
+}
+
+// drainer is a RawConn told of a read that came short (rawsock's): the
+// socket is empty until its next event.
+type drainer interface{ Drained() }
 
 // ReadWaiting reads into the buffer b.TakeBuf returns (called when the
 // socket has data, or may have: it can be called again after EAGAIN,
@@ -194,7 +205,7 @@ func (o *op) read(fd uintptr) bool {
 		case 0:
 			o.n = int(r)
 			if o.n > 0 && o.n < len(b) && o.drained != nil {
-				o.drained()
+				o.drained.Drained()
 			}
 		default:
 			o.errno = e

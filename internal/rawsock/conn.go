@@ -32,8 +32,8 @@ type Conn struct {
 	// ended: an event said the peer shut its side, or the connection
 	// failed. No other event comes for that, so a read after it tries.
 	ended atomic.Bool
-	raw   rawConn     // SyscallConn's
-	io    *rawio.Conn // Read and Write, on raw
+	raw   rawConn    // SyscallConn's
+	io    rawio.Conn // Read and Write, on raw
 
 	laddrMu sync.Mutex
 	laddr   net.Addr
@@ -197,7 +197,7 @@ func newConn(fd int, network string, laddr, raddr net.Addr) (*Conn, error) {
 	c.rd.ready = make(chan struct{}, 1)
 	c.wr.ready = make(chan struct{}, 1)
 	c.raw.c = c
-	c.io = rawio.New(&c.raw)
+	c.io.Init(&c.raw)
 	if err := p.add(c); err != nil {
 		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 		return nil, err
@@ -207,7 +207,7 @@ func newConn(fd int, network string, laddr, raddr net.Addr) (*Conn, error) {
 
 // RawIO is the rawio.Conn that Read and Write use, for a wrapper of c to
 // share rather than make one more on SyscallConn.
-func (c *Conn) RawIO() *rawio.Conn { return c.io }
+func (c *Conn) RawIO() *rawio.Conn { return &c.io }
 
 // incref takes a reference for a call; false once closed.
 func (c *Conn) incref() bool {

@@ -183,7 +183,7 @@ func (c *conn) setup() {
 // as little as it can.
 func (c *conn) dropHeaders() {
 	c.hdr, c.hvals = nil, nil
-	c.resp.header, c.resp.keys = nil, nil
+	c.resp.header, c.resp.keys, c.resp.vals = nil, nil, nil
 }
 
 // release gives the read buffer back (to the pool when it came from

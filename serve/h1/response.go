@@ -44,6 +44,7 @@ type response struct {
 	outp        *[]byte
 	err         error // writing to the client failed
 	keys        []string
+	vals        []string // HeaderValues
 }
 
 func (w *response) reset(c *conn, req *http.Request) {
@@ -53,13 +54,26 @@ func (w *response) reset(c *conn, req *http.Request) {
 	} else {
 		clear(w.header)
 	}
-	*w = response{c: c, req: req, header: w.header, keys: w.keys[:0], cl: -1, head: req.Method == http.MethodHead}
+	*w = response{c: c, req: req, header: w.header, keys: w.keys[:0], vals: w.vals, cl: -1, head: req.Method == http.MethodHead}
+}
+
+// HeaderValues lends n strings for the values of the response's header
+// fields (serve/upstream's copy of the app's fields), kept from response
+// to response as the header map is: the fields are written before the
+// next response reuses them, and idle lets go of what they hold.
+func (w *response) HeaderValues(n int) []string {
+	if cap(w.vals) < n {
+		w.vals = make([]string, max(n, 8))
+	}
+	w.vals = w.vals[:n]
+	return w.vals
 }
 
 // idle lets go of the request and the header values once the answer is
 // out (the header map's room is kept for the next request).
 func (w *response) idle() {
 	clear(w.header)
+	clear(w.vals)
 	w.req = nil
 }
 

@@ -34,11 +34,12 @@ const (
 type pconn struct {
 	be       *backend
 	c        net.Conn
-	raw      *rawio.Conn // c's descriptor (nil if it has none)
-	*connBuf             // br reads pc; head is the request head scratch
-	uses     int         // exchanges completed on it
-	idleAt   int64       // monoNow() when it was put back
-	wdl      bool        // a write deadline is set
+	raw      *rawio.Conn // c's descriptor (nil if it has none): rio
+	rio      rawio.Conn
+	*connBuf       // br reads pc; head is the request head scratch
+	uses     int   // exchanges completed on it
+	idleAt   int64 // monoNow() when it was put back
+	wdl      bool  // a write deadline is set
 }
 
 var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
@@ -74,7 +75,8 @@ func (be *backend) dial(ctx context.Context) (*pconn, error) {
 	pc := &pconn{be: be, c: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
-			pc.raw = rawio.New(rc)
+			pc.rio.Init(rc)
+			pc.raw = &pc.rio
 		}
 	}
 	b, _ := connBufs.Get().(*connBuf)

@@ -281,6 +281,28 @@ func goneNotifier(w http.ResponseWriter) clientGoneNotifier {
 	}
 }
 
+// headerValueStore is a ResponseWriter (gsup's HTTP/1.1 layer's) that
+// lends the backing array of its header's values for one response, where
+// a new one would be made for each.
+type headerValueStore interface {
+	HeaderValues(n int) []string
+}
+
+// valueStore is w's headerValueStore, also under wrappers that Unwrap;
+// nil if there is none.
+func valueStore(w http.ResponseWriter) headerValueStore {
+	for {
+		if vs, ok := w.(headerValueStore); ok {
+			return vs
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
 // stopAbort detaches the abort hook and reports whether it never ran.
 func (x *exchange) stopAbort() bool {
 	if x.stop == nil {
@@ -848,7 +870,11 @@ func (x *exchange) writeHead(be *backend) bool {
 		return false
 	}
 	dst := x.w.Header()
-	x.h.copyTo(dst)
+	if vs := valueStore(x.w); vs != nil {
+		x.h.copyInto(dst, vs.HeaderValues(len(x.h.fields)))
+	} else {
+		x.h.copyTo(dst)
+	}
 	if _, ok := dst["Content-Type"]; !ok {
 		dst["Content-Type"] = nil // no sniffing: the app did not say
 	}

@@ -235,8 +235,11 @@ func (h *respHead) hasBody(method string) bool {
 
 // copyTo adds the end-to-end fields to dst, leaving out hop-by-hop ones.
 // The value slices share one new backing array.
-func (h *respHead) copyTo(dst http.Header) {
-	strs := make([]string, len(h.fields))
+func (h *respHead) copyTo(dst http.Header) { h.copyInto(dst, make([]string, len(h.fields))) }
+
+// copyInto is copyTo with the values' backing array given: strs holds
+// len(h.fields) strings at least.
+func (h *respHead) copyInto(dst http.Header, strs []string) {
 	for i, f := range h.fields {
 		switch f.key {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
