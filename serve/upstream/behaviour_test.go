@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1207,5 +1208,59 @@ func TestRewriteValueWithNewlinesStaysOneField(t *testing.T) {
 	status, _, body := get(t, f.URL)
 	if want := `hook=["a  Injected: 1" "b Injected: 2" "plain"] injected=[]`; status != 200 || body != want {
 		t.Errorf("the app saw %d %s, want 200 %s", status, body, want)
+	}
+}
+
+// TestConnectIsBounded: a connect that the app never completes (its
+// listen queue is full, so the kernel drops the connect's SYNs) ends at
+// the dial's bound with a 502, and the front answers the next request.
+func TestConnectIsBounded(t *testing.T) {
+	old := dialTimeout
+	dialTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { dialTimeout = old })
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	// Fill the queue: connects complete until one does not.
+	full := false
+	for range 8 {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			full = true
+			break
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	if !full {
+		t.Fatal("the listen queue never filled")
+	}
+	logger, _ := newLogger()
+	f, b := gsupFront(t, Options{Log: logger}, addr)
+	start := time.Now()
+	status, _, _ := get(t, f.URL)
+	took := time.Since(start)
+	if status != http.StatusBadGateway {
+		t.Errorf("status %d, want 502", status)
+	}
+	if took < dialTimeout || took > dialTimeout+2*time.Second {
+		t.Errorf("the answer took %v; the connect's bound is %v", took, dialTimeout)
+	}
+	if rec := f.record(t); rec.Status != 502 || rec.Upstream != addr {
+		t.Errorf("record %+v", rec)
+	}
+	b.Remove(1)
+	b.Add(2, startBackend(t, helloApp))
+	if status, _, _ := get(t, f.URL); status != 200 {
+		t.Errorf("next request: %d", status)
 	}
 }

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"sync"
 	"syscall"
@@ -26,9 +25,10 @@ const (
 	maxIdle = 1024
 	// readBufSize is the size of each connection's bufio.Reader.
 	readBufSize = 4 << 10
-	// dialTimeout bounds a connect to a local app.
-	dialTimeout = 5 * time.Second
 )
+
+// dialTimeout bounds a connect to a local app (a variable for tests).
+var dialTimeout = 5 * time.Second
 
 // pconn is one connection to an app instance.
 type pconn struct {
@@ -42,7 +42,28 @@ type pconn struct {
 	wdl      bool  // a write deadline is set
 }
 
-var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+// dialer dials apps; each dial's context (dialContext) bounds it.
+var dialer = net.Dialer{KeepAlive: -1}
+
+// dialContext is a dial's context: a deadline and nothing else. net
+// bounds a connect by its context's deadline only when the context has
+// a Done channel; a Dialer.Timeout, or a context from context's own
+// functions, then costs each dial a timer, a cancel context and a
+// function registered on it (about ten allocations). This one's Done
+// never closes, and its AfterFunc registers nothing: the deadline, a
+// write deadline on the socket, is all the connect is bounded by.
+type dialContext struct{ deadline time.Time }
+
+// never is the Done channel of every dialContext.
+var never = make(chan struct{})
+
+func (d *dialContext) Deadline() (time.Time, bool)  { return d.deadline, true }
+func (d *dialContext) Done() <-chan struct{}        { return never }
+func (d *dialContext) Err() error                   { return nil }
+func (d *dialContext) Value(any) any                { return nil }
+func (d *dialContext) AfterFunc(func()) func() bool { return neverRan }
+
+func neverRan() bool { return true }
 
 // dial opens a new connection to be, with net. Neither with rawsock, as
 // the front's own sockets, nor by system calls of gsup's own with Go's
@@ -60,9 +81,10 @@ var dialer = net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
 // it is given for none: a bind(2) per connection, and a local port
 // taken before the connect, unique among every socket's where the
 // connect's own choice needs only its 4-tuple unique.
-func (be *backend) dial(ctx context.Context) (*pconn, error) {
+func (be *backend) dial() (*pconn, error) {
 	var c net.Conn
 	var err error
+	ctx := &dialContext{deadline: time.Now().Add(dialTimeout)}
 	switch {
 	case be.unix != nil:
 		c, err = dialer.DialUnix(ctx, "unix", nil, be.unix)

@@ -498,10 +498,9 @@ func (x *exchange) connect(be *backend, fresh bool) (pc *pconn, reused bool, err
 			pc.c.Close()
 		}
 	}
-	// A connect to a local app is short (and bounded by dialTimeout): a
-	// context that cannot be cancelled spares net a goroutine per dial
-	// watching it. A client gone meanwhile is seen by roundTrip.
-	if pc, err = be.dial(context.WithoutCancel(x.r.Context())); err != nil {
+	// A connect to a local app is short (and bounded by dialTimeout): it
+	// is not cancelled. A client gone meanwhile is seen by roundTrip.
+	if pc, err = be.dial(); err != nil {
 		return nil, false, err
 	}
 	if be.isDown() {
