@@ -42,15 +42,15 @@ type response struct {
 	bodyp       *[]byte
 	out         []byte // bytes to write, after the head went out
 	outp        *[]byte
-	err         error // writing to the client failed
-	keys        []string
+	err         error    // writing to the client failed
+	keys        []field  // appendFields' scratch
 	vals        []string // HeaderValues
 }
 
 func (w *response) reset(c *conn, req *http.Request) {
 	if w.header == nil {
 		w.header = make(http.Header, 8)
-		w.keys = make([]string, 0, 8) // grown by appendFields when an answer has more
+		w.keys = make([]field, 0, 8) // grown by appendFields when an answer has more
 	} else {
 		clear(w.header)
 	}
@@ -328,12 +328,13 @@ func (w *response) appendFields(b []byte) []byte {
 	keys := w.keys[:0]
 	for k, vv := range w.header {
 		if len(vv) > 0 {
-			keys = append(keys, k)
+			keys = append(keys, field{k, vv})
 		}
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range w.header[k] {
+	slices.SortFunc(keys, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	for _, f := range keys {
+		k := f.name
+		for _, v := range f.values {
 			b = append(b, k...)
 			b = append(b, ": "...)
 			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // cheaper than ContainsAny
@@ -343,8 +344,16 @@ func (w *response) appendFields(b []byte) []byte {
 			b = append(b, "\r\n"...)
 		}
 	}
+	clear(keys) // nothing of this answer kept
 	w.keys = keys[:0]
 	return b
+}
+
+// field is a header field's name and values, for appendFields to write
+// in the names' order without looking each up again.
+type field struct {
+	name   string
+	values []string
 }
 
 // flushOut writes what out holds.

@@ -239,7 +239,12 @@ func (h *respHead) copyTo(dst http.Header) { h.copyInto(dst, make([]string, len(
 
 // copyInto is copyTo with the values' backing array given: strs holds
 // len(h.fields) strings at least.
+//
+// Into an empty dst (the common case), a name no field before it had is
+// set without a look-up first: the fields are few, and comparing names
+// costs less than a map look-up each.
 func (h *respHead) copyInto(dst http.Header, strs []string) {
+	empty := len(dst) == 0
 	for i, f := range h.fields {
 		switch f.key {
 		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
@@ -250,7 +255,13 @@ func (h *respHead) copyInto(dst http.Header, strs []string) {
 				continue // no trailer section can follow
 			}
 		case "Content-Length":
-			if _, dup := dst["Content-Length"]; dup || h.chunked {
+			if h.chunked {
+				continue
+			}
+			if empty && !h.namedBefore(i) {
+				break
+			}
+			if _, dup := dst["Content-Length"]; dup {
 				continue // repeats were checked to be equal
 			}
 		}
@@ -258,12 +269,25 @@ func (h *respHead) copyInto(dst http.Header, strs []string) {
 			continue
 		}
 		strs[i] = f.value
-		if vv, ok := dst[f.key]; ok {
+		if empty && !h.namedBefore(i) {
+			dst[f.key] = strs[i : i+1 : i+1]
+		} else if vv, ok := dst[f.key]; ok {
 			dst[f.key] = append(vv, f.value)
 		} else {
 			dst[f.key] = strs[i : i+1 : i+1]
 		}
 	}
+}
+
+// namedBefore reports whether a field before h.fields[i] has its name.
+func (h *respHead) namedBefore(i int) bool {
+	k := h.fields[i].key
+	for _, f := range h.fields[:i] {
+		if f.key == k {
+			return true
+		}
+	}
+	return false
 }
 
 // connNames reports whether a Connection field lists key.
