@@ -266,21 +266,6 @@ type clientGoneNotifier interface {
 	OnClientGone(f func()) (stop func() bool)
 }
 
-// goneNotifier is w's clientGoneNotifier, also under wrappers that
-// Unwrap (http.ResponseController's convention); nil if there is none.
-func goneNotifier(w http.ResponseWriter) clientGoneNotifier {
-	for {
-		if n, ok := w.(clientGoneNotifier); ok {
-			return n
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil
-		}
-		w = u.Unwrap()
-	}
-}
-
 // headerValueStore is a ResponseWriter (gsup's HTTP/1.1 layer's) that
 // lends the backing array of its header's values for one response, where
 // a new one would be made for each.
@@ -288,16 +273,17 @@ type headerValueStore interface {
 	HeaderValues(n int) []string
 }
 
-// valueStore is w's headerValueStore, also under wrappers that Unwrap;
-// nil if there is none.
-func valueStore(w http.ResponseWriter) headerValueStore {
+// writerAs returns w as a T, or the first writer under it that is one
+// (through Unwrap, http.ResponseController's convention); ok is false
+// if there is none.
+func writerAs[T any](w http.ResponseWriter) (t T, ok bool) {
 	for {
-		if vs, ok := w.(headerValueStore); ok {
-			return vs
+		if t, ok = w.(T); ok {
+			return t, true
 		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil
+		u, isWrapper := w.(interface{ Unwrap() http.ResponseWriter })
+		if !isWrapper {
+			return t, false
 		}
 		w = u.Unwrap()
 	}
@@ -521,7 +507,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	if !x.p.ignoreAbort {
 		x.cur.Store(pc)
 		if x.stop == nil {
-			if n := goneNotifier(x.w); n != nil {
+			if n, ok := writerAs[clientGoneNotifier](x.w); ok {
 				x.stop = n.OnClientGone(x.abortFn)
 			} else {
 				x.stop = context.AfterFunc(x.r.Context(), x.abortFn)
@@ -869,7 +855,7 @@ func (x *exchange) writeHead(be *backend) bool {
 		return false
 	}
 	dst := x.w.Header()
-	if vs := valueStore(x.w); vs != nil {
+	if vs, ok := writerAs[headerValueStore](x.w); ok {
 		x.h.copyInto(dst, vs.HeaderValues(len(x.h.fields)))
 	} else {
 		x.h.copyTo(dst)
