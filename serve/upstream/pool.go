@@ -34,8 +34,8 @@ var dialTimeout = 5 * time.Second
 type pconn struct {
 	be       *backend
 	c        net.Conn
-	raw      *rawio.Conn // c's descriptor (nil if it has none): rio
-	rio      rawio.Conn
+	rio      rawio.Conn // c's descriptor, when raw
+	raw      bool
 	*connBuf       // br reads pc; head is the request head scratch
 	uses     int   // exchanges completed on it
 	idleAt   int64 // monoNow() when it was put back
@@ -98,7 +98,7 @@ func (be *backend) dial() (*pconn, error) {
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			pc.rio.Init(rc)
-			pc.raw = &pc.rio
+			pc.raw = true
 		}
 	}
 	b, _ := connBufs.Get().(*connBuf)
@@ -144,18 +144,18 @@ func (pc *pconn) recycle() {
 // reads and writes of an exchange are short, and the system-call path
 // would let the runtime hand the processor to another thread under them.
 func (pc *pconn) Read(p []byte) (int, error) {
-	if pc.raw == nil {
+	if !pc.raw {
 		return pc.c.Read(p)
 	}
-	return pc.raw.Read(p)
+	return pc.rio.Read(p)
 }
 
 // write writes p to the app, by the descriptor when it is short.
 func (pc *pconn) write(p []byte) (int, error) {
-	if pc.raw == nil || len(p) > rawio.MaxWrite {
+	if !pc.raw || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
-	return pc.raw.Write(p)
+	return pc.rio.Write(p)
 }
 
 // writeWait writes p, a whole request, to the app and waits for its
@@ -163,10 +163,10 @@ func (pc *pconn) write(p []byte) (int, error) {
 // at its first try); without a descriptor, or for a long p, it writes as
 // write does.
 func (pc *pconn) writeWait(p []byte) (int, error) {
-	if pc.raw == nil || len(p) > rawio.MaxWrite {
+	if !pc.raw || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
-	return pc.raw.WriteWait(p)
+	return pc.rio.WriteWait(p)
 }
 
 // getIdle pops the most recently used idle connection, or returns nil.

@@ -258,22 +258,26 @@ func (h *respHead) copyInto(dst http.Header, strs []string) {
 			if h.chunked {
 				continue
 			}
-			if empty && !h.namedBefore(i) {
-				break
-			}
-			if _, dup := dst["Content-Length"]; dup {
-				continue // repeats were checked to be equal
-			}
 		}
 		if h.hasConn && h.connNames(f.key) {
 			continue
 		}
-		strs[i] = f.value
-		if empty && !h.namedBefore(i) {
-			dst[f.key] = strs[i : i+1 : i+1]
-		} else if vv, ok := dst[f.key]; ok {
-			dst[f.key] = append(vv, f.value)
+		// Whether dst has the name already. A field before this one with
+		// the same name was copied too: what is left out above depends
+		// on the name alone.
+		var had bool
+		if empty {
+			had = h.namedBefore(i)
 		} else {
+			_, had = dst[f.key]
+		}
+		switch {
+		case had && f.key == "Content-Length":
+			// repeats were checked to be equal
+		case had:
+			dst[f.key] = append(dst[f.key], f.value)
+		default:
+			strs[i] = f.value
 			dst[f.key] = strs[i : i+1 : i+1]
 		}
 	}
