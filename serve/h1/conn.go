@@ -47,9 +47,9 @@ type conn struct {
 	since  time.Time    // accepted
 	lim    httpcheck.Limits
 	stream *httpcheck.Stream
-	// cancel is the context's of the request parse made last, until
+	// reqCtx is the context of the request parse made last, until
 	// handle takes it.
-	cancel context.CancelFunc
+	reqCtx *reqCtx
 	// hdr and hvals are the request header's map and values, reused from
 	// request to request (parseFields).
 	hdr   http.Header
@@ -441,16 +441,16 @@ func (c *conn) put(p []byte) {
 // handle runs the handler for req and writes the response. It reports
 // whether the connection can take another request.
 func (c *conn) handle(req *http.Request) (keep bool) {
-	cancel := c.cancel // req's context's, made by parse
-	c.cancel = nil
-	defer cancel()
+	ctx := c.reqCtx // req's, made by parse
+	c.reqCtx = nil
+	defer ctx.cancel()
 	w := &c.resp
 	w.reset(c, req)
 	b, _ := req.Body.(*body)
 	if b == nil || b.eof {
-		c.watch.arm(c, cancel)
+		c.watch.arm(c, ctx)
 	} else {
-		b.onEOF = func() { c.watch.arm(c, cancel) }
+		b.onEOF = func() { c.watch.arm(c, ctx) }
 	}
 	if !c.serveHandler(w, req) {
 		return false
@@ -519,15 +519,15 @@ func (c *conn) hijack() (net.Conn, []byte, error) {
 // client that goes away cancels it. It reads one byte at most: one that
 // comes is the next request's, kept for it.
 type watcher struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	armed  bool
-	c      *conn
-	cancel context.CancelFunc
-	done   chan struct{} // non-nil while a read runs
-	b      [1]byte
-	got    bool  // b holds a byte read
-	err    error // the read failed: the client is gone
+	mu    sync.Mutex
+	timer *time.Timer
+	armed bool
+	c     *conn
+	ctx   *reqCtx       // the request's, cancelled when the client goes
+	done  chan struct{} // non-nil while a read runs
+	b     [1]byte
+	got   bool  // b holds a byte read
+	err   error // the read failed: the client is gone
 	// gone is the request's hook (response.OnClientGone), called once
 	// when the client goes; ran says it was.
 	gone   func()
@@ -556,13 +556,13 @@ func (w *watcher) stopGone() bool {
 
 // arm starts the read in watchAfter unless stop comes first. Nothing is
 // armed when the client already sent more than the request.
-func (w *watcher) arm(c *conn, cancel context.CancelFunc) {
+func (w *watcher) arm(c *conn, ctx *reqCtx) {
 	if c.rp < c.wp || c.await || len(c.held) > 0 || c.readErr != nil || c.refusal != nil {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.c, w.cancel, w.armed = c, cancel, true
+	w.c, w.ctx, w.armed = c, ctx, true
 	d := watchAfter
 	if c.srv.watchAfter != 0 {
 		d = c.srv.watchAfter
@@ -581,7 +581,7 @@ func (w *watcher) start() {
 		return
 	}
 	w.armed = false
-	c, cancel := w.c, w.cancel
+	c, ctx := w.c, w.ctx
 	done := make(chan struct{})
 	w.done = done
 	// Under the lock: stop's deadline in the past must come after this.
@@ -594,7 +594,7 @@ func (w *watcher) start() {
 	var gone func()
 	if n == 0 && err != nil && !(stopped && errors.Is(err, os.ErrDeadlineExceeded)) {
 		w.err = err
-		cancel()
+		ctx.cancel()
 		gone, w.gone = w.gone, nil
 		w.ran = gone != nil
 	}
@@ -611,7 +611,7 @@ func (w *watcher) start() {
 func (w *watcher) stop(c *conn) {
 	w.mu.Lock()
 	w.armed = false
-	w.c, w.cancel, w.gone = nil, nil, nil
+	w.c, w.ctx, w.gone = nil, nil, nil
 	done := w.done
 	w.mu.Unlock()
 	if w.timer != nil {

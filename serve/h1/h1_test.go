@@ -653,3 +653,73 @@ func TestHandlerValueWithNewlinesStaysOneField(t *testing.T) {
 		t.Errorf("X-Evil %q, Injected %q, body %q; want X-Evil %q, no Injected, body \"body\"", got, resp.Header["Injected"], body, want)
 	}
 }
+
+// A request's context behaves as context.WithCancel's of the
+// connection's: it carries the connection's values, is live while the
+// handler runs, and ends when the handler returns, ending what was
+// derived from it or hung on it (context.AfterFunc) and closing Done
+// for a waiter that asked for it before or after.
+func TestRequestContextEndsWithTheRequest(t *testing.T) {
+	type seen struct {
+		ctx, child   context.Context
+		errDuring    error
+		local        any
+		stillRunning bool
+		ran          chan struct{}
+	}
+	got := make(chan seen, 2)
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		s := seen{ctx: ctx, errDuring: ctx.Err(), local: ctx.Value(http.LocalAddrContextKey), ran: make(chan struct{})}
+		if r.URL.Path == "/derive" {
+			var stop context.CancelFunc
+			s.child, stop = context.WithCancel(ctx)
+			defer stop()
+			context.AfterFunc(ctx, func() { close(s.ran) })
+			select {
+			case <-ctx.Done():
+			default:
+				s.stillRunning = true
+			}
+		}
+		got <- s
+		io.WriteString(w, "ok")
+	})})
+	c, br := dial(t, addr)
+	for _, path := range []string{"/derive", "/plain"} {
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if _, body := readResponse(t, br, "GET"); body != "ok" {
+			t.Fatalf("%s: body %q", path, body)
+		}
+		s := <-got
+		if s.errDuring != nil {
+			t.Errorf("%s: Err while the handler ran: %v", path, s.errDuring)
+		}
+		if s.local == nil {
+			t.Errorf("%s: no http.LocalAddrContextKey value", path)
+		}
+		waitDone(t, path+": Done", s.ctx.Done())
+		if err := s.ctx.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: Err after the request: %v, want context.Canceled", path, err)
+		}
+		if err := context.Cause(s.ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: Cause after the request: %v", path, err)
+		}
+		if path == "/derive" {
+			if !s.stillRunning {
+				t.Errorf("%s: Done was closed while the handler ran", path)
+			}
+			waitDone(t, path+": derived context", s.child.Done())
+			waitDone(t, path+": AfterFunc", s.ran)
+		}
+	}
+}
+
+func waitDone(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Errorf("%s: not done 10 s after the request ended", what)
+	}
+}

@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,14 +48,15 @@ func (c *conn) parse(head string) (*http.Request, error) {
 		RemoteAddr: c.remoteAddr,
 		TLS:        c.tls,
 	}
+	st := &reqState{ctx: reqCtx{parent: c.ctx}}
 	connect := method == http.MethodConnect
 	raw := target
 	authority := connect && !strings.HasPrefix(target, "/")
 	if authority {
 		raw = "http://" + target
 	}
-	if u := originForm(raw); u != nil {
-		r.URL = u
+	if originForm(raw, &st.url) {
+		r.URL = &st.url
 	} else if r.URL, err = url.ParseRequestURI(raw); err != nil {
 		return nil, bad("malformed request target")
 	} else if authority {
@@ -80,13 +80,12 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	// The request is made here (r, on the stack, is its template) with
 	// its context, which handle cancels when it returns: one Request per
 	// request, where WithContext in handle would make a second.
-	ctx, cancel := context.WithCancel(c.ctx)
-	req := r.WithContext(ctx)
+	req := r.WithContext(&st.ctx)
 	if err := c.setBody(req); err != nil {
-		cancel()
+		st.ctx.cancel()
 		return nil, err
 	}
-	c.cancel = cancel
+	c.reqCtx = &st.ctx
 	c.bodyDeadline(req.Body != http.NoBody)
 	return req, nil
 }
@@ -264,23 +263,24 @@ func init() {
 // would escape), and no control byte; nil for any other target, which
 // ParseRequestURI then parses. It does what ParseRequestURI does for
 // those targets with one scan and no other allocation
-// (FuzzOriginForm compares the two).
-func originForm(target string) *url.URL {
+// (FuzzOriginForm compares the two). It reports whether it set *u.
+func originForm(target string, u *url.URL) bool {
 	if target == "" || target[0] != '/' {
-		return nil
+		return false
 	}
 	path, query, hasQuery := strings.Cut(target, "?")
 	for i := 0; i < len(path); i++ {
 		if !plainPathByte[path[i]] {
-			return nil
+			return false
 		}
 	}
 	for i := 0; i < len(query); i++ {
 		if b := query[i]; b < ' ' || b == 0x7f {
-			return nil
+			return false
 		}
 	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	*u = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+	return true
 }
 
 // plainPathByte: the bytes a path keeps as they are in URL.Path and in

@@ -15,7 +15,7 @@ func FuzzOriginForm(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, target string) {
-		got := originForm(target)
+		got := parsedOriginForm(target)
 		if got == nil {
 			return
 		}
@@ -49,9 +49,19 @@ func TestOriginForm(t *testing.T) {
 		{"http://h/", nil}, // absolute form
 		{"", nil},
 	} {
-		got := originForm(tc.target)
+		got := parsedOriginForm(tc.target)
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("originForm(%q) = %#v, want %#v", tc.target, got, tc.want)
 		}
 	}
+}
+
+// parsedOriginForm is originForm's URL, or nil where it leaves the target
+// to ParseRequestURI.
+func parsedOriginForm(target string) *url.URL {
+	var u url.URL
+	if !originForm(target, &u) {
+		return nil
+	}
+	return &u
 }
