@@ -674,7 +674,7 @@ func TestRequestContextEndsWithTheRequest(t *testing.T) {
 		if r.URL.Path == "/derive" {
 			var stop context.CancelFunc
 			s.child, stop = context.WithCancel(ctx)
-			defer stop()
+			t.Cleanup(stop) // after the check that the request's end cancelled it
 			context.AfterFunc(ctx, func() { close(s.ran) })
 			select {
 			case <-ctx.Done():
