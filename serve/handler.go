@@ -102,12 +102,12 @@ func (f *handling) info(r *http.Request) (*reqInfo, bool) {
 	return ri, trusted
 }
 
-// rewrite sets the forwarding headers; the proxy keeps the scheme it
-// returns in the Record, for the access log (which would compute it
-// again).
-func (f *handling) rewrite(out http.Header, in *http.Request) string {
-	ri, trusted := f.info(in)
-	return forward.Rewrite(out, in.Host, ri.ci, trusted)
+// forward decides the forwarding headers of a request going to the
+// app; the proxy keeps the plan's scheme in the Record, for the access
+// log (which would compute it again).
+func (f *handling) forward(p *forward.Plan, in forward.Source, r *http.Request) {
+	ri, trusted := f.info(r)
+	p.Decide(in, r.Host, ri.ci, trusted)
 }
 
 // ServeHTTP is the handling layer's entry point, the http.Handler both

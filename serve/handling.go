@@ -73,7 +73,7 @@ func (s *Server) newHandling(set procfile.Serve, prev *handling) (*handling, err
 		HoldTimeout:       set.HoldTimeout,
 		BodyTimeout:       set.BodyTimeout,
 		IgnoreClientAbort: set.IgnoreClientAbort,
-		Rewrite:           f.rewrite,
+		Forward:           f.forward,
 		ErrorPage:         e.errorPage,
 		Log:               s.log,
 	})

@@ -177,46 +177,147 @@ func foldEqual(s, lower string) bool {
 // X-Forwarded-Host is set only when host is not empty. Rewrite returns
 // the scheme it gave the app.
 func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) (scheme string) {
-	scheme = Scheme(out, ci, trusted)
+	var p Plan
+	p.Decide(Header(out), host, ci, trusted)
 	for name := range out {
-		forwarding, underscore := isForwarding(name)
-		if forwarding && (underscore || !trusted) {
+		if !p.Keep(name) {
 			delete(out, name)
 		}
 	}
-	client := ci.Host()
-	// The values set below share one backing array: one allocation, not
-	// one per header.
-	vals := make([]string, 0, 3)
-	set := func(name, v string) {
-		vals = append(vals, v)
-		n := len(vals)
-		out[name] = vals[n-1 : n : n]
+	for _, f := range p.Fields() {
+		vs := out[f.Name]
+		out[f.Name] = append(vs[:len(vs):len(vs)], f.Value)
 	}
+	return p.Scheme
+}
 
-	if chain := joinValues(out[HeaderFor]); trusted && chain != "" {
+// Source gives a request's fields by canonical name: those that go on
+// to the app, before the forwarding ones are decided.
+type Source interface {
+	Field(name string) []string
+}
+
+// Header is an http.Header as a Source.
+type Header http.Header
+
+// Field returns h's values for name.
+func (h Header) Field(name string) []string { return h[name] }
+
+// Field is one field line a Plan adds.
+type Field struct{ Name, Value string }
+
+// Plan is what a request going to an app gets of the forwarding fields:
+// which of its own fields go through (Keep) and which are added
+// (Fields). Decide makes the front's (Rewrite's rules, without a header
+// map to change); Set, Add and Remove make any other. The zero Plan keeps
+// every field and adds none.
+type Plan struct {
+	// Scheme is the scheme the app is told, for the access log; "" if
+	// none.
+	Scheme string
+	// policy: Decide made it, and the client's forwarding fields go
+	// through only from a trusted client, never spelt with '_'.
+	policy  bool
+	trusted bool
+	removed [3]string
+	nRem    int
+	more    []string // removed, beyond the first three
+	fields  [3]Field
+	nField  int
+	extra   []Field // added, beyond the first three
+}
+
+// Decide makes the front's plan for a request whose fields are in (the
+// client's, once the hop-by-hop ones are gone) with Host host, from the
+// client ci, trusted as Policy.Trusted(ci) says: what Rewrite does to a
+// header map.
+func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
+	*p = Plan{Scheme: scheme(in, ci, trusted), policy: true, trusted: trusted}
+	client := ci.Host()
+	if chain := joinValues(fieldOf(in, HeaderFor)); trusted && chain != "" {
 		if client != "" {
 			chain += ", " + client
 		}
-		set(HeaderFor, chain)
+		p.Set(HeaderFor, chain)
 	} else if client != "" {
-		set(HeaderFor, client)
+		p.Set(HeaderFor, client)
 	} else {
-		out.Del(HeaderFor)
+		p.Remove(HeaderFor)
 	}
-
-	if _, ok := protoOf(out); !trusted || !ok {
-		set(HeaderProto, scheme)
+	if _, ok := protoOf(in); !trusted || !ok {
+		p.Set(HeaderProto, p.Scheme)
 	}
-
-	if !trusted || joinValues(out[HeaderHost]) == "" {
+	if !trusted || joinValues(fieldOf(in, HeaderHost)) == "" {
 		if host != "" {
-			set(HeaderHost, host)
+			p.Set(HeaderHost, host)
 		} else {
-			out.Del(HeaderHost)
+			p.Remove(HeaderHost)
 		}
 	}
-	return scheme
+}
+
+// fieldOf is in's values for name; nothing without a Source.
+func fieldOf(in Source, name string) []string {
+	if in == nil {
+		return nil
+	}
+	return in.Field(name)
+}
+
+// Remove leaves the request's own fields named name (canonical) out.
+func (p *Plan) Remove(name string) {
+	if p.nRem < len(p.removed) {
+		p.removed[p.nRem] = name
+		p.nRem++
+		return
+	}
+	p.more = append(p.more, name)
+}
+
+// Set puts name: value in place of the request's own fields of that name.
+func (p *Plan) Set(name, value string) {
+	p.Remove(name)
+	p.Add(name, value)
+}
+
+// Add adds name: value, after the request's own fields of that name if
+// they are kept.
+func (p *Plan) Add(name, value string) {
+	if p.nField < len(p.fields) {
+		p.fields[p.nField] = Field{name, value}
+		p.nField++
+		return
+	}
+	p.extra = append(p.extra, Field{name, value})
+}
+
+// Keep reports whether the request's own fields named name go through.
+func (p *Plan) Keep(name string) bool {
+	if p.policy {
+		if forwarding, underscore := isForwarding(name); forwarding && (underscore || !p.trusted) {
+			return false
+		}
+	}
+	for _, r := range p.removed[:p.nRem] {
+		if r == name {
+			return false
+		}
+	}
+	for _, r := range p.more {
+		if r == name {
+			return false
+		}
+	}
+	return true
+}
+
+// Fields returns the fields the plan adds, in the order they were added.
+// The slice is p's own while at most three were: do not keep it past p.
+func (p *Plan) Fields() []Field {
+	if p.extra == nil {
+		return p.fields[:p.nField]
+	}
+	return append(p.fields[:p.nField:p.nField], p.extra...)
 }
 
 // Scheme returns "https" or "http": the scheme of the request as the app
@@ -228,6 +329,10 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) (scheme 
 // the connection decides (ci.HTTPS). Unlike Gunicorn, contradictory
 // headers are not an error: X-Forwarded-Proto wins.
 func Scheme(in http.Header, ci ClientInfo, trusted bool) string {
+	return scheme(Header(in), ci, trusted)
+}
+
+func scheme(in Source, ci ClientInfo, trusted bool) string {
 	if trusted {
 		if p, ok := protoOf(in); ok {
 			return p
@@ -246,7 +351,7 @@ func Scheme(in http.Header, ci ClientInfo, trusted bool) string {
 
 // protoOf returns the first element of X-Forwarded-Proto, lower-cased,
 // when it is "http" or "https".
-func protoOf(h http.Header) (string, bool) {
+func protoOf(h Source) (string, bool) {
 	switch p := strings.ToLower(firstValue(h, HeaderProto)); p {
 	case "http", "https":
 		return p, true
@@ -257,9 +362,9 @@ func protoOf(h http.Header) (string, bool) {
 // firstValue returns the first comma-separated element of a header,
 // trimmed. name is in canonical form (every caller's is a constant), so
 // the map is read without canonicalizing it again.
-func firstValue(h http.Header, name string) string {
+func firstValue(h Source, name string) string {
 	var v string
-	if vs := h[name]; len(vs) > 0 {
+	if vs := fieldOf(h, name); len(vs) > 0 {
 		v = vs[0]
 	}
 	if i := strings.IndexByte(v, ','); i >= 0 {

@@ -214,7 +214,7 @@ func TestRewriteCoherent(t *testing.T) {
 			if got := out.Values(HeaderProto); len(got) != 1 {
 				t.Fatalf("trusted=%v %+v: X-Forwarded-Proto %q", trusted, ci, got)
 			}
-			if p, ok := protoOf(out); !ok || p != Scheme(in, ci, trusted) {
+			if p, ok := protoOf(Header(out)); !ok || p != Scheme(in, ci, trusted) {
 				t.Errorf("trusted=%v %+v: X-Forwarded-Proto %q, Scheme %q", trusted, ci, out.Get(HeaderProto), Scheme(in, ci, trusted))
 			}
 			if got := out.Values(HeaderHost); len(got) != 1 {

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"gsup/serve/forward"
 )
 
 // startApp serves h over tcp or unix.
@@ -1195,15 +1197,16 @@ func TestAppClosingEveryConnection(t *testing.T) {
 	}
 }
 
-// A value the Rewrite hook sets with CR or LF in it reaches the app as one
+// A value the Forward hook sets with CR or LF in it reaches the app as one
 // field, with spaces in their place: it cannot add a field of its own.
-func TestRewriteValueWithNewlinesStaysOneField(t *testing.T) {
+func TestForwardValueWithNewlinesStaysOneField(t *testing.T) {
 	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hook=%q injected=%q", r.Header.Values("X-Hook"), r.Header.Values("Injected"))
 	}))
-	f, _ := gsupFront(t, Options{Rewrite: func(out http.Header, in *http.Request) string {
-		out["X-Hook"] = []string{"a\r\nInjected: 1", "b\nInjected: 2", "plain"}
-		return ""
+	f, _ := gsupFront(t, Options{Forward: func(p *forward.Plan, _ forward.Source, _ *http.Request) {
+		p.Set("X-Hook", "a\r\nInjected: 1")
+		p.Add("X-Hook", "b\nInjected: 2")
+		p.Add("X-Hook", "plain")
 	}}, addr)
 	status, _, body := get(t, f.URL)
 	if want := `hook=["a  Injected: 1" "b Injected: 2" "plain"] injected=[]`; status != 200 || body != want {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"gsup/serve/forward"
 )
 
 var helloBody = []byte("hello\n")
@@ -26,13 +28,13 @@ var helloApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Write(helloBody)
 })
 
-// setForwarded is the kind of Rewrite gsup's front installs.
-func setForwarded(out http.Header, in *http.Request) string {
+// setForwarded is the kind of Forward gsup's front installs.
+func setForwarded(p *forward.Plan, _ forward.Source, in *http.Request) {
 	host, _, _ := net.SplitHostPort(in.RemoteAddr)
-	out["X-Forwarded-For"] = []string{host}
-	out["X-Forwarded-Proto"] = []string{"http"}
-	out["X-Forwarded-Host"] = []string{in.Host}
-	return "http"
+	p.Set("X-Forwarded-For", host)
+	p.Set("X-Forwarded-Proto", "http")
+	p.Set("X-Forwarded-Host", in.Host)
+	p.Scheme = "http"
 }
 
 // BenchmarkProxy measures one keep-alive GET through each front, with
@@ -47,7 +49,7 @@ func BenchmarkProxy(b *testing.B) {
 	gsup := func(addr string) string {
 		bal := NewBalancer()
 		bal.Add(1, addr)
-		return startBenchFront(b, NewProxy(bal, Options{Rewrite: setForwarded}))
+		return startBenchFront(b, NewProxy(bal, Options{Forward: setForwarded}))
 	}
 	ref := func(addr string) string {
 		target := &url.URL{Scheme: "http", Host: addr}

@@ -39,7 +39,7 @@ var echoApp = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch k {
 		case "Content-Length", "Transfer-Encoding", "X-Forwarded-For", "Accept-Encoding":
 			// Framing may differ (small chunked bodies are buffered and
-			// sent with a length); forwarding is up to Rewrite.
+			// sent with a length); forwarding is up to Forward.
 			continue
 		}
 		fmt.Fprintf(&b, "%s: %q\n", k, r.Header[k])

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"gsup/serve/forward"
 )
 
 // testTimeout bounds every wait in these tests, so that a bug fails a test
@@ -257,19 +259,18 @@ func gsupFront(t testing.TB, o Options, addrs ...string) (*front, *Balancer) {
 	for i, a := range addrs {
 		b.Add(uint64(i+1), a)
 	}
-	if o.Rewrite == nil {
-		o.Rewrite = stripForwarded
+	if o.Forward == nil {
+		o.Forward = stripForwarded
 	}
 	return startFront(t, NewProxy(b, o).Serve), b
 }
 
 // stripForwarded does what ReverseProxy does before its Rewrite hook, so
 // the two can be compared.
-func stripForwarded(out http.Header, in *http.Request) string {
+func stripForwarded(p *forward.Plan, _ forward.Source, _ *http.Request) {
 	for _, k := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		delete(out, k)
+		p.Remove(k)
 	}
-	return ""
 }
 
 // refFront starts a front with httputil.ReverseProxy to addr, the

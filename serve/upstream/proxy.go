@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"gsup/serve/forward"
 )
 
 const (
@@ -86,14 +88,14 @@ type Options struct {
 	// dropped). A streamed response then ends only when the app ends it
 	// or a write to the client fails.
 	IgnoreClientAbort bool
-	// Rewrite, if set, is called with the outbound request's header fields
-	// once the hop-by-hop ones are gone, to set the forwarding ones. out
-	// shares its value slices with in.Header: replace values (Set, Add,
-	// Del, assignment), do not write into those slices, and do not keep
-	// out after returning. Host and the request target are not taken from
-	// out: they go through unchanged. It returns the scheme the app was
-	// told, for the Record ("" if none).
-	Rewrite func(out http.Header, in *http.Request) (scheme string)
+	// Forward, if set, decides the forwarding fields of each request
+	// going to an app: it fills p, zero when it is called, from in (the
+	// request's fields once the hop-by-hop ones are gone) and r. The
+	// request's own fields that p keeps go through, then the ones it adds
+	// (their values with CR and LF made spaces). Host and the request
+	// target are not p's: they go through unchanged. p.Scheme goes to the
+	// Record.
+	Forward func(p *forward.Plan, in forward.Source, r *http.Request)
 	// Log gets upstream failures at error level and client aborts at
 	// debug level (default: nothing is logged).
 	Log *logrus.Logger
@@ -114,7 +116,7 @@ type Proxy struct {
 	maxBody     int64
 	bodyTimeout time.Duration
 	ignoreAbort bool
-	rewrite     func(http.Header, *http.Request) string
+	forward     func(*forward.Plan, forward.Source, *http.Request)
 	errorPage   func(http.ResponseWriter, *http.Request, int) (int64, bool)
 	log         *logrus.Logger
 	pool        sync.Pool // *exchange
@@ -131,7 +133,7 @@ func NewProxy(b *Balancer, o Options) *Proxy {
 		maxBody:     max(o.MaxBody, 0),
 		bodyTimeout: o.BodyTimeout,
 		ignoreAbort: o.IgnoreClientAbort,
-		rewrite:     o.Rewrite,
+		forward:     o.Forward,
 		errorPage:   o.ErrorPage,
 		log:         o.Log,
 	}
@@ -177,7 +179,7 @@ type exchange struct {
 	rec *Record
 	own Record // used when Serve is given no Record
 
-	out        http.Header // outbound fields, reused
+	fwd        forward.Plan // the forwarding fields (Options.Forward)
 	uri        string
 	upType     string
 	replayable bool
@@ -222,7 +224,7 @@ func (p *Proxy) getExchange() *exchange {
 	if v := p.pool.Get(); v != nil {
 		return v.(*exchange)
 	}
-	x := &exchange{p: p, out: make(http.Header, 16)}
+	x := &exchange{p: p}
 	x.abortFn = x.abort
 	return x
 }
@@ -232,9 +234,8 @@ func (p *Proxy) putExchange(x *exchange) {
 		return
 	}
 	putBuf(x.bodyBuf)
-	clear(x.out)
 	h, cr := x.h, x.cr
-	*x = exchange{p: p, out: x.out, abortFn: x.abortFn}
+	*x = exchange{p: p, abortFn: x.abortFn}
 	// Keep the scratch buffers, drop what they point to.
 	x.h = respHead{raw: h.raw[:0], offs: h.offs[:0], fields: clearFields(h.fields)}
 	x.cr.trailer = respHead{raw: cr.trailer.raw[:0], offs: cr.trailer.offs[:0], fields: clearFields(cr.trailer.fields)}
@@ -347,7 +348,12 @@ func (x *exchange) serve() {
 	x.replayable = (!hasBody || x.stream == nil) && idempotent(r.Method)
 	x.uri = requestURI(r)
 	x.upType = upType
-	x.buildHeader(upType, x.expect)
+	if p.forward != nil {
+		p.forward(&x.fwd, x, r)
+		if x.fwd.Scheme != "" {
+			x.rec.Scheme = x.fwd.Scheme
+		}
+	}
 	x.run()
 }
 

@@ -6,11 +6,7 @@ import (
 	"strings"
 )
 
-var (
-	teTrailers  = []string{"trailers"}
-	connUpgrade = []string{"Upgrade"}
-	expect100   = []string{"100-continue"}
-)
+var connUpgrade = []string{"Upgrade"}
 
 // hopByHop reports whether the field named k (canonical) is hop-by-hop
 // whatever the Connection field says; the list is ReverseProxy's.
@@ -62,36 +58,23 @@ func idempotent(method string) bool {
 	return false
 }
 
-// buildHeader fills x.out with the end-to-end request fields, then lets the
-// Rewrite hook set the forwarding ones. Value slices are shared with
-// r.Header.
-func (x *exchange) buildHeader(upType string, forwardExpect bool) {
-	r, out := x.r, x.out
-	conn := r.Header["Connection"]
-	for k, vv := range r.Header {
-		if hopByHop(k) || k == "Expect" || k == "Content-Length" || k == "Host" {
-			continue
-		}
-		if len(conn) > 0 && listedIn(conn, k) {
-			continue
-		}
-		out[k] = vv
+// endToEnd reports whether the client's fields named k go to the app
+// as the client sent them, Options.Forward aside: not the hop-by-hop
+// ones, nor those the proxy sets itself.
+func (x *exchange) endToEnd(k string) bool {
+	if hopByHop(k) || k == "Expect" || k == "Content-Length" || k == "Host" {
+		return false
 	}
-	if te := r.Header["Te"]; len(te) > 0 && listedIn(te, "trailers") {
-		out["Te"] = teTrailers
+	conn := x.r.Header["Connection"]
+	return len(conn) == 0 || !listedIn(conn, k)
+}
+
+// Field gives Options.Forward the request's end-to-end fields.
+func (x *exchange) Field(name string) []string {
+	if !x.endToEnd(name) {
+		return nil
 	}
-	if upType != "" {
-		out["Connection"] = connUpgrade
-		out["Upgrade"] = []string{upType}
-	}
-	if forwardExpect {
-		out["Expect"] = expect100
-	}
-	if x.p.rewrite != nil {
-		if scheme := x.p.rewrite(out, r); scheme != "" {
-			x.rec.Scheme = scheme
-		}
-	}
+	return x.r.Header[name]
 }
 
 // requestURI is the request target as the client sent it; only the
@@ -112,17 +95,30 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = appendValue(b, host)
 	b = append(b, "\r\n"...)
-	for k, vv := range x.out {
-		switch k {
-		case "Host", "Content-Length", "Transfer-Encoding":
+	for k, vv := range r.Header {
+		if !x.endToEnd(k) || !x.fwd.Keep(k) {
 			continue
 		}
 		for _, v := range vv {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = appendValue(b, v)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v)
 		}
+	}
+	if te := r.Header["Te"]; len(te) > 0 && listedIn(te, "trailers") {
+		b = append(b, "Te: trailers\r\n"...)
+	}
+	if x.upType != "" {
+		b = append(b, "Connection: Upgrade\r\n"...)
+		b = appendField(b, "Upgrade", x.upType)
+	}
+	if x.expect {
+		b = append(b, "Expect: 100-continue\r\n"...)
+	}
+	for _, f := range x.fwd.Fields() {
+		switch f.Name {
+		case "Host", "Content-Length", "Transfer-Encoding":
+			continue
+		}
+		b = appendField(b, f.Name, f.Value)
 	}
 	switch {
 	case x.stream != nil && x.streamLen < 0:
@@ -142,8 +138,16 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 	return append(b, "\r\n"...)
 }
 
+// appendField appends the field line "k: v".
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = appendValue(b, v)
+	return append(b, "\r\n"...)
+}
+
 // appendValue appends v with CR and LF replaced by spaces, as
-// http.Header.Write does: values from the Rewrite hook are not checked
+// http.Header.Write does: values from the Forward hook are not checked
 // elsewhere.
 func appendValue(b []byte, v string) []byte {
 	// Two IndexByte (vector code) cost less than ContainsAny, which

@@ -1,0 +1,103 @@
+package upstream
+
+import (
+	"bufio"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"gsup/serve/forward"
+)
+
+// referenceFields is the request's fields for the app as the proxy made
+// them before it wrote heads from a forward.Plan: a copy of the
+// end-to-end fields, the proxy's own, then forward.Rewrite on the copy.
+func referenceFields(r *http.Request, upType string, ci forward.ClientInfo, trusted bool) (_ http.Header, scheme string) {
+	out := http.Header{}
+	conn := r.Header["Connection"]
+	for k, vv := range r.Header {
+		if hopByHop(k) || k == "Expect" || k == "Content-Length" || k == "Host" {
+			continue
+		}
+		if len(conn) > 0 && listedIn(conn, k) {
+			continue
+		}
+		out[k] = vv
+	}
+	if te := r.Header["Te"]; len(te) > 0 && listedIn(te, "trailers") {
+		out["Te"] = []string{"trailers"}
+	}
+	if upType != "" {
+		out["Connection"] = []string{"Upgrade"}
+		out["Upgrade"] = []string{upType}
+	}
+	scheme = forward.Rewrite(out, r.Host, ci, trusted)
+	delete(out, "Content-Length")
+	delete(out, "Transfer-Encoding")
+	return out, scheme
+}
+
+// FuzzRequestHead compares the head the proxy writes for the app with
+// referenceFields: the same fields with the same values, in the same
+// order within a name, from trusted and untrusted clients, over TCP and
+// over a UNIX socket without an address.
+func FuzzRequestHead(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: u\r\nAccept: */*\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.2.3.4, 5.6.7.8\r\nX-Forwarded-For: 9.9.9.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nForwarded: for=1.2.3.4\r\nX-Real-Ip: 1.1.1.1\r\nX_Forwarded_For: 6.6.6.6\r\nX-Forwarded-Ssl: on\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Forwarded-Proto, X-Secret\r\nX-Secret: s\r\nX-Forwarded-Proto: https\r\nKeep-Alive: 5\r\n\r\n",
+		"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-Websocket-Key: k\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: a\r\nTe: trailers, deflate\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: \r\nX-Forwarded-Host: \r\nX-Forwarded-Proto: gopher\r\nFront-End-Https: on\r\n\r\n",
+	} {
+		f.Add(seed, true, false, byte(1))
+		f.Add(seed, false, true, byte(0))
+	}
+	f.Fuzz(func(t *testing.T, raw string, trusted, https bool, client byte) {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			return
+		}
+		upType := upgradeType(r.Header)
+		if !isPrint(upType) {
+			return // refused with 400 before any head is written
+		}
+		ci := forward.ClientInfo{HTTPS: https}
+		if client != 0 {
+			ci.Addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, client}), 4321)
+			ci.Peer = ci.Addr
+		} else {
+			ci.Unix = true
+		}
+		want, scheme := referenceFields(r, upType, ci, trusted)
+
+		p := &Proxy{forward: func(p *forward.Plan, in forward.Source, r *http.Request) {
+			p.Decide(in, r.Host, ci, trusted)
+		}}
+		x := &exchange{p: p, r: r, uri: requestURI(r), upType: upType}
+		p.forward(&x.fwd, x, r)
+		head := x.appendHead(nil, r.Host)
+		out, err := http.ReadRequest(bufio.NewReader(strings.NewReader(string(head))))
+		if err != nil {
+			t.Fatalf("the head written for the app does not parse: %v\n%s", err, head)
+		}
+		got := out.Header
+		delete(got, "Content-Length")
+		if out.Host != r.Host {
+			t.Errorf("Host %q, want %q", out.Host, r.Host)
+		}
+		if x.fwd.Scheme != scheme {
+			t.Errorf("scheme %q, want %q", x.fwd.Scheme, scheme)
+		}
+		if len(got) == 0 && len(want) == 0 {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("trusted=%v https=%v client=%d\nrequest:\n%s\ngot  %q\nwant %q", trusted, https, client, raw, got, want)
+		}
+	})
+}
