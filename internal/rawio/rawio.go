@@ -74,6 +74,23 @@ func (c *Conn) Init(rc syscall.RawConn) {
 // socket is empty until its next event.
 type drainer interface{ Drained() }
 
+// ReadWatcher is a socket whose read events can be watched without a
+// read waiting (rawsock's): WatchRead has f called with the descriptor
+// at each one (bytes came, the peer ended its side, or the connection
+// failed), and at once when the socket may already hold what an event
+// would have announced, until StopWatch, after which f neither runs nor
+// will. f runs where the events are taken: it must not block.
+type ReadWatcher interface {
+	WatchRead(f func(fd int))
+	StopWatch()
+}
+
+// Watcher returns c's socket as a ReadWatcher, if it is one.
+func (c *Conn) Watcher() (ReadWatcher, bool) {
+	w, ok := c.rc.(ReadWatcher)
+	return w, ok
+}
+
 // ReadWaiting reads into the buffer b.TakeBuf returns (called when the
 // socket has data, or may have: it can be called again after EAGAIN,
 // once b.PutBuf has taken the first back), waiting for readability

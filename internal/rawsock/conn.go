@@ -32,8 +32,10 @@ type Conn struct {
 	// ended: an event said the peer shut its side, or the connection
 	// failed. No other event comes for that, so a read after it tries.
 	ended atomic.Bool
-	raw   rawConn    // SyscallConn's
-	io    rawio.Conn // Read and Write, on raw
+	// onRead is WatchRead's function (under the poller's lock).
+	onRead func(fd int)
+	raw    rawConn    // SyscallConn's
+	io     rawio.Conn // Read and Write, on raw
 
 	laddrMu sync.Mutex
 	laddr   net.Addr
@@ -495,6 +497,32 @@ func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c
 // (ended, set before its token is left, so before any wait could take
 // it), reads try first, as nginx's do after EPOLLRDHUP.
 func (r *rawConn) Drained() { r.c.rd.drained.Store(true) }
+
+// WatchRead and StopWatch make the socket a rawio.ReadWatcher: f runs on
+// the poller's goroutine, with its lock held, at each read event (so it
+// must not call into this package), and the descriptor it is given is
+// open while it runs. WatchRead calls f at once, the same way, when the
+// socket may already hold something no event will announce again: the
+// last read did not find it empty, an event came that no read has
+// taken, or one said the peer ended its side.
+func (r *rawConn) WatchRead(f func(fd int)) {
+	c := r.c
+	p := c.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.onRead = f
+	look := !c.rd.drained.Load() || c.ended.Load() || len(c.rd.ready) > 0
+	if look && c.fd < len(p.socks) && p.socks[c.fd] == c {
+		f(c.fd)
+	}
+}
+
+func (r *rawConn) StopWatch() {
+	c := r.c
+	c.p.mu.Lock()
+	c.onRead = nil
+	c.p.mu.Unlock()
+}
 
 // rawWait calls f until it returns true, waiting in h's direction
 // between calls.

@@ -147,6 +147,9 @@ func (p *poller) dispatch(evs []unix.EpollEvent) {
 		}
 		if ev.Events&readEvents != 0 {
 			c.rd.wake()
+			if c.onRead != nil {
+				c.onRead(c.fd)
+			}
 		}
 		if ev.Events&writeEvents != 0 {
 			c.wr.wake()

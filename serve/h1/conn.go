@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"gsup/internal/rawio"
 	"gsup/serve/httpcheck"
@@ -67,7 +68,8 @@ type conn struct {
 	await   bool             // c.held waits for the answer to that request
 	linger  bool             // a refusal was answered: linger before closing
 
-	raw        *rawio.Conn // the socket, when nothing between reads it
+	raw        *rawio.Conn       // the socket, when nothing between reads it
+	rw         rawio.ReadWatcher // raw's, when its read events can be watched
 	ctx        context.Context
 	remoteAddr string
 	tls        *tls.ConnectionState
@@ -171,6 +173,7 @@ func (c *conn) setup() {
 		c.tls = &cs
 	} else if r, ok := c.nc.(interface{ RawIO() *rawio.Conn }); ok && r.RawIO() != nil {
 		c.raw = r.RawIO() // the listener's, shared: reads here, writes there
+		c.rw, _ = c.raw.Watcher()
 	} else if sc, ok := c.nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.raw = rawio.New(rc)
@@ -515,9 +518,17 @@ func (c *conn) hijack() (net.Conn, []byte, error) {
 	return c.nc, rest, nil
 }
 
-// watcher reads from the client while a request runs long, so that a
-// client that goes away cancels it. It reads one byte at most: one that
-// comes is the next request's, kept for it.
+// watcher sees a client go away while its request runs, so that the
+// request's context is cancelled (and its OnClientGone hook run), as
+// net/http's background read does. On a rawsock socket it watches the
+// socket's read events (rawio.ReadWatcher) from the start of the
+// request: an event looks at the socket without taking anything from it
+// (one byte, MSG_PEEK), and only an end of file or an error says the
+// client went; no goroutine, no timer, no read while nothing comes, as
+// nginx's check of a broken connection on its events. On other sockets
+// a request that takes longer than watchAfter gets a goroutine reading
+// the client; it reads one byte at most: one that comes is the next
+// request's, kept for it.
 type watcher struct {
 	mu    sync.Mutex
 	timer *time.Timer
@@ -533,6 +544,11 @@ type watcher struct {
 	gone   func()
 	ran    bool
 	stopFn func() bool // stopGone, bound once
+	// The event watch: on says it is set for the request numbered seq;
+	// onEventFn is onEvent, bound once.
+	on        bool
+	seq       uint64
+	onEventFn func(fd int)
 }
 
 // onGone sets the request's hook.
@@ -561,6 +577,16 @@ func (w *watcher) arm(c *conn, ctx *reqCtx) {
 		return
 	}
 	w.mu.Lock()
+	if c.rw != nil {
+		w.c, w.ctx, w.on = c, ctx, true
+		w.seq++
+		if w.onEventFn == nil {
+			w.onEventFn = w.onEvent
+		}
+		w.mu.Unlock()
+		c.rw.WatchRead(w.onEventFn)
+		return
+	}
 	defer w.mu.Unlock()
 	w.c, w.ctx, w.armed = c, ctx, true
 	d := watchAfter
@@ -606,14 +632,60 @@ func (w *watcher) start() {
 	close(done)
 }
 
+// onEvent is the event watch's look at the socket, on rawsock's poller
+// (it must not block): bytes are the next request's and stay where they
+// are; an end of file or an error is the client gone, told to the
+// request from a goroutine of its own.
+func (w *watcher) onEvent(fd int) {
+	var b [1]byte
+	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	var err error
+	switch {
+	case e == syscall.EAGAIN || e == syscall.EINTR || e == 0 && n > 0:
+		return
+	case e != 0:
+		err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("recvfrom", e)}
+	default:
+		err = io.EOF
+	}
+	w.mu.Lock()
+	seq := w.seq
+	w.mu.Unlock()
+	go w.clientGone(seq, err)
+}
+
+// clientGone ends the request numbered seq, if the watch is still its.
+func (w *watcher) clientGone(seq uint64, err error) {
+	w.mu.Lock()
+	if !w.on || w.seq != seq {
+		w.mu.Unlock()
+		return
+	}
+	w.err = err
+	ctx := w.ctx
+	gone := w.gone
+	w.gone, w.ran = nil, gone != nil
+	w.mu.Unlock()
+	ctx.cancel()
+	if gone != nil {
+		gone()
+	}
+}
+
 // stop ends the watch: an armed one is disarmed, a read in progress is
-// ended and waited for.
+// ended and waited for, the event watch is taken off the socket.
 func (w *watcher) stop(c *conn) {
 	w.mu.Lock()
 	w.armed = false
+	on := w.on
+	w.on = false
 	w.c, w.ctx, w.gone = nil, nil, nil
 	done := w.done
 	w.mu.Unlock()
+	if on {
+		c.rw.StopWatch()
+	}
 	if w.timer != nil {
 		w.timer.Stop()
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/rawsock"
 	"gsup/internal/testprog"
 	"gsup/serve/httpcheck"
 )
@@ -721,5 +722,106 @@ func waitDone(t *testing.T, what string, ch <-chan struct{}) {
 	case <-ch:
 	case <-time.After(10 * time.Second):
 		t.Errorf("%s: not done 10 s after the request ended", what)
+	}
+}
+
+// serveRawsock serves s on a loopback port until the test ends, on
+// rawsock's sockets (the front's on one processor), whose read events
+// the client watch follows.
+func serveRawsock(t *testing.T, s *Server) (addr string) {
+	t.Helper()
+	ln := listenTest(t)
+	l, err := rawsock.NewListener(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // l has its own descriptor
+	serveListener(t, s, l)
+	return l.Addr().String()
+}
+
+// On rawsock's sockets, a client that goes away cancels its request:
+// one that leaves while the handler runs, and one whose end of file came
+// before its request began (it sent a second request and closed while
+// the first ran: no event comes for that end again, so the watch looks
+// at the socket when it begins).
+func TestClientGoneOnSocketEvents(t *testing.T) {
+	for _, early := range []bool{false, true} {
+		t.Run(fmt.Sprintf("gone before the request %v", early), func(t *testing.T) {
+			started := make(chan string, 2)
+			hold := make(chan struct{})
+			result := make(chan error, 1)
+			addr := serveRawsock(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started <- r.URL.Path
+				if r.URL.Path == "/first" {
+					<-hold
+					io.WriteString(w, "first")
+					return
+				}
+				select {
+				case <-r.Context().Done():
+					result <- r.Context().Err()
+				case <-time.After(10 * time.Second):
+					result <- errors.New("not cancelled in 10 s")
+				}
+			})})
+			c, _ := dial(t, addr)
+			if early {
+				io.WriteString(c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+				<-started
+				io.WriteString(c, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+				c.Close()
+				close(hold)
+			} else {
+				close(hold)
+				io.WriteString(c, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+			}
+			if p := <-started; p != "/second" {
+				t.Fatalf("handler ran for %s, want /second", p)
+			}
+			if !early {
+				c.Close()
+			}
+			if err := <-result; !errors.Is(err, context.Canceled) {
+				t.Errorf("handler: %v, want its context cancelled", err)
+			}
+		})
+	}
+}
+
+// The next request's bytes, sent while a request runs, are not the
+// client going away: the first request goes on to its end, and the
+// second is answered after it on the same connection.
+func TestPipelinedRequestIsNotClientGone(t *testing.T) {
+	started := make(chan struct{}, 2)
+	release := make(chan struct{})
+	addr := serveRawsock(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		if r.URL.Path == "/first" {
+			select {
+			case <-r.Context().Done():
+				http.Error(w, "cancelled", http.StatusServiceUnavailable)
+				return
+			case <-release:
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	})})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	io.WriteString(c, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+	// Nothing can be polled for "the front saw the bytes and did not take
+	// them for an end": give it a while to do the wrong thing.
+	select {
+	case <-started:
+		t.Fatal("the second request ran before the first ended")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	for _, want := range []string{"/first", "/second"} {
+		if resp, body := readResponse(t, br, "GET"); resp.StatusCode != 200 || body != want {
+			t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+		}
 	}
 }

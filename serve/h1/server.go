@@ -10,10 +10,11 @@
 // head and a body that fits are written with one write when the handler
 // returns. Between requests a connection holds no buffer: a plain socket
 // is read by its descriptor (internal/rawio), and the buffer taken when
-// bytes are there. There is no background read per request: a request
-// that takes longer than watchAfter gets one (a goroutine reading the
-// client), so that a client that goes away cancels the request's context
-// as net/http's would.
+// bytes are there. There is no background read per request: a client
+// that goes away cancels the request's context as net/http's would, seen
+// on a rawsock socket from its read events (a look at the socket when
+// one comes, nothing while none does), on another socket by a goroutine
+// reading the client once the request has taken longer than watchAfter.
 //
 // A kept connection on a plain socket that waits parkAfter (1 s) for its
 // next request (crowdWait, 20 ms, once parkCrowd, 256, wait) is parked
