@@ -570,8 +570,9 @@ func (w *watcher) stopGone() bool {
 	return !w.ran
 }
 
-// arm starts the read in watchAfter unless stop comes first. Nothing is
-// armed when the client already sent more than the request.
+// arm sets the event watch on a socket that has one, else starts the
+// read in watchAfter unless stop comes first. Nothing is armed when the
+// client already sent more than the request.
 func (w *watcher) arm(c *conn, ctx *reqCtx) {
 	if c.rp < c.wp || c.await || len(c.held) > 0 || c.readErr != nil || c.refusal != nil {
 		return
@@ -645,7 +646,7 @@ func (w *watcher) onEvent(fd int) {
 	case e == syscall.EAGAIN || e == syscall.EINTR || e == 0 && n > 0:
 		return
 	case e != 0:
-		err = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("recvfrom", e)}
+		err = os.NewSyscallError("recvfrom", e)
 	default:
 		err = io.EOF
 	}
