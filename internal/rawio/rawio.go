@@ -75,14 +75,20 @@ func (c *Conn) Init(rc syscall.RawConn) {
 type drainer interface{ Drained() }
 
 // ReadWatcher is a socket whose read events can be watched without a
-// read waiting (rawsock's): WatchRead has f called with the descriptor
-// at each one (bytes came, the peer ended its side, or the connection
-// failed), and at once when the socket may already hold what an event
-// would have announced, until StopWatch, after which f neither runs nor
-// will. f runs where the events are taken: it must not block.
+// read waiting (rawsock's): WatchRead has e.OnRead called with the
+// descriptor at each one (bytes came, the peer ended its side, or the
+// connection failed), and at once when the socket may already hold what
+// an event would have announced, until StopWatch, after which it neither
+// runs nor will. OnRead runs where the events are taken: it must not
+// block.
 type ReadWatcher interface {
-	WatchRead(f func(fd int))
+	WatchRead(e ReadEvents)
 	StopWatch()
+}
+
+// ReadEvents is what a ReadWatcher tells of its read events.
+type ReadEvents interface {
+	OnRead(fd int)
 }
 
 // Watcher returns c's socket as a ReadWatcher, if it is one.

@@ -32,8 +32,8 @@ type Conn struct {
 	// ended: an event said the peer shut its side, or the connection
 	// failed. No other event comes for that, so a read after it tries.
 	ended atomic.Bool
-	// onRead is WatchRead's function (under the poller's lock).
-	onRead func(fd int)
+	// onRead is WatchRead's (under the poller's lock).
+	onRead rawio.ReadEvents
 	raw    rawConn    // SyscallConn's
 	io     rawio.Conn // Read and Write, on raw
 
@@ -498,22 +498,22 @@ func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c
 // it), reads try first, as nginx's do after EPOLLRDHUP.
 func (r *rawConn) Drained() { r.c.rd.drained.Store(true) }
 
-// WatchRead and StopWatch make the socket a rawio.ReadWatcher: f runs on
-// the poller's goroutine, with its lock held, at each read event (so it
-// must not call into this package), and the descriptor it is given is
-// open while it runs. WatchRead calls f at once, the same way, when the
-// socket may already hold something no event will announce again: the
-// last read did not find it empty, an event came that no read has
-// taken, or one said the peer ended its side.
-func (r *rawConn) WatchRead(f func(fd int)) {
+// WatchRead and StopWatch make the socket a rawio.ReadWatcher: e.OnRead
+// runs on the poller's goroutine, with its lock held, at each read event
+// (so it must not call into this package), and the descriptor it is
+// given is open while it runs. WatchRead calls it at once, the same way,
+// when the socket may already hold something no event will announce
+// again: the last read did not find it empty, an event came that no read
+// has taken, or one said the peer ended its side.
+func (r *rawConn) WatchRead(e rawio.ReadEvents) {
 	c := r.c
 	p := c.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c.onRead = f
+	c.onRead = e
 	look := !c.rd.drained.Load() || c.ended.Load() || len(c.rd.ready) > 0
 	if look && c.fd < len(p.socks) && p.socks[c.fd] == c {
-		f(c.fd)
+		e.OnRead(c.fd)
 	}
 }
 

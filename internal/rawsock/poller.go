@@ -148,7 +148,7 @@ func (p *poller) dispatch(evs []unix.EpollEvent) {
 		if ev.Events&readEvents != 0 {
 			c.rd.wake()
 			if c.onRead != nil {
-				c.onRead(c.fd)
+				c.onRead.OnRead(c.fd)
 			}
 		}
 		if ev.Events&writeEvents != 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -162,7 +163,7 @@ func (c *conn) setup() {
 		c.lim = c.srv.LimitsNow()
 	}
 	c.stream = httpcheck.NewStream(c.lim)
-	c.remoteAddr = c.nc.RemoteAddr().String()
+	c.remoteAddr = addrString(c.nc.RemoteAddr())
 	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.nc.LocalAddr())
 	if f := c.srv.ConnContext; f != nil {
 		ctx = f(ctx, c.nc)
@@ -179,6 +180,17 @@ func (c *conn) setup() {
 			c.raw = rawio.New(rc)
 		}
 	}
+}
+
+// addrString is a.String(), made with one allocation for an IPv4 TCP
+// address (net's makes three: the address, the port, the two joined).
+func addrString(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && t.Zone == "" {
+		if ip4 := t.IP.To4(); ip4 != nil && 0 <= t.Port && t.Port <= 0xffff {
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip4)), uint16(t.Port)).String()
+		}
+	}
+	return a.String()
 }
 
 // dropHeaders lets go of the header maps and values kept from request to
@@ -544,11 +556,9 @@ type watcher struct {
 	gone   func()
 	ran    bool
 	stopFn func() bool // stopGone, bound once
-	// The event watch: on says it is set for the request numbered seq;
-	// onEventFn is onEvent, bound once.
-	on        bool
-	seq       uint64
-	onEventFn func(fd int)
+	// The event watch: on says it is set for the request numbered seq.
+	on  bool
+	seq uint64
 }
 
 // onGone sets the request's hook.
@@ -581,11 +591,8 @@ func (w *watcher) arm(c *conn, ctx *reqCtx) {
 	if c.rw != nil {
 		w.c, w.ctx, w.on = c, ctx, true
 		w.seq++
-		if w.onEventFn == nil {
-			w.onEventFn = w.onEvent
-		}
 		w.mu.Unlock()
-		c.rw.WatchRead(w.onEventFn)
+		c.rw.WatchRead(w)
 		return
 	}
 	defer w.mu.Unlock()
@@ -633,11 +640,11 @@ func (w *watcher) start() {
 	close(done)
 }
 
-// onEvent is the event watch's look at the socket, on rawsock's poller
+// OnRead is the event watch's look at the socket, on rawsock's poller
 // (it must not block): bytes are the next request's and stay where they
 // are; an end of file or an error is the client gone, told to the
 // request from a goroutine of its own.
-func (w *watcher) onEvent(fd int) {
+func (w *watcher) OnRead(fd int) {
 	var b [1]byte
 	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
 		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)

@@ -825,3 +825,26 @@ func TestPipelinedRequestIsNotClientGone(t *testing.T) {
 		}
 	}
 }
+
+// addrString writes a request's RemoteAddr as net's Addr.String does.
+func TestAddrStringIsNets(t *testing.T) {
+	for _, a := range []net.Addr{
+		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321},
+		&net.TCPAddr{IP: net.IP{10, 1, 2, 3}, Port: 80},
+		&net.TCPAddr{IP: net.IPv4(192, 168, 0, 1), Port: 0},
+		&net.TCPAddr{IP: net.IPv6loopback, Port: 443},
+		&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 8080, Zone: "eth0"},
+		&net.TCPAddr{IP: net.ParseIP("::ffff:1.2.3.4"), Port: 65535},
+		&net.TCPAddr{Port: 9},
+		&net.UnixAddr{Name: "/run/gsup.sock", Net: "unix"},
+		&net.UnixAddr{Name: "@", Net: "unix"},
+	} {
+		if got, want := addrString(a), a.String(); got != want {
+			t.Errorf("addrString(%#v) = %q, want %q", a, got, want)
+		}
+	}
+	a := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 54321}
+	if n := testing.AllocsPerRun(100, func() { addrString(a) }); n > 1 {
+		t.Errorf("addrString of an IPv4 address: %v allocations, want 1", n)
+	}
+}
