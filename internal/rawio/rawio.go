@@ -91,6 +91,16 @@ type ReadEvents interface {
 	OnRead(fd int)
 }
 
+// Peek looks at the socket fd without taking anything from it or
+// waiting (one byte, MSG_PEEK|MSG_DONTWAIT): n > 0 is bytes waiting,
+// n == 0 with no errno the peer's end of file, EAGAIN nothing yet.
+func Peek(fd uintptr) (n int, errno syscall.Errno) {
+	var b [1]byte
+	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	return int(r), e
+}
+
 // Watcher returns c's socket as a ReadWatcher, if it is one.
 func (c *Conn) Watcher() (ReadWatcher, bool) {
 	w, ok := c.rc.(ReadWatcher)

@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"gsup/internal/rawio"
 	"gsup/serve/httpcheck"
@@ -645,9 +644,7 @@ func (w *watcher) start() {
 // are; an end of file or an error is the client gone, told to the
 // request from a goroutine of its own.
 func (w *watcher) OnRead(fd int) {
-	var b [1]byte
-	n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1,
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	n, e := rawio.Peek(uintptr(fd))
 	var err error
 	switch {
 	case e == syscall.EAGAIN || e == syscall.EINTR || e == 0 && n > 0:

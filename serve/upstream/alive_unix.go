@@ -5,7 +5,8 @@ package upstream
 import (
 	"net"
 	"syscall"
-	"unsafe"
+
+	"gsup/internal/rawio"
 )
 
 // stale reports whether a pooled connection was closed by the app, or has
@@ -20,14 +21,11 @@ func stale(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	var buf [1]byte
 	dead := false
 	err = rc.Read(func(fd uintptr) bool {
 		// No error is EOF (n == 0) or bytes nobody asked for (n > 0);
 		// EAGAIN is the healthy case.
-		// By RawSyscall, as the connection's reads and writes (rawio).
-		_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		_, e := rawio.Peek(fd)
 		dead = e != syscall.EAGAIN && e != syscall.EINTR
 		return true
 	})
