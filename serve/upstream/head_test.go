@@ -78,7 +78,7 @@ func FuzzRequestHead(f *testing.F) {
 		p := &Proxy{forward: func(p *forward.Plan, in forward.Source, r *http.Request) {
 			p.Decide(in, r.Host, ci, trusted)
 		}}
-		x := &exchange{p: p, r: r, uri: requestURI(r), upType: upType}
+		x := &exchange{p: p, r: r, conn: r.Header["Connection"], uri: requestURI(r), upType: upType}
 		p.forward(&x.fwd, x, r)
 		head := x.appendHead(nil, r.Host)
 		out, err := http.ReadRequest(bufio.NewReader(strings.NewReader(string(head))))

@@ -180,6 +180,7 @@ type exchange struct {
 	own Record // used when Serve is given no Record
 
 	fwd        forward.Plan // the forwarding fields (Options.Forward)
+	conn       []string     // the request's Connection values (endToEnd)
 	uri        string
 	upType     string
 	replayable bool
@@ -323,6 +324,7 @@ func (x *exchange) serve() {
 		x.reply(http.StatusMethodNotAllowed)
 		return
 	}
+	x.conn = r.Header["Connection"]
 	upType := upgradeType(r.Header)
 	if !isPrint(upType) {
 		x.reply(http.StatusBadRequest)

@@ -65,8 +65,7 @@ func (x *exchange) endToEnd(k string) bool {
 	if hopByHop(k) || k == "Expect" || k == "Content-Length" || k == "Host" {
 		return false
 	}
-	conn := x.r.Header["Connection"]
-	return len(conn) == 0 || !listedIn(conn, k)
+	return len(x.conn) == 0 || !listedIn(x.conn, k)
 }
 
 // Field gives Options.Forward the request's end-to-end fields.
