@@ -159,6 +159,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Write does and there is no wait. A wait that ends by the deadline or
 // the close is not an error of WriteWait: the Read that follows meets
 // the same end. Its results are Write's.
+//
+// On net's sockets the readiness forgotten is also that of bytes already
+// waiting when WriteWait begins: the wait then lasts until more come,
+// the deadline or the close. WriteWait is for a peer that has nothing
+// left to say before p's answer (an app connection after its last
+// answer was read whole).
 func (c *Conn) WriteWait(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil

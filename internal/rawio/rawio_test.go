@@ -58,14 +58,30 @@ func TestNoAllocations(t *testing.T) {
 	buf := make([]byte, 16)
 	b := &bufs{func() []byte { return buf }, func() {}}
 	msg := []byte("hello")
+	// WriteWait's answer comes from an echo on a second pair, after the
+	// request: on net's sockets a wait cannot see bytes that were there
+	// before it began (see WriteWait).
+	server2, client2 := pair(t)
+	es, rc2 := conn(t, server2), conn(t, client2)
+	go func() {
+		echo := make([]byte, 16)
+		for {
+			n, err := es.Read(echo)
+			if err != nil {
+				return
+			}
+			es.Write(echo[:n])
+		}
+	}()
 	allocs := testing.AllocsPerRun(100, func() {
 		rc.Write(msg)
 		rs.Read(buf)
 		rc.Write(msg)
 		rs.ReadWaiting(b)
 		rs.Write(msg)
-		rc.WriteWait(msg)
 		rc.Read(buf)
+		rc2.WriteWait(msg)
+		rc2.Read(buf)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per run; want none", allocs)
@@ -156,8 +172,10 @@ func TestWriteWaitsForRoom(t *testing.T) {
 func TestWriteDeadlineAndReset(t *testing.T) {
 	server, client := pair(t)
 	rc := conn(t, server)
-	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	p := make([]byte, 64<<20) // more than both socket buffers hold
+	// The deadline after the allocation: zeroing 64 MiB (under -race, on a
+	// busy machine) could take it all before the first write.
+	server.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	n, err := rc.Write(p)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == len(p) {
 		t.Fatalf("Write to a peer that reads nothing: %d, %v; want some bytes and the deadline", n, err)
