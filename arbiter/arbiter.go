@@ -16,6 +16,7 @@ import (
 
 	"gsup/control"
 	"gsup/internal/fdlimit"
+	"gsup/internal/gcfloor"
 	"gsup/metrics"
 	"gsup/procfile"
 	"gsup/serve"
@@ -105,6 +106,8 @@ func Run(ctx context.Context, cfg Config) error {
 		notify: signals.NewNotifier(log), environ: cfg.Environ,
 		self: cfg.Self, args: cfg.Args, version: cfg.Version, started: time.Now(), expected: map[uint64]bool{},
 		metrics: metrics.New()}
+	// The front's heap is small and allocates fast: see gcfloor.
+	defer gcfloor.Set(gcfloor.Default)()
 	if h != nil {
 		return a.resume(ctx, cfg)
 	}
