@@ -22,16 +22,42 @@ import (
 // call allocates nothing (calls in the same direction take turns).
 type Conn struct {
 	rc   syscall.RawConn
+	tc   TryConn // rc's, when it is one
 	r, w op
 
 	// WriteWait's state, under both ops' locks: its function, bound at
-	// its first call (most Conns never make one), and how many times the
-	// read wait has called it.
+	// its first call on a RawConn that is no TryConn (most Conns never
+	// make one), and how many times the read wait has called it.
 	ww    func(fd uintptr) bool
 	tries int
 }
 
-// op is one direction's call in progress; fn is bound once, in New.
+// TryConn is a RawConn that takes its calls' tries as a Try (rawsock's):
+// a Conn on one binds no function to each of its ops.
+type TryConn interface {
+	ReadTry(t Try) error
+	WriteTry(t Try) error
+}
+
+// Try is one try of a call on a TryConn: true when the call is done,
+// false to wait for the socket's readiness and try again.
+type Try interface {
+	Try(fd uintptr) bool
+}
+
+// The Trys of a Conn's calls: its ops' and WriteWait's.
+type (
+	readTry      op
+	writeTry     op
+	writeWaitTry Conn
+)
+
+func (o *readTry) Try(fd uintptr) bool      { return (*op)(o).read(fd) }
+func (o *writeTry) Try(fd uintptr) bool     { return (*op)(o).write(fd) }
+func (c *writeWaitTry) Try(fd uintptr) bool { return (*Conn)(c).writeWait(fd) }
+
+// op is one direction's call in progress; fn is bound once, in Init,
+// unless the RawConn is a TryConn.
 type op struct {
 	mu    sync.Mutex // one call at a time uses the fields below
 	fn    func(fd uintptr) bool
@@ -63,8 +89,12 @@ func New(rc syscall.RawConn) *Conn {
 // rather than allocated on its own.
 func (c *Conn) Init(rc syscall.RawConn) {
 	c.rc = rc
-	c.r.fn = c.r.read
-	c.w.fn = c.w.write
+	if tc, ok := rc.(TryConn); ok {
+		c.tc = tc
+	} else {
+		c.r.fn = c.r.read
+		c.w.fn = c.w.write
+	}
 	if d, ok := rc.(drainer); ok {
 		c.r.drained = d
 	}
@@ -173,18 +203,22 @@ func (c *Conn) WriteWait(p []byte) (int, error) {
 	defer c.w.mu.Unlock()
 	c.r.mu.Lock()
 	defer c.r.mu.Unlock()
-	if c.ww == nil {
-		c.ww = c.writeWait
-	}
 	w := &c.w
 	w.p, w.n, w.errno = p, 0, 0
 	c.tries = 0
-	_ = c.rc.Read(c.ww)
+	if c.tc != nil {
+		_ = c.tc.ReadTry((*writeWaitTry)(c))
+	} else {
+		if c.ww == nil {
+			c.ww = c.writeWait
+		}
+		_ = c.rc.Read(c.ww)
+	}
 	if w.errno == 0 && w.n < len(p) {
 		// The wait failed before the first try (the read deadline had
 		// passed, say), or the socket had no room for all of p: the
 		// write goes on as Write's.
-		return c.finish(w, "write", c.rc.Write(w.fn))
+		return c.finish(w, "write", c.tryWrite(w))
 	}
 	return c.finish(w, "write", nil)
 }
@@ -207,9 +241,20 @@ func (c *Conn) run(o *op, p []byte, b Buffers) (int, error) {
 	defer o.mu.Unlock()
 	o.p, o.bufs, o.n, o.errno = p, b, 0, 0
 	if o == &c.w {
-		return c.finish(o, "write", c.rc.Write(o.fn))
+		return c.finish(o, "write", c.tryWrite(o))
+	}
+	if c.tc != nil {
+		return c.finish(o, "read", c.tc.ReadTry((*readTry)(o)))
 	}
 	return c.finish(o, "read", c.rc.Read(o.fn))
+}
+
+// tryWrite has the RawConn make w's write, waiting as it must.
+func (c *Conn) tryWrite(w *op) error {
+	if c.tc != nil {
+		return c.tc.WriteTry((*writeTry)(w))
+	}
+	return c.rc.Write(w.fn)
 }
 
 // finish ends a call of o (named name) that the RawConn ended with err:

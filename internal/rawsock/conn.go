@@ -481,8 +481,13 @@ func (r *rawConn) Control(f func(fd uintptr)) error {
 	return nil
 }
 
-func (r *rawConn) Read(f func(fd uintptr) bool) error  { return r.c.rawWait(&r.c.rd, f) }
-func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c.wr, f) }
+func (r *rawConn) Read(f func(fd uintptr) bool) error  { return r.c.rawWait(&r.c.rd, f, nil) }
+func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c.wr, f, nil) }
+
+// ReadTry and WriteTry make the socket a rawio.TryConn: Read and Write
+// with a Try, which rawio's Conn has without binding a function.
+func (r *rawConn) ReadTry(t rawio.Try) error  { return r.c.rawWait(&r.c.rd, nil, t) }
+func (r *rawConn) WriteTry(t rawio.Try) error { return r.c.rawWait(&r.c.wr, nil, t) }
 
 // Drained is called by a read function given to Read when its read(2)
 // returned less than it asked for: the socket had nothing more then. The
@@ -524,9 +529,11 @@ func (r *rawConn) StopWatch() {
 	c.p.mu.Unlock()
 }
 
-// rawWait calls f until it returns true, waiting in h's direction
-// between calls.
-func (c *Conn) rawWait(h *half, f func(fd uintptr) bool) error {
+// rawWait calls f, or t when f is nil, until it returns true, waiting in
+// h's direction between calls. (A function that does not escape keeps
+// what it captures on its caller's stack; a Try is for a call's state
+// kept in the heap already.)
+func (c *Conn) rawWait(h *half, f func(fd uintptr) bool, t rawio.Try) error {
 	if !c.incref() {
 		return net.ErrClosed
 	}
@@ -543,7 +550,7 @@ func (c *Conn) rawWait(h *half, f func(fd uintptr) bool) error {
 		if err := c.check(h); err != nil {
 			return err
 		}
-		if f(uintptr(c.fd)) {
+		if f != nil && f(uintptr(c.fd)) || f == nil && t.Try(uintptr(c.fd)) {
 			return nil
 		}
 		if err := c.wait(h); err != nil {

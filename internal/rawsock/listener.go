@@ -96,7 +96,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 				return true
 			}
 		}
-	})
+	}, nil)
 	l.c.rd.mu.Unlock()
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: laddr.Network(), Addr: laddr, Err: err}

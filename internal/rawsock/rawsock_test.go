@@ -574,3 +574,28 @@ func TestEndOfFileAfterShortRead(t *testing.T) {
 		})
 	}
 }
+
+// A new connection allocates itself and its two directions' tokens, and
+// binds no function for rawio's reads and writes (it is a rawio.TryConn).
+func TestNewConnAllocations(t *testing.T) {
+	addr := &net.UnixAddr{Name: "@", Net: "unix"}
+	var err error
+	allocs := testing.AllocsPerRun(200, func() {
+		var fds [2]int
+		if fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0); err != nil {
+			return
+		}
+		syscall.Close(fds[1])
+		var c *Conn
+		if c, err = newConn(fds[0], "unix", addr, addr); err != nil {
+			return
+		}
+		err = c.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs > 3 {
+		t.Errorf("a new connection, made and closed: %v allocations; want 3", allocs)
+	}
+}
