@@ -29,62 +29,83 @@ func BenchmarkFront(b *testing.B) {
 }
 
 func benchFront(b *testing.B, app string) {
-	set := defaults()
-	set.AccessLogfile = filepath.Join(b.TempDir(), "access.log")
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	s, err := New(Config{Settings: set, Log: log, Stdout: io.Discard})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.Listen([]procfile.Bind{{Address: "127.0.0.1:0"}}, nil, ""); err != nil {
-		b.Fatal(err)
-	}
-	s.Serve()
-	s.Add(1, app)
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	addr := s.lns[0].Addr().String()
+	addr := benchServer(b, app)
 	b.Run("keep-alive", func(b *testing.B) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
 		br := bufio.NewReader(c)
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := c.Write(req); err != nil {
-				b.Fatal(err)
-			}
-			if err := readAnswer(br); err != nil {
+			if err := keptRequest(c, br); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("close", func(b *testing.B) {
-		req := []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n")
 		br := bufio.NewReader(nil)
 		b.ReportAllocs()
 		for b.Loop() {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
+			if err := newConnRequest(addr, br); err != nil {
 				b.Fatal(err)
 			}
-			br.Reset(c)
-			if _, err := c.Write(req); err != nil {
-				b.Fatal(err)
-			}
-			if err := readAnswer(br); err != nil {
-				b.Fatal(err)
-			}
-			c.Close()
 		}
 	})
+}
+
+// benchServer starts a front with an access log (to a file) before app, for
+// tb's duration, and returns its address.
+func benchServer(tb testing.TB, app string) string {
+	set := defaults()
+	set.AccessLogfile = filepath.Join(tb.TempDir(), "access.log")
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	s, err := New(Config{Settings: set, Log: log, Stdout: io.Discard})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := s.Listen([]procfile.Bind{{Address: "127.0.0.1:0"}}, nil, ""); err != nil {
+		tb.Fatal(err)
+	}
+	s.Serve()
+	s.Add(1, app)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s.lns[0].Addr().String()
+}
+
+var (
+	keptReq  = []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	closeReq = []byte("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: bench\r\nConnection: close\r\n\r\n")
+)
+
+// keptRequest sends a request on c, a kept connection, and reads its
+// answer from br (c's).
+func keptRequest(c net.Conn, br *bufio.Reader) error {
+	if _, err := c.Write(keptReq); err != nil {
+		return err
+	}
+	return readAnswer(br)
+}
+
+// newConnRequest sends a request with Connection: close on a new
+// connection to addr and reads its answer with br.
+func newConnRequest(addr string, br *bufio.Reader) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	br.Reset(c)
+	if _, err := c.Write(closeReq); err != nil {
+		return err
+	}
+	return readAnswer(br)
 }
 
 // readAnswer reads one response with a Content-Length, allocating
@@ -113,12 +134,12 @@ func readAnswer(br *bufio.Reader) error {
 // rawApp serves "hello\n" to every request on a loopback port, reading
 // heads line by line, and closes the connection after each answer when
 // closes is set; it returns its address.
-func rawApp(b *testing.B, closes bool) string {
+func rawApp(tb testing.TB, closes bool) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n")
 	if closes {
 		answer = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: 6\r\n\r\nhello\n")

@@ -41,7 +41,7 @@ type Bind struct {
 // accepted, with whatever wraps it (TLS, the request checker, the Gate)
 // and the PROXY layer under them.
 func ConnContext(ctx context.Context, c net.Conn, b Bind) context.Context {
-	return context.WithValue(ctx, ctxKey{}, &reqInfo{conn: c, bind: b})
+	return &reqInfo{Context: ctx, conn: c, bind: b}
 }
 
 // reqInfo is what the requests of one connection carry through the
@@ -49,11 +49,21 @@ func ConnContext(ctx context.Context, c net.Conn, b Bind) context.Context {
 // connection's own goroutine: a PROXY header is read there, never in the
 // accept loop.
 type reqInfo struct {
-	conn  net.Conn
-	bind  Bind
-	once  sync.Once
-	ci    forward.ClientInfo
-	trust atomic.Pointer[trustOf] // whether the client is trusted, by the front that decided it
+	context.Context // the connection's context, ConnContext's parent
+	conn            net.Conn
+	bind            Bind
+	once            sync.Once
+	ci              forward.ClientInfo
+	trust           atomic.Pointer[trustOf] // whether the client is trusted, by the front that decided it
+}
+
+// Value makes a reqInfo the context ConnContext returns: ctx with the
+// reqInfo itself under ctxKey{}, in one allocation.
+func (ri *reqInfo) Value(key any) any {
+	if key == (ctxKey{}) {
+		return ri
+	}
+	return ri.Context.Value(key)
 }
 
 // trustOf is a front's decision on a connection's client, kept until a

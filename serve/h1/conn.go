@@ -47,7 +47,8 @@ type conn struct {
 	state  atomic.Int32 // http.ConnState
 	since  time.Time    // accepted
 	lim    httpcheck.Limits
-	stream *httpcheck.Stream
+	stream httpcheck.Stream
+	lctx   localCtx
 	// reqCtx is the context of the request parse made last, until
 	// handle takes it.
 	reqCtx *reqCtx
@@ -161,9 +162,10 @@ func (c *conn) setup() {
 	if c.srv.LimitsNow != nil {
 		c.lim = c.srv.LimitsNow()
 	}
-	c.stream = httpcheck.NewStream(c.lim)
+	c.stream.Init(c.lim)
 	c.remoteAddr = addrString(c.nc.RemoteAddr())
-	ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, c.nc.LocalAddr())
+	c.lctx.local = c.nc.LocalAddr()
+	var ctx context.Context = &c.lctx
 	if f := c.srv.ConnContext; f != nil {
 		ctx = f(ctx, c.nc)
 	}
@@ -179,6 +181,21 @@ func (c *conn) setup() {
 			c.raw = rawio.New(rc)
 		}
 	}
+}
+
+// localCtx is a connection's first context, as net/http's server makes
+// it: the local address under http.LocalAddrContextKey. It is held in
+// the conn, with no allocation of its own.
+type localCtx struct {
+	context.Context // context.Background()
+	local           net.Addr
+}
+
+func (l *localCtx) Value(key any) any {
+	if key == http.LocalAddrContextKey {
+		return l.local
+	}
+	return nil
 }
 
 // addrString is a.String(), made with one allocation for an IPv4 TCP

@@ -36,7 +36,15 @@ const (
 )
 
 // NewStream returns a Stream checking against lim.
-func NewStream(lim Limits) *Stream { return &Stream{sc: newScanner(lim.normalize())} }
+func NewStream(lim Limits) *Stream {
+	s := new(Stream)
+	s.Init(lim)
+	return s
+}
+
+// Init makes s a new Stream checking against lim: for a Stream held in
+// another struct rather than allocated on its own.
+func (s *Stream) Init(lim Limits) { s.sc = newScanner(lim.normalize()) }
 
 // Feed checks b, the next bytes read from the client. It returns len(b)
 // and Fine, or the number of bytes of b that may be handed on and why the
