@@ -184,12 +184,14 @@ func (c *conn) setup() {
 }
 
 // localCtx is a connection's first context, as net/http's server makes
-// it: the local address under http.LocalAddrContextKey. It is held in
-// the conn, with no allocation of its own.
-type localCtx struct {
-	context.Context // context.Background()
-	local           net.Addr
-}
+// it: context.Background() with the local address under
+// http.LocalAddrContextKey. It is held in the conn, with no allocation of
+// its own.
+type localCtx struct{ local net.Addr }
+
+func (*localCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*localCtx) Done() <-chan struct{}       { return nil }
+func (*localCtx) Err() error                  { return nil }
 
 func (l *localCtx) Value(key any) any {
 	if key == http.LocalAddrContextKey {

@@ -198,7 +198,6 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		s.conns = map[*conn]struct{}{}
 	}
 	c := &conn{srv: s, nc: nc, since: time.Now()}
-	c.lctx.Context = context.Background()
 	c.state.Store(int32(http.StateNew))
 	s.conns[c] = struct{}{}
 	if s.ConnState != nil {
