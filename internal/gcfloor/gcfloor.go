@@ -5,8 +5,9 @@
 // has grown by its live part, and at least every 4 MiB. A front whose live
 // heap is a few megabytes then collects several times a second under load,
 // and every cycle scans each goroutine's stack and the globals and makes
-// the allocations around it help with the marking: about a sixth of the
-// front's user time with a new client connection per request. Set raises
+// the allocations around it help with the marking: about a tenth of the
+// front's user time with a new client connection per request, with the
+// stacks it shrank grown again. Set raises
 // the percent so that no cycle starts before the heap reaches a floor, and
 // lowers it back to 100 as soon as the live heap makes the usual goal the
 // larger one: a big heap (10,000 idle connections) grows exactly as it
@@ -30,6 +31,7 @@ const Default = 16 << 20
 // under minimum*percent/100.
 const minimum = 4 << 20
 
+// base is the percent above the floor: GOGC's default.
 const base = 100
 
 var (
@@ -44,7 +46,7 @@ type floor struct {
 	samples []metrics.Sample
 }
 
-// Set starts keeping the collector's heap goal at floor bytes or above,
+// Set starts keeping the collector's heap goal at bytes or above,
 // recomputed after every cycle, and returns a function that stops it and
 // puts the percent back to 100. A Set replaces the floor of a Set before
 // it.
