@@ -135,18 +135,19 @@ var fuzzMarker = [8]byte{'h', '2', 'f', 'u', 'z', 'z', 0, 1}
 // script is what a fuzz input decodes to: the bytes the client sends,
 // and what a check needs to know of them.
 type script struct {
-	wire       []byte
-	quick      bool                           // handlers return once they have read the body (else: when the request ends)
-	requests   map[uint32][]*sentRequest      // the structured HEADERS that opened each stream
-	trailers   map[uint32][]hpack.HeaderField // the fields of later HEADERS on each stream
-	reset      map[uint32]bool                // streams the client reset
-	goAway     bool                           // the client sent GOAWAY
-	firstAck   bool                           // a SETTINGS ACK stands for the preface's SETTINGS
-	badPrioUpd bool                           // a malformed PRIORITY_UPDATE (RFC 9218 7.1)
-	lateHeader bool                           // HEADERS on a stream the client had ended
-	frames     []string                       // the frames, for messages
-	headersOn  map[uint32]int                 // HEADERS-type frames per stream
-	rawHeaders bool                           // a raw HEADERS frame or raw bytes: requests the script cannot know
+	wire        []byte
+	quick       bool                           // handlers return once they have read the body (else: when the request ends)
+	requests    map[uint32][]*sentRequest      // the structured HEADERS that opened each stream
+	trailers    map[uint32][]hpack.HeaderField // the fields of later HEADERS on each stream
+	reset       map[uint32]bool                // streams the client reset
+	goAway      bool                           // the client sent GOAWAY
+	firstAck    bool                           // a SETTINGS ACK stands for the preface's SETTINGS
+	badPrioUpd  bool                           // a malformed PRIORITY_UPDATE (RFC 9218 7.1)
+	lateHeader  bool                           // HEADERS on a stream the client had ended
+	frames      []string                       // the frames, for messages
+	headersOn   map[uint32]int                 // HEADERS-type frames per stream
+	rawHeaders  bool                           // a raw HEADERS frame or raw bytes: requests the script cannot know
+	fieldsFirst map[uint32]bool                // the stream's first HEADERS was fields alone (opTrailers), before any request on it
 }
 
 // sentRequest is a request as the client encoded it.
@@ -390,7 +391,7 @@ func (d *decoder) log(format string, args ...any) {
 // decodeScript decodes an input (see the op constants).
 func decodeScript(in []byte) *script {
 	d := &decoder{in: in, next: 1, ended: map[uint32]bool{}, s: &script{requests: map[uint32][]*sentRequest{}, trailers: map[uint32][]hpack.HeaderField{},
-		reset: map[uint32]bool{}, headersOn: map[uint32]int{}}}
+		reset: map[uint32]bool{}, headersOn: map[uint32]int{}, fieldsFirst: map[uint32]bool{}}}
 	d.fr = http2.NewFramer(&d.wire, nil)
 	d.fr.AllowIllegalWrites = true
 	d.enc = hpack.NewEncoder(&d.hbuf)
@@ -427,6 +428,9 @@ func (d *decoder) op(kind, flags byte) {
 	case opTrailers:
 		id := d.stream(d.byte())
 		hf := d.fields(nil)
+		if d.s.headersOn[id] == 0 {
+			d.s.fieldsFirst[id] = true
+		}
 		d.headersOn(id, flags&hEnd != 0)
 		d.s.trailers[id] = append(d.s.trailers[id], hf...)
 		d.block(id, flags, hf)
@@ -1238,7 +1242,7 @@ func (ck *checker) missingInGsup(id uint32, n *seen) string {
 	if !ck.gc.judged(id) {
 		return ck.connExcuse()
 	}
-	if len(ck.s.requests[id]) > 1 && ck.gc.answered(id) {
+	if (len(ck.s.requests[id]) > 1 || ck.s.fieldsFirst[id]) && ck.gc.answered(id) {
 		return allowed("reused-id")
 	}
 	for _, r := range ck.s.requests[id] {
