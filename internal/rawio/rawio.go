@@ -243,10 +243,15 @@ func (c *Conn) run(o *op, p []byte, b Buffers) (int, error) {
 	if o == &c.w {
 		return c.finish(o, "write", c.tryWrite(o))
 	}
+	return c.finish(o, "read", c.tryRead(o))
+}
+
+// tryRead has the RawConn make r's read, waiting as it must.
+func (c *Conn) tryRead(r *op) error {
 	if c.tc != nil {
-		return c.finish(o, "read", c.tc.ReadTry((*readTry)(o)))
+		return c.tc.ReadTry((*readTry)(r))
 	}
-	return c.finish(o, "read", c.rc.Read(o.fn))
+	return c.rc.Read(r.fn)
 }
 
 // tryWrite has the RawConn make w's write, waiting as it must.

@@ -234,7 +234,7 @@ type Plan struct {
 func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
 	*p = Plan{Scheme: scheme(in, ci, trusted), policy: true, trusted: trusted}
 	client := ci.Host()
-	if chain := joinValues(fieldOf(in, HeaderFor)); trusted && chain != "" {
+	if chain := joinValues(in.Field(HeaderFor)); trusted && chain != "" {
 		if client != "" {
 			chain += ", " + client
 		}
@@ -247,21 +247,13 @@ func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
 	if _, ok := protoOf(in); !trusted || !ok {
 		p.Set(HeaderProto, p.Scheme)
 	}
-	if !trusted || joinValues(fieldOf(in, HeaderHost)) == "" {
+	if !trusted || joinValues(in.Field(HeaderHost)) == "" {
 		if host != "" {
 			p.Set(HeaderHost, host)
 		} else {
 			p.Remove(HeaderHost)
 		}
 	}
-}
-
-// fieldOf is in's values for name; nothing without a Source.
-func fieldOf(in Source, name string) []string {
-	if in == nil {
-		return nil
-	}
-	return in.Field(name)
 }
 
 // Remove leaves the request's own fields named name (canonical) out.
@@ -364,7 +356,7 @@ func protoOf(h Source) (string, bool) {
 // the map is read without canonicalizing it again.
 func firstValue(h Source, name string) string {
 	var v string
-	if vs := fieldOf(h, name); len(vs) > 0 {
+	if vs := h.Field(name); len(vs) > 0 {
 		v = vs[0]
 	}
 	if i := strings.IndexByte(v, ','); i >= 0 {
