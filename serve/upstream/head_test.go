@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"gsup/serve/forward"
+	"gsup/serve/httpcheck"
 )
 
 // referenceFields is the request's fields for the app as the proxy made
@@ -62,6 +63,9 @@ func FuzzRequestHead(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if status, _ := httpcheck.Check(r, httpcheck.Limits{}); status != 0 {
+			return // the handling layer refuses it before the proxy
+		}
 		upType := upgradeType(r.Header)
 		if !isPrint(upType) {
 			return // refused with 400 before any head is written
@@ -87,6 +91,16 @@ func FuzzRequestHead(f *testing.F) {
 		}
 		got := out.Header
 		delete(got, "Content-Length")
+		// Whitespace around a value is not part of it (RFC 9110 5.5) and
+		// the parse of the written head drops it: a folded line can leave
+		// some at the end of a value net/http's parser gave the request.
+		for k, vs := range want {
+			trimmed := make([]string, len(vs))
+			for i, v := range vs {
+				trimmed[i] = strings.Trim(v, " \t")
+			}
+			want[k] = trimmed
+		}
 		if out.Host != r.Host {
 			t.Errorf("Host %q, want %q", out.Host, r.Host)
 		}
