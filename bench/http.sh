@@ -32,13 +32,18 @@
 #                   nginx-tls. Not in the default rows
 # Opt-in rows for issue 12's targets (name them in ROWS; each gsup row's
 # ratios are to the nginx row of its kind):
-#   nginx-gunicorn, gsup-gunicorn, gsup-gunicorn-unix
+#   nginx-gunicorn, gsup-gunicorn, nginx-gunicorn-unix, gsup-gunicorn-unix
 #                   a real Python app: Gunicorn (GUNICORN_WORKERS=2 sync
 #                   workers) serving internal/wsgi/wsgi_hello.py ("/" answers
-#                   "hello\n"), started by the script behind nginx (TCP), and
-#                   as gsup's web process on 127.0.0.1:$PORT (gsup-gunicorn)
-#                   or on unix:$GSUP_SOCKET (gsup-gunicorn-unix, listen =
-#                   "unix"); kill_mode = "mixed" as Gunicorn wants
+#                   "hello\n"), started by the script behind nginx on
+#                   127.0.0.1 (nginx-gunicorn) or on a UNIX socket
+#                   (nginx-gunicorn-unix, "proxy_pass http://unix:..." as
+#                   Gunicorn's deployment guide has it), and as gsup's web
+#                   process on 127.0.0.1:$PORT (gsup-gunicorn) or on
+#                   unix:$GSUP_SOCKET (gsup-gunicorn-unix, listen = "unix");
+#                   kill_mode = "mixed" as Gunicorn wants. gsup-gunicorn-unix
+#                   is taken against nginx-gunicorn-unix when that row runs,
+#                   else against nginx-gunicorn
 #   nginx-proxy-1m, gsup-proxy-1m
 #                   GET /1m: a 1 MiB answer proxied from the app; MB/s
 #   nginx-upload-1m, gsup-upload-1m
@@ -240,7 +245,7 @@ fi
 
 KNOWN_ROWS=" direct nginx nginx-buffered haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
   nginx-static-1m gsup-static-1m nginx-tls gsup-tls nginx-gunicorn gsup-gunicorn gsup-gunicorn-unix
-  nginx-proxy-1m gsup-proxy-1m nginx-upload-1m gsup-upload-1m nginx-idle gsup-idle nginx-close gsup-close
+  nginx-gunicorn-unix nginx-proxy-1m gsup-proxy-1m nginx-upload-1m gsup-upload-1m nginx-idle gsup-idle nginx-close gsup-close
   nginx-tls-close gsup-tls-close nginx-tls-new gsup-tls-new "
 available() {
   [[ $KNOWN_ROWS == *[[:space:]]"$1"[[:space:]]* ]] || return 1
@@ -345,6 +350,8 @@ body_size() {
 ref_row() {
   case $1 in
     *-static-*) echo "nginx-static-${1##*-}" ;;
+    nginx-gunicorn-unix) echo "$1" ;;
+    gsup-gunicorn-unix) [[ " $ROWS " == *" nginx-gunicorn-unix "* ]] && echo nginx-gunicorn-unix || echo nginx-gunicorn ;;
     *-gunicorn*) echo nginx-gunicorn ;;
     nginx|nginx-buffered|haproxy|direct|gsup-tcp|gsup-unix) echo nginx ;;
     nginx-*) echo "$1" ;;
@@ -377,13 +384,16 @@ gunicorn_argv() {
     --chdir "$WSGI_DIR" wsgi_hello:app)
 }
 
-# start_gunicorn PORT : the nginx-gunicorn row's app, on 127.0.0.1:PORT (its
-# pid in ROW_APP_PID); fails with a note when it does not answer
+# start_gunicorn ADDR : the nginx-gunicorn rows' app, on 127.0.0.1:PORT or
+# unix:PATH (its pid in ROW_APP_PID); fails with a note when it does not
+# answer
 start_gunicorn() {
-  gunicorn_argv "127.0.0.1:$1"
+  local check=(-url "http://$1/healthz")
+  [[ $1 == unix:* ]] && check=(-url http://app/healthz -unix "${1#unix:}")
+  gunicorn_argv "$1"
   start_server "$TAG-app" "$DIR" "$DIR/gunicorn.out" "$DIR/gunicorn.log" "${GUNI_ARGV[@]}"
   ROW_APP_PID=$SRV_PID
-  kvs "$TAG.appready" "$PROBE" waithttp -url "http://127.0.0.1:$1/healthz" -timeout 30s -pid "$ROW_APP_PID"
+  kvs "$TAG.appready" "$PROBE" waithttp "${check[@]}" -timeout 30s -pid "$ROW_APP_PID"
   num "$(val "$TAG.appready.ready_ms")" && return 0
   note "$TAG: gunicorn did not answer ($(val "$TAG.appready.last"); $(tail -n 2 "$DIR/gunicorn.log" | tr '\n' ' ' | cut -c1-200))"
   return 1
@@ -421,8 +431,8 @@ make_cert() {
 
 alog_path() { if [[ $ACCESS_LOG == 1 ]]; then echo "$1/access.log"; else echo ""; fi; }
 
-conf_nginx() {  # conf_nginx DIR PORT ROW [APP_PORT]
-  local d=$1 port=$2 row=$3 app_port=${4:-$UP_PORT} al loc listen conns=4096 body=
+conf_nginx() {  # conf_nginx DIR PORT ROW [APP_ADDR]
+  local d=$1 port=$2 row=$3 app_addr=${4:-127.0.0.1:$UP_PORT} al loc listen conns=4096 body=
   mkdir -p "$d/tmp"
   al=off
   if [[ $ACCESS_LOG == 1 ]]; then
@@ -483,7 +493,7 @@ http {
     keepalive_timeout 75s;
 
     upstream app {
-        server 127.0.0.1:$app_port;
+        server $app_addr;
         keepalive 64;
         keepalive_requests 1000000;
     }
@@ -538,7 +548,7 @@ EOF
 }
 
 row_start() {  # row_start ROW ROUND
-  local row=$1 round=$2 port args al app_port=$UP_PORT
+  local row=$1 round=$2 port args al app_addr=127.0.0.1:$UP_PORT
   TAG=$row-r$round; DIR=$WORK/$TAG; READY=0; FRONT_PID=; FRONT_CPU=(); APP_CPU=("$UP_PID"); ALOG=; ERRLOG=; URL_PATH=/
   ROW_APP_PID=; STATS=1; WRK_EXTRA=()
   mkdir -p "$DIR"
@@ -560,11 +570,15 @@ row_start() {  # row_start ROW ROUND
   case $row in
     nginx*)
       if [[ $row == nginx-gunicorn ]]; then
-        app_port=$("$PROBE" freeport)
-        start_gunicorn "$app_port" || return 1
+        app_addr=127.0.0.1:$("$PROBE" freeport)
+      elif [[ $row == nginx-gunicorn-unix ]]; then
+        app_addr=unix:$DIR/gunicorn.sock
+      fi
+      if [[ $row == nginx-gunicorn* ]]; then
+        start_gunicorn "$app_addr" || return 1
         APP_CPU=(-tree "$ROW_APP_PID")
       fi
-      conf_nginx "$DIR" "$port" "$row" "$app_port"
+      conf_nginx "$DIR" "$port" "$row" "$app_addr"
       [[ $ACCESS_LOG == 1 ]] && ALOG=$DIR/access.log
       ERRLOG=$DIR/error.log
       start_server "$TAG" "$DIR" "$DIR/stdout.log" "$DIR/stderr.log" "$NGINX" -p "$DIR" -c "$DIR/nginx.conf" -e "$DIR/error.log"

@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -106,11 +107,18 @@ func cmdWaitHTTP(args []string) {
 	want := fs.Int("status", 200, "status that counts as ready")
 	timeout := fs.Duration("timeout", 20*time.Second, "give up after this long")
 	pid := fs.Int("pid", 0, "give up at once when this process is gone")
+	unix := fs.String("unix", "", "connect to this UNIX socket, whatever the URL's host")
 	fs.Parse(args)
 	if *url == "" {
 		die("waithttp: -url is required")
 	}
 	c := httpClient(time.Second)
+	if *unix != "" {
+		d := net.Dialer{Timeout: time.Second}
+		c.Transport.(*http.Transport).DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", *unix)
+		}
+	}
 	t0 := time.Now()
 	deadline := t0.Add(*timeout)
 	last := "no answer"

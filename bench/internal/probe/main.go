@@ -15,7 +15,7 @@
 // For bench/http.sh:
 //
 //	probe freeport   [-n N] [-run N]                  free TCP ports on 127.0.0.1, one a line; -run: N in a row below the ephemeral range
-//	probe waithttp   -url URL [-timeout D] [-pid P]   wait until URL answers 200 (or P is gone)
+//	probe waithttp   -url URL [-unix PATH] [-timeout D] [-pid P]   wait until URL answers 200 (or P is gone)
 //	probe get        -url URL                         print a body (bounded)
 //	probe waitexit   -pid P [-timeout D]              wait until P has exited
 //	probe left       [-tag T] [-sid S] [-timeout D]   wait until no process of the tag / session is left
