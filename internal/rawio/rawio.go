@@ -195,9 +195,22 @@ func (c *Conn) Write(p []byte) (int, error) {
 // the deadline or the close. WriteWait is for a peer that has nothing
 // left to say before p's answer (an app connection after its last
 // answer was read whole).
+//
+// A socket told of short reads (rawsock's) keeps its events whether a
+// call waits or not, and its read after one marked empty waits for the
+// next event first. There WriteWait is a Write that marks the socket
+// empty: the Read that follows waits for the answer's event, and no
+// event can be missed between the two.
 func (c *Conn) WriteWait(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if c.tc != nil && c.r.drained != nil {
+		n, err := c.run(&c.w, p, nil)
+		if err == nil {
+			c.r.drained.Drained()
+		}
+		return n, err
 	}
 	c.w.mu.Lock()
 	defer c.w.mu.Unlock()

@@ -300,6 +300,72 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return n, c.wrap("write", err)
 }
 
+// maxIovecs bounds one writev, as the kernel does (UIO_MAXIOV).
+const maxIovecs = 1024
+
+// WriteBuffers writes every buffer of *bufs, in order, with writev, and
+// consumes what it wrote as net.Buffers.WriteTo does: a request head and
+// its body go to an app in one system call, as they do on net's sockets.
+func (c *Conn) WriteBuffers(bufs *net.Buffers) (int64, error) {
+	if !c.incref() {
+		return 0, c.opError("writev", net.ErrClosed)
+	}
+	defer c.decref()
+	c.wr.mu.Lock()
+	defer c.wr.mu.Unlock()
+	var iov [8]syscall.Iovec
+	var total int64
+	for len(*bufs) > 0 {
+		vs := iov[:0]
+		for _, b := range *bufs {
+			if len(b) == 0 {
+				continue
+			}
+			if len(vs) == maxIovecs {
+				break
+			}
+			v := syscall.Iovec{Base: &b[0]}
+			v.SetLen(len(b))
+			vs = append(vs, v)
+		}
+		if len(vs) == 0 {
+			*bufs = (*bufs)[:0]
+			break
+		}
+		if err := c.check(&c.wr); err != nil {
+			return total, c.opError("writev", err)
+		}
+		m, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(c.fd), uintptr(unsafe.Pointer(&vs[0])), uintptr(len(vs)))
+		switch e {
+		case 0:
+			total += int64(m)
+			consume(bufs, int64(m))
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			if err := c.wait(&c.wr); err != nil {
+				return total, c.opError("writev", err)
+			}
+		default:
+			return total, c.opError("writev", os.NewSyscallError("writev", e))
+		}
+	}
+	return total, nil
+}
+
+// consume drops the first n bytes of *v, as net.Buffers' own.
+func consume(v *net.Buffers, n int64) {
+	for len(*v) > 0 {
+		if l := int64(len((*v)[0])); l > n {
+			(*v)[0] = (*v)[0][n:]
+			return
+		} else {
+			n -= l
+		}
+		(*v)[0] = nil
+		*v = (*v)[1:]
+	}
+}
+
 // wrap gives a wait's error (closed, deadline) the *net.OpError net's
 // calls return; rawio's own errors have one already.
 func (c *Conn) wrap(op string, err error) error {

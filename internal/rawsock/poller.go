@@ -1,21 +1,20 @@
-// Package rawsock keeps the front's client sockets: accepted, read,
-// written and closed by their descriptors with RawSyscall, and waited for
-// in an epoll instance of gsup's own, which Go's network poller itself
-// waits on.
+// Package rawsock keeps gsup's own sockets on one processor: the front's
+// client sockets and its connections to apps, accepted or connected,
+// read, written and closed by their descriptors with RawSyscall, and
+// waited for in an epoll instance of gsup's own, which Go's network
+// poller itself waits on.
 //
-// Why not net's sockets: net accepts and closes through the scheduler's
-// system-call path, and when the runtime's monitor sleeps (it does
-// whenever the process idles, which a front pinned to one CPU does
+// Why not net's sockets: net accepts, connects and closes through the
+// scheduler's system-call path, and when the runtime's monitor sleeps (it
+// does whenever the process idles, which a front pinned to one CPU does
 // between events) each such call wakes it: a thread switch for every
-// accept and close, on the CPU the front shares with its app. net also
-// asks the kernel for the local address and removes each socket from its
-// epoll set before closing it; a socket here costs accept4, one
+// accept, connect and close, on the CPU the front shares with its app.
+// Once awake, the monitor polls every 20 µs, and takes the processor
+// back from any such call that outlasts that (a loopback connect runs
+// the handshake inside the call). net also asks the kernel for the local
+// address and removes each socket from its epoll set before closing it;
+// a socket here costs accept4 (or socket, setsockopt and connect), one
 // epoll_ctl, its reads and writes, and close.
-//
-// The connections to apps stay net's: behind Gunicorn's sync workers (a
-// new connection per request), connects of this package's left the
-// workers waiting for connections several times as often, for more of
-// their CPU than the front saved.
 //
 // The waiting: one goroutine reads the epoll instance's events (with
 // epoll_wait(0), when Go's poller says there are some) and wakes the
@@ -201,8 +200,8 @@ var force atomic.Int32
 
 // Preferred reports whether the front should use rawsock's sockets
 // rather than net's: when the runtime has one processor. There, net's
-// accept and close each wake the runtime's monitor on the CPU the front
-// works on, and the hand-off through the poller's goroutine
+// accept, connect and close each wake the runtime's monitor on the CPU
+// the front works on, and the hand-off through the poller's goroutine
 // costs nothing (BenchmarkPingPong: 14.5 µs against net's 14.2). With
 // more processors, waking a waiter from that goroutine also wakes an idle
 // processor's thread, and a round trip takes 22 µs against 14.

@@ -20,8 +20,9 @@ import (
 	"gsup/internal/testprog"
 )
 
-// pair is a connection accepted by a Listener and its client, net's.
-func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
+// listener is a listener of net's on loopback or a UNIX socket, closed
+// when the test ends.
+func listener(t *testing.T, network string) net.Listener {
 	t.Helper()
 	addr := "127.0.0.1:0"
 	if network == "unix" {
@@ -32,6 +33,13 @@ func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// pair is a connection accepted by a Listener and its client, net's.
+func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
+	t.Helper()
+	l := listener(t, network)
 	type res struct {
 		c   *Conn
 		err error
@@ -41,7 +49,7 @@ func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
 		c, err := acceptOne(l)
 		ch <- res{c, err}
 	}()
-	cli, err = net.Dial(network, l.Addr().String())
+	cli, err := net.Dial(network, l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gsup/internal/rawio"
+	"gsup/internal/rawsock"
 )
 
 const (
@@ -65,34 +66,47 @@ func (d *dialContext) AfterFunc(func()) func() bool { return neverRan }
 
 func neverRan() bool { return true }
 
-// dial opens a new connection to be, with net. Neither with rawsock, as
-// the front's own sockets, nor by system calls of gsup's own with Go's
-// poller: behind Gunicorn's sync workers (a new connection per request)
-// both sent each request as soon as its connect ended, ahead of the other
-// connections' connects, and the workers, taking each connection as it
-// came, then waited for its request 3 to 7 times as often (voluntary
-// context switches per worker), for more of their CPU than the front
-// saved (bench/README.md). net's connect waits for the poller first.
+// dial opens a new connection to be. Where the front's client sockets
+// are rawsock's (one processor: rawsock.Preferred), so is this one: its
+// socket, connect and close are system calls of gsup's own, outside the
+// runtime's system-call path, so that they neither wake the runtime's
+// monitor nor keep it polling (on one processor it takes the processor
+// back from a call that outlasts its tick, and a loopback connect runs
+// the handshake inside the call). Behind Gunicorn's sync workers (a new
+// connection per request) that took 20-30 µs of the front's CPU off each
+// request, and the front's context switches from 1.1-1.5 per request to
+// 0.3 (bench/README.md). An address rawsock leaves to net (a host name,
+// an IPv6 zone) and every address on more processors are net's.
 //
-// A UNIX socket's address was made when the instance was added. A TCP
-// address goes by DialContext, whose resolver parses the literal again
-// (a few allocations): Dialer.DialTCP, which takes it parsed, takes a
-// local address too, and binds the socket to it, even to the zero one
-// it is given for none: a bind(2) per connection, and a local port
-// taken before the connect, unique among every socket's where the
-// connect's own choice needs only its 4-tuple unique.
+// net's dial: a UNIX socket's address was made when the instance was
+// added. A TCP address goes by DialContext, whose resolver parses the
+// literal again (a few allocations): Dialer.DialTCP, which takes it
+// parsed, takes a local address too, and binds the socket to it, even to
+// the zero one it is given for none: a bind(2) per connection, and a
+// local port taken before the connect, unique among every socket's where
+// the connect's own choice needs only its 4-tuple unique.
 func (be *backend) dial() (*pconn, error) {
 	var c net.Conn
 	var err error
-	ctx := &dialContext{deadline: time.Now().Add(dialTimeout)}
-	switch {
-	case be.unix != nil:
-		c, err = dialer.DialUnix(ctx, "unix", nil, be.unix)
-	default:
-		c, err = dialer.DialContext(ctx, be.network, be.address)
+	if rawsock.Preferred() {
+		var rc *rawsock.Conn
+		if rc, err = rawsock.Dial(be.network, be.address, dialTimeout); err == nil {
+			c = rc
+		} else if !rawsock.ErrNotSupported(err) {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
+	if c == nil {
+		ctx := &dialContext{deadline: time.Now().Add(dialTimeout)}
+		switch {
+		case be.unix != nil:
+			c, err = dialer.DialUnix(ctx, "unix", nil, be.unix)
+		default:
+			c, err = dialer.DialContext(ctx, be.network, be.address)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	pc := &pconn{be: be, c: c}
 	if sc, ok := c.(syscall.Conn); ok {
@@ -156,6 +170,15 @@ func (pc *pconn) write(p []byte) (int, error) {
 		return pc.c.Write(p)
 	}
 	return pc.rio.Write(p)
+}
+
+// writeBuffers writes bufs in one writev where it can (net's sockets
+// and rawsock's both do).
+func (pc *pconn) writeBuffers(bufs net.Buffers) (int64, error) {
+	if rc, ok := pc.c.(*rawsock.Conn); ok {
+		return rc.WriteBuffers(&bufs)
+	}
+	return bufs.WriteTo(pc.c)
 }
 
 // writeWait writes p, a whole request, to the app and waits for its

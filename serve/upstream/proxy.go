@@ -556,8 +556,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	var m int
 	switch {
 	case !whole:
-		bufs := net.Buffers{head, x.body}
-		n, err = bufs.WriteTo(pc.c)
+		n, err = pc.writeBuffers(net.Buffers{head, x.body})
 	case x.stream == nil:
 		// The request is whole in head: the app's answer comes next.
 		m, err = pc.writeWait(head)
@@ -1032,8 +1031,7 @@ func (x *exchange) sendBody(pc *pconn) {
 		if chunked {
 			var hdr [20]byte
 			b := append(strconv.AppendInt(hdr[:0], int64(len(p)), 16), "\r\n"...)
-			bufs := net.Buffers{b, p, crlf}
-			_, werr = bufs.WriteTo(pc.c)
+			_, werr = pc.writeBuffers(net.Buffers{b, p, crlf})
 		} else {
 			_, werr = pc.write(p)
 		}

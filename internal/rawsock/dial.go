@@ -1,0 +1,144 @@
+package rawsock
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// errAddrNotSupported is Dial's answer for an address it leaves to net.
+var errAddrNotSupported = errors.New("rawsock: address not supported")
+
+// ErrNotSupported reports whether err is Dial's refusal of an address it
+// does not take (a host name, an IPv6 zone, a network other than tcp and
+// unix): the caller then dials with net.
+func ErrNotSupported(err error) bool { return errors.Is(err, errAddrNotSupported) }
+
+// Dial connects to address on network (tcp, tcp4, tcp6: an IP literal
+// and a port; unix: a socket path), within timeout. Any other address is
+// refused with an error ErrNotSupported recognises, for net to dial.
+func Dial(network, address string, timeout time.Duration) (*Conn, error) {
+	var sa unsafe.Pointer
+	var salen uintptr
+	var family int
+	var raddr net.Addr
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil || ap.Addr().Zone() != "" {
+			return nil, errAddrNotSupported
+		}
+		ip := ap.Addr()
+		switch {
+		case ip.Is4() && network != "tcp6":
+			s := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ip.As4()}
+			putPort(&s.Port, ap.Port())
+			sa, salen, family = unsafe.Pointer(s), syscall.SizeofSockaddrInet4, syscall.AF_INET
+		case ip.Is6() && !ip.Is4In6() && network != "tcp4":
+			s := &syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ip.As16()}
+			putPort(&s.Port, ap.Port())
+			sa, salen, family = unsafe.Pointer(s), syscall.SizeofSockaddrInet6, syscall.AF_INET6
+		default:
+			return nil, errAddrNotSupported
+		}
+		raddr = net.TCPAddrFromAddrPort(ap)
+		network = "tcp"
+	case "unix":
+		s := &syscall.RawSockaddrUnix{Family: syscall.AF_UNIX}
+		if len(address) == 0 || len(address) >= len(s.Path) {
+			return nil, errAddrNotSupported
+		}
+		for i := 0; i < len(address); i++ {
+			s.Path[i] = int8(address[i])
+		}
+		sa, salen, family = unsafe.Pointer(s), uintptr(2+len(address)+1), syscall.AF_UNIX
+		if address[0] == '@' {
+			s.Path[0] = 0 // abstract
+			salen--
+		}
+		raddr = &net.UnixAddr{Name: address, Net: "unix"}
+	default:
+		return nil, errAddrNotSupported
+	}
+	fail := func(op string, e error) error {
+		return &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: os.NewSyscallError(op, e)}
+	}
+	r, _, e := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if e != 0 {
+		return nil, fail("socket", e)
+	}
+	fd := int(r)
+	if family != syscall.AF_UNIX {
+		// As net's: the request head and a small body go in one write,
+		// and a body written in parts is not held back by Nagle.
+		one := int32(1)
+		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4, 0)
+	}
+	for {
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(sa), salen)
+		if e != syscall.EINTR {
+			break // after EINTR, the connect goes on: EALREADY
+		}
+	}
+	switch e {
+	case 0, syscall.EISCONN, syscall.EINPROGRESS, syscall.EALREADY:
+	default:
+		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
+		return nil, fail("connect", e)
+	}
+	// Into the poller after connect: a socket added before it is
+	// reported writable and hung up at once (it is not connected yet).
+	// Added while connecting, it is reported when the connect ends, or at
+	// once if it has ended already.
+	c, err := newConn(fd, network, nil, raddr)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	if e == 0 || e == syscall.EISCONN {
+		return c, nil
+	}
+	if timeout > 0 {
+		c.wr.setDeadline(time.Now().Add(timeout))
+	}
+	for {
+		if err := c.wait(&c.wr); err != nil {
+			c.Close()
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+		}
+		// Writable means connected, or failed: SO_ERROR says which, and
+		// a peer address that it is connected (as net: a wake-up need not
+		// mean the connect ended).
+		var soerr int32
+		n := uint32(4)
+		_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+			uintptr(unsafe.Pointer(&soerr)), uintptr(unsafe.Pointer(&n)), 0)
+		if e == 0 {
+			e = syscall.Errno(soerr)
+		}
+		switch e {
+		case 0, syscall.EISCONN:
+			var rsa syscall.RawSockaddrAny
+			n := uint32(syscall.SizeofSockaddrAny)
+			_, _, pe := syscall.RawSyscall(syscall.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+			if pe == syscall.ENOTCONN {
+				continue
+			}
+			c.wr.setDeadline(time.Time{})
+			return c, nil
+		case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+		default:
+			c.Close()
+			return nil, fail("connect", e)
+		}
+	}
+}
+
+// putPort stores port in network order.
+func putPort(p *uint16, port uint16) {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	b[0], b[1] = byte(port>>8), byte(port)
+}

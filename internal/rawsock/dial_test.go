@@ -1,0 +1,141 @@
+package rawsock
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// echoServer answers every read on its connections with the same bytes,
+// on a listener of net's; it returns the address to dial.
+func echoServer(t *testing.T, network string) string {
+	t.Helper()
+	l := listener(t, network)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestDialEchoAndAddresses(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			addr := echoServer(t, network)
+			c, err := Dial(network, addr, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.RemoteAddr().String(); got != addr {
+				t.Errorf("RemoteAddr %s, want %s", got, addr)
+			}
+			if network == "tcp" {
+				if a, ok := c.LocalAddr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() || a.Port == 0 {
+					t.Errorf("LocalAddr %v, want a loopback address with its port", c.LocalAddr())
+				}
+			}
+			for i := range 3 {
+				msg := []byte{'a' + byte(i), 'b', 'c'}
+				if _, err := c.Write(msg); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, buf); err != nil || !bytes.Equal(buf, msg) {
+					t.Fatalf("echo %d: %q, %v", i, buf, err)
+				}
+			}
+			c.CloseWrite()
+			if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+				t.Fatalf("after CloseWrite, the echo's close: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// A connection kept for several exchanges (an app's): WriteWait sends
+// each request and the read after it finds the answer, also after a read
+// that came short marked the socket empty.
+func TestDialWriteWaitExchanges(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			c, err := Dial(network, echoServer(t, network), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			io := c.RawIO()
+			buf := make([]byte, 64) // larger than an answer: every read is short
+			for i := range 5 {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				msg := []byte{'0' + byte(i), '\n'}
+				if n, err := io.WriteWait(msg); err != nil || n != len(msg) {
+					t.Fatalf("exchange %d: WriteWait: %d, %v", i, n, err)
+				}
+				n, err := io.Read(buf)
+				if err != nil || string(buf[:n]) != string(msg) {
+					t.Fatalf("exchange %d: read %q, %v; want %q", i, buf[:n], err, msg)
+				}
+			}
+		})
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if _, err := Dial("tcp", addr, time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("Dial to a closed port: %v, want ECONNREFUSED", err)
+	}
+	var oe *net.OpError
+	if _, err := Dial("tcp", addr, time.Second); !errors.As(err, &oe) || oe.Op != "dial" || oe.Addr.String() != addr {
+		t.Errorf("Dial to a closed port: %#v, want net's *OpError for a dial to %s", err, addr)
+	}
+	if _, err := Dial("unix", filepath.Join(t.TempDir(), "none"), time.Second); !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("Dial to a missing socket: %v, want ENOENT", err)
+	}
+	for _, a := range []string{"localhost:80", "[fe80::1%lo]:80"} {
+		if _, err := Dial("tcp", a, time.Second); !ErrNotSupported(err) {
+			t.Errorf("Dial %s: %v, want left to net", a, err)
+		}
+	}
+}
+
+func TestWriteBuffers(t *testing.T) {
+	srv, cli := pair(t, "tcp")
+	big := make([]byte, 4<<20)
+	rand.Read(big)
+	parts := net.Buffers{[]byte("head\r\n"), nil, big, []byte("\r\n")}
+	want := bytes.Join(parts, nil)
+	got := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(cli)
+		got <- b
+	}()
+	n, err := srv.WriteBuffers(&parts)
+	if err != nil || n != int64(len(want)) || len(parts) != 0 {
+		t.Fatalf("WriteBuffers: %d, %v, %d left", n, err, len(parts))
+	}
+	srv.Close()
+	if !bytes.Equal(<-got, want) {
+		t.Fatal("the reader got other bytes")
+	}
+}
