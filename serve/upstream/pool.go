@@ -73,10 +73,11 @@ func neverRan() bool { return true }
 // monitor nor keep it polling (on one processor it takes the processor
 // back from a call that outlasts its tick, and a loopback connect runs
 // the handshake inside the call). Behind Gunicorn's sync workers (a new
-// connection per request) that took 20-30 µs of the front's CPU off each
-// request, and the front's context switches from 1.1-1.5 per request to
-// 0.3 (bench/README.md). An address rawsock leaves to net (a host name,
-// an IPv6 zone) and every address on more processors are net's.
+// connection per request) that took about 20-25 µs of the front's CPU
+// off a request in most rounds, and its context switches from 1.0-1.7
+// per request to 0.2-0.3 (bench/README.md). An address rawsock leaves to
+// net (a host name, an IPv6 zone) and every address on more processors
+// are net's.
 //
 // net's dial: a UNIX socket's address was made when the instance was
 // added. A TCP address goes by DialContext, whose resolver parses the
