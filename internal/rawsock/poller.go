@@ -1,8 +1,8 @@
 // Package rawsock keeps gsup's own sockets on one processor: the front's
-// client sockets and its connections to apps, accepted or connected,
-// read, written and closed by their descriptors with RawSyscall, and
-// waited for in an epoll instance of gsup's own, which Go's network
-// poller itself waits on.
+// client sockets and its connections to apps that close each one after
+// an answer, accepted or connected, read, written and closed by their
+// descriptors with RawSyscall, and waited for in an epoll instance of
+// gsup's own, which Go's network poller itself waits on.
 //
 // Why not net's sockets: net accepts, connects and closes through the
 // scheduler's system-call path, and when the runtime's monitor sleeps (it

@@ -87,6 +87,10 @@ type backend struct {
 	downUntil atomic.Int64 // monoNow() value; 0 when up
 	fails     atomic.Int64 // upstream failures in a row
 	sick      atomic.Bool  // taken out of rotation by a passive health check
+	// oneShot: the app closed its last connection after one exchange
+	// (Gunicorn's sync workers close every one); dial then connects by
+	// rawsock where it is preferred.
+	oneShot   atomic.Bool
 	drained   chan struct{}
 	drainOnce sync.Once
 

@@ -66,18 +66,23 @@ func (d *dialContext) AfterFunc(func()) func() bool { return neverRan }
 
 func neverRan() bool { return true }
 
-// dial opens a new connection to be. Where the front's client sockets
-// are rawsock's (one processor: rawsock.Preferred), so is this one: its
-// socket, connect and close are system calls of gsup's own, outside the
-// runtime's system-call path, so that they neither wake the runtime's
-// monitor nor keep it polling (on one processor it takes the processor
-// back from a call that outlasts its tick, and a loopback connect runs
-// the handshake inside the call). Behind Gunicorn's sync workers (a new
-// connection per request) that took about 20-25 µs of the front's CPU
-// off a request in most rounds, and its context switches from 1.0-1.7
-// per request to 0.2-0.3 (bench/README.md). An address rawsock leaves to
-// net (a host name, an IPv6 zone) and every address on more processors
-// are net's.
+// dial opens a new connection to be. Behind an app that closes every
+// connection after one exchange (be.oneShot: Gunicorn's sync workers), and
+// where the front's client sockets are rawsock's (one processor:
+// rawsock.Preferred), the connection is rawsock's too: its socket,
+// connect and close are system calls of gsup's own, outside the runtime's
+// system-call path, so that they neither wake the runtime's monitor nor
+// keep it polling (on one processor it takes the processor back from a
+// call that outlasts its tick, and a loopback connect runs the handshake
+// inside the call). Behind Gunicorn that took about 20-25 µs of the
+// front's CPU off a request in most rounds, and its context switches from
+// 1.0-1.7 per request to 0.2-0.3 (bench/README.md).
+//
+// A connection the app keeps is net's: its waits for the app's answers
+// then go by Go's poller directly, where rawsock's go through the
+// goroutine that takes its events, which cost a kept request 3-7 µs of
+// user time more. So is an address rawsock leaves to net (a host name,
+// an IPv6 zone), and every connection on more processors.
 //
 // net's dial: a UNIX socket's address was made when the instance was
 // added. A TCP address goes by DialContext, whose resolver parses the
@@ -89,7 +94,7 @@ func neverRan() bool { return true }
 func (be *backend) dial() (*pconn, error) {
 	var c net.Conn
 	var err error
-	if rawsock.Preferred() {
+	if be.oneShot.Load() && rawsock.Preferred() {
 		var rc *rawsock.Conn
 		if rc, err = rawsock.Dial(be.network, be.address, dialTimeout); err == nil {
 			c = rc

@@ -736,8 +736,14 @@ func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
 	reusable = reusable && !x.skipBody && x.writeErr == nil && pc.br.Buffered() == 0
 	if x.stopAbort() && reusable {
 		x.cur.Store(nil)
+		if be.oneShot.Load() {
+			be.oneShot.Store(false)
+		}
 		be.put(pc)
 	} else {
+		if pc.uses == 0 && x.h.close && !be.oneShot.Load() {
+			be.oneShot.Store(true)
+		}
 		pc.recycle()
 	}
 	be.done(true)
