@@ -18,14 +18,22 @@ var errAddrNotSupported = errors.New("rawsock: address not supported")
 // unix): the caller then dials with net.
 func ErrNotSupported(err error) bool { return errors.Is(err, errAddrNotSupported) }
 
-// Dial connects to address on network (tcp, tcp4, tcp6: an IP literal
-// and a port; unix: a socket path), within timeout. Any other address is
+// Addr is an address Dial takes, made once by ResolveAddr: the socket
+// address for connect, with its family and the net.Addr a connection
+// reports as its peer.
+type Addr struct {
+	network string // "tcp" or "unix"
+	family  int
+	sa      unsafe.Pointer // a *syscall.RawSockaddr{Inet4,Inet6,Unix}
+	salen   uintptr
+	raddr   net.Addr
+}
+
+// ResolveAddr makes the Addr of address on network (tcp, tcp4, tcp6: an
+// IP literal and a port; unix: a socket path). Any other address is
 // refused with an error ErrNotSupported recognises, for net to dial.
-func Dial(network, address string, timeout time.Duration) (*Conn, error) {
-	var sa unsafe.Pointer
-	var salen uintptr
-	var family int
-	var raddr net.Addr
+func ResolveAddr(network, address string) (*Addr, error) {
+	a := &Addr{network: network}
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 		ap, err := netip.ParseAddrPort(address)
@@ -37,16 +45,16 @@ func Dial(network, address string, timeout time.Duration) (*Conn, error) {
 		case ip.Is4() && network != "tcp6":
 			s := &syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: ip.As4()}
 			putPort(&s.Port, ap.Port())
-			sa, salen, family = unsafe.Pointer(s), syscall.SizeofSockaddrInet4, syscall.AF_INET
+			a.sa, a.salen, a.family = unsafe.Pointer(s), syscall.SizeofSockaddrInet4, syscall.AF_INET
 		case ip.Is6() && !ip.Is4In6() && network != "tcp4":
 			s := &syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: ip.As16()}
 			putPort(&s.Port, ap.Port())
-			sa, salen, family = unsafe.Pointer(s), syscall.SizeofSockaddrInet6, syscall.AF_INET6
+			a.sa, a.salen, a.family = unsafe.Pointer(s), syscall.SizeofSockaddrInet6, syscall.AF_INET6
 		default:
 			return nil, errAddrNotSupported
 		}
-		raddr = net.TCPAddrFromAddrPort(ap)
-		network = "tcp"
+		a.raddr = net.TCPAddrFromAddrPort(ap)
+		a.network = "tcp"
 	case "unix":
 		s := &syscall.RawSockaddrUnix{Family: syscall.AF_UNIX}
 		if len(address) == 0 || len(address) >= len(s.Path) {
@@ -55,15 +63,31 @@ func Dial(network, address string, timeout time.Duration) (*Conn, error) {
 		for i := 0; i < len(address); i++ {
 			s.Path[i] = int8(address[i])
 		}
-		sa, salen, family = unsafe.Pointer(s), uintptr(2+len(address)+1), syscall.AF_UNIX
+		a.sa, a.salen, a.family = unsafe.Pointer(s), uintptr(2+len(address)+1), syscall.AF_UNIX
 		if address[0] == '@' {
 			s.Path[0] = 0 // abstract
-			salen--
+			a.salen--
 		}
-		raddr = &net.UnixAddr{Name: address, Net: "unix"}
+		a.raddr = &net.UnixAddr{Name: address, Net: "unix"}
 	default:
 		return nil, errAddrNotSupported
 	}
+	return a, nil
+}
+
+// Dial connects to address on network, as ResolveAddr takes them, within
+// timeout.
+func Dial(network, address string, timeout time.Duration) (*Conn, error) {
+	a, err := ResolveAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return a.Dial(timeout)
+}
+
+// Dial connects to a within timeout.
+func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
+	network, raddr, family := a.network, a.raddr, a.family
 	fail := func(op string, e error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: os.NewSyscallError(op, e)}
 	}
@@ -79,7 +103,7 @@ func Dial(network, address string, timeout time.Duration) (*Conn, error) {
 		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4, 0)
 	}
 	for {
-		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(sa), salen)
+		_, _, e = syscall.RawSyscall(syscall.SYS_CONNECT, uintptr(fd), uintptr(a.sa), a.salen)
 		if e != syscall.EINTR {
 			break // after EINTR, the connect goes on: EALREADY
 		}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gsup/internal/rawsock"
 )
 
 // downFor is how long an instance whose connection was refused is passed
@@ -79,6 +81,9 @@ type backend struct {
 	host    string // Host header for requests that came without one
 	// unix is address made once for dial, when it is a socket path.
 	unix *net.UnixAddr
+	// raw is address made once for a dial of rawsock's; nil for one
+	// rawsock leaves to net.
+	raw *rawsock.Addr
 
 	inflight  atomic.Int64
 	served    atomic.Int64
@@ -107,6 +112,7 @@ func newBackend(id uint64, addr string) *backend {
 		be.network, be.address, be.host = "unix", path, "localhost"
 		be.unix = &net.UnixAddr{Name: path, Net: "unix"}
 	}
+	be.raw, _ = rawsock.ResolveAddr(be.network, be.address)
 	return be
 }
 

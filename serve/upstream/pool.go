@@ -55,6 +55,9 @@ var dialer = net.Dialer{KeepAlive: -1}
 // write deadline on the socket, is all the connect is bounded by.
 type dialContext struct{ deadline time.Time }
 
+// newDialContext is the context of a dial that begins now.
+func newDialContext() *dialContext { return &dialContext{deadline: time.Now().Add(dialTimeout)} }
+
 // never is the Done channel of every dialContext.
 var never = make(chan struct{})
 
@@ -74,9 +77,10 @@ func neverRan() bool { return true }
 // system-call path, so that they neither wake the runtime's monitor nor
 // keep it polling (on one processor it takes the processor back from a
 // call that outlasts its tick, and a loopback connect runs the handshake
-// inside the call). Behind Gunicorn that took about 20-25 µs of the
-// front's CPU off a request in most rounds, and its context switches from
-// 1.0-1.7 per request to 0.2-0.3 (bench/README.md).
+// inside the call; be.raw is the address made for it once). Behind
+// Gunicorn that took about 20-25 µs of the front's CPU off a request in
+// most rounds, and its context switches from 1.0-1.7 per request to
+// 0.2-0.3 (bench/README.md).
 //
 // A connection the app keeps is net's: its waits for the app's answers
 // then go by Go's poller directly, where rawsock's go through the
@@ -94,25 +98,19 @@ func neverRan() bool { return true }
 func (be *backend) dial() (*pconn, error) {
 	var c net.Conn
 	var err error
-	if be.oneShot.Load() && rawsock.Preferred() {
+	switch {
+	case be.raw != nil && be.oneShot.Load() && rawsock.Preferred():
 		var rc *rawsock.Conn
-		if rc, err = rawsock.Dial(be.network, be.address, dialTimeout); err == nil {
+		if rc, err = be.raw.Dial(dialTimeout); err == nil {
 			c = rc
-		} else if !rawsock.ErrNotSupported(err) {
-			return nil, err
 		}
+	case be.unix != nil:
+		c, err = dialer.DialUnix(newDialContext(), "unix", nil, be.unix)
+	default:
+		c, err = dialer.DialContext(newDialContext(), be.network, be.address)
 	}
-	if c == nil {
-		ctx := &dialContext{deadline: time.Now().Add(dialTimeout)}
-		switch {
-		case be.unix != nil:
-			c, err = dialer.DialUnix(ctx, "unix", nil, be.unix)
-		default:
-			c, err = dialer.DialContext(ctx, be.network, be.address)
-		}
-		if err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	pc := &pconn{be: be, c: c}
 	if sc, ok := c.(syscall.Conn); ok {
