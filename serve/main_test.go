@@ -1,21 +1,9 @@
 package serve
 
 import (
-	"flag"
-	"os"
 	"testing"
 
-	"gsup/internal/rawsock"
+	"gsup/internal/rawsock/rawsocktest"
 )
 
-// TestMain runs the tests on rawsock's sockets whatever the processors
-// (the front uses them on one); the programs the tests run (gsup itself,
-// in testscripts and arbiter's tests) and the benchmarks use the sockets
-// gsup would choose.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if flag.Lookup("test.bench").Value.String() == "" {
-		rawsock.Force(true)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { rawsocktest.Main(m) }
