@@ -55,7 +55,7 @@ type half struct {
 
 	dmu     sync.Mutex
 	when    time.Time // the deadline; zero: none
-	timer   *time.Timer
+	timer   *deadlineTimer
 	fires   time.Time // when timer fires; zero: it is not armed
 	expired atomic.Bool
 	// pending is the deadline (monoOf) while no timer is armed for it:
@@ -122,13 +122,41 @@ func (h *half) setDeadline(t time.Time) {
 // armLocked arms the timer for h.when, d from now (h.dmu held).
 func (h *half) armLocked(d time.Duration) {
 	if h.timer == nil {
-		h.timer = time.AfterFunc(d, h.expire)
+		h.timer = newDeadlineTimer(h)
+	}
+	if dt := h.timer; dt.t == nil {
+		dt.t = time.AfterFunc(d, dt.fire)
 	} else {
-		h.timer.Reset(d)
+		dt.t.Reset(d)
 	}
 	h.fires = h.when
 	h.pending.Store(0)
 }
+
+// deadlineTimer is a direction's timer. A connection that closes while
+// its timer is armed gives the timer to the next connection that needs
+// one: behind an app that closes every connection (Gunicorn's sync
+// workers), each request's connection waits for its answer with a
+// deadline, and would otherwise make a timer and its function every time.
+type deadlineTimer struct {
+	t *time.Timer
+	h *half // whose deadline; set before each first arming for h
+}
+
+var idleTimers sync.Pool // *deadlineTimer, stopped before it fired
+
+func newDeadlineTimer(h *half) *deadlineTimer {
+	if dt, _ := idleTimers.Get().(*deadlineTimer); dt != nil {
+		dt.h = h
+		return dt
+	}
+	return &deadlineTimer{h: h} // armLocked makes its time.Timer
+}
+
+// fire runs when the timer fires. A timer in idleTimers was stopped
+// before it fired, so it never fires for an earlier direction: h is set
+// before the timer is armed again, and read here only after it fired.
+func (dt *deadlineTimer) fire() { dt.h.expire() }
 
 // armPending arms the timer for a pending deadline, before a wait; one
 // passed already expires the direction.
@@ -177,11 +205,16 @@ func (h *half) expire() {
 	h.wake()
 }
 
+// stop stops the direction's timer, at Close: one that had not fired
+// goes to the next connection's direction that needs one.
 func (h *half) stop() {
 	h.dmu.Lock()
-	if h.timer != nil {
-		h.timer.Stop()
+	if dt := h.timer; dt != nil {
+		h.timer = nil
 		h.fires = time.Time{}
+		if dt.t.Stop() {
+			idleTimers.Put(dt)
+		}
 	}
 	h.dmu.Unlock()
 }

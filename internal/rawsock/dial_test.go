@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -137,5 +139,45 @@ func TestWriteBuffers(t *testing.T) {
 	srv.Close()
 	if !bytes.Equal(<-got, want) {
 		t.Fatal("the reader got other bytes")
+	}
+}
+
+// A dial whose handshake gets no answer waits for the poller, and fails
+// at its timeout: the listener's queue (backlog 0) is full with one
+// connection, and the system drops the next ones' SYNs.
+func TestDialTimesOut(t *testing.T) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	first, err := Dial("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatalf("the connection that fills the queue: %v", err)
+	}
+	defer first.Close()
+	start := time.Now()
+	c, err := Dial("tcp", addr, 200*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Fatal("a dial to a listener with a full queue connected")
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a dial to a listener with a full queue: %v; want a timeout", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Errorf("the dial gave up after %v; its timeout was 200ms", waited)
 	}
 }

@@ -607,3 +607,71 @@ func TestNewConnAllocations(t *testing.T) {
 		t.Errorf("a new connection, made and closed: %v allocations; want 3", allocs)
 	}
 }
+
+// A connection closed while a read waited under a deadline leaves its
+// timer to the next connections (an app's connection per request waits
+// for each answer so). Their deadlines hold as a new timer's would: one
+// passes and ends its read, a later one does not end a read early, and
+// the closed connection's deadline ends nothing.
+func TestDeadlineTimersPassOn(t *testing.T) {
+	first, _ := pair(t, "tcp")
+	first.SetReadDeadline(time.Now().Add(80 * time.Millisecond))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := first.Read(make([]byte, 1))
+		errc <- err
+	}()
+	testprog.Eventually(t, "the first read to wait", 5*time.Second, func() (bool, string) { return first.rd.waiting.Load(), "" })
+	first.Close()
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("a read ended by Close: %v, want net.ErrClosed", err)
+	}
+
+	soon, _ := pair(t, "tcp")
+	soon.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	readTimesOut(t, soon, "a deadline on a timer passed on")
+
+	later, cli := pair(t, "tcp")
+	later.SetReadDeadline(time.Now().Add(time.Hour))
+	go func() {
+		_, err := later.Read(make([]byte, 1))
+		errc <- err
+	}()
+	testprog.Eventually(t, "the last read to wait", 5*time.Second, func() (bool, string) { return later.rd.waiting.Load(), "" })
+	time.Sleep(150 * time.Millisecond) // past the closed connection's deadline, which must end nothing
+	cli.Write([]byte("x"))
+	if err := <-errc; err != nil {
+		t.Fatalf("a read under a deadline an hour away: %v, want the byte", err)
+	}
+}
+
+// A connection that waits under a deadline and closes, one after another,
+// makes a timer for the first only. The race detector's sync.Pool drops
+// some of what it is given, so the count holds without it.
+func TestDeadlineTimerAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are counted without the race detector (.ci/run runs the tests so too)")
+	}
+	addr := &net.UnixAddr{Name: "@", Net: "unix"}
+	var err error
+	allocs := testing.AllocsPerRun(200, func() {
+		var fds [2]int
+		if fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0); err != nil {
+			return
+		}
+		defer syscall.Close(fds[1])
+		var c *Conn
+		if c, err = newConn(fds[0], "unix", addr, addr); err != nil {
+			return
+		}
+		c.SetReadDeadline(time.Now().Add(time.Minute))
+		c.rd.armPending() // what a read does before it waits
+		err = c.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs > 3 {
+		t.Errorf("a new connection that armed its read deadline, then closed: %v allocations; want 3 (the connection's own)", allocs)
+	}
+}
