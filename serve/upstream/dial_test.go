@@ -3,6 +3,7 @@ package upstream
 import (
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"gsup/internal/rawsock"
@@ -42,5 +43,46 @@ func TestDialFollowsTheAppsHabit(t *testing.T) {
 				t.Errorf("the next dial gives a %T", pc.c)
 			}
 		})
+	}
+}
+
+// An app that closed its connections, then keeps them (a reload to
+// threaded workers on the same address): the rawsock connection it kept
+// is closed rather than pooled, so that the connections kept for it are
+// net's.
+func TestDialFollowsAChangeOfHabit(t *testing.T) {
+	var keep atomic.Bool
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !keep.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		io.WriteString(w, "ok")
+	})
+	f, b := gsupFront(t, Options{}, startBackend(t, app))
+	for range 3 {
+		if status, _, _ := get(t, f.URL); status != http.StatusOK {
+			t.Fatalf("status %d", status)
+		}
+	}
+	be := (*b.ring.Load())[0]
+	if !be.oneShot.Load() {
+		t.Fatal("an app that closes every connection: oneShot is false")
+	}
+	keep.Store(true)
+	for range 3 {
+		if status, _, _ := get(t, f.URL); status != http.StatusOK {
+			t.Fatalf("status %d", status)
+		}
+	}
+	if be.oneShot.Load() {
+		t.Error("an app that keeps its connections now: oneShot is still true")
+	}
+	pc := be.getIdle()
+	if pc == nil {
+		t.Fatal("no connection kept for an app that keeps them")
+	}
+	defer pc.c.Close()
+	if _, raw := pc.c.(*rawsock.Conn); raw {
+		t.Errorf("the connection kept for the app is rawsock's (%T); want net's", pc.c)
 	}
 }

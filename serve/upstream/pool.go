@@ -33,14 +33,17 @@ var dialTimeout = 5 * time.Second
 
 // pconn is one connection to an app instance.
 type pconn struct {
-	be       *backend
-	c        net.Conn
-	rio      rawio.Conn // c's descriptor, when raw
-	raw      bool
-	*connBuf       // br reads pc; head is the request head scratch
-	uses     int   // exchanges completed on it
-	idleAt   int64 // monoNow() when it was put back
-	wdl      bool  // a write deadline is set
+	be  *backend
+	c   net.Conn
+	rio rawio.Conn // c's descriptor, when raw
+	raw bool
+	// dialedRaw: rawsock dialled c, for an app that closed its
+	// connections; it is not kept for another exchange.
+	dialedRaw bool
+	*connBuf        // br reads pc; head is the request head scratch
+	uses      int   // exchanges completed on it
+	idleAt    int64 // monoNow() when it was put back
+	wdl       bool  // a write deadline is set
 }
 
 // dialer dials apps; each dial's context (dialContext) bounds it.
@@ -85,8 +88,11 @@ func neverRan() bool { return true }
 // A connection the app keeps is net's: its waits for the app's answers
 // then go by Go's poller directly, where rawsock's go through the
 // goroutine that takes its events, which cost a kept request 3-7 µs of
-// user time more. So is an address rawsock leaves to net (a host name,
-// an IPv6 zone), and every connection on more processors.
+// user time more. An app that starts keeping connections (a reload to
+// threaded workers on the same address) has the rawsock connection it
+// kept closed, not pooled (dialedRaw), and its next ones dialled by net.
+// So is an address rawsock leaves to net (a host name, an IPv6 zone), and
+// every connection on more processors.
 //
 // net's dial: a UNIX socket's address was made when the instance was
 // added. A TCP address goes by DialContext, whose resolver parses the
@@ -98,12 +104,14 @@ func neverRan() bool { return true }
 func (be *backend) dial() (*pconn, error) {
 	var c net.Conn
 	var err error
+	dialedRaw := false
 	switch {
 	case be.raw != nil && be.oneShot.Load() && rawsock.Preferred():
 		var rc *rawsock.Conn
 		if rc, err = be.raw.Dial(dialTimeout); err == nil {
 			c = rc
 		}
+		dialedRaw = true
 	case be.unix != nil:
 		c, err = dialer.DialUnix(newDialContext(), "unix", nil, be.unix)
 	default:
@@ -112,7 +120,7 @@ func (be *backend) dial() (*pconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := &pconn{be: be, c: c}
+	pc := &pconn{be: be, c: c, dialedRaw: dialedRaw}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			pc.rio.Init(rc)

@@ -739,7 +739,14 @@ func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
 		if be.oneShot.Load() {
 			be.oneShot.Store(false)
 		}
-		be.put(pc)
+		if pc.dialedRaw {
+			// The app keeps connections now: its next ones go by net's
+			// dial, whose waits for an answer cost less on a kept
+			// connection than rawsock's.
+			pc.recycle()
+		} else {
+			be.put(pc)
+		}
 	} else {
 		if pc.uses == 0 && x.h.close && !be.oneShot.Load() {
 			be.oneShot.Store(true)
