@@ -76,6 +76,7 @@ type conn struct {
 	tls        *tls.ConnectionState
 	resp       response
 	hijacked   bool
+	panicked   bool // a handler panicked: nothing of c's is passed on
 
 	watch watcher
 
@@ -117,6 +118,9 @@ func (c *conn) serve() {
 		if c.hijacked {
 			c.srv.forget(c)
 			return
+		}
+		if !c.panicked {
+			c.dropHeaders()
 		}
 		if c.linger {
 			httpcheck.Linger(c.nc)
@@ -211,12 +215,63 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
+// headers is what a connection keeps from request to request for the
+// request's and the answer's fields: the maps, the values, the answer's
+// sort scratch. A connection that ends, or waits long (parked), gives them
+// to the next one that needs them: a new connection per request would
+// make six allocations for them otherwise.
+type headers struct {
+	hdr   http.Header
+	hvals []string
+	resp  http.Header
+	keys  []field
+	vals  []string
+}
+
+var headersPool sync.Pool // *headers, cleared
+
+// maxPooledFields: maps and values grown for heads with more fields than
+// this are not passed on (a map keeps its room when cleared).
+const maxPooledFields = 32
+
+// takeHeaders gives c the maps and values of a connection before it, if
+// the pool has some (parseFields and reset make them otherwise).
+func (c *conn) takeHeaders() {
+	hs, _ := headersPool.Get().(*headers)
+	if hs == nil {
+		return
+	}
+	c.hdr, c.hvals = hs.hdr, hs.hvals
+	c.resp.header, c.resp.keys, c.resp.vals = hs.resp, hs.keys, hs.vals
+	*hs = headers{}
+	headersPool.Put(hs) // the holder, for the next dropHeaders
+}
+
 // dropHeaders lets go of the header maps and values kept from request to
-// request, for a connection about to wait long (parked): it then holds
-// as little as it can.
+// request, for a connection about to wait long (parked) or that ended: it
+// then holds as little as it can, and the next connection to need them
+// takes them. Only the connection's goroutine calls it, when no handler
+// of its runs (one that panicked or took the connection over may have left
+// something running that reads them: such a connection keeps its own).
 func (c *conn) dropHeaders() {
+	hdr, hvals := c.hdr, c.hvals
+	resp, keys, vals := c.resp.header, c.resp.keys, c.resp.vals
 	c.hdr, c.hvals = nil, nil
 	c.resp.header, c.resp.keys, c.resp.vals = nil, nil, nil
+	if hdr == nil || resp == nil || cap(hvals) > maxPooledFields || cap(vals) > maxPooledFields || cap(keys) > maxPooledFields {
+		return
+	}
+	clear(hdr)
+	clear(hvals[:cap(hvals)])
+	clear(resp)
+	clear(keys[:cap(keys)])
+	clear(vals[:cap(vals)])
+	hs, _ := headersPool.Get().(*headers)
+	if hs == nil {
+		hs = new(headers)
+	}
+	*hs = headers{hdr: hdr, hvals: hvals[:0], resp: resp, keys: keys[:0], vals: vals[:0]}
+	headersPool.Put(hs)
 }
 
 // release gives the read buffer back (to the pool when it came from
@@ -526,6 +581,7 @@ func (c *conn) serveHandler(w *response, req *http.Request) (ok bool) {
 			if !c.hijacked {
 				w.flushOnAbort()
 			}
+			c.panicked = true
 			ok = false
 		}
 	}()

@@ -848,3 +848,67 @@ func TestAddrStringIsNets(t *testing.T) {
 		t.Errorf("addrString of an IPv4 address: %v allocations, want 1", n)
 	}
 }
+
+// A connection's header maps pass to the next connections when it ends
+// or parks, and carry nothing over: a request sees only its own fields,
+// and an answer has only the fields its handler set. A connection whose
+// handler panicked passes nothing on.
+func TestHeadersPassedOnCarryNothing(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			w.Header().Set("X-From-Panic", "1")
+			panic(http.ErrAbortHandler)
+		}
+		var names []string
+		for k := range r.Header {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		if v := r.Header.Get("X-Set"); v != "" {
+			w.Header().Set(v, "1")
+		}
+		fmt.Fprint(w, strings.Join(names, ","))
+	}), parkAfter: 50 * time.Millisecond, IdleTimeout: time.Minute}
+	addr := serveRaw(t, s)
+	ask := func(c net.Conn, br *bufio.Reader, path, fields string) (*http.Response, string) {
+		t.Helper()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, fields)
+		return readResponse(t, br, "GET")
+	}
+	for round := range 20 {
+		// A connection whose handler panics after setting a field.
+		c, br := dial(t, addr)
+		fmt.Fprintf(c, "GET /panic HTTP/1.1\r\nHost: x\r\nX-Other: b\r\n\r\n")
+		io.Copy(io.Discard, br)
+		c.Close()
+		// One connection with many fields, which sets an answer's field
+		// of its own; the server closes it after the answer, with the
+		// maps as the request left them.
+		c, br = dial(t, addr)
+		if _, got := ask(c, br, "/", "X-Secret: a\r\nX-Set: X-Answer-A\r\nCookie: k=v\r\nConnection: close\r\n"); got != "Connection,Cookie,X-Secret,X-Set" {
+			t.Fatalf("round %d: the first connection's fields: %q", round, got)
+		}
+		io.Copy(io.Discard, br) // until the server has closed it
+		c.Close()
+		// A new connection, and one that parks between its requests.
+		for _, park := range []bool{false, true} {
+			c, br = dial(t, addr)
+			if park {
+				ask(c, br, "/", "")
+				waitParked(t, s, 1)
+			}
+			resp, got := ask(c, br, "/", "X-Mine: c\r\n")
+			if got != "X-Mine" {
+				t.Errorf("round %d (parked %v): the request's fields %q, want only its own", round, park, got)
+			}
+			for k := range resp.Header {
+				switch k {
+				case "Date", "Content-Length", "Content-Type":
+				default:
+					t.Errorf("round %d (parked %v): the answer has %s, which its handler did not set", round, park, k)
+				}
+			}
+			c.Close()
+		}
+	}
+}

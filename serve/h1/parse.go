@@ -167,6 +167,9 @@ func hasToken(vv []string, token string) bool {
 func (c *conn) parseFields(s string) (http.Header, error) {
 	n := strings.Count(s, "\r\n") - 1
 	if c.hdr == nil {
+		c.takeHeaders()
+	}
+	if c.hdr == nil {
 		c.hdr = make(http.Header, max(n, 8))
 	}
 	h := c.hdr
