@@ -91,8 +91,8 @@ func neverRan() bool { return true }
 // user time more. An app that starts keeping connections (a reload to
 // threaded workers on the same address) has the rawsock connection it
 // kept closed, not pooled (dialedRaw), and its next ones dialled by net.
-// So is an address rawsock leaves to net (a host name, an IPv6 zone), and
-// every connection on more processors.
+// An address rawsock leaves to net (a host name, an IPv6 zone), and every
+// connection on more processors, are net's too.
 //
 // net's dial: a UNIX socket's address was made when the instance was
 // added. A TCP address goes by DialContext, whose resolver parses the
