@@ -912,3 +912,63 @@ func TestHeadersPassedOnCarryNothing(t *testing.T) {
 		}
 	}
 }
+
+// Many connections at once, ending and starting while others run, each
+// see only their own fields: a map passed on is never one another
+// connection still uses (the race detector watches the maps).
+func TestHeadersPassedOnUnderConcurrency(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("X-Id"))
+		fmt.Fprintf(w, "%d %s", len(r.Header), r.Header.Get("X-Id"))
+	})}
+	addr := serveRaw(t, s)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				id := fmt.Sprintf("%d-%d", g, i)
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				br := bufio.NewReader(c)
+				closing := ""
+				if i%2 == 0 {
+					closing = "Connection: close\r\n"
+				}
+				for range 2 {
+					fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Id: %s\r\n%s\r\n", id, closing)
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						errs <- fmt.Errorf("connection %s: %v", id, err)
+						c.Close()
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					want := "1 " + id
+					if closing != "" {
+						want = "2 " + id
+					}
+					if string(b) != want || resp.Header.Get("X-Echo") != id {
+						errs <- fmt.Errorf("connection %s: answer %q with X-Echo %q, want %q with %s", id, b, resp.Header.Get("X-Echo"), want, id)
+						c.Close()
+						return
+					}
+					if closing != "" {
+						break
+					}
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
