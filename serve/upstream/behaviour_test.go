@@ -286,6 +286,43 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// The answer's timeout on a kept app connection: the read deadline is
+// moved only when the one in force ends more than a sixteenth of the
+// timeout before the new one, so exchanges spread over more than the
+// timeout all get their answers, and a hung one is answered 504 after
+// the timeout, at most a sixteenth of it early.
+func TestTimeoutOnAKeptConnection(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	var calls atomic.Int32
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			<-r.Context().Done()
+			return
+		}
+		calls.Add(1)
+		io.WriteString(w, "ok")
+	}))
+	f, _ := gsupFront(t, Options{Timeout: timeout}, addr)
+	for i := range 10 {
+		if status, _, _ := get(t, f.URL); status != 200 {
+			t.Fatalf("exchange %d, %v after the first: status %d", i, time.Duration(i)*timeout/6, status)
+		}
+		time.Sleep(timeout / 6) // the exchanges span 1.5 times the timeout
+	}
+	start := time.Now()
+	status, _, _ := get(t, f.URL+"/hang")
+	took := time.Since(start)
+	if status != 504 {
+		t.Fatalf("a hung exchange: status %d", status)
+	}
+	if took < timeout-timeout/16 || took > timeout+3*time.Second {
+		t.Errorf("a hung exchange was answered after %v; the timeout is %v", took, timeout)
+	}
+	if calls.Load() != 10 {
+		t.Errorf("the app answered %d exchanges, want 10", calls.Load())
+	}
+}
+
 // TestBadUpstream checks the 502 cases: the app dies, or answers with
 // something that is not a valid HTTP/1.1 response head.
 func TestBadUpstream(t *testing.T) {

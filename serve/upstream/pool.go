@@ -40,10 +40,29 @@ type pconn struct {
 	// dialedRaw: rawsock dialled c, for an app that closed its
 	// connections; it is not kept for another exchange.
 	dialedRaw bool
-	*connBuf        // br reads pc; head is the request head scratch
-	uses      int   // exchanges completed on it
-	idleAt    int64 // monoNow() when it was put back
-	wdl       bool  // a write deadline is set
+	*connBuf            // br reads pc; head is the request head scratch
+	uses      int       // exchanges completed on it
+	idleAt    int64     // monoNow() when it was put back
+	wdl       bool      // a write deadline is set
+	rdl       time.Time // the read deadline in force; zero: none
+}
+
+// readDeadline sets c's read deadline to t, the end of a wait of d from
+// now, unless the deadline in force ends at most d/16 before t: then it
+// stays, as conns leaves a client's write deadline, and the wait may end
+// that much early. An exchange on a kept connection would otherwise move
+// a timer of the runtime's, by the few milliseconds since the last one.
+func (pc *pconn) readDeadline(t time.Time, d time.Duration) {
+	if !pc.rdl.IsZero() && !t.Before(pc.rdl) && t.Sub(pc.rdl) <= d/16 {
+		return
+	}
+	pc.setReadDeadline(t)
+}
+
+// setReadDeadline sets c's read deadline to t exactly.
+func (pc *pconn) setReadDeadline(t time.Time) {
+	pc.rdl = t
+	pc.c.SetReadDeadline(t)
 }
 
 // dialer dials apps; each dial's context (dialContext) bounds it.

@@ -533,7 +533,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 	if x.hang = x.p.b.hangLimit(x.p.timeout); x.hang > 0 {
 		x.deadline = now.Add(x.hang)
 	}
-	pc.c.SetReadDeadline(x.deadline)
+	pc.readDeadline(x.deadline, x.deadline.Sub(now))
 	if len(x.body) > bigWrite {
 		pc.c.SetWriteDeadline(x.deadline)
 		pc.wdl = true
@@ -585,7 +585,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 		if x.expect {
 			x.expectPending = true
 			if t := now.Add(expectTimeout); t.Before(x.deadline) {
-				pc.c.SetReadDeadline(t)
+				pc.setReadDeadline(t)
 			}
 		} else {
 			x.startBody(pc)
@@ -603,7 +603,7 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 			if x.expectPending && !got && isTimeout(err) && time.Now().Before(x.deadline) {
 				// The app did not answer Expect: send the body anyway.
 				x.expectPending = false
-				pc.c.SetReadDeadline(x.deadline)
+				pc.setReadDeadline(x.deadline)
 				x.startBody(pc)
 				continue
 			}
@@ -643,7 +643,7 @@ func (x *exchange) readResponse(be *backend, pc *pconn, reused bool) outcome {
 		case h.status == http.StatusContinue:
 			if x.expectPending {
 				x.expectPending = false
-				pc.c.SetReadDeadline(x.deadline)
+				pc.setReadDeadline(x.deadline)
 				x.w.WriteHeader(http.StatusContinue)
 				x.startBody(pc)
 			}
@@ -769,7 +769,7 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 		if h.clen > 0 {
 			bp = getBuf(int(h.clen))
 			if h.clen > int64(pc.br.Buffered()) {
-				pc.c.SetReadDeadline(time.Now().Add(x.p.timeout))
+				pc.readDeadline(time.Now().Add(x.p.timeout), x.p.timeout)
 			}
 			if _, err := io.ReadFull(pc.br, *bp); err != nil {
 				putBuf(bp)
@@ -790,7 +790,7 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 	}
 
 	// Streaming: flushed whenever the app has nothing more ready.
-	pc.c.SetReadDeadline(time.Time{})
+	pc.setReadDeadline(time.Time{})
 	var src io.Reader
 	var ready func() bool
 	switch {

@@ -31,6 +31,7 @@ func (x *exchange) switchProtocols(be *backend, pc *pconn) {
 	defer conn.Close()
 	defer be.done(true)
 	pc.c.SetDeadline(time.Time{})
+	pc.rdl = time.Time{}
 	conn.SetDeadline(time.Time{})
 
 	dst := x.w.Header()
