@@ -586,6 +586,15 @@ func TestEndOfFileAfterShortRead(t *testing.T) {
 // A new connection allocates itself and its two directions' tokens, and
 // binds no function for rawio's reads and writes (it is a rawio.TryConn).
 func TestNewConnAllocations(t *testing.T) {
+	if allocs := newConnAllocs(t, nil); allocs > 3 {
+		t.Errorf("a new connection, made and closed: %v allocations; want 3", allocs)
+	}
+}
+
+// newConnAllocs counts the allocations of a Conn made on one end of a
+// socket pair, given to use (if not nil), and closed.
+func newConnAllocs(t *testing.T, use func(*Conn)) float64 {
+	t.Helper()
 	addr := &net.UnixAddr{Name: "@", Net: "unix"}
 	var err error
 	allocs := testing.AllocsPerRun(200, func() {
@@ -593,19 +602,20 @@ func TestNewConnAllocations(t *testing.T) {
 		if fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0); err != nil {
 			return
 		}
-		syscall.Close(fds[1])
+		defer syscall.Close(fds[1])
 		var c *Conn
 		if c, err = newConn(fds[0], "unix", addr, addr); err != nil {
 			return
+		}
+		if use != nil {
+			use(c)
 		}
 		err = c.Close()
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if allocs > 3 {
-		t.Errorf("a new connection, made and closed: %v allocations; want 3", allocs)
-	}
+	return allocs
 }
 
 // A connection closed while a read waited under a deadline leaves its
@@ -652,25 +662,10 @@ func TestDeadlineTimerAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocations are counted without the race detector (.ci/run runs the tests so too)")
 	}
-	addr := &net.UnixAddr{Name: "@", Net: "unix"}
-	var err error
-	allocs := testing.AllocsPerRun(200, func() {
-		var fds [2]int
-		if fds, err = syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0); err != nil {
-			return
-		}
-		defer syscall.Close(fds[1])
-		var c *Conn
-		if c, err = newConn(fds[0], "unix", addr, addr); err != nil {
-			return
-		}
+	allocs := newConnAllocs(t, func(c *Conn) {
 		c.SetReadDeadline(time.Now().Add(time.Minute))
 		c.rd.armPending() // what a read does before it waits
-		err = c.Close()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if allocs > 3 {
 		t.Errorf("a new connection that armed its read deadline, then closed: %v allocations; want 3 (the connection's own)", allocs)
 	}
