@@ -76,7 +76,8 @@ type conn struct {
 	tls        *tls.ConnectionState
 	resp       response
 	hijacked   bool
-	panicked   bool // a handler panicked: nothing of c's is passed on
+	panicked   bool     // a handler panicked: nothing of c's is passed on
+	hdrHolder  *headers // the holder of the maps takeHeaders gave c
 
 	watch watcher
 
@@ -235,7 +236,8 @@ var headersPool sync.Pool // *headers, cleared
 const maxPooledFields = 32
 
 // takeHeaders gives c the maps and values of a connection before it, if
-// the pool has some (parseFields and reset make them otherwise).
+// the pool has some (parseFields and reset make them otherwise); c keeps
+// their holder for dropHeaders.
 func (c *conn) takeHeaders() {
 	hs, _ := headersPool.Get().(*headers)
 	if hs == nil {
@@ -244,7 +246,7 @@ func (c *conn) takeHeaders() {
 	c.hdr, c.hvals = hs.hdr, hs.hvals
 	c.resp.header, c.resp.keys, c.resp.vals = hs.resp, hs.keys, hs.vals
 	*hs = headers{}
-	headersPool.Put(hs) // the holder, for the next dropHeaders
+	c.hdrHolder = hs
 }
 
 // dropHeaders lets go of the header maps and values kept from request to
@@ -254,23 +256,23 @@ func (c *conn) takeHeaders() {
 // of its runs (one that panicked or took the connection over may have left
 // something running that reads them: such a connection keeps its own).
 func (c *conn) dropHeaders() {
-	hdr, hvals := c.hdr, c.hvals
-	resp, keys, vals := c.resp.header, c.resp.keys, c.resp.vals
-	c.hdr, c.hvals = nil, nil
-	c.resp.header, c.resp.keys, c.resp.vals = nil, nil, nil
-	if hdr == nil || resp == nil || cap(hvals) > maxPooledFields || cap(vals) > maxPooledFields || cap(keys) > maxPooledFields {
-		return
-	}
-	clear(hdr)
-	clear(hvals[:cap(hvals)])
-	clear(resp)
-	clear(keys[:cap(keys)])
-	clear(vals[:cap(vals)])
-	hs, _ := headersPool.Get().(*headers)
+	hs := c.hdrHolder
 	if hs == nil {
 		hs = new(headers)
 	}
-	*hs = headers{hdr: hdr, hvals: hvals[:0], resp: resp, keys: keys[:0], vals: vals[:0]}
+	*hs = headers{hdr: c.hdr, hvals: c.hvals, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals}
+	c.hdrHolder = nil
+	c.hdr, c.hvals = nil, nil
+	c.resp.header, c.resp.keys, c.resp.vals = nil, nil, nil
+	if hs.hdr == nil || hs.resp == nil || cap(hs.hvals) > maxPooledFields || cap(hs.vals) > maxPooledFields || cap(hs.keys) > maxPooledFields {
+		return
+	}
+	clear(hs.hdr)
+	clear(hs.hvals[:cap(hs.hvals)])
+	clear(hs.resp)
+	clear(hs.keys[:cap(hs.keys)])
+	clear(hs.vals[:cap(hs.vals)])
+	hs.hvals, hs.keys, hs.vals = hs.hvals[:0], hs.keys[:0], hs.vals[:0]
 	headersPool.Put(hs)
 }
 
