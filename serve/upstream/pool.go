@@ -33,18 +33,15 @@ var dialTimeout = 5 * time.Second
 
 // pconn is one connection to an app instance.
 type pconn struct {
-	be  *backend
-	c   net.Conn
-	rio rawio.Conn // c's descriptor, when raw
-	raw bool
-	// dialedRaw: rawsock dialled c, for an app that closed its
-	// connections; it is not kept for another exchange.
-	dialedRaw bool
-	*connBuf            // br reads pc; head is the request head scratch
-	uses      int       // exchanges completed on it
-	idleAt    int64     // monoNow() when it was put back
-	wdl       bool      // a write deadline is set
-	rdl       time.Time // the read deadline in force; zero: none
+	be       *backend
+	c        net.Conn
+	rio      rawio.Conn // c's descriptor, when raw
+	raw      bool
+	*connBuf           // br reads pc; head is the request head scratch
+	uses     int       // exchanges completed on it
+	idleAt   int64     // monoNow() when it was put back
+	wdl      bool      // a write deadline is set
+	rdl      time.Time // the read deadline in force; zero: none
 }
 
 // readDeadline sets c's read deadline to t, the end of a wait of d from
@@ -109,7 +106,7 @@ func neverRan() bool { return true }
 // goroutine that takes its events, which cost a kept request 3-7 µs of
 // user time more. An app that starts keeping connections (a reload to
 // threaded workers on the same address) has the rawsock connection it
-// kept closed, not pooled (dialedRaw), and its next ones dialled by net.
+// kept closed, not pooled (finishUpstream), and its next ones dialled by net.
 // An address rawsock leaves to net (a host name, an IPv6 zone), and every
 // connection on more processors, are net's too.
 //
@@ -123,14 +120,12 @@ func neverRan() bool { return true }
 func (be *backend) dial() (*pconn, error) {
 	var c net.Conn
 	var err error
-	dialedRaw := false
 	switch {
 	case be.raw != nil && be.oneShot.Load() && rawsock.Preferred():
 		var rc *rawsock.Conn
 		if rc, err = be.raw.Dial(dialTimeout); err == nil {
 			c = rc
 		}
-		dialedRaw = true
 	case be.unix != nil:
 		c, err = dialer.DialUnix(newDialContext(), "unix", nil, be.unix)
 	default:
@@ -139,7 +134,7 @@ func (be *backend) dial() (*pconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := &pconn{be: be, c: c, dialedRaw: dialedRaw}
+	pc := &pconn{be: be, c: c}
 	if sc, ok := c.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			pc.rio.Init(rc)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/rawsock"
 	"gsup/serve/forward"
 )
 
@@ -739,7 +740,7 @@ func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
 		if be.oneShot.Load() {
 			be.oneShot.Store(false)
 		}
-		if pc.dialedRaw {
+		if _, raw := pc.c.(*rawsock.Conn); raw {
 			// The app keeps connections now: its next ones go by net's
 			// dial, whose waits for an answer cost less on a kept
 			// connection than rawsock's.
