@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"gsup/internal/fieldbytes"
 )
 
 // Entry is what the front knows about one finished request.
@@ -348,7 +350,10 @@ const hexDigits = "0123456789abcdef"
 
 // appendEscaped appends v with `"` as `\"` (Gunicorn's SafeAtoms) and
 // control bytes as \xHH.
-func appendEscaped[T string | []byte](dst []byte, v T) []byte {
+func appendEscaped(dst []byte, v string) []byte {
+	if !fieldbytes.Escaped(v) {
+		return append(dst, v...)
+	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
@@ -392,7 +397,7 @@ func appendBasicUser(dst []byte, vv []string) []byte {
 	if len(user) == 0 {
 		return append(dst, '-')
 	}
-	return appendEscaped(dst, user)
+	return appendEscaped(dst, string(user))
 }
 
 // decodeBase64 decodes standard, padded base64 as Python's b64decode does

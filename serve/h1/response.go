@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gsup/internal/fieldbytes"
 )
 
 // outMax is how many body bytes are kept before the response head goes
@@ -331,22 +333,40 @@ func (w *response) appendFields(b []byte) []byte {
 			keys = append(keys, field{k, vv})
 		}
 	}
-	slices.SortFunc(keys, func(a, b field) int { return strings.Compare(a.name, b.name) })
+	sortFields(keys)
 	for _, f := range keys {
 		k := f.name
 		for _, v := range f.values {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			if strings.IndexByte(v, '\r') >= 0 || strings.IndexByte(v, '\n') >= 0 { // cheaper than ContainsAny
+			if fieldbytes.Controls(v) && strings.ContainsAny(v, "\r\n") {
 				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
 			}
-			b = append(b, strings.TrimSpace(v)...)
+			if !fieldbytes.Trimmed(v) {
+				v = strings.TrimSpace(v)
+			}
+			b = append(b, v...)
 			b = append(b, "\r\n"...)
 		}
 	}
 	clear(keys) // nothing of this answer kept
 	w.keys = keys[:0]
 	return b
+}
+
+// sortFields sorts fs by name: by insertion while they are few (an
+// answer's most often are), which costs less than slices.SortFunc's
+// calls of a comparison.
+func sortFields(fs []field) {
+	if len(fs) > 12 {
+		slices.SortFunc(fs, func(a, b field) int { return strings.Compare(a.name, b.name) })
+		return
+	}
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].name < fs[j-1].name; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
 }
 
 // field is a header field's name and values, for appendFields to write

@@ -167,6 +167,12 @@ func FuzzResponseHead(f *testing.F) {
 		var h respHead
 		var err error
 		h.raw, _, err = readRaw(bufio.NewReaderSize(bytes.NewReader(data), 16), nil)
+		// A head read whole from the buffer is the same as one read line
+		// by line.
+		whole, _, werr := readRaw(bufio.NewReaderSize(bytes.NewReader(data), 4096), nil)
+		if (err == nil) != (werr == nil) || err == nil && !bytes.Equal(h.raw, whole) {
+			t.Fatalf("%q: by lines %q, %v; whole %q, %v", data, h.raw, err, whole, werr)
+		}
 		if err == nil {
 			err = h.parse()
 		}

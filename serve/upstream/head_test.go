@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"net/http"
 	"net/netip"
 	"reflect"
@@ -114,4 +115,27 @@ func FuzzRequestHead(f *testing.F) {
 			t.Errorf("trusted=%v https=%v client=%d\nrequest:\n%s\ngot  %q\nwant %q", trusted, https, client, raw, got, want)
 		}
 	})
+}
+
+// TestValidValue checks the eight-at-a-time check of a field value
+// against the check of each byte: every byte value, at every place in
+// values of 1 to 17 bytes, among printable bytes and among obs-text.
+func TestValidValue(t *testing.T) {
+	for _, fill := range []byte{'a', 0x80, 0xff, '\t'} {
+		for n := 1; n <= 17; n++ {
+			for at := 0; at < n; at++ {
+				for c := 0; c < 256; c++ {
+					v := bytes.Repeat([]byte{fill}, n)
+					v[at] = byte(c)
+					want := true
+					for _, b := range v {
+						want = want && validValueByte(b)
+					}
+					if got := validValue(v); got != want {
+						t.Fatalf("validValue(%q) = %v, want %v", v, got, want)
+					}
+				}
+			}
+		}
+	}
 }

@@ -3,7 +3,8 @@ package upstream
 import (
 	"net/http"
 	"strconv"
-	"strings"
+
+	"gsup/internal/fieldbytes"
 )
 
 var connUpgrade = []string{"Upgrade"}
@@ -149,9 +150,7 @@ func appendField(b []byte, k, v string) []byte {
 // http.Header.Write does: values from the Forward hook are not checked
 // elsewhere.
 func appendValue(b []byte, v string) []byte {
-	// Two IndexByte (vector code) cost less than ContainsAny, which
-	// builds a byte set on every call.
-	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+	if !fieldbytes.Controls(v) {
 		return append(b, v...)
 	}
 	for i := 0; i < len(v); i++ {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"gsup/internal/fieldbytes"
 )
 
 const (
@@ -57,6 +59,20 @@ type respHead struct {
 // reports whether any byte arrived.
 func readRaw(br *bufio.Reader, raw []byte) (_ []byte, got bool, err error) {
 	raw = raw[:0]
+	// Most often the whole head comes in one read: its end is found in
+	// br's buffer and it is taken in one copy, not line by line.
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil && br.Buffered() == 0 {
+			return raw, false, err
+		}
+	}
+	if buf, _ := br.Peek(br.Buffered()); len(buf) > 0 {
+		if end := headEnd(buf); end > 0 {
+			raw = append(raw, buf[:end]...)
+			_, _ = br.Discard(end)
+			return raw, true, nil
+		}
+	}
 	lineStart := 0
 	for {
 		frag, err := br.ReadSlice('\n')
@@ -143,20 +159,32 @@ func (h *respHead) addOffsets(b []byte, start, n int) error {
 	if line[0] == ' ' || line[0] == '\t' {
 		return malformed("folded field line %q", clip(line))
 	}
+	// The name is checked, and whether it is in canonical form seen, in
+	// one pass.
 	colon := -1
+	upper, canon := true, true
 	for i, c := range line {
-		if c == ':' {
+		k := keyByte[c]
+		if k == keyColon {
 			colon = i
 			break
 		}
-		if !validKeyByte(c) {
+		if k == keyInvalid {
 			return malformed("field name in %q", clip(line))
 		}
+		if upper {
+			canon = canon && k != keyLower
+		} else {
+			canon = canon && k != keyUpper
+		}
+		upper = c == '-'
 	}
 	if colon <= 0 {
 		return malformed("field line %q", clip(line))
 	}
-	canonicalize(line[:colon])
+	if !canon {
+		canonicalize(line[:colon])
+	}
 	vs, ve := colon+1, len(line)
 	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
 		vs++
@@ -164,10 +192,8 @@ func (h *respHead) addOffsets(b []byte, start, n int) error {
 	for ve > vs && (line[ve-1] == ' ' || line[ve-1] == '\t') {
 		ve--
 	}
-	for _, c := range line[vs:ve] {
-		if !validValueByte(c) {
-			return malformed("field value in %q", clip(line))
-		}
+	if !validValue(line[vs:ve]) {
+		return malformed("field value in %q", clip(line))
 	}
 	h.offs = append(h.offs, int32(start), int32(start+colon), int32(start+vs), int32(start+ve))
 	return nil
@@ -316,6 +342,9 @@ func listsToken(v, tok string) bool {
 }
 
 func isEventStream(ct string) bool {
+	if len(ct) < len("text/event-stream") {
+		return false
+	}
 	ct, _, _ = strings.Cut(ct, ";")
 	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
@@ -337,9 +366,22 @@ func parseLength(v string) (int64, bool) {
 // indexLF returns the index of the first '\n' at or after i; the caller
 // knows there is one.
 func indexLF(b []byte, i int) int {
-	for ; b[i] != '\n'; i++ {
+	return i + bytes.IndexByte(b[i:], '\n')
+}
+
+// headEnd returns the length of the head at the start of b, up to and
+// including its empty line, or 0 when b does not hold all of it.
+func headEnd(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		switch {
+		case j < 0:
+			return 0
+		case j == 0 || j == 1 && b[i] == '\r':
+			return i + j + 1
+		}
+		i += j + 1
 	}
-	return i
 }
 
 func trimCR(line []byte) []byte {
@@ -358,30 +400,51 @@ func clip(b []byte) string {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// validKeyByte reports whether c may appear in a field name (RFC 9110
-// token).
-func validKeyByte(c byte) bool {
-	return c < 128 && tokenTable[c]
-}
-
-var tokenTable = func() (t [128]bool) {
+// keyByte tells of each byte what it is in a field line's name: not in
+// one, a letter of either case, another byte of an RFC 9110 token, or the
+// colon that ends it.
+var keyByte = func() (t [256]byte) {
 	for c := '0'; c <= '9'; c++ {
-		t[c] = true
+		t[c] = keyOther
 	}
 	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
+		t[c] = keyLower
+		t[c-'a'+'A'] = keyUpper
 	}
 	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
+		t[c] = keyOther
 	}
+	t[':'] = keyColon
 	return t
 }()
+
+const (
+	keyInvalid = iota
+	keyLower
+	keyUpper
+	keyOther
+	keyColon
+)
 
 // validValueByte reports whether c may appear in a field value: VCHAR, SP,
 // HTAB or obs-text, as net/textproto accepts.
 func validValueByte(c byte) bool {
 	return c >= 0x20 && c != 0x7f || c == '\t'
+}
+
+// validValue reports whether every byte of v may appear in a field value.
+// Only a value with a control byte (a tab may be) is looked at byte by
+// byte.
+func validValue(v []byte) bool {
+	if !fieldbytes.ControlsIn(v) {
+		return true
+	}
+	for _, c := range v {
+		if !validValueByte(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalize rewrites a valid field name in place the way
