@@ -232,7 +232,8 @@ type Plan struct {
 // client ci, trusted as Policy.Trusted(ci) says: what Rewrite does to a
 // header map.
 func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
-	*p = Plan{Scheme: scheme(in, ci, trusted), policy: true, trusted: trusted}
+	proto, hasProto := protoOf(in)
+	*p = Plan{Scheme: schemeOf(in, ci, trusted, proto, hasProto), policy: true, trusted: trusted}
 	client := ci.Host()
 	if chain := joinValues(in.Field(HeaderFor)); trusted && chain != "" {
 		if client != "" {
@@ -244,7 +245,7 @@ func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
 	} else {
 		p.Remove(HeaderFor)
 	}
-	if _, ok := protoOf(in); !trusted || !ok {
+	if !trusted || !hasProto {
 		p.Set(HeaderProto, p.Scheme)
 	}
 	if !trusted || joinValues(in.Field(HeaderHost)) == "" {
@@ -325,9 +326,19 @@ func Scheme(in http.Header, ci ClientInfo, trusted bool) string {
 }
 
 func scheme(in Source, ci ClientInfo, trusted bool) string {
+	var proto string
+	var hasProto bool
 	if trusted {
-		if p, ok := protoOf(in); ok {
-			return p
+		proto, hasProto = protoOf(in)
+	}
+	return schemeOf(in, ci, trusted, proto, hasProto)
+}
+
+// schemeOf is scheme with protoOf's answer for in given.
+func schemeOf(in Source, ci ClientInfo, trusted bool, proto string, hasProto bool) string {
+	if trusted {
+		if hasProto {
+			return proto
 		}
 		if strings.EqualFold(firstValue(in, "X-Forwarded-Ssl"), "on") ||
 			strings.EqualFold(firstValue(in, "X-Forwarded-Protocol"), "ssl") ||

@@ -20,7 +20,7 @@ func bad(reason string) *httpcheck.Error {
 // request line, field names of token bytes followed by a colon, no
 // folding), and sets up its body.
 func (c *conn) parse(head string) (*http.Request, error) {
-	line, rest, _ := strings.Cut(head, "\r\n")
+	line, rest := cutLine(head)
 	sp1 := strings.IndexByte(line, ' ')
 	sp2 := strings.LastIndexByte(line, ' ')
 	if sp1 <= 0 || sp2 <= sp1 {
@@ -34,7 +34,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if major != 1 {
 		return nil, &httpcheck.Error{Status: http.StatusHTTPVersionNotSupported, Reason: "unsupported HTTP version"}
 	}
-	h, err := c.parseFields(rest)
+	h, host, nHost, err := c.parseFields(rest)
 	if err != nil {
 		return nil, err
 	}
@@ -62,20 +62,18 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	} else if authority {
 		r.URL.Scheme = ""
 	}
-	hosts, haveHost := h["Host"]
 	switch {
-	case r.ProtoAtLeast(1, 1) && len(hosts) == 0 && !connect:
+	case r.ProtoAtLeast(1, 1) && nHost == 0 && !connect:
 		return nil, bad("missing required Host header")
-	case len(hosts) > 1:
+	case nHost > 1:
 		return nil, bad("too many Host headers")
-	case len(hosts) == 1 && !httpguts.ValidHostHeader(hosts[0]):
+	case nHost == 1 && !httpguts.ValidHostHeader(host):
 		return nil, bad("malformed Host header")
 	}
 	r.Host = r.URL.Host
-	if r.Host == "" && haveHost {
-		r.Host = hosts[0]
+	if r.Host == "" {
+		r.Host = host
 	}
-	delete(h, "Host")
 	r.Close = shouldClose(r)
 	// The request is made here (r, on the stack, is its template) with
 	// its context, which handle cancels when it returns: one Request per
@@ -160,12 +158,14 @@ func hasToken(vv []string, token string) bool {
 
 // parseFields parses the field lines of a head (each ended by CRLF, then
 // an empty line). Names are canonical (net/http's form); values share
-// the head's string. The map and the values' backing array are the
+// the head's string. Host fields are counted and the first one's value
+// returned, not put in the map (net/http's Request has no Host field
+// either). The map and the values' backing array are the
 // connection's, reused by its next request: handle empties them once the
 // request is answered (nothing keeps a request's header past its
 // handler), and a parked connection lets them go.
-func (c *conn) parseFields(s string) (http.Header, error) {
-	n := strings.Count(s, "\r\n") - 1
+func (c *conn) parseFields(s string) (_ http.Header, host string, nHost int, _ error) {
+	n := strings.Count(s, "\n") - 1 // field lines, or more (one byte is counted faster than two)
 	if c.hdr == nil {
 		c.takeHeaders()
 	}
@@ -174,7 +174,7 @@ func (c *conn) parseFields(s string) (http.Header, error) {
 	}
 	h := c.hdr
 	if n <= 0 {
-		return h, nil
+		return h, "", 0, nil
 	}
 	if cap(c.hvals) < n {
 		c.hvals = make([]string, 0, max(n, 8))
@@ -183,17 +183,24 @@ func (c *conn) parseFields(s string) (http.Header, error) {
 	vals := c.hvals
 	i := 0
 	for {
-		line, rest, _ := strings.Cut(s, "\r\n")
+		line, rest := cutLine(s)
 		if line == "" {
 			break
 		}
 		s = rest
 		colon := strings.IndexByte(line, ':')
 		if colon <= 0 {
-			return nil, bad("malformed header field")
+			return nil, "", 0, bad("malformed header field")
 		}
 		key := canonicalKey(line[:colon])
-		v := strings.Trim(line[colon+1:], " \t")
+		v := trimOWS(line[colon+1:])
+		if key == "Host" {
+			if nHost == 0 {
+				host = v
+			}
+			nHost++
+			continue
+		}
 		if vv, ok := h[key]; ok {
 			h[key] = append(vv, v)
 			continue
@@ -202,7 +209,32 @@ func (c *conn) parseFields(s string) (http.Header, error) {
 		h[key] = vals[i : i+1 : i+1]
 		i++
 	}
-	return h, nil
+	return h, host, nHost, nil
+}
+
+// cutLine returns s's first line without its CRLF, and the rest (the
+// stream has checked that lines end in CRLF).
+func cutLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, ""
+	}
+	line, rest = s[:i], s[i+1:]
+	if line != "" && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, rest
+}
+
+// trimOWS cuts the spaces and tabs around a field value.
+func trimOWS(v string) string {
+	for v != "" && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for v != "" && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
 }
 
 // canonicalKey is http.CanonicalHeaderKey for a token, without allocating
