@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/http/httpguts"
+
 	"gsup/serve/forward"
 	"gsup/serve/httpcheck"
 )
@@ -135,6 +137,31 @@ func TestValidValue(t *testing.T) {
 						t.Fatalf("validValue(%q) = %v, want %v", v, got, want)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestCommonNames checks that the names taken without a look at each
+// byte are canonical tokens, and that other spellings of them are not
+// taken so (they go through the check and canonicalisation).
+func TestCommonNames(t *testing.T) {
+	for _, n := range []string{"Content-Length", "Content-Type", "Date", "Server", "Connection", "Transfer-Encoding",
+		"Cache-Control", "Set-Cookie", "Location", "Vary", "Etag", "Last-Modified", "Expires",
+		"Content-Encoding", "Keep-Alive", "X-Frame-Options", "X-Content-Type-Options",
+		"Content-Language", "Content-Disposition", "Access-Control-Allow-Origin",
+		"Strict-Transport-Security", "Referrer-Policy", "Content-Security-Policy",
+		"Accept-Ranges", "Age", "Pragma", "Link", "Allow", "Upgrade", "Retry-After",
+		"Www-Authenticate", "X-Request-Id", "Trailer"} {
+		if !commonName([]byte(n)) {
+			t.Errorf("%q is not taken as common", n)
+		}
+		if http.CanonicalHeaderKey(n) != n || !httpguts.ValidHeaderFieldName(n) {
+			t.Errorf("%q is not a canonical token", n)
+		}
+		for _, other := range []string{strings.ToLower(n), strings.ToUpper(n), n + " ", " " + n} {
+			if other != n && commonName([]byte(other)) {
+				t.Errorf("%q is taken as common", other)
 			}
 		}
 	}

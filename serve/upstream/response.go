@@ -159,8 +159,13 @@ func (h *respHead) addOffsets(b []byte, start, n int) error {
 	if line[0] == ' ' || line[0] == '\t' {
 		return malformed("folded field line %q", clip(line))
 	}
-	// The name is checked, and whether it is in canonical form seen, in
-	// one pass.
+	// A name that apps send most often is known valid and canonical: one
+	// search for the colon and one comparison.
+	if colon := bytes.IndexByte(line, ':'); colon > 0 && commonName(line[:colon]) {
+		return h.addValue(line, start, colon)
+	}
+	// Any other name is checked, and whether it is in canonical form
+	// seen, in one pass.
 	colon := -1
 	upper, canon := true, true
 	for i, c := range line {
@@ -185,6 +190,28 @@ func (h *respHead) addOffsets(b []byte, start, n int) error {
 	if !canon {
 		canonicalize(line[:colon])
 	}
+	return h.addValue(line, start, colon)
+}
+
+// commonName reports whether name is one of the field names apps send
+// most often, in canonical form.
+func commonName(name []byte) bool {
+	switch string(name) {
+	case "Content-Length", "Content-Type", "Date", "Server", "Connection", "Transfer-Encoding",
+		"Cache-Control", "Set-Cookie", "Location", "Vary", "Etag", "Last-Modified", "Expires",
+		"Content-Encoding", "Keep-Alive", "X-Frame-Options", "X-Content-Type-Options",
+		"Content-Language", "Content-Disposition", "Access-Control-Allow-Origin",
+		"Strict-Transport-Security", "Referrer-Policy", "Content-Security-Policy",
+		"Accept-Ranges", "Age", "Pragma", "Link", "Allow", "Upgrade", "Retry-After",
+		"Www-Authenticate", "X-Request-Id", "Trailer":
+		return true
+	}
+	return false
+}
+
+// addValue checks the value of the field line line (b[start:start+len(line)])
+// whose name ends at colon, and records the field.
+func (h *respHead) addValue(line []byte, start, colon int) error {
 	vs, ve := colon+1, len(line)
 	for vs < ve && (line[vs] == ' ' || line[vs] == '\t') {
 		vs++
