@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -970,5 +971,19 @@ func TestHeadersPassedOnUnderConcurrency(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestParseLength checks the Content-Length a handler set against
+// strconv.ParseInt's reading of it (base 10, not negative).
+func TestParseLength(t *testing.T) {
+	for _, v := range []string{"", "0", "6", "007", "123456789012345678", "1234567890123456789",
+		"9223372036854775807", "9223372036854775808", "+5", "-1", "-0", " 5", "5 ", "5a", "0x10", "1_000", "１"} {
+		n, err := strconv.ParseInt(v, 10, 64)
+		want := err == nil && n >= 0
+		got, ok := parseLength(v)
+		if ok != want || ok && got != n {
+			t.Errorf("parseLength(%q) = %d, %v; ParseInt gives %d, %v", v, got, ok, n, err)
+		}
 	}
 }

@@ -103,7 +103,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader, w.status = true, code
 	if v := w.header["Content-Length"]; len(v) == 1 {
-		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n >= 0 {
+		if n, ok := parseLength(v[0]); ok {
 			w.cl = n
 		}
 	}
@@ -242,10 +242,10 @@ func (w *response) grabBody() {
 func (w *response) sendHead(final bool) {
 	w.grab()
 	w.headSent = true
-	h := w.header
+	hf := w.gather()
 	allowed := w.bodyAllowed()
-	if te, ok := h["Transfer-Encoding"]; ok && allowed && !w.head && w.cl < 0 {
-		w.chunked = len(te) == 1 && te[0] == "chunked"
+	if hf.hasTE && allowed && !w.head && w.cl < 0 {
+		w.chunked = len(hf.te) == 1 && hf.te[0] == "chunked"
 		if !w.chunked {
 			w.closeAfter = true
 		}
@@ -253,16 +253,16 @@ func (w *response) sendHead(final bool) {
 		switch {
 		case final && (!w.head || w.written > 0):
 			w.cl = w.written
-			h["Content-Length"] = []string{strconv.FormatInt(w.written, 10)}
+			w.setField("Content-Length", []string{strconv.FormatInt(w.written, 10)})
 		case final || w.head:
 		case w.req.ProtoAtLeast(1, 1):
 			w.chunked = true
-			h["Transfer-Encoding"] = chunkedValue
+			w.setField("Transfer-Encoding", chunkedValue)
 		default:
 			w.closeAfter = true // an HTTP/1.0 body runs to the close
 		}
 	}
-	if hasToken(h["Connection"], "close") {
+	if hasToken(hf.conn, "close") {
 		w.closeAfter = true
 	}
 	if w.req.Close || w.c.srv.shutting.Load() {
@@ -272,17 +272,17 @@ func (w *response) sendHead(final bool) {
 		w.closeAfter = true // what is left of the body will not be read
 	}
 	if w.closeAfter {
-		if !hasToken(h["Connection"], "close") {
-			h["Connection"] = closeValue
+		if !hasToken(hf.conn, "close") {
+			w.setField("Connection", closeValue)
 		}
 	} else if w.req.ProtoMajor == 1 && w.req.ProtoMinor == 0 {
-		h["Connection"] = keepAliveValue
+		w.setField("Connection", keepAliveValue)
 	}
-	if _, ok := h["Date"]; !ok {
-		h["Date"] = date()
+	if !hf.hasDate {
+		w.setField("Date", date())
 	}
 	w.out = w.appendStatus(w.out, w.status)
-	w.out = w.appendFields(w.out)
+	w.out = w.writeFields(w.out)
 	w.out = append(w.out, "\r\n"...)
 	if len(w.body) > 0 {
 		if w.chunked {
@@ -327,12 +327,55 @@ func (w *response) appendStatus(b []byte, code int) []byte {
 // appendFields writes the header's fields, sorted by name as net/http
 // does; a nil value writes nothing.
 func (w *response) appendFields(b []byte) []byte {
+	w.gather()
+	return w.writeFields(b)
+}
+
+// headFields is what sendHead needs to know of the header's fields, found
+// in the pass that gathers them for writing rather than by a look-up each.
+type headFields struct {
+	te, conn       []string // Transfer-Encoding's, Connection's values
+	hasTE, hasDate bool     // the header has the name, with values or nil
+}
+
+// gather puts the header's fields that have values in w.keys, and notes
+// those the head's framing depends on.
+func (w *response) gather() (hf headFields) {
 	keys := w.keys[:0]
 	for k, vv := range w.header {
+		switch k {
+		case "Transfer-Encoding":
+			hf.te, hf.hasTE = vv, true
+		case "Connection":
+			hf.conn = vv
+		case "Date":
+			hf.hasDate = true
+		}
 		if len(vv) > 0 {
 			keys = append(keys, field{k, vv})
 		}
 	}
+	w.keys = keys
+	return hf
+}
+
+// setField sets name's values in the header and among the gathered
+// fields.
+func (w *response) setField(name string, vv []string) {
+	w.header[name] = vv
+	for i := range w.keys {
+		if w.keys[i].name == name {
+			w.keys[i].values = vv
+			return
+		}
+	}
+	w.keys = append(w.keys, field{name, vv})
+}
+
+// writeFields appends the gathered fields, sorted by name, and empties
+// the gathering.
+func (w *response) writeFields(b []byte) []byte {
+	keys := w.keys
 	sortFields(keys)
 	for _, f := range keys {
 		k := f.name
@@ -352,6 +395,25 @@ func (w *response) appendFields(b []byte) []byte {
 	clear(keys) // nothing of this answer kept
 	w.keys = keys[:0]
 	return b
+}
+
+// parseLength is a Content-Length value's number: strconv.ParseInt's
+// (base 10, not negative), without its generality for plain digits.
+func parseLength(v string) (int64, bool) {
+	if v == "" || len(v) > 18 {
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil && n >= 0
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n, err == nil && n >= 0
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // sortFields sorts fs by name: by insertion while they are few (an
