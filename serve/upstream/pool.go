@@ -35,13 +35,12 @@ var dialTimeout = 5 * time.Second
 type pconn struct {
 	be       *backend
 	c        net.Conn
-	rio      rawio.Conn // c's descriptor, when raw
-	raw      bool
-	*connBuf           // br reads pc; head is the request head scratch
-	uses     int       // exchanges completed on it
-	idleAt   int64     // monoNow() when it was put back
-	wdl      bool      // a write deadline is set
-	rdl      time.Time // the read deadline in force; zero: none
+	rio      *rawio.Conn // c's descriptor: rawsock's own, or one on net's; nil: none
+	*connBuf             // br reads pc; head is the request head scratch
+	uses     int         // exchanges completed on it
+	idleAt   int64       // monoNow() when it was put back
+	wdl      bool        // a write deadline is set
+	rdl      time.Time   // the read deadline in force; zero: none
 }
 
 // readDeadline sets c's read deadline to t, the end of a wait of d from
@@ -134,11 +133,19 @@ func (be *backend) dial() (*pconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc := &pconn{be: be, c: c}
-	if sc, ok := c.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			pc.rio.Init(rc)
-			pc.raw = true
+	var pc *pconn
+	if rc, ok := c.(*rawsock.Conn); ok {
+		// rawsock's own, shared: a connection to an app that closes each
+		// one is smaller by a rawio.Conn, and the collector runs less.
+		pc = &pconn{be: be, c: c, rio: rc.RawIO()}
+	} else {
+		pn := &netPconn{pconn: pconn{be: be, c: c}}
+		pc = &pn.pconn
+		if sc, ok := c.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				pn.io.Init(rc)
+				pc.rio = &pn.io
+			}
 		}
 	}
 	b, _ := connBufs.Get().(*connBuf)
@@ -148,6 +155,13 @@ func (be *backend) dial() (*pconn, error) {
 	b.br.Reset(pc)
 	pc.connBuf = b
 	return pc, nil
+}
+
+// netPconn is a connection dialled by net with the rawio.Conn on its
+// descriptor, in one allocation.
+type netPconn struct {
+	pconn
+	io rawio.Conn
 }
 
 // headScratch is the capacity of a new connection's request head
@@ -184,7 +198,7 @@ func (pc *pconn) recycle() {
 // reads and writes of an exchange are short, and the system-call path
 // would let the runtime hand the processor to another thread under them.
 func (pc *pconn) Read(p []byte) (int, error) {
-	if !pc.raw {
+	if pc.rio == nil {
 		return pc.c.Read(p)
 	}
 	return pc.rio.Read(p)
@@ -192,7 +206,7 @@ func (pc *pconn) Read(p []byte) (int, error) {
 
 // write writes p to the app, by the descriptor when it is short.
 func (pc *pconn) write(p []byte) (int, error) {
-	if !pc.raw || len(p) > rawio.MaxWrite {
+	if pc.rio == nil || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
 	return pc.rio.Write(p)
@@ -212,7 +226,7 @@ func (pc *pconn) writeBuffers(bufs net.Buffers) (int64, error) {
 // at its first try); without a descriptor, or for a long p, it writes as
 // write does.
 func (pc *pconn) writeWait(p []byte) (int, error) {
-	if !pc.raw || len(p) > rawio.MaxWrite {
+	if pc.rio == nil || len(p) > rawio.MaxWrite {
 		return pc.c.Write(p)
 	}
 	return pc.rio.WriteWait(p)
