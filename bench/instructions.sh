@@ -206,6 +206,7 @@ report() {
     local vals=()
     for round in $(seq "$ROUNDS"); do printf '%12s' "${R[$row.$round]}"; vals+=("${R[$row.$round]}"); done
     R[$row.med]=$(median "${vals[@]}")
+    [[ ${R[$row.med]} == - ]] || R[$row.med]=$(printf '%.0f' "${R[$row.med]}")
     ref=nginx; [[ $row == *gunicorn ]] && ref=nginx-gunicorn
     local ratio=-
     if [[ $row == gsup* && ${R[$row.med]} != - && ${R[$ref.med]-} != - && -n ${R[$ref.med]-} ]]; then
