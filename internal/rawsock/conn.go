@@ -279,8 +279,16 @@ func (c *Conn) Close() error {
 	}
 	c.rd.stop()
 	c.wr.stop()
-	c.rd.wake()
-	c.wr.wake()
+	// A call waiting for a token is woken to see the close; one about to
+	// wait sees the closed bit (wait stores waiting, then loads the state:
+	// of the two, one sees the other's store). Most connections close
+	// with no call waiting, and so without a send on either channel.
+	if c.rd.waiting.Load() {
+		c.rd.wake()
+	}
+	if c.wr.waiting.Load() {
+		c.wr.wake()
+	}
 	c.decref()
 	return nil
 }
@@ -292,7 +300,7 @@ func (c *Conn) wait(h *half) error {
 	if h.pending.Load() != 0 {
 		h.armPending()
 	}
-	if !h.expired.Load() {
+	if !h.expired.Load() && c.state.Load()&closedBit == 0 {
 		<-h.ready
 	}
 	h.waiting.Store(false)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -668,5 +669,33 @@ func TestDeadlineTimerAllocations(t *testing.T) {
 	})
 	if allocs > 3 {
 		t.Errorf("a new connection that armed its read deadline, then closed: %v allocations; want 3 (the connection's own)", allocs)
+	}
+}
+
+// TestCloseRacesAWait closes connections while a read is about to wait,
+// waits, or has not begun: every read ends with net.ErrClosed. Close
+// sends a token only to a call it sees waiting; one that begins to wait
+// as Close runs must see the close itself.
+func TestCloseRacesAWait(t *testing.T) {
+	for i := range 500 {
+		srv, cli := pair(t, "tcp")
+		errc := make(chan error, 1)
+		go func() {
+			_, err := srv.Read(make([]byte, 1))
+			errc <- err
+		}()
+		for range i % 50 {
+			runtime.Gosched()
+		}
+		srv.Close()
+		select {
+		case err := <-errc:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("round %d: a read at Close: %v, want net.ErrClosed", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: a read still waits 5 s after Close", i)
+		}
+		cli.Close()
 	}
 }
