@@ -166,3 +166,27 @@ func TestCommonNames(t *testing.T) {
 		}
 	}
 }
+
+// TestIsEventStream checks the Content-Type values that make an answer a
+// stream of server-sent events, and some that do not.
+func TestIsEventStream(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/event-stream":                true,
+		"Text/Event-Stream":                true,
+		"text/event-stream; charset=utf-8": true,
+		"text/event-stream ;charset=utf-8": true,
+		"TEXT/EVENT-STREAM":                true,
+		"text/plain; charset=utf-8":        false,
+		"text/html":                        false,
+		"text/event-streams":               false,
+		"application/json":                 false,
+		"text/events":                      false,
+		"":                                 false,
+		"text/event-stream-x":              false,
+		"image/event-stream":               false,
+	} {
+		if got := isEventStream(ct); got != want {
+			t.Errorf("isEventStream(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

@@ -369,7 +369,9 @@ func listsToken(v, tok string) bool {
 }
 
 func isEventStream(ct string) bool {
-	if len(ct) < len("text/event-stream") {
+	// ct is a field value, trimmed: a type whose subtype does not begin
+	// with e (text/plain, text/html, application/json) is out at once.
+	if len(ct) < len("text/event-stream") || ct[4] != '/' || ct[5]|0x20 != 'e' {
 		return false
 	}
 	ct, _, _ = strings.Cut(ct, ";")
