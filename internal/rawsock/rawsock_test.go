@@ -234,39 +234,41 @@ func TestPendingDeadlines(t *testing.T) {
 	if n, err := srv.Read(make([]byte, 1)); n != 1 || err != nil {
 		t.Fatalf("read after the deadline was cleared: %d, %v", n, err)
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := srv.Read(make([]byte, 1))
-		errc <- err
-	}()
+	errc := startRead(srv)
 	testprog.Eventually(t, "the read to wait", 5*time.Second, func() (bool, string) { return srv.rd.waiting.Load(), "" })
 	srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	select {
-	case err := <-errc:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("read under a deadline set while it waited: %v, want a timeout", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a deadline set while a read waited did not end it within 10 s")
-	}
+	readEnds(t, errc, os.ErrDeadlineExceeded, 10*time.Second, "read under a deadline set while it waited")
 }
 
 // readTimesOut reads c, with nothing to read, and fails unless the read
 // ends in a timeout within 10 s.
 func readTimesOut(t *testing.T, c *Conn, what string) {
 	t.Helper()
+	readEnds(t, startRead(c), os.ErrDeadlineExceeded, 10*time.Second, "read with "+what)
+}
+
+// startRead reads one byte of c in a goroutine of its own; its error
+// comes on the channel.
+func startRead(c *Conn) <-chan error {
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Read(make([]byte, 1))
 		errc <- err
 	}()
+	return errc
+}
+
+// readEnds fails unless the read whose error comes on errc ends with
+// want within the bound.
+func readEnds(t *testing.T, errc <-chan error, want error, within time.Duration, what string) {
+	t.Helper()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("read with %s: %v, want a timeout", what, err)
+		if !errors.Is(err, want) {
+			t.Fatalf("%s: %v, want %v", what, err, want)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("read with %s: no timeout within 10 s", what)
+	case <-time.After(within):
+		t.Fatalf("%s: still waiting %s later", what, within)
 	}
 }
 
@@ -627,11 +629,7 @@ func newConnAllocs(t *testing.T, use func(*Conn)) float64 {
 func TestDeadlineTimersPassOn(t *testing.T) {
 	first, _ := pair(t, "tcp")
 	first.SetReadDeadline(time.Now().Add(80 * time.Millisecond))
-	errc := make(chan error, 1)
-	go func() {
-		_, err := first.Read(make([]byte, 1))
-		errc <- err
-	}()
+	errc := startRead(first)
 	testprog.Eventually(t, "the first read to wait", 5*time.Second, func() (bool, string) { return first.rd.waiting.Load(), "" })
 	first.Close()
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
@@ -644,10 +642,7 @@ func TestDeadlineTimersPassOn(t *testing.T) {
 
 	later, cli := pair(t, "tcp")
 	later.SetReadDeadline(time.Now().Add(time.Hour))
-	go func() {
-		_, err := later.Read(make([]byte, 1))
-		errc <- err
-	}()
+	errc = startRead(later)
 	testprog.Eventually(t, "the last read to wait", 5*time.Second, func() (bool, string) { return later.rd.waiting.Load(), "" })
 	time.Sleep(150 * time.Millisecond) // past the closed connection's deadline, which must end nothing
 	cli.Write([]byte("x"))
@@ -679,23 +674,12 @@ func TestDeadlineTimerAllocations(t *testing.T) {
 func TestCloseRacesAWait(t *testing.T) {
 	for i := range 500 {
 		srv, cli := pair(t, "tcp")
-		errc := make(chan error, 1)
-		go func() {
-			_, err := srv.Read(make([]byte, 1))
-			errc <- err
-		}()
+		errc := startRead(srv)
 		for range i % 50 {
 			runtime.Gosched()
 		}
 		srv.Close()
-		select {
-		case err := <-errc:
-			if !errors.Is(err, net.ErrClosed) {
-				t.Fatalf("round %d: a read at Close: %v, want net.ErrClosed", i, err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("round %d: a read still waits 5 s after Close", i)
-		}
+		readEnds(t, errc, net.ErrClosed, 5*time.Second, fmt.Sprintf("round %d: a read at Close", i))
 		cli.Close()
 	}
 }
