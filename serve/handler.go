@@ -147,10 +147,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Deferred: an app that dies mid-body aborts the handler with
 		// http.ErrAbortHandler, and that request must be logged too. One
 		// reading of the clock ends the request for both.
-		h := w.Header()
 		defer func() {
 			end := time.Now()
 			if s.access != nil {
+				var h http.Header
+				if f.format.ReadsResponseHeader() {
+					h = w.Header() // the app's fields are in it only now
+				}
 				f.logAccess(s, r, ri, trusted, rec, h, start, end)
 			}
 			if o := s.cfg.Observer; o != nil {

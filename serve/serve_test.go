@@ -366,3 +366,32 @@ func TestEachAnswerCarriesOnlyItsOwnFields(t *testing.T) {
 		}
 	}
 }
+
+// The access log's response-header atoms print the app's fields, which
+// go to the client as a list when nothing between the proxy and the
+// connection reads the header map: the log reads them afterwards.
+func TestAccessLogPrintsTheAppsFields(t *testing.T) {
+	set := defaults()
+	set.AccessLogformat = `%(s)s %({x-app}o)s %({content-type}o)s %({x-none}o)s %({connection}o)s`
+	addr, logPath := front(t, set, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-App", r.URL.Query().Get("v"))
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok")
+	}), nil)
+	for _, v := range []string{"one", "two"} {
+		resp, err := http.Get("http://" + addr + "/?v=" + v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-App"); got != v {
+			t.Errorf("the client got X-App %q; want %q", got, v)
+		}
+	}
+	want := "200 one text/plain - -\n200 two text/plain - -\n"
+	eventually(t, "two lines", func() bool { return strings.Count(accessLog(t, logPath), "\n") >= 2 })
+	if got := accessLog(t, logPath); got != want {
+		t.Errorf("access log\n%s\nwant\n%s", got, want)
+	}
+}

@@ -121,10 +121,16 @@ type segment struct {
 // Format is a compiled access_log_format. It is immutable and safe for
 // concurrent use.
 type Format struct {
-	segs     []segment
-	pid      int // os.Getpid() at Compile, for entries with PID 0
-	lastTime atomic.Pointer[timeText]
+	segs       []segment
+	pid        int // os.Getpid() at Compile, for entries with PID 0
+	lastTime   atomic.Pointer[timeText]
+	respHeader bool // a segment is kRespHeader
 }
+
+// ReadsResponseHeader reports whether the format prints a response
+// header field ({name}o): an Entry without a ResponseHeader prints "-"
+// for it.
+func (f *Format) ReadsResponseHeader() bool { return f.respHeader }
 
 // Compile parses a Gunicorn access_log_format; "" means DefaultFormat.
 //
@@ -249,6 +255,7 @@ func Compile(format string) (*Format, error) {
 		}
 		flushLit()
 		f.segs = append(f.segs, seg)
+		f.respHeader = f.respHeader || seg.kind == kRespHeader
 	}
 	flushLit()
 	return f, nil

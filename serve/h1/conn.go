@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"gsup/internal/rawio"
+	"gsup/serve/head"
 	"gsup/serve/httpcheck"
 )
 
@@ -218,15 +219,17 @@ func addrString(a net.Addr) string {
 
 // headers is what a connection keeps from request to request for the
 // request's and the answer's fields: the maps, the values, the answer's
-// sort scratch. A connection that ends, or waits long (parked), gives them
-// to the next one that needs them: a new connection per request would
-// make six allocations for them otherwise.
+// sort scratch and the fields given as a list (WriteFields). A connection
+// that ends, or waits long (parked), gives them to the next one that
+// needs them: a new connection per request would make six allocations for
+// them otherwise.
 type headers struct {
 	hdr   http.Header
 	hvals []string
 	resp  http.Header
 	keys  []field
 	vals  []string
+	given []head.Field
 }
 
 var headersPool sync.Pool // *headers, cleared
@@ -244,7 +247,7 @@ func (c *conn) takeHeaders() {
 		return
 	}
 	c.hdr, c.hvals = hs.hdr, hs.hvals
-	c.resp.header, c.resp.keys, c.resp.vals = hs.resp, hs.keys, hs.vals
+	c.resp.header, c.resp.keys, c.resp.vals, c.resp.given = hs.resp, hs.keys, hs.vals, hs.given
 	*hs = headers{}
 	c.hdrHolder = hs
 }
@@ -260,11 +263,12 @@ func (c *conn) dropHeaders() {
 	if hs == nil {
 		hs = new(headers)
 	}
-	*hs = headers{hdr: c.hdr, hvals: c.hvals, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals}
+	*hs = headers{hdr: c.hdr, hvals: c.hvals, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals, given: c.resp.given}
 	c.hdrHolder = nil
 	c.hdr, c.hvals = nil, nil
-	c.resp.header, c.resp.keys, c.resp.vals = nil, nil, nil
-	if hs.hdr == nil || hs.resp == nil || cap(hs.hvals) > maxPooledFields || cap(hs.vals) > maxPooledFields || cap(hs.keys) > maxPooledFields {
+	c.resp.header, c.resp.keys, c.resp.vals, c.resp.given = nil, nil, nil, nil
+	if hs.hdr == nil || hs.resp == nil || cap(hs.hvals) > maxPooledFields || cap(hs.vals) > maxPooledFields ||
+		cap(hs.keys) > maxPooledFields || cap(hs.given) > maxPooledFields {
 		return
 	}
 	clear(hs.hdr)
@@ -272,7 +276,8 @@ func (c *conn) dropHeaders() {
 	clear(hs.resp)
 	clear(hs.keys[:cap(hs.keys)])
 	clear(hs.vals[:cap(hs.vals)])
-	hs.hvals, hs.keys, hs.vals = hs.hvals[:0], hs.keys[:0], hs.vals[:0]
+	clear(hs.given[:cap(hs.given)])
+	hs.hvals, hs.keys, hs.vals, hs.given = hs.hvals[:0], hs.keys[:0], hs.vals[:0], hs.given[:0]
 	headersPool.Put(hs)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gsup/internal/fieldbytes"
+	"gsup/serve/head"
 )
 
 // outMax is how many body bytes are kept before the response head goes
@@ -44,9 +45,11 @@ type response struct {
 	bodyp       *[]byte
 	out         []byte // bytes to write, after the head went out
 	outp        *[]byte
-	err         error    // writing to the client failed
-	keys        []field  // appendFields' scratch
-	vals        []string // HeaderValues
+	err         error        // writing to the client failed
+	keys        []field      // appendFields' scratch
+	vals        []string     // HeaderValues
+	given       []head.Field // WriteFields': written after the header's fields
+	givenDate   bool         // given has a Date
 }
 
 func (w *response) reset(c *conn, req *http.Request) {
@@ -56,7 +59,7 @@ func (w *response) reset(c *conn, req *http.Request) {
 	} else {
 		clear(w.header)
 	}
-	*w = response{c: c, req: req, header: w.header, keys: w.keys[:0], vals: w.vals, cl: -1, head: req.Method == http.MethodHead}
+	*w = response{c: c, req: req, header: w.header, keys: w.keys[:0], vals: w.vals, given: w.given[:0], cl: -1, head: req.Method == http.MethodHead}
 }
 
 // HeaderValues lends n strings for the values of the response's header
@@ -76,10 +79,66 @@ func (w *response) HeaderValues(n int) []string {
 func (w *response) idle() {
 	clear(w.header)
 	clear(w.vals)
+	clear(w.given)
+	w.given = w.given[:0]
 	w.req = nil
 }
 
-func (w *response) Header() http.Header { return w.header }
+// Header is the response's header; the fields given to WriteFields are
+// moved into it first.
+func (w *response) Header() http.Header {
+	if len(w.given) > 0 {
+		w.moveGiven()
+	}
+	return w.header
+}
+
+// moveGiven puts the fields given to WriteFields in the header: they are
+// written from there if the head has not gone out yet.
+func (w *response) moveGiven() {
+	for _, f := range w.given {
+		w.header[f.Name] = append(w.header[f.Name], f.Value)
+	}
+	clear(w.given)
+	w.given, w.givenDate = w.given[:0], false
+}
+
+// WriteFields is WriteHeader with fs added to the header: the fields are
+// written after the header's own, in fs's order, without going through
+// the map. Fields that frame the body (Content-Length beside another, or
+// one not a plain number, Transfer-Encoding, Connection) go through the
+// map, as the header's own do.
+func (w *response) WriteFields(code int, fs []head.Field) {
+	if w.c.hijacked || w.wroteHeader {
+		return
+	}
+	w.given = append(w.given[:0], fs...)
+	cl := int64(-1)
+	for _, f := range fs {
+		switch f.Name {
+		case "Date":
+			w.givenDate = true
+		case "Content-Length":
+			n, ok := parseLength(f.Value)
+			if !ok || cl >= 0 {
+				cl = -2
+				break
+			}
+			cl = n
+		case "Transfer-Encoding", "Connection":
+			cl = -2
+		}
+	}
+	if cl == -2 || code < 200 || cl >= 0 && len(w.header) > 0 && w.header["Content-Length"] != nil {
+		w.moveGiven()
+		w.WriteHeader(code)
+		return
+	}
+	w.WriteHeader(code)
+	if cl >= 0 {
+		w.cl = cl
+	}
+}
 
 func (w *response) WriteHeader(code int) {
 	if w.c.hijacked || w.wroteHeader {
@@ -243,6 +302,7 @@ func (w *response) sendHead(final bool) {
 	w.grab()
 	w.headSent = true
 	hf := w.gather()
+	hf.hasDate = hf.hasDate || w.givenDate
 	allowed := w.bodyAllowed()
 	if hf.hasTE && allowed && !w.head && w.cl < 0 {
 		w.chunked = len(hf.te) == 1 && hf.te[0] == "chunked"
@@ -283,6 +343,9 @@ func (w *response) sendHead(final bool) {
 	}
 	w.out = w.appendStatus(w.out, w.status)
 	w.out = w.writeFields(w.out)
+	for _, f := range w.given {
+		w.out = appendField(w.out, f.Name, f.Value)
+	}
 	w.out = append(w.out, "\r\n"...)
 	if len(w.body) > 0 {
 		if w.chunked {
@@ -378,23 +441,28 @@ func (w *response) writeFields(b []byte) []byte {
 	keys := w.keys
 	sortFields(keys)
 	for _, f := range keys {
-		k := f.name
 		for _, v := range f.values {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			if fieldbytes.Controls(v) && strings.ContainsAny(v, "\r\n") {
-				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
-			}
-			if !fieldbytes.Trimmed(v) {
-				v = strings.TrimSpace(v)
-			}
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+			b = appendField(b, f.name, v)
 		}
 	}
 	clear(keys) // nothing of this answer kept
 	w.keys = keys[:0]
 	return b
+}
+
+// appendField appends a field line, with a line break in the value made a
+// space and the value trimmed, as net/http writes them.
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	if fieldbytes.Controls(v) && strings.ContainsAny(v, "\r\n") {
+		v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+	}
+	if !fieldbytes.Trimmed(v) {
+		v = strings.TrimSpace(v)
+	}
+	b = append(b, v...)
+	return append(b, "\r\n"...)
 }
 
 // parseLength is a Content-Length value's number: strconv.ParseInt's

@@ -197,8 +197,8 @@ func FuzzResponseHead(f *testing.F) {
 		// the names it lists from the head.
 		var conn []string
 		for _, f := range h.fields {
-			if f.key == "Connection" {
-				conn = append(conn, f.value)
+			if f.Name == "Connection" {
+				conn = append(conn, f.Value)
 			}
 		}
 		for _, v := range conn {
@@ -212,6 +212,15 @@ func FuzzResponseHead(f *testing.F) {
 		}
 		if fmt.Sprint(ours) != fmt.Sprint(theirs) {
 			t.Fatalf("%q: fields\n%v\nnet/http\n%v", h.raw, ours, theirs)
+		}
+		// The list a head.FieldWriter is given holds what the map does,
+		// in the head's order.
+		listed := http.Header{}
+		for _, f := range h.forwarded(nil) {
+			listed[f.Name] = append(listed[f.Name], f.Value)
+		}
+		if fmt.Sprint(listed) != fmt.Sprint(ours) {
+			t.Fatalf("%q: fields as a list\n%v\nin a map\n%v", h.raw, listed, ours)
 		}
 		if h.status >= 200 && h.status != 204 && h.status != 304 {
 			theirChunked := len(resp.TransferEncoding) > 0 && resp.TransferEncoding[0] == "chunked"

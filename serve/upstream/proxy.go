@@ -18,6 +18,7 @@ import (
 
 	"gsup/internal/rawsock"
 	"gsup/serve/forward"
+	"gsup/serve/head"
 )
 
 const (
@@ -211,6 +212,7 @@ type exchange struct {
 	readingClient atomic.Bool
 
 	h  respHead
+	fs []field // the answer's fields for a head.FieldWriter
 	cr chunkedReader
 	lr lengthReader
 
@@ -236,8 +238,8 @@ func (p *Proxy) putExchange(x *exchange) {
 		return
 	}
 	putBuf(x.bodyBuf)
-	h, cr := x.h, x.cr
-	*x = exchange{p: p, abortFn: x.abortFn}
+	h, cr, fs := x.h, x.cr, x.fs
+	*x = exchange{p: p, abortFn: x.abortFn, fs: clearFields(fs)}
 	// Keep the scratch buffers, drop what they point to.
 	x.h = respHead{raw: h.raw[:0], offs: h.offs[:0], fields: clearFields(h.fields)}
 	x.cr.trailer = respHead{raw: cr.trailer.raw[:0], offs: cr.trailer.offs[:0], fields: clearFields(cr.trailer.fields)}
@@ -856,11 +858,11 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 			flush(w, flusher)
 			dst := w.Header()
 			for _, f := range x.cr.trailer.fields {
-				if hopByHop(f.key) || f.key == "Content-Length" {
+				if hopByHop(f.Name) || f.Name == "Content-Length" {
 					continue
 				}
-				k := http.TrailerPrefix + f.key
-				dst[k] = append(dst[k], f.value)
+				k := http.TrailerPrefix + f.Name
+				dst[k] = append(dst[k], f.Value)
 			}
 		}
 		x.finishUpstream(be, pc, !h.close)
@@ -875,6 +877,15 @@ func (x *exchange) writeHead(be *backend) bool {
 		x.clientAbort(be, context.Canceled)
 		return false
 	}
+	x.rec.Status = x.h.status
+	x.answered = true
+	if fw, ok := x.w.(head.FieldWriter); ok {
+		// Nothing between the proxy and the connection reads the map:
+		// the app's fields go as a list, with no map filled and read.
+		x.fs = x.h.forwarded(x.fs[:0])
+		fw.WriteFields(x.h.status, x.fs)
+		return true
+	}
 	dst := x.w.Header()
 	if vs, ok := writerAs[headerValueStore](x.w); ok {
 		x.h.copyInto(dst, vs.HeaderValues(len(x.h.fields)))
@@ -884,8 +895,6 @@ func (x *exchange) writeHead(be *backend) bool {
 	if _, ok := dst["Content-Type"]; !ok {
 		dst["Content-Type"] = nil // no sniffing: the app did not say
 	}
-	x.rec.Status = x.h.status
-	x.answered = true
 	x.w.WriteHeader(x.h.status)
 	return true
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"gsup/internal/fieldbytes"
+	"gsup/serve/head"
 )
 
 const (
@@ -31,8 +32,8 @@ func (e *headError) Error() string { return "malformed response head: " + e.msg 
 
 func malformed(format string, a ...any) error { return &headError{fmt.Sprintf(format, a...)} }
 
-// field is one header field line; key is in canonical form.
-type field struct{ key, value string }
+// field is one header field line; its name is in canonical form.
+type field = head.Field
 
 // respHead is a response head parsed by hand: net/http's ReadResponse
 // builds a Response, a header map and a string per value, all of which
@@ -231,25 +232,25 @@ func (h *respHead) addValue(line []byte, start, colon int) error {
 func (h *respHead) build(s string) error {
 	var teSeen bool
 	for i := 0; i < len(h.offs); i += 4 {
-		f := field{key: s[h.offs[i]:h.offs[i+1]], value: s[h.offs[i+2]:h.offs[i+3]]}
+		f := field{Name: s[h.offs[i]:h.offs[i+1]], Value: s[h.offs[i+2]:h.offs[i+3]]}
 		h.fields = append(h.fields, f)
-		switch f.key {
+		switch f.Name {
 		case "Content-Length":
-			n, ok := parseLength(f.value)
+			n, ok := parseLength(f.Value)
 			if !ok || h.clen >= 0 && n != h.clen {
-				return malformed("Content-Length %q", f.value)
+				return malformed("Content-Length %q", f.Value)
 			}
 			h.clen = n
 		case "Transfer-Encoding":
 			if h.minor == 0 {
 				continue // RFC 9112 6.1: ignored in HTTP/1.0, as net/http does
 			}
-			if teSeen || !strings.EqualFold(strings.TrimSpace(f.value), "chunked") {
-				return malformed("unsupported Transfer-Encoding %q", f.value)
+			if teSeen || !strings.EqualFold(strings.TrimSpace(f.Value), "chunked") {
+				return malformed("unsupported Transfer-Encoding %q", f.Value)
 			}
 			teSeen, h.chunked = true, true
 		case "Connection":
-			for tok := range strings.SplitSeq(f.value, ",") {
+			for tok := range strings.SplitSeq(f.Value, ",") {
 				tok = strings.TrimSpace(tok)
 				switch {
 				case strings.EqualFold(tok, "close"):
@@ -263,10 +264,10 @@ func (h *respHead) build(s string) error {
 			}
 		case "Upgrade":
 			if h.upgrade == "" {
-				h.upgrade = f.value
+				h.upgrade = f.Value
 			}
 		case "Content-Type":
-			h.sse = isEventStream(f.value)
+			h.sse = isEventStream(f.Value)
 		}
 	}
 	if h.chunked && h.clen >= 0 {
@@ -299,48 +300,65 @@ func (h *respHead) copyTo(dst http.Header) { h.copyInto(dst, make([]string, len(
 func (h *respHead) copyInto(dst http.Header, strs []string) {
 	empty := len(dst) == 0
 	for i, f := range h.fields {
-		switch f.key {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-			"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
-			continue
-		case "Trailer":
-			if !h.chunked {
-				continue // no trailer section can follow
-			}
-		case "Content-Length":
-			if h.chunked {
-				continue
-			}
-		}
-		if h.hasConn && h.connNames(f.key) {
+		if !h.keep(i) {
 			continue
 		}
 		// Whether dst has the name already. A field before this one with
-		// the same name was copied too: what is left out above depends
-		// on the name alone.
+		// the same name was copied too: what keep leaves out depends on
+		// the name alone (but for a repeated Content-Length).
 		var had bool
 		if empty {
 			had = h.namedBefore(i)
 		} else {
-			_, had = dst[f.key]
+			_, had = dst[f.Name]
 		}
-		switch {
-		case had && f.key == "Content-Length":
-			// repeats were checked to be equal
-		case had:
-			dst[f.key] = append(dst[f.key], f.value)
-		default:
-			strs[i] = f.value
-			dst[f.key] = strs[i : i+1 : i+1]
+		if had {
+			dst[f.Name] = append(dst[f.Name], f.Value)
+		} else {
+			strs[i] = f.Value
+			dst[f.Name] = strs[i : i+1 : i+1]
 		}
 	}
 }
 
+// forwarded appends the end-to-end fields to fs, in the app's order: what
+// copyTo puts in a header, as a list.
+func (h *respHead) forwarded(fs []field) []field {
+	for i, f := range h.fields {
+		if h.keep(i) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
+// keep reports whether h.fields[i] goes on to the client: not a hop-by-hop
+// field, nor one the Connection field names, nor a Content-Length beside
+// a chunked body or after the first (repeats were checked to be equal),
+// nor a Trailer field where no trailer section can follow.
+func (h *respHead) keep(i int) bool {
+	f := &h.fields[i]
+	switch f.Name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
+		return false
+	case "Trailer":
+		if !h.chunked {
+			return false
+		}
+	case "Content-Length":
+		if h.chunked || h.namedBefore(i) {
+			return false
+		}
+	}
+	return !h.hasConn || !h.connNames(f.Name)
+}
+
 // namedBefore reports whether a field before h.fields[i] has its name.
 func (h *respHead) namedBefore(i int) bool {
-	k := h.fields[i].key
+	k := h.fields[i].Name
 	for _, f := range h.fields[:i] {
-		if f.key == k {
+		if f.Name == k {
 			return true
 		}
 	}
@@ -350,7 +368,7 @@ func (h *respHead) namedBefore(i int) bool {
 // connNames reports whether a Connection field lists key.
 func (h *respHead) connNames(key string) bool {
 	for _, f := range h.fields {
-		if f.key == "Connection" && listsToken(f.value, key) {
+		if f.Name == "Connection" && listsToken(f.Value, key) {
 			return true
 		}
 	}
@@ -627,7 +645,7 @@ func (cr *chunkedReader) next() error {
 	if len(t.offs) > 0 {
 		s := string(t.raw)
 		for i := 0; i < len(t.offs); i += 4 {
-			t.fields = append(t.fields, field{key: s[t.offs[i]:t.offs[i+1]], value: s[t.offs[i+2]:t.offs[i+3]]})
+			t.fields = append(t.fields, field{Name: s[t.offs[i]:t.offs[i+1]], Value: s[t.offs[i+2]:t.offs[i+3]]})
 		}
 	}
 	return io.EOF

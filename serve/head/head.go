@@ -1,0 +1,17 @@
+// Package head is what one layer of the front hands another for a
+// response head in place of an http.Header: the app's fields as a list,
+// in the order the app sent them, when nothing between the proxy and
+// the connection reads or changes the header map.
+package head
+
+// Field is one header field: a canonical name and one value.
+type Field struct{ Name, Value string }
+
+// FieldWriter is an http.ResponseWriter (gsup's HTTP/1.1 layer's) that
+// takes a final response's fields as a list. WriteFields is WriteHeader
+// with fs as the header's fields after those already in Header(); fs is
+// copied, and its values are written as they are, after the checks the
+// writer makes of every value. Header() called afterwards holds fs too.
+type FieldWriter interface {
+	WriteFields(code int, fs []Field)
+}
