@@ -37,6 +37,15 @@ func headLines(t *testing.T, br *bufio.Reader) (status string, fields []string) 
 	}
 }
 
+// list is name, value, ... as fields.
+func list(kv ...string) []head.Field {
+	var fs []head.Field
+	for i := 0; i+1 < len(kv); i += 2 {
+		fs = append(fs, head.Field{Name: kv[i], Value: kv[i+1]})
+	}
+	return fs
+}
+
 // A handler's fields given as a list (what the proxy does with an app's
 // answer) are written after the header's own, in the list's order, with
 // the framing and checks the header's fields get.
@@ -54,21 +63,21 @@ func TestWriteFields(t *testing.T) {
 			name: "in the list's order, after the header's own",
 			own:  http.Header{"X-Own": {"1"}},
 			code: 200,
-			fs:   []head.Field{{"X-B", "2"}, {"X-A", "1"}, {"X-B", "3"}, {"Content-Length", "4"}},
+			fs:   list("X-B", "2", "X-A", "1", "X-B", "3", "Content-Length", "4"),
 			body: "body",
 			want: []string{"Date: <date>", "X-Own: 1", "X-B: 2", "X-A: 1", "X-B: 3", "Content-Length: 4"},
 		},
 		{
 			name: "a Date given is the only one",
 			code: 200,
-			fs:   []head.Field{{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}, {"Content-Length", "2"}},
+			fs:   list("Date", "Sun, 06 Nov 1994 08:49:37 GMT", "Content-Length", "2"),
 			body: "ok",
 			want: []string{"Date: Sun, 06 Nov 1994 08:49:37 GMT", "Content-Length: 2"},
 		},
 		{
 			name: "no Content-Length given: the whole body's is added",
 			code: 201,
-			fs:   []head.Field{{"X-A", "1"}},
+			fs:   list("X-A", "1"),
 			body: "made",
 			want: []string{"Content-Length: 4", "Date: <date>", "X-A: 1"},
 		},
@@ -76,19 +85,19 @@ func TestWriteFields(t *testing.T) {
 			name:   "HEAD keeps the Content-Length given",
 			method: "HEAD",
 			code:   200,
-			fs:     []head.Field{{"Content-Length", "1234"}},
+			fs:     list("Content-Length", "1234"),
 			want:   []string{"Date: <date>", "Content-Length: 1234"},
 		},
 		{
 			name: "no body for 304",
 			code: 304,
-			fs:   []head.Field{{"Etag", `"x"`}},
+			fs:   list("Etag", `"x"`),
 			want: []string{"Date: <date>", `Etag: "x"`},
 		},
 		{
 			name: "a line break in a value stays in one field",
 			code: 200,
-			fs:   []head.Field{{"X-Evil", "a\r\nInjected: 1"}, {"X-Pad", " b "}},
+			fs:   list("X-Evil", "a\r\nInjected: 1", "X-Pad", " b "),
 			body: "x",
 			want: []string{"Content-Length: 1", "Date: <date>", "X-Evil: a  Injected: 1", "X-Pad: b"},
 		},
@@ -96,14 +105,14 @@ func TestWriteFields(t *testing.T) {
 			name: "a Content-Length in the header and one given are one field",
 			own:  http.Header{"Content-Length": {"4"}},
 			code: 200,
-			fs:   []head.Field{{"Content-Length", "4"}},
+			fs:   list("Content-Length", "4"),
 			body: "body",
 			want: []string{"Content-Length: 4", "Date: <date>"},
 		},
 		{
 			name: "Transfer-Encoding given goes through the header",
 			code: 200,
-			fs:   []head.Field{{"Transfer-Encoding", "chunked"}, {"X-A", "1"}},
+			fs:   list("Transfer-Encoding", "chunked", "X-A", "1"),
 			body: "body",
 			want: []string{"Date: <date>", "Transfer-Encoding: chunked", "X-A: 1"},
 		},
@@ -157,7 +166,7 @@ func TestWriteFields(t *testing.T) {
 func TestWriteFieldsThenHeader(t *testing.T) {
 	seen := make(chan []string, 2)
 	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.(head.FieldWriter).WriteFields(200, []head.Field{{"X-A", "1"}, {"Content-Length", "2"}, {"X-A", "2"}})
+		w.(head.FieldWriter).WriteFields(200, list("X-A", "1", "Content-Length", "2", "X-A", "2"))
 		if r.URL.Path == "/flushed" {
 			w.(http.Flusher).Flush()
 		}
@@ -190,7 +199,7 @@ func TestWriteFieldsThenHeader(t *testing.T) {
 func TestWriteFieldsContentLengthBoundsTheBody(t *testing.T) {
 	errs := make(chan error, 1)
 	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.(head.FieldWriter).WriteFields(200, []head.Field{{"Content-Length", "4"}})
+		w.(head.FieldWriter).WriteFields(200, list("Content-Length", "4"))
 		_, err := io.WriteString(w, "body and more")
 		errs <- err
 	})})
