@@ -38,7 +38,9 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &http.Request{
+	st := &reqState{ctx: reqCtx{parent: c.ctx}}
+	r := &st.req
+	*r = http.Request{
 		Method:     method,
 		Proto:      proto,
 		ProtoMajor: major,
@@ -48,7 +50,6 @@ func (c *conn) parse(head string) (*http.Request, error) {
 		RemoteAddr: c.remoteAddr,
 		TLS:        c.tls,
 	}
-	st := &reqState{ctx: reqCtx{parent: c.ctx}}
 	connect := method == http.MethodConnect
 	raw := target
 	authority := connect && !strings.HasPrefix(target, "/")
@@ -75,10 +76,12 @@ func (c *conn) parse(head string) (*http.Request, error) {
 		r.Host = host
 	}
 	r.Close = shouldClose(r)
-	// The request is made here (r, on the stack, is its template) with
-	// its context, which handle cancels when it returns: one Request per
-	// request, where WithContext in handle would make a second.
-	req := r.WithContext(&st.ctx)
+	// The request gets its context, which handle cancels when it
+	// returns, here: WithContext's copy does not leave this function,
+	// and st is the one allocation for the Request, its context and its
+	// URL.
+	*r = *r.WithContext(&st.ctx)
+	req := r
 	if err := c.setBody(req); err != nil {
 		st.ctx.cancel()
 		return nil, err

@@ -2,14 +2,16 @@ package h1
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
 )
 
-// reqState is what parse allocates for a request besides the Request
-// itself: its context and its URL, in one allocation.
+// reqState is what parse allocates for a request: the Request, its
+// context and its URL, in one allocation.
 type reqState struct {
+	req http.Request
 	ctx reqCtx
 	url url.URL
 }
