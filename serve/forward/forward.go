@@ -366,10 +366,11 @@ func protoOf(h Source) (string, bool) {
 // trimmed. name is in canonical form (every caller's is a constant), so
 // the map is read without canonicalizing it again.
 func firstValue(h Source, name string) string {
-	var v string
-	if vs := h.Field(name); len(vs) > 0 {
-		v = vs[0]
+	vs := h.Field(name)
+	if len(vs) == 0 {
+		return "" // most often
 	}
+	v := vs[0]
 	if i := strings.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}

@@ -20,7 +20,7 @@ import (
 // out (a body the handler writes whole up to this size goes with its head
 // in one write, with a Content-Length), and the most bytes gathered for
 // one write after it.
-const outMax = 16 << 10
+const outMax = head.Held
 
 var outPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
 

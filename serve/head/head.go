@@ -12,6 +12,13 @@ type Field struct{ Name, Value string }
 // with fs as the header's fields after those already in Header(); fs is
 // copied, and its values are written as they are, after the checks the
 // writer makes of every value. Header() called afterwards holds fs too.
+//
+// Until the head goes out (Flush, or more than Held body bytes), Write
+// copies what it is given and returns without waiting for the client.
 type FieldWriter interface {
 	WriteFields(code int, fs []Field)
 }
+
+// Held is how many body bytes a FieldWriter keeps with the head before it
+// writes anything.
+const Held = 16 << 10

@@ -768,6 +768,24 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 		return
 	}
 	if !h.chunked && h.clen >= 0 && h.clen <= x.p.bufResp && !h.sse {
+		if _, direct := w.(head.FieldWriter); direct && h.clen <= int64(pc.br.Buffered()) && h.clen <= head.Held {
+			// The body came with the head and the HTTP/1.1 layer keeps
+			// it without waiting for the client: it is given from the
+			// read buffer, which is let go of only afterwards.
+			body, _ := pc.br.Peek(int(h.clen))
+			var err error
+			if x.writeHead(be) && len(body) > 0 {
+				var n int
+				n, err = w.Write(body)
+				rec.BytesSent += int64(n)
+			}
+			pc.br.Discard(len(body))
+			x.finishUpstream(be, pc, !h.close)
+			if err != nil {
+				x.clientAbort(be, err)
+			}
+			return
+		}
 		var bp *[]byte
 		if h.clen > 0 {
 			bp = getBuf(int(h.clen))

@@ -69,12 +69,14 @@ func (x *exchange) endToEnd(k string) bool {
 	return len(x.conn) == 0 || !listedIn(x.conn, k)
 }
 
-// Field gives Options.Forward the request's end-to-end fields.
+// Field gives Options.Forward the request's end-to-end fields. Most
+// names asked for are absent: the map is looked in first.
 func (x *exchange) Field(name string) []string {
-	if !x.endToEnd(name) {
+	vs := x.r.Header[name]
+	if vs == nil || !x.endToEnd(name) {
 		return nil
 	}
-	return x.r.Header[name]
+	return vs
 }
 
 // requestURI is the request target as the client sent it; only the
