@@ -311,11 +311,5 @@ func (f *handling) logAccess(s *Server, r *http.Request, ri *reqInfo, trusted bo
 
 func (s *Server) writeEntry(format *accesslog.Format, e *accesslog.Entry, ci forward.ClientInfo) {
 	e.RemoteAddr, e.RemotePort = ci.Host(), ci.Port()
-	bp := lineBufs.Get().(*[]byte)
-	*bp = format.Append((*bp)[:0], e)
-	s.access.Write(*bp)
-	lineBufs.Put(bp)
+	s.access.WriteEntry(format, e)
 }
-
-// lineBufs holds access-log line buffers (the Writer copies what it gets).
-var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

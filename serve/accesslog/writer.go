@@ -110,6 +110,31 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteEntry writes e's line as f formats it: Write, with the line
+// formatted in the buffer itself rather than in one of the caller's and
+// copied.
+func (w *Writer) WriteEntry(f *Format, e *Entry) error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return os.ErrClosed
+	}
+	n := len(w.buf)
+	w.buf = f.Append(w.buf, e)
+	if len(w.buf) <= flushSize {
+		w.armLocked()
+		err := w.takeErrLocked()
+		w.mu.Unlock()
+		return err
+	}
+	// It does not fit: it goes as Write sends a line that does not.
+	line := append([]byte(nil), w.buf[n:]...)
+	w.buf = w.buf[:n]
+	w.mu.Unlock()
+	_, err := w.Write(line)
+	return err
+}
+
 // Flush writes everything buffered.
 func (w *Writer) Flush() error {
 	w.fileMu.Lock()

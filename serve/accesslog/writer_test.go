@@ -95,6 +95,43 @@ func TestWriterFlushesWhenFull(t *testing.T) {
 	}
 }
 
+// WriteEntry formats the line in the Writer's buffer: lines are whole and
+// in order across the flushes a full buffer makes, and a line larger than
+// the buffer goes out whole.
+func TestWriterWriteEntry(t *testing.T) {
+	out := &testprog.Buffer{}
+	w := openWriter(t, "-", out)
+	f, err := accesslog.Compile(strings.Repeat("x", 90) + " %(s)s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := accesslog.BaseEntry(t)
+	var want strings.Builder
+	for i := range accesslog.FlushSize/95 + 50 {
+		e.Status = 100 + i
+		if err := w.WriteEntry(f, e); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&want, "%s %d\n", strings.Repeat("x", 90), 100+i)
+	}
+	if got := out.String(); len(got) == 0 || !strings.HasPrefix(want.String(), got) || !strings.HasSuffix(got, "\n") {
+		t.Errorf("before Flush, %d bytes out: want whole lines, the first ones, at least one flush", len(got))
+	}
+	big, err := accesslog.Compile(strings.Repeat("y", 2*accesslog.FlushSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteEntry(big, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != want.String()+strings.Repeat("y", 2*accesslog.FlushSize)+"\n" {
+		t.Errorf("after Flush, %d bytes out; want the %d bytes of the lines, in order", len(got), want.Len()+2*accesslog.FlushSize+1)
+	}
+}
+
 func TestWriterReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "access.log")
@@ -202,12 +239,18 @@ func TestWriterConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var err error
 			e := accesslog.BaseEntry(t)
 			e.Status = 200 + g
 			var buf []byte
 			for i := 0; i < lines; i++ {
-				buf = f.Append(buf[:0], e)
-				if _, err := w.Write(buf); err != nil {
+				if g%2 == 0 {
+					buf = f.Append(buf[:0], e)
+					_, err = w.Write(buf)
+				} else {
+					err = w.WriteEntry(f, e)
+				}
+				if err != nil {
 					t.Error(err)
 					return
 				}
