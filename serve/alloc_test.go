@@ -29,8 +29,8 @@ func TestFrontAllocations(t *testing.T) {
 		max  float64
 		req  func() error
 	}{
-		{"a request on a kept connection", 4, func() error { return keptRequest(c, kept) }},
-		{"a request on a new connection, the client's dial included", 33, func() error { return newConnRequest(addr, fresh) }},
+		{"a request on a kept connection", 3, func() error { return keptRequest(c, kept) }},
+		{"a request on a new connection, the client's dial included", 32, func() error { return newConnRequest(addr, fresh) }},
 	} {
 		var err error
 		// The fewest of three counts: a goroutine of an earlier test

@@ -136,7 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The proxy gives each read of its own the same time.
 		http.NewResponseController(w).SetReadDeadline(start.Add(f.set.BodyTimeout))
 	}
-	rec := &upstream.Record{}
+	rec := &upstream.Record{} // on the stack: nothing keeps it
 	if s.pausing.Load() {
 		w.Header().Set("Connection", "close") // the client reconnects to the next gsup
 	}

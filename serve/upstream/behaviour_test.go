@@ -426,6 +426,35 @@ func TestUpstreamDiesMidBody(t *testing.T) {
 	}
 }
 
+// When the client connection cannot be taken over to cut it (HTTP/2),
+// the handler is aborted with http.ErrAbortHandler: the Record given to
+// Serve is filled all the same, for the access log written after it.
+func TestRecordFilledWhenTheHandlerIsAborted(t *testing.T) {
+	addr := rawBackend(t, func(c net.Conn) {
+		if _, ok := readRequest(bufio.NewReader(c)); ok {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+		}
+	})
+	logger, _ := newLogger()
+	b := NewBalancer()
+	b.Add(1, addr)
+	p := NewProxy(b, Options{Log: logger, Forward: stripForwarded, BufferResponse: -1})
+	f := startFront(t, func(w http.ResponseWriter, r *http.Request, rec *Record) {
+		p.Serve(struct{ http.ResponseWriter }{w}, r, rec) // no Hijack, no Unwrap
+	})
+	resp, err := client(t).Get(f.URL)
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if rec := f.record(t); rec.Status != 200 || rec.BytesSent != 5 || rec.Upstream != addr {
+		t.Errorf("record %+v; want status 200, 5 bytes sent, upstream %s", rec, addr)
+	}
+	if !f.panicked.Load() {
+		t.Error("the handler returned: this test is for one aborted")
+	}
+}
+
 // TestClientAbort: a client that goes away cancels the app's request,
 // unless IgnoreClientAbort; either way the record says 499.
 func TestClientAbort(t *testing.T) {

@@ -310,14 +310,23 @@ func (x *exchange) stopAbort() bool {
 // ServeHTTP passes r to an app instance and its response back to w.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.Serve(w, r, nil) }
 
-// Serve is ServeHTTP filling rec (when not nil) for the access log.
+// Serve is ServeHTTP filling rec (when not nil) for the access log. The
+// exchange fills its own Record, copied to rec when it ends (also when
+// the handler is aborted with a panic): rec is not kept, so the caller's
+// may live on its stack.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	x := p.getExchange()
-	x.w, x.r = w, r
-	if x.rec = rec; x.rec == nil {
-		x.rec = &x.own
-	}
+	x.w, x.r, x.rec = w, r, &x.own
+	defer func() {
+		if rec != nil {
+			*rec = x.own
+		}
+	}()
 	x.serve()
+	if rec != nil {
+		*rec = x.own
+		rec = nil
+	}
 	p.putExchange(x)
 }
 
