@@ -47,7 +47,11 @@ const closedBit = 1 << 62
 // half is one direction: its waiter's token, its deadline.
 type half struct {
 	mu    sync.Mutex    // one call at a time in this direction
-	ready chan struct{} // a token: the socket may be ready, or see why not
+	ready chan struct{} // a token for a call waiting: the socket may be ready, or see why not
+	// kept: a token left while no call waited, taken by the next wait
+	// (most events find no one waiting in one direction: each event of
+	// a socket that is writable says so, and most writes do not wait).
+	kept atomic.Bool
 	// drained: the last read found the socket empty (Drained). Bytes
 	// that came after it came with an event, so the next read waits for
 	// a token before it tries (reads only).
@@ -74,8 +78,26 @@ var epoch = time.Now()
 
 func monoOf(t time.Time) int64 { return int64(t.Sub(epoch)) }
 
-// wake leaves a token for the direction's waiter, if it has none.
+// testHookWake, when set, runs in wake between its first look at waiting
+// and its store of kept.
+var testHookWake atomic.Pointer[func(*half)]
+
+// wake leaves a token for the direction's waiter: on the channel for a
+// call that waits, in kept otherwise. A call about to wait stores
+// waiting, then takes kept; wake stores kept, then loads waiting again:
+// one of the two sees the other's store, so no token is lost (a wait
+// that finds both takes one, and the next wait returns at once, to try
+// again for nothing).
 func (h *half) wake() {
+	if !h.waiting.Load() {
+		if hook := testHookWake.Load(); hook != nil {
+			(*hook)(h)
+		}
+		h.kept.Store(true)
+		if !h.waiting.Load() {
+			return
+		}
+	}
 	select {
 	case h.ready <- struct{}{}:
 	default:
@@ -300,7 +322,7 @@ func (c *Conn) wait(h *half) error {
 	if h.pending.Load() != 0 {
 		h.armPending()
 	}
-	if !h.expired.Load() && c.state.Load()&closedBit == 0 {
+	if !h.expired.Load() && c.state.Load()&closedBit == 0 && !h.kept.Swap(false) {
 		<-h.ready
 	}
 	h.waiting.Store(false)
@@ -623,7 +645,7 @@ func (r *rawConn) WatchRead(e rawio.ReadEvents) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c.onRead = e
-	look := !c.rd.drained.Load() || c.ended.Load() || len(c.rd.ready) > 0
+	look := !c.rd.drained.Load() || c.ended.Load() || c.rd.kept.Load() || len(c.rd.ready) > 0
 	if look && c.fd < len(p.socks) && p.socks[c.fd] == c {
 		e.OnRead(c.fd)
 	}
