@@ -22,7 +22,13 @@ import (
 // one write after it.
 const outMax = head.Held
 
-var outPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
+// outBufs is a response's two buffers, pooled together: out, and the
+// body written before the head (most responses use both).
+type outBufs struct{ out, body []byte }
+
+var outPool = sync.Pool{New: func() any {
+	return &outBufs{out: make([]byte, 0, bufSize), body: make([]byte, 0, bufSize)}
+}}
 
 // response is the http.ResponseWriter of one request. It is also an
 // http.Flusher and http.Hijacker, and has what http.ResponseController
@@ -42,9 +48,8 @@ type response struct {
 	closeAfter  bool
 	continued   bool   // 100 Continue was written
 	body        []byte // body written before the head went out
-	bodyp       *[]byte
 	out         []byte // bytes to write, after the head went out
-	outp        *[]byte
+	bufs        *outBufs
 	err         error        // writing to the client failed
 	keys        []field      // appendFields' scratch
 	vals        []string     // HeaderValues
@@ -282,18 +287,23 @@ type writerOnly struct{ io.Writer }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// grab takes the response's buffers, if it has none, and out.
 func (w *response) grab() {
-	if w.outp == nil {
-		w.outp = outPool.Get().(*[]byte)
-		w.out = (*w.outp)[:0]
+	w.takeBufs()
+	if w.out == nil {
+		w.out = w.bufs.out[:0]
 	}
 }
 
-var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, bufSize); return &b }}
+func (w *response) takeBufs() {
+	if w.bufs == nil {
+		w.bufs = outPool.Get().(*outBufs)
+	}
+}
 
 func (w *response) grabBody() {
-	w.bodyp = bodyPool.Get().(*[]byte)
-	w.body = (*w.bodyp)[:0]
+	w.takeBufs()
+	w.body = w.bufs.body[:0]
 }
 
 // sendHead puts the head in out, then the body written so far. final:
@@ -360,11 +370,11 @@ func (w *response) sendHead(final bool) {
 	w.dropBody()
 }
 
+// dropBody is done with the body buffer (release gives it back).
 func (w *response) dropBody() {
-	if w.bodyp != nil {
-		*w.bodyp = w.body[:0]
-		bodyPool.Put(w.bodyp)
-		w.bodyp, w.body = nil, nil
+	if w.body != nil {
+		w.bufs.body = w.body[:0]
+		w.body = nil
 	}
 }
 
@@ -566,11 +576,15 @@ func (w *response) flushOnAbort() {
 	w.release()
 }
 
+// release gives the response's buffers back.
 func (w *response) release() {
-	if w.outp != nil {
-		*w.outp = w.out[:0]
-		outPool.Put(w.outp)
-		w.outp, w.out = nil, nil
+	w.dropBody()
+	if w.bufs != nil {
+		if w.out != nil {
+			w.bufs.out = w.out[:0]
+		}
+		outPool.Put(w.bufs)
+		w.bufs, w.out = nil, nil
 	}
 }
 
