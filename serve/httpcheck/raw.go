@@ -184,16 +184,28 @@ func (s *scanner) feed(b []byte) (int, event) {
 			s.n = 0
 			fallthrough
 		case stMethod:
+			// Run over the method's token bytes.
+			if isTchar(c) {
+				j := i
+				for j < len(b) && isTchar(b[j]) {
+					if r.methodLen < len(r.method) {
+						r.method[r.methodLen] = b[j]
+					}
+					r.methodLen++
+					j++
+				}
+				s.n += j - i
+				if s.n > s.lim.RequestLine {
+					return s.head(j-(s.n-s.lim.RequestLine), http.StatusRequestURITooLong, "request line too long")
+				}
+				i = j - 1
+				continue
+			}
 			s.n++
 			if s.n > s.lim.RequestLine {
 				return s.head(i, http.StatusRequestURITooLong, "request line too long")
 			}
 			switch {
-			case isTchar(c):
-				if r.methodLen < len(r.method) {
-					r.method[r.methodLen] = c
-				}
-				r.methodLen++
 			case c == ' ' && r.methodLen > 0:
 				s.st = stTarget
 			default:
@@ -228,6 +240,15 @@ func (s *scanner) feed(b []byte) (int, event) {
 			}
 			return s.head(i, http.StatusBadRequest, "invalid request target")
 		case stVersion:
+			// "HTTP/1.1" or "HTTP/1.0" and CR, whole in b: taken at once.
+			if r.versLen == 0 && i+9 <= len(b) && string(b[i:i+7]) == "HTTP/1." && (b[i+7] == '1' || b[i+7] == '0') &&
+				b[i+8] == '\r' && s.n+8 <= s.lim.RequestLine {
+				copy(r.vers[:], b[i:i+8])
+				r.versLen = 8
+				s.n += 8
+				i += 8
+				c = '\r'
+			}
 			if c == '\r' {
 				if st, reason := s.version(); st != 0 {
 					return s.head(i, st, reason)
