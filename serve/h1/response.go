@@ -110,7 +110,7 @@ func (w *response) moveGiven() {
 
 // WriteFields is WriteHeader with fs added to the header: the fields are
 // written after the header's own, in fs's order, without going through
-// the map. Fields that frame the body (Content-Length beside another, or
+// the map, and as they are (head.FieldWriter: the caller checked them). Fields that frame the body (Content-Length beside another, or
 // one not a plain number, Transfer-Encoding, Connection) go through the
 // map, as the header's own do.
 func (w *response) WriteFields(code int, fs []head.Field) {
@@ -354,7 +354,11 @@ func (w *response) sendHead(final bool) {
 	w.out = w.appendStatus(w.out, w.status)
 	w.out = w.writeFields(w.out)
 	for _, f := range w.given {
-		w.out = appendField(w.out, f.Name, f.Value)
+		// Valid, as head.FieldWriter requires: written as they are.
+		w.out = append(w.out, f.Name...)
+		w.out = append(w.out, ": "...)
+		w.out = append(w.out, f.Value...)
+		w.out = append(w.out, "\r\n"...)
 	}
 	w.out = append(w.out, "\r\n"...)
 	if len(w.body) > 0 {

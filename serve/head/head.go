@@ -10,8 +10,12 @@ type Field struct{ Name, Value string }
 // FieldWriter is an http.ResponseWriter (gsup's HTTP/1.1 layer's) that
 // takes a final response's fields as a list. WriteFields is WriteHeader
 // with fs as the header's fields after those already in Header(); fs is
-// copied, and its values are written as they are, after the checks the
-// writer makes of every value. Header() called afterwards holds fs too.
+// copied. Header() called afterwards holds fs too.
+//
+// The fields must be valid, as the caller found them in a response head
+// it checked: a name that is a token, in canonical form, and a value
+// with no control byte but tab and no white space at either end. They
+// are written as they are, not looked at again.
 //
 // Until the head goes out (Flush, or more than Held body bytes), Write
 // copies what it is given and returns without waiting for the client.

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"gsup/internal/testprog"
 )
 
@@ -218,6 +220,11 @@ func FuzzResponseHead(f *testing.F) {
 		listed := http.Header{}
 		for _, f := range h.forwarded(nil) {
 			listed[f.Name] = append(listed[f.Name], f.Value)
+			// head.FieldWriter writes them as they are.
+			if !httpguts.ValidHeaderFieldName(f.Name) || http.CanonicalHeaderKey(f.Name) != f.Name ||
+				!httpguts.ValidHeaderFieldValue(f.Value) || strings.Trim(f.Value, " \t") != f.Value {
+				t.Fatalf("%q: field %q: %q given to be written as it is", h.raw, f.Name, f.Value)
+			}
 		}
 		if fmt.Sprint(listed) != fmt.Sprint(ours) {
 			t.Fatalf("%q: fields as a list\n%v\nin a map\n%v", h.raw, listed, ours)
