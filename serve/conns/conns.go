@@ -256,7 +256,7 @@ func (g *Gate) release() {
 type Conn struct {
 	net.Conn
 	g         *Gate
-	wdl       atomic.Int64 // write deadline armed by Write, Unix ns
+	wdl       atomic.Int64 // write deadline armed by Write, ns since epoch (monotonic)
 	manual    atomic.Bool  // the user set a write deadline
 	cut       atomic.Bool  // a write made no progress within SendTimeout
 	closeOnce sync.Once
@@ -356,16 +356,18 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	return total, nil
 }
 
+// epoch anchors wdl's monotonic readings.
+var epoch = time.Now()
+
 // arm sets the write deadline d from now, unless one set less than d/16
 // ago is still in force (a deadline costs a timer update).
 func (c *Conn) arm(d time.Duration, force bool) {
-	now := time.Now()
-	if !force && c.wdl.Load()-now.UnixNano() > int64(d-d/16) {
+	now := int64(time.Since(epoch)) // monotonic only: no wall clock read
+	if !force && c.wdl.Load()-now > int64(d-d/16) {
 		return
 	}
-	t := now.Add(d)
-	c.wdl.Store(t.UnixNano())
-	c.Conn.SetWriteDeadline(t)
+	c.wdl.Store(now + int64(d))
+	c.Conn.SetWriteDeadline(time.Now().Add(d))
 }
 
 // SetDeadline sets both deadlines; a zero one hands the write deadline

@@ -540,12 +540,13 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 			return finished
 		}
 	}
-	now := time.Now()
-	x.deadline = now.Add(x.p.timeout)
+	d := x.p.timeout
 	if x.hang = x.p.b.hangLimit(x.p.timeout); x.hang > 0 {
-		x.deadline = now.Add(x.hang)
+		d = x.hang
 	}
-	pc.readDeadline(x.deadline, x.deadline.Sub(now))
+	now := time.Now()
+	x.deadline = now.Add(d)
+	pc.readDeadline(x.deadline, d)
 	if len(x.body) > bigWrite {
 		pc.c.SetWriteDeadline(x.deadline)
 		pc.wdl = true
