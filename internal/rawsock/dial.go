@@ -125,13 +125,20 @@ func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
 	if e == 0 || e == syscall.EISCONN {
 		return c, nil
 	}
-	if timeout > 0 {
-		c.wr.setDeadline(time.Now().Add(timeout))
-	}
-	for {
-		if err := c.wait(&c.wr); err != nil {
-			c.Close()
-			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	// A connect in progress is looked at before any wait: to a peer on
+	// this machine it has most often ended by now, and a wait would arm
+	// the deadline's timer, stop it, and go through the poller.
+	deadline := false
+	for first := true; ; first = false {
+		if !first {
+			if !deadline && timeout > 0 {
+				c.wr.setDeadline(time.Now().Add(timeout))
+				deadline = true
+			}
+			if err := c.wait(&c.wr); err != nil {
+				c.Close()
+				return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+			}
 		}
 		// Writable means connected, or failed: SO_ERROR says which, and
 		// a peer address that it is connected (as net: a wake-up need not
@@ -151,7 +158,9 @@ func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
 			if pe == syscall.ENOTCONN {
 				continue
 			}
-			c.wr.setDeadline(time.Time{})
+			if deadline {
+				c.wr.setDeadline(time.Time{})
+			}
 			return c, nil
 		case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
 		default:
