@@ -45,10 +45,7 @@ type Entry struct {
 func (f *Format) Append(dst []byte, e *Entry) []byte {
 	for i := range f.segs {
 		s := &f.segs[i]
-		if s.kind == kLiteral {
-			dst = append(dst, s.text...)
-			continue
-		}
+		dst = append(dst, s.pre...)
 		start := len(dst)
 		if s.conv == 'd' && s.kind != kUnknown {
 			if n, ok := f.number(s.kind, e); ok {
@@ -61,6 +58,7 @@ func (f *Format) Append(dst []byte, e *Entry) []byte {
 			dst = shape(dst, start, s)
 		}
 	}
+	dst = append(dst, f.tail...)
 	return append(dst, '\n')
 }
 

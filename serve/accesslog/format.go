@@ -16,7 +16,7 @@ const DefaultFormat = `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)
 type kind uint8
 
 const (
-	kLiteral kind = iota
+	kNone kind = iota // the zero kind: every segment has another
 	kRemoteAddr
 	kIdent
 	kUser
@@ -100,11 +100,13 @@ var environKeys = map[string]envKind{
 	"wsgi.url_scheme": envURLScheme,
 }
 
-// segment is one piece of a compiled format: literal text or one atom.
+// segment is one atom of a compiled format, with the literal text
+// before it.
 type segment struct {
+	pre  string // literal text before the atom
 	kind kind
-	// text is the literal for kLiteral, the canonical header name for
-	// kReqHeader, kRespHeader and envHTTP, and the value for envProcess.
+	// text is the canonical header name for kReqHeader, kRespHeader and
+	// envHTTP, and the value for envProcess.
 	text    string
 	env     envKind
 	envSet  bool // envProcess: the variable exists
@@ -122,6 +124,7 @@ type segment struct {
 // concurrent use.
 type Format struct {
 	segs       []segment
+	tail       string // literal text after the last atom
 	pid        int // os.Getpid() at Compile, for entries with PID 0
 	lastTime   atomic.Pointer[timeText]
 	respHeader bool // a segment is kRespHeader
@@ -146,9 +149,12 @@ func Compile(format string) (*Format, error) {
 	}
 	f := &Format{pid: os.Getpid()}
 	var lit strings.Builder
+	// Literal text goes in the atom after it (pre), or in f.tail at the
+	// end: Append's loop runs once per atom.
+	pending := ""
 	flushLit := func() {
 		if lit.Len() > 0 {
-			f.segs = append(f.segs, segment{kind: kLiteral, text: lit.String()})
+			pending += lit.String()
 			lit.Reset()
 		}
 	}
@@ -254,10 +260,12 @@ func Compile(format string) (*Format, error) {
 			return nil, fmt.Errorf("access log format: %%(%s)d at position %d: atom %q is text, use %%(%s)s", name, start, name, name)
 		}
 		flushLit()
+		seg.pre, pending = pending, ""
 		f.segs = append(f.segs, seg)
 		f.respHeader = f.respHeader || seg.kind == kRespHeader
 	}
 	flushLit()
+	f.tail = pending
 	return f, nil
 }
 
