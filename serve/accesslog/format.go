@@ -125,7 +125,7 @@ type segment struct {
 type Format struct {
 	segs       []segment
 	tail       string // literal text after the last atom
-	pid        int // os.Getpid() at Compile, for entries with PID 0
+	pid        int    // os.Getpid() at Compile, for entries with PID 0
 	lastTime   atomic.Pointer[timeText]
 	respHeader bool // a segment is kRespHeader
 }
