@@ -165,23 +165,31 @@ func checkSizes(r *http.Request, n Limits) (int, string) {
 // another says http. A list value (from a chain of proxies) is judged by
 // its last element, the one the nearest proxy added.
 func contradictoryScheme(h http.Header) bool {
+	if len(h) == 0 {
+		return false
+	}
 	https, plain := false, false
-	judge := func(name, secure string) {
-		for _, v := range h[name] {
+	for _, s := range schemeFields {
+		for _, v := range h[s.name] {
 			if i := strings.LastIndexByte(v, ','); i >= 0 {
 				v = v[i+1:]
 			}
-			if strings.EqualFold(strings.TrimSpace(v), secure) {
+			if strings.EqualFold(strings.TrimSpace(v), s.secure) {
 				https = true
 			} else {
 				plain = true
 			}
 		}
 	}
-	judge("X-Forwarded-Proto", "https")
-	judge("X-Forwarded-Protocol", "ssl")
-	judge("X-Forwarded-Ssl", "on")
 	return https && plain
+}
+
+// schemeFields are Gunicorn's secure_scheme_headers: each field's name
+// and the value that says https.
+var schemeFields = [...]struct{ name, secure string }{
+	{"X-Forwarded-Proto", "https"},
+	{"X-Forwarded-Protocol", "ssl"},
+	{"X-Forwarded-Ssl", "on"},
 }
 
 // DropUnderscoreFields deletes every header field whose name contains an
