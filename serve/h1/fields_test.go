@@ -218,3 +218,18 @@ func TestWriteFieldsContentLengthBoundsTheBody(t *testing.T) {
 		t.Errorf("body %q, %v, Content-Length %d; want 4 announced and the connection cut", b, err, resp.ContentLength)
 	}
 }
+
+// Every status line is "HTTP/1.1 code text", the text net/http's, or
+// "status code N" for a code it has none for (as net/http writes it).
+func TestStatusLines(t *testing.T) {
+	var w response
+	for code := 100; code <= 999; code++ {
+		want := fmt.Sprintf("HTTP/1.1 %d %s\r\n", code, http.StatusText(code))
+		if http.StatusText(code) == "" {
+			want = fmt.Sprintf("HTTP/1.1 %d status code %d\r\n", code, code)
+		}
+		if got := string(w.appendStatus(nil, code)); got != want {
+			t.Fatalf("status %d: %q; want %q", code, got, want)
+		}
+	}
+}

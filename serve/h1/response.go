@@ -382,6 +382,17 @@ func (w *response) dropBody() {
 	}
 }
 
+// statusLines are the status lines of the codes net/http has a text for,
+// made once.
+var statusLines = func() (lines [600]string) {
+	for code := 100; code < len(lines); code++ {
+		if t := http.StatusText(code); t != "" {
+			lines[code] = "HTTP/1.1 " + strconv.Itoa(code) + " " + t + "\r\n"
+		}
+	}
+	return lines
+}()
+
 var (
 	chunkedValue   = []string{"chunked"}
 	closeValue     = []string{"close"}
@@ -389,6 +400,9 @@ var (
 )
 
 func (w *response) appendStatus(b []byte, code int) []byte {
+	if code >= 100 && code < len(statusLines) && statusLines[code] != "" {
+		return append(b, statusLines[code]...)
+	}
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
