@@ -195,6 +195,30 @@ func TestWriteFieldsThenHeader(t *testing.T) {
 	}
 }
 
+// A Connection field given, before a Content-Length or after it, goes
+// through the header: the connection closes after the answer, as the
+// field says.
+func TestWriteFieldsConnectionCloseGiven(t *testing.T) {
+	for _, fs := range [][]head.Field{
+		list("Connection", "close", "Content-Length", "2"),
+		list("Content-Length", "2", "Connection", "close"),
+	} {
+		addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.(head.FieldWriter).WriteFields(200, fs)
+			io.WriteString(w, "ok")
+		})})
+		c, br := dial(t, addr)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, body := readResponse(t, br, "GET")
+		if body != "ok" || !resp.Close {
+			t.Errorf("%v: body %q, close %v; want ok, and Connection: close", fs, body, resp.Close)
+		}
+		if n, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%v: after the answer, %q, %v; want the connection closed", fs, n, err)
+		}
+	}
+}
+
 // A Content-Length given bounds the body as one in the header does.
 func TestWriteFieldsContentLengthBoundsTheBody(t *testing.T) {
 	errs := make(chan error, 1)

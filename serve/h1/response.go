@@ -110,31 +110,29 @@ func (w *response) moveGiven() {
 
 // WriteFields is WriteHeader with fs added to the header: the fields are
 // written after the header's own, in fs's order, without going through
-// the map, and as they are (head.FieldWriter: the caller checked them). Fields that frame the body (Content-Length beside another, or
-// one not a plain number, Transfer-Encoding, Connection) go through the
-// map, as the header's own do.
+// the map, and as they are (head.FieldWriter: the caller checked them).
+// When a field frames the body otherwise than one plain Content-Length
+// does (a second one, one not a plain number, Transfer-Encoding,
+// Connection), all go through the map, as the header's own do.
 func (w *response) WriteFields(code int, fs []head.Field) {
 	if w.c.hijacked || w.wroteHeader {
 		return
 	}
 	w.given = append(w.given[:0], fs...)
-	cl := int64(-1)
+	cl, viaMap := int64(-1), false
 	for _, f := range fs {
 		switch f.Name {
 		case "Date":
 			w.givenDate = true
 		case "Content-Length":
 			n, ok := parseLength(f.Value)
-			if !ok || cl >= 0 {
-				cl = -2
-				break
-			}
+			viaMap = viaMap || !ok || cl >= 0
 			cl = n
 		case "Transfer-Encoding", "Connection":
-			cl = -2
+			viaMap = true
 		}
 	}
-	if cl == -2 || code < 200 || cl >= 0 && len(w.header) > 0 && w.header["Content-Length"] != nil {
+	if viaMap || code < 200 || cl >= 0 && len(w.header) > 0 && w.header["Content-Length"] != nil {
 		w.moveGiven()
 		w.WriteHeader(code)
 		return
