@@ -395,3 +395,26 @@ func TestAccessLogPrintsTheAppsFields(t *testing.T) {
 		t.Errorf("access log\n%s\nwant\n%s", got, want)
 	}
 }
+
+// An app's trailers reach the client through the front, declared or not.
+func TestAppTrailersReachTheClient(t *testing.T) {
+	addr, _ := front(t, defaults(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		io.WriteString(w, "body with trailers\n")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Checksum", "abc123")
+		w.Header().Set(http.TrailerPrefix+"X-Undeclared", "late")
+	}), nil)
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "body with trailers\n" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+	if got := resp.Trailer; got.Get("X-Checksum") != "abc123" || got.Get("X-Undeclared") != "late" {
+		t.Errorf("trailer %v; want X-Checksum abc123 and X-Undeclared late", got)
+	}
+}

@@ -257,3 +257,48 @@ func TestStatusLines(t *testing.T) {
 		}
 	}
 }
+
+// Trailers are sent as net/http's server sends them: the names the
+// Trailer field declared, with the values the header has when the handler
+// returns, and keys with http.TrailerPrefix; a body with them is chunked
+// even when it is whole.
+func TestTrailers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler func(w http.ResponseWriter)
+	}{
+		{"declared in the header", func(w http.ResponseWriter) {
+			w.Header().Set("Trailer", "X-Sum")
+			io.WriteString(w, "body")
+			w.Header().Set("X-Sum", "42")
+			w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+		}},
+		{"declared in fields given", func(w http.ResponseWriter) {
+			w.(head.FieldWriter).WriteFields(200, list("Trailer", "X-Sum"))
+			io.WriteString(w, "body")
+			w.(http.Flusher).Flush()
+			w.Header().Set("X-Sum", "42")
+			w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tc.handler(w)
+			})})
+			c, br := dial(t, addr)
+			for range 2 { // and the connection goes on
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, body := readResponse(t, br, "GET")
+				if body != "body" || resp.ContentLength != -1 || len(resp.TransferEncoding) != 1 {
+					t.Fatalf("body %q, length %d, transfer encoding %q; want a chunked body", body, resp.ContentLength, resp.TransferEncoding)
+				}
+				if got := resp.Trailer; got.Get("X-Sum") != "42" || got.Get("X-Late") != "late" || len(got) != 2 {
+					t.Errorf("trailer %v; want X-Sum 42 and X-Late late", got)
+				}
+				if resp.Header.Get("X-Late") != "" || resp.Header.Get(http.TrailerPrefix+"X-Late") != "" {
+					t.Errorf("header %v: a trailer key in the head", resp.Header)
+				}
+			}
+		})
+	}
+}

@@ -55,6 +55,8 @@ type response struct {
 	vals        []string     // HeaderValues
 	given       []head.Field // WriteFields': written after the header's fields
 	givenDate   bool         // given has a Date
+	givenTrail  bool         // given has a Trailer
+	trailers    bool         // the head declared trailers, or the header has Trailer: keys
 }
 
 func (w *response) reset(c *conn, req *http.Request) {
@@ -105,7 +107,7 @@ func (w *response) moveGiven() {
 		w.header[f.Name] = append(w.header[f.Name], f.Value)
 	}
 	clear(w.given)
-	w.given, w.givenDate = w.given[:0], false
+	w.given, w.givenDate, w.givenTrail = w.given[:0], false, false
 }
 
 // WriteFields is WriteHeader with fs added to the header: the fields are
@@ -124,6 +126,8 @@ func (w *response) WriteFields(code int, fs []head.Field) {
 		switch f.Name {
 		case "Date":
 			w.givenDate = true
+		case "Trailer":
+			w.givenTrail = true
 		case "Content-Length":
 			n, ok := parseLength(f.Value)
 			viaMap = viaMap || !ok || cl >= 0
@@ -311,6 +315,9 @@ func (w *response) sendHead(final bool) {
 	w.headSent = true
 	hf := w.gather()
 	hf.hasDate = hf.hasDate || w.givenDate
+	// Trailers go in a chunked body's last chunk: a body with them is
+	// chunked even when it is whole, as net/http's are.
+	w.trailers = hf.trailers || w.givenTrail
 	allowed := w.bodyAllowed()
 	if hf.hasTE && allowed && !w.head && w.cl < 0 {
 		w.chunked = len(hf.te) == 1 && hf.te[0] == "chunked"
@@ -319,10 +326,10 @@ func (w *response) sendHead(final bool) {
 		}
 	} else if w.cl < 0 && allowed {
 		switch {
-		case final && (!w.head || w.written > 0):
+		case final && !w.trailers && (!w.head || w.written > 0):
 			w.cl = w.written
 			w.setField("Content-Length", []string{strconv.FormatInt(w.written, 10)})
-		case final || w.head:
+		case w.head || final && !w.trailers:
 		case w.req.ProtoAtLeast(1, 1):
 			w.chunked = true
 			w.setField("Transfer-Encoding", chunkedValue)
@@ -425,6 +432,7 @@ func (w *response) appendFields(b []byte) []byte {
 type headFields struct {
 	te, conn       []string // Transfer-Encoding's, Connection's values
 	hasTE, hasDate bool     // the header has the name, with values or nil
+	trailers       bool     // a Trailer field, or a key with http.TrailerPrefix
 }
 
 // gather puts the header's fields that have values in w.keys, and notes
@@ -439,6 +447,13 @@ func (w *response) gather() (hf headFields) {
 			hf.conn = vv
 		case "Date":
 			hf.hasDate = true
+		case "Trailer":
+			hf.trailers = true
+		default:
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				hf.trailers = true
+				continue // a trailer, not in the head
+			}
 		}
 		if len(vv) > 0 {
 			keys = append(keys, field{k, vv})
@@ -573,13 +588,52 @@ func (w *response) finish() {
 		w.sendHead(true)
 	}
 	if w.chunked {
-		w.out = append(w.out, "0\r\n\r\n"...)
+		w.out = append(w.out, "0\r\n"...)
+		if w.trailers {
+			w.out = w.appendTrailers(w.out)
+		}
+		w.out = append(w.out, "\r\n"...)
 	}
 	w.flushOut()
 	if w.cl >= 0 && w.bodyAllowed() && !w.head && w.written != w.cl {
 		w.closeAfter = true // the client waits for bytes that will not come
 	}
 	w.release()
+}
+
+// appendTrailers appends the trailer fields, as net/http's server sends
+// them: each key with http.TrailerPrefix, without it, and each name the
+// head's Trailer fields declared (but those that frame the message) with
+// the values the header has for it now.
+func (w *response) appendTrailers(b []byte) []byte {
+	for k, vv := range w.header {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && name != "" {
+			name = http.CanonicalHeaderKey(name)
+			for _, v := range vv {
+				b = appendField(b, name, v)
+			}
+		}
+	}
+	declared := func(list string) {
+		for name := range strings.SplitSeq(list, ",") {
+			switch name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name {
+			case "", "Transfer-Encoding", "Content-Length", "Trailer":
+				continue
+			}
+			for _, v := range w.header[name] {
+				b = appendField(b, name, v)
+			}
+		}
+	}
+	for _, v := range w.header["Trailer"] {
+		declared(v)
+	}
+	for _, f := range w.given {
+		if f.Name == "Trailer" {
+			declared(f.Value)
+		}
+	}
+	return b
 }
 
 // flushOnAbort sends what was written of a response whose handler
