@@ -37,6 +37,17 @@ func listener(t *testing.T, network string) net.Listener {
 	return l
 }
 
+// rawPair is pair with the accepted connection's syscall.RawConn.
+func rawPair(t *testing.T, network string) (srv *Conn, cli net.Conn, rc syscall.RawConn) {
+	t.Helper()
+	srv, cli = pair(t, network)
+	rc, err := srv.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli, rc
+}
+
 // pair is a connection accepted by a Listener and its client, net's.
 func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
 	t.Helper()
@@ -490,11 +501,7 @@ func acceptOne(l net.Listener) (*Conn, error) {
 func TestReadAfterShortReadWaitsForEvent(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
-			srv, cli := pair(t, network)
-			rc, err := srv.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, cli, rc := rawPair(t, network)
 			buf := make([]byte, 64)
 			short := func(want string) {
 				t.Helper()
@@ -519,7 +526,7 @@ func TestReadAfterShortReadWaitsForEvent(t *testing.T) {
 			// Nothing comes: the read function is never called.
 			calls := 0
 			srv.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-			err = rc.Read(func(fd uintptr) bool { calls++; return false })
+			err := rc.Read(func(fd uintptr) bool { calls++; return false })
 			if !errors.Is(err, os.ErrDeadlineExceeded) || calls != 0 {
 				t.Fatalf("waiting read: %v after %d tries; want the deadline and no try", err, calls)
 			}
@@ -693,11 +700,7 @@ func TestCloseRacesAWait(t *testing.T) {
 func TestWaitsAreWokenUnderLoad(t *testing.T) {
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
-			srv, cli := pair(t, network)
-			rc, err := srv.SyscallConn()
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, cli, rc := rawPair(t, network)
 			rc.Control(func(fd uintptr) {
 				syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<10)
 			})
@@ -758,11 +761,7 @@ func TestWaitsAreWokenUnderLoad(t *testing.T) {
 // after it saw no call waiting, until a read stored that it waits (and
 // took no token); the read then ends with the token, not at its deadline.
 func TestWakeRacesAWait(t *testing.T) {
-	srv, _ := pair(t, "tcp")
-	rc, err := srv.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, rc := rawPair(t, "tcp")
 	for i := range 200 {
 		saw, release := make(chan struct{}), make(chan struct{})
 		hook := func(h *half) {
