@@ -33,6 +33,9 @@
 #   GSUP_BIN=path   (default: go build -o bench/.work/gsup . from the repo root)
 #   KEEP_WORK=1     keep the callgrind files (callgrind_annotate FILE shows
 #                   where the instructions go)
+#   CACHE=1         simulate the caches too (--cache-sim=yes, valgrind's
+#                   model of this machine's L1 and last-level caches; slower)
+#                   and report each run's simulated misses per request
 #
 # Usage: bash bench/instructions.sh
 set -euo pipefail
@@ -123,6 +126,7 @@ run_row() {
   local row=$1 round=$2 dir=$WORK/$1-$2 url="http://127.0.0.1:$FRONT_PORT/"
   mkdir -p "$dir/tmp"
   local vg=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$dir/callgrind.out")
+  [[ ${CACHE:-} == 1 ]] && vg+=(--cache-sim=yes)
   case $row in
     nginx*)
       if [[ $row == *gunicorn ]]; then
@@ -175,6 +179,13 @@ run_row() {
     else
       R[$row.$round]=$((ir / (l1 - l0)))
       R[$row.$round.n]=$((l1 - l0))
+      if [[ ${CACHE:-} == 1 ]]; then
+        R[$row.$round.cache]=$(awk -v n=$((l1 - l0)) '
+          /^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
+          /^(summary|totals):/ { for (i = 2; i <= NF; i++) v[name[i]] = $i }
+          END { printf "L1 instruction misses %.0f, L1 data misses %.0f, last-level misses %.1f (instructions %.1f, data reads %.1f, data writes %.1f)",
+            v["I1mr"] / n, (v["D1mr"] + v["D1mw"]) / n, (v["ILmr"] + v["DLmr"] + v["DLmw"]) / n, v["ILmr"] / n, v["DLmr"] / n, v["DLmw"] / n }' "$dir"/callgrind.out.*)
+      fi
     fi
   fi
   stop_pid "$FRONT_PID"; FRONT_PID=
@@ -214,5 +225,13 @@ report() {
     fi
     printf '%10s %10s\n' "${R[$row.med]}" "$ratio"
   done
+  if [[ ${CACHE:-} == 1 ]]; then
+    echo "simulated cache misses per request (callgrind --cache-sim=yes):"
+    for row in $ROWS; do
+      for round in $(seq "$ROUNDS"); do
+        echo "  $row round $round: ${R[$row.$round.cache]:--}"
+      done
+    done
+  fi
 }
 save_report instructions
