@@ -129,45 +129,51 @@ func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
 	// this machine it has most often ended by now, and a wait would arm
 	// the deadline's timer, stop it, and go through the poller.
 	deadline := false
-	for first := true; ; first = false {
-		if !first {
-			if !deadline && timeout > 0 {
-				c.wr.setDeadline(time.Now().Add(timeout))
-				deadline = true
-			}
-			if err := c.wait(&c.wr); err != nil {
-				c.Close()
-				return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
-			}
-		}
-		// Writable means connected, or failed: SO_ERROR says which, and
-		// a peer address that it is connected (as net: a wake-up need not
-		// mean the connect ended).
-		var soerr int32
-		n := uint32(4)
-		_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
-			uintptr(unsafe.Pointer(&soerr)), uintptr(unsafe.Pointer(&n)), 0)
-		if e == 0 {
-			e = syscall.Errno(soerr)
-		}
-		switch e {
-		case 0, syscall.EISCONN:
-			var rsa syscall.RawSockaddrAny
-			n := uint32(syscall.SizeofSockaddrAny)
-			_, _, pe := syscall.RawSyscall(syscall.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
-			if pe == syscall.ENOTCONN {
-				continue
-			}
+	for {
+		ended, e := connectEnded(fd)
+		switch {
+		case e != 0:
+			c.Close()
+			return nil, fail("connect", e)
+		case ended:
 			if deadline {
 				c.wr.setDeadline(time.Time{})
 			}
 			return c, nil
-		case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
-		default:
+		}
+		if !deadline && timeout > 0 {
+			c.wr.setDeadline(time.Now().Add(timeout))
+			deadline = true
+		}
+		if err := c.wait(&c.wr); err != nil {
 			c.Close()
-			return nil, fail("connect", e)
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 		}
 	}
+}
+
+// connectEnded reports whether the connect in progress on fd has ended
+// with the socket connected, or the error it failed with. SO_ERROR says
+// whether it failed, and a peer address that it is connected (as net's:
+// a writable socket need not mean the connect ended).
+func connectEnded(fd int) (bool, syscall.Errno) {
+	var soerr int32
+	n := uint32(4)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+		uintptr(unsafe.Pointer(&soerr)), uintptr(unsafe.Pointer(&n)), 0)
+	if e == 0 {
+		e = syscall.Errno(soerr)
+	}
+	switch e {
+	case 0, syscall.EISCONN:
+		var rsa syscall.RawSockaddrAny
+		n := uint32(syscall.SizeofSockaddrAny)
+		_, _, pe := syscall.RawSyscall(syscall.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+		return pe != syscall.ENOTCONN, 0
+	case syscall.EINPROGRESS, syscall.EALREADY, syscall.EINTR:
+		return false, 0
+	}
+	return false, e
 }
 
 // putPort stores port in network order.

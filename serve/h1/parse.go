@@ -81,14 +81,13 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	// and st is the one allocation for the Request, its context and its
 	// URL.
 	*r = *r.WithContext(&st.ctx)
-	req := r
-	if err := c.setBody(req); err != nil {
+	if err := c.setBody(r); err != nil {
 		st.ctx.cancel()
 		return nil, err
 	}
 	c.reqCtx = &st.ctx
-	c.bodyDeadline(req.Body != http.NoBody)
-	return req, nil
+	c.bodyDeadline(r.Body != http.NoBody)
+	return r, nil
 }
 
 // setBody frames r's body: chunked, by Content-Length, or none.

@@ -212,7 +212,8 @@ type exchange struct {
 	readingClient atomic.Bool
 
 	h  respHead
-	fs []field // the answer's fields for a head.FieldWriter
+	fw head.FieldWriter // w, when nothing between it and the connection reads the header map
+	fs []field          // the answer's fields for fw
 	cr chunkedReader
 	lr lengthReader
 
@@ -317,6 +318,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.Serve(w, r
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, rec *Record) {
 	x := p.getExchange()
 	x.w, x.r, x.rec = w, r, &x.own
+	x.fw, _ = w.(head.FieldWriter)
 	defer func() {
 		if rec != nil {
 			*rec = x.own
@@ -778,7 +780,7 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 		return
 	}
 	if !h.chunked && h.clen >= 0 && h.clen <= x.p.bufResp && !h.sse {
-		if _, direct := w.(head.FieldWriter); direct && h.clen <= int64(pc.br.Buffered()) && h.clen <= head.Held {
+		if x.fw != nil && h.clen <= int64(pc.br.Buffered()) && h.clen <= head.Held {
 			// The body came with the head and the HTTP/1.1 layer keeps
 			// it without waiting for the client: it is given from the
 			// read buffer, which is let go of only afterwards.
@@ -907,11 +909,11 @@ func (x *exchange) writeHead(be *backend) bool {
 	}
 	x.rec.Status = x.h.status
 	x.answered = true
-	if fw, ok := x.w.(head.FieldWriter); ok {
+	if x.fw != nil {
 		// Nothing between the proxy and the connection reads the map:
 		// the app's fields go as a list, with no map filled and read.
 		x.fs = x.h.forwarded(x.fs[:0])
-		fw.WriteFields(x.h.status, x.fs)
+		x.fw.WriteFields(x.h.status, x.fs)
 		return true
 	}
 	dst := x.w.Header()
