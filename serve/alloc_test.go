@@ -29,7 +29,7 @@ func TestFrontAllocations(t *testing.T) {
 		max  float64
 		req  func() error
 	}{
-		{"a request on a kept connection", 3, func() error { return keptRequest(c, kept) }},
+		{"a request on a kept connection", 2, func() error { return keptRequest(c, kept) }},
 		{"a request on a new connection, the client's dial included", 32, func() error { return newConnRequest(addr, fresh) }},
 	} {
 		var err error

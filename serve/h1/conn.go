@@ -50,9 +50,11 @@ type conn struct {
 	lim    httpcheck.Limits
 	stream httpcheck.Stream
 	lctx   localCtx
-	// reqCtx is the context of the request parse made last, until
-	// handle takes it.
-	reqCtx *reqCtx
+	// st is the state of the request parse made last, until handle
+	// takes it; spare is an answered request's, for the next parse to
+	// reuse (handle keeps it when nothing can hold it any more).
+	st    *reqState
+	spare *reqState
 	// hdr and hvals are the request header's map and values, reused from
 	// request to request (parseFields).
 	hdr   http.Header
@@ -253,12 +255,14 @@ func (c *conn) takeHeaders() {
 }
 
 // dropHeaders lets go of the header maps and values kept from request to
-// request, for a connection about to wait long (parked) or that ended: it
+// request (and the spare request state), for a connection about to wait
+// long (parked) or that ended: it
 // then holds as little as it can, and the next connection to need them
 // takes them. Only the connection's goroutine calls it, when no handler
 // of its runs (one that panicked or took the connection over may have left
 // something running that reads them: such a connection keeps its own).
 func (c *conn) dropHeaders() {
+	c.spare = nil
 	hs := c.hdrHolder
 	if hs == nil {
 		hs = new(headers)
@@ -536,8 +540,9 @@ func (c *conn) put(p []byte) {
 // handle runs the handler for req and writes the response. It reports
 // whether the connection can take another request.
 func (c *conn) handle(req *http.Request) (keep bool) {
-	ctx := c.reqCtx // req's, made by parse
-	c.reqCtx = nil
+	st := c.st // req's, made by parse
+	c.st = nil
+	ctx := &st.ctx
 	defer ctx.cancel()
 	w := &c.resp
 	w.reset(c, req)
@@ -569,8 +574,11 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		if b.cont {
 			return false // the client waits for 100 Continue before it sends the body
 		}
-		return b.discard()
+		if !b.discard() {
+			return false
+		}
 	}
+	c.keepState(st)
 	return true
 }
 
@@ -781,6 +789,14 @@ func (w *watcher) stop(c *conn) {
 		<-done
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
+}
+
+// sawGone reports whether the watch found the client gone during the
+// request: the goroutine that did may still be cancelling its context.
+func (w *watcher) sawGone() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err != nil
 }
 
 // take gives c what the watch read: a byte, or the client's going.

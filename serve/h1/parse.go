@@ -38,7 +38,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &reqState{ctx: reqCtx{parent: c.ctx}}
+	st := c.newState()
 	r := &st.req
 	*r = http.Request{
 		Method:     method,
@@ -85,7 +85,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 		st.ctx.cancel()
 		return nil, err
 	}
-	c.reqCtx = &st.ctx
+	c.st = st
 	c.bodyDeadline(r.Body != http.NoBody)
 	return r, nil
 }

@@ -38,6 +38,13 @@
 // Date, keep-alive rules of HTTP/1.0 and 1.1, reading what is left of a
 // small body so that the connection can be kept, ConnState, and a
 // graceful Shutdown.
+//
+// What it asks of the handler beyond net/http's contract: nothing of a
+// request is used after ServeHTTP returns, the Request and its header
+// included (a kept connection reuses them for its next request), but
+// its context, and that only by what asked for it to be waited on
+// (Done, a context derived from it, context.AfterFunc) before ServeHTTP
+// returned. gsup's handling layer keeps no request past its handler.
 package h1
 
 import (
