@@ -59,8 +59,7 @@ type half struct {
 
 	dmu     sync.Mutex
 	when    time.Time // the deadline; zero: none
-	timer   *deadlineTimer
-	fires   time.Time // when timer fires; zero: it is not armed
+	fires   time.Time // when the armed deadline (timers) passes; zero: none is armed
 	expired atomic.Bool
 	// pending is the deadline (monoOf) while no timer is armed for it:
 	// a call that does not wait compares it with the clock, and a wait
@@ -71,6 +70,11 @@ type half struct {
 	// waiting: a call waits, or is about to, for the direction's token;
 	// a deadline set meanwhile arms its timer at once.
 	waiting atomic.Bool
+
+	// In timers' heap (under timers.mu): the index + 1 (0: not in it),
+	// and when the deadline passes (monoOf).
+	pos int
+	key int64
 }
 
 // epoch is the origin of monoOf: monotonic readings as one integer.
@@ -141,44 +145,12 @@ func (h *half) setDeadline(t time.Time) {
 	h.dmu.Unlock()
 }
 
-// armLocked arms the timer for h.when, d from now (h.dmu held).
+// armLocked arms the deadline h.when, d from now (h.dmu held).
 func (h *half) armLocked(d time.Duration) {
-	if h.timer == nil {
-		h.timer = newDeadlineTimer(h)
-	}
-	if dt := h.timer; dt.t == nil {
-		dt.t = time.AfterFunc(d, dt.fire)
-	} else {
-		dt.t.Reset(d)
-	}
+	timers.add(h, monoOf(h.when), d)
 	h.fires = h.when
 	h.pending.Store(0)
 }
-
-// deadlineTimer is a direction's timer. A connection that closes while
-// its timer is armed gives the timer to the next connection that needs
-// one: behind an app that closes every connection (Gunicorn's sync
-// workers), each request's connection waits for its answer with a
-// deadline, and would otherwise make a timer and its function every time.
-type deadlineTimer struct {
-	t *time.Timer
-	h *half // whose deadline; set before each first arming for h
-}
-
-var idleTimers sync.Pool // *deadlineTimer, stopped before it fired
-
-func newDeadlineTimer(h *half) *deadlineTimer {
-	if dt, _ := idleTimers.Get().(*deadlineTimer); dt != nil {
-		dt.h = h
-		return dt
-	}
-	return &deadlineTimer{h: h} // armLocked makes its time.Timer
-}
-
-// fire runs when the timer fires. A timer in idleTimers was stopped
-// before it fired, so it never fires for an earlier direction: h is set
-// before the timer is armed again, and read here only after it fired.
-func (dt *deadlineTimer) fire() { dt.h.expire() }
 
 // armPending arms the timer for a pending deadline, before a wait; one
 // passed already expires the direction.
@@ -206,7 +178,7 @@ func (h *half) passed() bool {
 	return at != 0 && int64(time.Since(epoch)) >= at // monoOf(time.Now()), without the wall clock
 }
 
-// expire is the deadline's timer: it marks the direction expired, unless
+// expire runs when the armed deadline passes: it marks the direction expired, unless
 // the deadline moved later or went meanwhile (it then waits for a later
 // one, or for none).
 func (h *half) expire() {
@@ -227,16 +199,14 @@ func (h *half) expire() {
 	h.wake()
 }
 
-// stop stops the direction's timer, at Close: one that had not fired
-// goes to the next connection's direction that needs one.
+// stop disarms the direction's deadline, at Close. (An expire already
+// under way finds no deadline, and arms nothing again.)
 func (h *half) stop() {
 	h.dmu.Lock()
-	if dt := h.timer; dt != nil {
-		h.timer = nil
+	h.when = time.Time{}
+	if !h.fires.IsZero() {
 		h.fires = time.Time{}
-		if dt.t.Stop() {
-			idleTimers.Put(dt)
-		}
+		timers.remove(h)
 	}
 	h.dmu.Unlock()
 }

@@ -19,7 +19,8 @@
 // The waiting: one goroutine reads the epoll instance's events (with
 // epoll_wait(0), when Go's poller says there are some) and wakes the
 // goroutine waiting on each socket through a channel of one token per
-// direction. Deadlines are timers that wake the same way; Close wakes
+// direction. Deadlines wake the same way, from one heap of armed
+// deadlines and one runtime timer for the first (deadlines.go); Close wakes
 // both directions, and the descriptor is closed when the last call in
 // progress returns, so that a descriptor number is never reused under a
 // call.

@@ -227,7 +227,7 @@ func TestPendingDeadlines(t *testing.T) {
 		t.Fatalf("read with a byte waiting: %d, %v", n, err)
 	}
 	srv.rd.dmu.Lock()
-	armed := srv.rd.timer != nil
+	armed := !srv.rd.fires.IsZero()
 	srv.rd.dmu.Unlock()
 	if armed {
 		t.Errorf("a read that did not wait armed the deadline's timer")
@@ -630,12 +630,12 @@ func newConnAllocs(t *testing.T, use func(*Conn)) float64 {
 	return allocs
 }
 
-// A connection closed while a read waited under a deadline leaves its
-// timer to the next connections (an app's connection per request waits
-// for each answer so). Their deadlines hold as a new timer's would: one
-// passes and ends its read, a later one does not end a read early, and
-// the closed connection's deadline ends nothing.
-func TestDeadlineTimersPassOn(t *testing.T) {
+// A connection closed while a read waited under a deadline takes its
+// deadline out of the heap (an app's connection per request waits for
+// each answer so). The next connections' deadlines hold: one passes and
+// ends its read, a later one does not end a read early, and the closed
+// connection's deadline ends nothing.
+func TestDeadlinesOfClosedConnections(t *testing.T) {
 	first, _ := pair(t, "tcp")
 	first.SetReadDeadline(time.Now().Add(80 * time.Millisecond))
 	errc := startRead(first)
@@ -647,7 +647,7 @@ func TestDeadlineTimersPassOn(t *testing.T) {
 
 	soon, _ := pair(t, "tcp")
 	soon.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	readTimesOut(t, soon, "a deadline on a timer passed on")
+	readTimesOut(t, soon, "a deadline after a closed connection's")
 
 	later, cli := pair(t, "tcp")
 	later.SetReadDeadline(time.Now().Add(time.Hour))
@@ -660,10 +660,10 @@ func TestDeadlineTimersPassOn(t *testing.T) {
 	}
 }
 
-// A connection that waits under a deadline and closes, one after another,
-// makes a timer for the first only. The race detector's sync.Pool drops
-// some of what it is given, so the count holds without it.
-func TestDeadlineTimerAllocations(t *testing.T) {
+// A connection that waits under a deadline and closes allocates nothing
+// for the deadline. The race detector's sync.Pool drops some of what it
+// is given, so the count holds without it.
+func TestDeadlineAllocations(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocations are counted without the race detector (.ci/run runs the tests so too)")
 	}
