@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"gsup/internal/fieldbytes"
+	"gsup/serve/head"
 )
 
 // Entry is what the front knows about one finished request.
@@ -36,6 +37,18 @@ type Entry struct {
 	PID int
 	// Scheme is "http" or "https" ({wsgi.url_scheme}e); "" means "http".
 	Scheme string
+
+	// The request head's names filter (head.NamesOf), asked once.
+	names  *head.Names
+	looked bool
+}
+
+// field returns the request's values of a canonical field name.
+func (e *Entry) field(name string) []string {
+	if !e.looked {
+		e.names, e.looked = head.NamesOf(e.Request), true
+	}
+	return e.names.Lookup(e.Request.Header, name)
 }
 
 // Append appends the line for e, with its trailing newline, to dst and
@@ -92,7 +105,7 @@ func (f *Format) appendAtom(dst []byte, s *segment, e *Entry) []byte {
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendBasicUser(dst, r.Header["Authorization"])
+		return appendBasicUser(dst, e.field("Authorization"))
 	case kTime:
 		return f.appendTime(dst, e.Start.Add(e.Duration))
 	case kRequestLine:
@@ -140,12 +153,12 @@ func (f *Format) appendAtom(dst []byte, s *segment, e *Entry) []byte {
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendJoined(dst, r.Header["Referer"])
+		return appendJoined(dst, e.field("Referer"))
 	case kUserAgent:
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendJoined(dst, r.Header["User-Agent"])
+		return appendJoined(dst, e.field("User-Agent"))
 	case kSeconds:
 		return strconv.AppendInt(dst, int64(e.Duration/time.Second), 10)
 	case kMillis:
@@ -173,7 +186,7 @@ func (f *Format) appendAtom(dst []byte, s *segment, e *Entry) []byte {
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendLast(dst, requestHeader(r, s.text))
+		return appendLast(dst, requestHeader(e, s.text))
 	case kRespHeader:
 		return appendLast(dst, e.ResponseHeader[s.text])
 	case kEnv:
@@ -209,7 +222,8 @@ func (f *Format) appendTime(dst []byte, t time.Time) []byte {
 
 // requestHeader returns the values of a request header, including the ones
 // net/http moves out of Request.Header.
-func requestHeader(r *http.Request, name string) []string {
+func requestHeader(e *Entry, name string) []string {
+	r := e.Request
 	switch name {
 	case "Host":
 		if r.Host == "" {
@@ -221,7 +235,7 @@ func requestHeader(r *http.Request, name string) []string {
 			return []string{strings.Join(r.TransferEncoding, ", ")}
 		}
 	}
-	return r.Header[name]
+	return e.field(name)
 }
 
 func rawURI(r *http.Request) string {
@@ -283,11 +297,11 @@ func appendEnv(dst []byte, s *segment, e *Entry) []byte {
 	case envRawURI:
 		return appendOr(dst, rawURI(r))
 	case envContentType:
-		return appendJoined(dst, r.Header["Content-Type"])
+		return appendJoined(dst, e.field("Content-Type"))
 	case envContentLength:
-		return appendJoined(dst, requestHeader(r, "Content-Length"))
+		return appendJoined(dst, requestHeader(e, "Content-Length"))
 	case envHTTP:
-		return appendJoined(dst, requestHeader(r, s.text))
+		return appendJoined(dst, requestHeader(e, s.text))
 	}
 	return append(dst, '-')
 }

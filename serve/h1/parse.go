@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"gsup/serve/head"
 	"gsup/serve/httpcheck"
 )
 
@@ -34,11 +35,11 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if major != 1 {
 		return nil, &httpcheck.Error{Status: http.StatusHTTPVersionNotSupported, Reason: "unsupported HTTP version"}
 	}
-	h, host, nHost, err := c.parseFields(rest)
+	st := c.newState()
+	h, host, nHost, err := c.parseFields(rest, &st.ctx.names)
 	if err != nil {
 		return nil, err
 	}
-	st := c.newState()
 	r := &st.req
 	*r = http.Request{
 		Method:     method,
@@ -75,27 +76,28 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	if r.Host == "" {
 		r.Host = host
 	}
-	r.Close = shouldClose(r)
+	r.Close = shouldClose(r, &st.ctx.names)
 	// The request gets its context, which handle cancels when it
 	// returns, here: WithContext's copy does not leave this function,
 	// and st is the one allocation for the Request, its context and its
 	// URL.
 	*r = *r.WithContext(&st.ctx)
-	if err := c.setBody(r); err != nil {
+	if err := c.setBody(r, &st.ctx.names); err != nil {
 		st.ctx.cancel()
 		return nil, err
 	}
+	st.ctx.names.Seal(h) // setBody may have taken fields out
 	c.st = st
 	c.bodyDeadline(r.Body != http.NoBody)
 	return r, nil
 }
 
 // setBody frames r's body: chunked, by Content-Length, or none.
-func (c *conn) setBody(r *http.Request) error {
+func (c *conn) setBody(r *http.Request, names *head.Names) error {
 	h := r.Header
 	var chunked bool
 	var remain int64
-	if te, ok := h["Transfer-Encoding"]; ok {
+	if te := names.Lookup(h, "Transfer-Encoding"); te != nil {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
 			return &httpcheck.Error{Status: http.StatusNotImplemented, Reason: "unsupported transfer encoding"}
 		}
@@ -103,7 +105,7 @@ func (c *conn) setBody(r *http.Request) error {
 		r.TransferEncoding = []string{"chunked"}
 		r.ContentLength = -1
 		chunked = true
-		if tr, ok := h["Trailer"]; ok {
+		if tr := names.Lookup(h, "Trailer"); tr != nil {
 			delete(h, "Trailer")
 			for _, v := range tr {
 				for k := range strings.SplitSeq(v, ",") {
@@ -116,38 +118,30 @@ func (c *conn) setBody(r *http.Request) error {
 				}
 			}
 		}
-	} else if cl, ok := h["Content-Length"]; ok {
+	} else if cl := names.Lookup(h, "Content-Length"); cl != nil {
 		n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
 		if err != nil || n < 0 {
 			return bad("malformed Content-Length")
 		}
 		r.ContentLength, remain = n, n
 	}
+	ex := names.Lookup(h, "Expect")
+	if ex != nil && !hasToken(ex, "100-continue") {
+		return &httpcheck.Error{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
+	}
 	if !chunked && remain == 0 { // no body: nothing allocated for it
 		r.Body = http.NoBody
-		return checkExpect(r)
-	}
-	if err := checkExpect(r); err != nil {
-		return err
-	}
-	r.Body = &body{c: c, req: r, chunked: chunked, remain: remain,
-		cont: r.ProtoAtLeast(1, 1) && hasToken(h["Expect"], "100-continue")}
-	return nil
-}
-
-// checkExpect refuses an Expect other than 100-continue (417).
-func checkExpect(r *http.Request) error {
-	ex, ok := r.Header["Expect"]
-	if !ok || hasToken(ex, "100-continue") {
 		return nil
 	}
-	return &httpcheck.Error{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
+	r.Body = &body{c: c, req: r, chunked: chunked, remain: remain,
+		cont: r.ProtoAtLeast(1, 1) && ex != nil}
+	return nil
 }
 
 // shouldClose: HTTP/1.0 keeps the connection only when asked to, 1.1 unless
 // asked not to.
-func shouldClose(r *http.Request) bool {
-	conn := r.Header["Connection"]
+func shouldClose(r *http.Request, names *head.Names) bool {
+	conn := names.Lookup(r.Header, "Connection")
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
 		return !hasToken(conn, "keep-alive")
 	}
@@ -166,7 +160,7 @@ func hasToken(vv []string, token string) bool {
 // connection's, reused by its next request: handle empties them once the
 // request is answered (nothing keeps a request's header past its
 // handler), and a parked connection lets them go.
-func (c *conn) parseFields(s string) (_ http.Header, host string, nHost int, _ error) {
+func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host string, nHost int, _ error) {
 	n := strings.Count(s, "\n") - 1 // field lines, or more (one byte is counted faster than two)
 	if c.hdr == nil {
 		c.takeHeaders()
@@ -175,6 +169,10 @@ func (c *conn) parseFields(s string) (_ http.Header, host string, nHost int, _ e
 		c.hdr = make(http.Header, max(n, 8))
 	}
 	h := c.hdr
+	if len(h) > 0 {
+		clear(h) // empty already, but the filter counts on it
+	}
+	defer names.Seal(h)
 	if n <= 0 {
 		return h, "", 0, nil
 	}
@@ -203,10 +201,15 @@ func (c *conn) parseFields(s string) (_ http.Header, host string, nHost int, _ e
 			nHost++
 			continue
 		}
-		if vv, ok := h[key]; ok {
-			h[key] = append(vv, v)
-			continue
+		// The map was empty: a name the filter does not hold yet is not
+		// in it.
+		if names.Holds(key) {
+			if vv, ok := h[key]; ok {
+				h[key] = append(vv, v)
+				continue
+			}
 		}
+		names.Add(key)
 		vals[i] = v
 		h[key] = vals[i : i+1 : i+1]
 		i++

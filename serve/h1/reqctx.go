@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"gsup/serve/head"
 )
 
 // reqState is what parse allocates for a request: the Request, its
@@ -61,6 +63,7 @@ func (c *conn) keepState(st *reqState) {
 // asks Err.
 type reqCtx struct {
 	parent context.Context
+	names  head.Names // the head's field names, for Value(head.NamesKey{})
 	mu     sync.Mutex
 	err    error // context.Canceled once cancel ran
 	// waitOn, made by the first Done or AfterFunc, is a
@@ -70,7 +73,13 @@ type reqCtx struct {
 }
 
 func (c *reqCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
-func (c *reqCtx) Value(key any) any           { return c.parent.Value(key) }
+
+func (c *reqCtx) Value(key any) any {
+	if _, ok := key.(head.NamesKey); ok {
+		return &c.names
+	}
+	return c.parent.Value(key)
+}
 
 func (c *reqCtx) Err() error {
 	c.mu.Lock()

@@ -3,6 +3,8 @@ package httpcheck
 import (
 	"net/http"
 	"strings"
+
+	"gsup/serve/head"
 )
 
 // Check validates a request as net/http parsed it, for what net/http lets
@@ -66,10 +68,11 @@ func Check(r *http.Request, l Limits) (status int, reason string) {
 	}
 	// RFC 9110 section 5.3: Content-Type is a singleton field; two lines of
 	// it leave the representation's type ambiguous (Gunicorn 26.1 refuses).
-	if len(r.Header["Content-Type"]) > 1 {
+	names := head.NamesOf(r)
+	if len(names.Lookup(r.Header, "Content-Type")) > 1 {
 		return http.StatusBadRequest, "more than one Content-Type"
 	}
-	if contradictoryScheme(r.Header) {
+	if contradictoryScheme(r.Header, names) {
 		return http.StatusBadRequest, "contradictory scheme headers"
 	}
 
@@ -164,13 +167,13 @@ func checkSizes(r *http.Request, n Limits) (int, string) {
 // default (secure_scheme_headers) say different things: one says https and
 // another says http. A list value (from a chain of proxies) is judged by
 // its last element, the one the nearest proxy added.
-func contradictoryScheme(h http.Header) bool {
+func contradictoryScheme(h http.Header, names *head.Names) bool {
 	if len(h) == 0 {
 		return false
 	}
 	https, plain := false, false
 	for _, s := range schemeFields {
-		for _, v := range h[s.name] {
+		for _, v := range names.Lookup(h, s.name) {
 			if i := strings.LastIndexByte(v, ','); i >= 0 {
 				v = v[i+1:]
 			}

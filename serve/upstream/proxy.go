@@ -182,6 +182,7 @@ type exchange struct {
 	own Record // used when Serve is given no Record
 
 	fwd        forward.Plan // the forwarding fields (Options.Forward)
+	names      *head.Names  // the request head's names filter, if its connection layer made one
 	conn       []string     // the request's Connection values (endToEnd)
 	uri        string
 	upType     string
@@ -338,8 +339,9 @@ func (x *exchange) serve() {
 		x.reply(http.StatusMethodNotAllowed)
 		return
 	}
-	x.conn = r.Header["Connection"]
-	upType := upgradeType(r.Header)
+	x.names = head.NamesOf(r)
+	x.conn = x.names.Lookup(r.Header, "Connection")
+	upType := upgradeOf(r.Header, x.conn, x.names)
 	if !isPrint(upType) {
 		x.reply(http.StatusBadRequest)
 		return
@@ -354,7 +356,7 @@ func (x *exchange) serve() {
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	if hasBody {
-		expect := strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+		expect := strings.EqualFold(x.names.Get(r.Header, "Expect"), "100-continue")
 		if err := x.takeBody(expect); err != nil {
 			x.bodyFailed(err)
 			return

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"gsup/internal/fieldbytes"
+	"gsup/serve/head"
 )
 
 var connUpgrade = []string{"Upgrade"}
@@ -31,12 +32,15 @@ func listedIn(conn []string, k string) bool {
 }
 
 // upgradeType returns the protocol a request asks to switch to, or "".
-func upgradeType(h http.Header) string {
-	conn := h["Connection"]
+func upgradeType(h http.Header) string { return upgradeOf(h, h["Connection"], nil) }
+
+// upgradeOf is upgradeType given the request's Connection values, and its
+// head's names filter (which may be nil).
+func upgradeOf(h http.Header, conn []string, names *head.Names) string {
 	if len(conn) == 0 || !listedIn(conn, "Upgrade") {
 		return ""
 	}
-	return h.Get("Upgrade")
+	return names.Get(h, "Upgrade")
 }
 
 func isPrint(s string) bool {
@@ -72,7 +76,7 @@ func (x *exchange) endToEnd(k string) bool {
 // Field gives Options.Forward the request's end-to-end fields. Most
 // names asked for are absent: the map is looked in first.
 func (x *exchange) Field(name string) []string {
-	vs := x.r.Header[name]
+	vs := x.names.Lookup(x.r.Header, name)
 	if vs == nil || !x.endToEnd(name) {
 		return nil
 	}
@@ -105,7 +109,7 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 			b = appendField(b, k, v)
 		}
 	}
-	if te := r.Header["Te"]; len(te) > 0 && listedIn(te, "trailers") {
+	if te := x.names.Lookup(r.Header, "Te"); len(te) > 0 && listedIn(te, "trailers") {
 		b = append(b, "Te: trailers\r\n"...)
 	}
 	if x.upType != "" {
