@@ -52,6 +52,13 @@ func Controls(s string) bool {
 	return below(x) || has(x, 0x7f)
 }
 
+// ControlsAt reports whether the eight bytes of b at i hold a control
+// byte or DEL (b must have them).
+func ControlsAt(b []byte, i int) bool {
+	x := binary.LittleEndian.Uint64(b[i : i+8])
+	return below(x) || has(x, 0x7f)
+}
+
 // ControlsIn is Controls for a byte slice.
 func ControlsIn(b []byte) bool { return Controls(str(b)) }
 

@@ -8,7 +8,8 @@ import (
 
 // TestAgainstEachByte checks the eight-at-a-time checks against checks
 // of each byte: every byte value, at every place in strings of 1 to 17
-// bytes, among printable bytes, obs-text and tabs.
+// bytes, among printable bytes, obs-text and tabs (ControlsAt at every
+// offset with eight bytes after it).
 func TestAgainstEachByte(t *testing.T) {
 	for _, fill := range []byte{'a', '~', ' ', 0x80, 0xff, '\t'} {
 		for n := 1; n <= 17; n++ {
@@ -32,6 +33,15 @@ func TestAgainstEachByte(t *testing.T) {
 					}
 					if got := EscapedIn(v); got != esc {
 						t.Fatalf("EscapedIn(%q) = %v, want %v", v, got, esc)
+					}
+					for i := 0; i+8 <= n; i++ {
+						want := false
+						for _, b := range v[i : i+8] {
+							want = want || b < 0x20 || b == 0x7f
+						}
+						if got := ControlsAt(v, i); got != want {
+							t.Fatalf("ControlsAt(%q, %d) = %v, want %v", v, i, got, want)
+						}
 					}
 				}
 			}

@@ -265,3 +265,27 @@ func BenchmarkScannerHead(b *testing.B) {
 		}
 	}
 }
+
+// A byte that is not a field-value byte is refused wherever it is in a
+// long value (the value is run over eight bytes at a time), and a tab or
+// an obs-text byte is let through wherever it is; so is a value of any
+// length up to its end.
+func TestValueBytesAtEveryPlace(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for at := 0; at < n; at++ {
+			for _, c := range []byte{0x00, 0x01, 0x08, 0x0b, 0x1f, 0x7f, '\n', '\t', 0x80, 0xff, ' '} {
+				v := []byte(strings.Repeat("v", n))
+				v[at] = c
+				raw := "GET / HTTP/1.1\r\nHost: a\r\nX-Long: " + string(v) + "\r\n\r\n"
+				status, _, ev := scanAll(DefaultLimits, raw, 0)
+				fine := c == '\t' || c == ' ' || c >= 0x80
+				if fine && (status != 0 || ev != evNone) {
+					t.Fatalf("value %q: got %d, event %d; want it let through", v, status, ev)
+				}
+				if !fine && (status != 400 || ev != evRefuseHead) {
+					t.Fatalf("value %q: got %d, event %d; want 400", v, status, ev)
+				}
+			}
+		}
+	}
+}
