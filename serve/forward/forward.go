@@ -107,11 +107,25 @@ var forwardingNames = []string{
 
 const forwardedPrefix = "x-forwarded-"
 
+// minForwarding is the length of the shortest forwarding name.
+const minForwarding = 9
+
 // isForwarding reports whether a header name (any case, '-' or '_') is a
 // forwarding header, and whether it is spelt with an underscore. It does
 // not allocate: it runs for every header of every request.
 func isForwarding(name string) (forwarding, underscore bool) {
 	underscore = strings.IndexByte(name, '_') >= 0
+	// Every forwarding name has nine bytes or more and begins with x, f,
+	// c or t (TestForwardingNamesPassTheFirstLook): most names are
+	// told apart here.
+	if len(name) < minForwarding {
+		return false, underscore
+	}
+	switch name[0] | 0x20 {
+	case 'x', 'f', 'c', 't':
+	default:
+		return false, underscore
+	}
 	if len(name) >= len(forwardedPrefix) && foldEqual(name[:len(forwardedPrefix)], forwardedPrefix) {
 		return true, underscore
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -272,5 +273,26 @@ func TestIsForwardingDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("isForwarding allocates %v times", allocs)
+	}
+}
+
+// isForwarding's first look (a length, a first letter) lets every
+// forwarding name through, in any case and with '_' for '-'.
+func TestForwardingNamesPassTheFirstLook(t *testing.T) {
+	names := append([]string{forwardedPrefix + "for", forwardedPrefix + "x"}, forwardingNames...)
+	for _, n := range names {
+		if len(n) < minForwarding || !strings.ContainsRune("xfct", rune(n[0])) {
+			t.Errorf("%q fails isForwarding's first look", n)
+		}
+		for _, v := range []string{n, strings.ToUpper(n), http.CanonicalHeaderKey(n), strings.ReplaceAll(n, "-", "_")} {
+			if f, _ := isForwarding(v); !f {
+				t.Errorf("isForwarding(%q) = false", v)
+			}
+		}
+	}
+	for _, v := range []string{"Accept", "User-Agent", "Connection", "Cookie", "X-Request-Id", "Content-Type"} {
+		if f, _ := isForwarding(v); f {
+			t.Errorf("isForwarding(%q) = true", v)
+		}
 	}
 }
