@@ -432,17 +432,19 @@ func (c *conn) canWait() bool {
 func (c *conn) readRequest(first, started bool) (*http.Request, error) {
 	seen := 0 // bytes after c.rp already searched
 	for {
+		begun := false // the head's first byte is in this time
 		if !started {
 			c.skipEmptyLines()
 			if c.rp < c.wp {
-				started = true
-				if c.srv.IdleTimeout > 0 && !first && bytes.Index(c.buf[c.rp:c.wp], crlfcrlf) < 0 {
-					_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
-				}
+				started, begun = true, true
 			}
 		}
 		from := c.rp + max(0, seen-3)
-		if i := bytes.Index(c.buf[from:c.wp], crlfcrlf); i >= 0 {
+		i := bytes.Index(c.buf[from:c.wp], crlfcrlf)
+		if begun && i < 0 && c.srv.IdleTimeout > 0 && !first {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
+		}
+		if i >= 0 {
 			end := from + i + 4
 			head := string(c.buf[c.rp:end])
 			c.rp = end

@@ -203,6 +203,24 @@ func TestHeadNotWholeInTimeIsAnswered408(t *testing.T) {
 	}
 }
 
+// On a kept connection, a head begun but not whole within
+// ReadHeaderTimeout of its first byte is answered 408, however long the
+// connection may stay idle between requests.
+func TestKeptConnectionHeadNotWholeInTime(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 200 * time.Millisecond,
+		IdleTimeout: time.Minute})
+	c, br := dial(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, _ := readResponse(t, br, "GET"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first request: status %d", resp.StatusCode)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second)) // well before IdleTimeout
+	if resp, _ := readResponse(t, br, "GET"); resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("a second head not whole: status %d, want 408", resp.StatusCode)
+	}
+}
+
 func TestIdleConnectionClosedQuietly(t *testing.T) {
 	var refused atomic.Int32
 	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(echo), IdleTimeout: 100 * time.Millisecond,
