@@ -87,6 +87,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 		return nil, err
 	}
 	st.ctx.names.Seal(h) // setBody may have taken fields out
+	st.ctx.names.Checked = c.stream.Checked()
 	c.st = st
 	c.bodyDeadline(r.Body != http.NoBody)
 	return r, nil

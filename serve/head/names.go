@@ -23,10 +23,25 @@ type Names struct {
 	bits [2]uint64
 	n    int            // the map's names when sealed
 	m    unsafe.Pointer // the map sealed with
+	// Checked are the limits the connection layer checked the head's raw
+	// bytes against as it read it (zero: none).
+	Checked Limits
 }
 
-// Reset empties the filter.
-func (s *Names) Reset() { *s = Names{} }
+// Limits are a request head's size limits, as httpcheck.Limits has them
+// once normalised: the request line's bytes, the field lines, a field
+// line's bytes with its CRLF.
+type Limits struct{ RequestLine, Fields, FieldSize int }
+
+// Covers reports whether s (which may be nil) says the head was checked
+// against limits l or stricter ones.
+func (s *Names) Covers(l Limits) bool {
+	if s == nil || s.Checked.RequestLine == 0 {
+		return false
+	}
+	c := s.Checked
+	return c.RequestLine <= l.RequestLine && c.Fields <= l.Fields && c.FieldSize <= l.FieldSize
+}
 
 // Add puts a canonical name in the filter.
 func (s *Names) Add(name string) {

@@ -81,3 +81,25 @@ func TestAskedNamesHaveBitsOfTheirOwn(t *testing.T) {
 		owner[k] = name
 	}
 }
+
+// Covers says a head was checked against limits only when the connection
+// layer checked it against those or stricter ones.
+func TestCovers(t *testing.T) {
+	l := Limits{RequestLine: 4094, Fields: 100, FieldSize: 8190}
+	for _, tt := range []struct {
+		s    *Names
+		want bool
+	}{
+		{nil, false},
+		{&Names{}, false},
+		{&Names{Checked: l}, true},
+		{&Names{Checked: Limits{RequestLine: 100, Fields: 10, FieldSize: 100}}, true},
+		{&Names{Checked: Limits{RequestLine: 8190, Fields: 100, FieldSize: 8190}}, false},
+		{&Names{Checked: Limits{RequestLine: 4094, Fields: 101, FieldSize: 8190}}, false},
+		{&Names{Checked: Limits{RequestLine: 4094, Fields: 100, FieldSize: 8191}}, false},
+	} {
+		if got := tt.s.Covers(l); got != tt.want {
+			t.Errorf("%+v covers %+v: %v, want %v", tt.s, l, got, tt.want)
+		}
+	}
+}

@@ -76,8 +76,11 @@ func Check(r *http.Request, l Limits) (status int, reason string) {
 		return http.StatusBadRequest, "contradictory scheme headers"
 	}
 
-	if status, reason := checkSizes(r, n); status != 0 {
-		return status, reason
+	// What a Stream read, it counted exactly on the raw bytes.
+	if !names.Covers(head.Limits{RequestLine: n.RequestLine, Fields: n.Fields, FieldSize: n.FieldSize}) {
+		if status, reason := checkSizes(r, n); status != 0 {
+			return status, reason
+		}
 	}
 	if n.Body > 0 && r.ContentLength > n.Body {
 		return http.StatusRequestEntityTooLarge, "request body too large"

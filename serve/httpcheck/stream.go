@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"gsup/serve/head"
 )
 
 // Stream checks the bytes a client sends on one connection, request after
@@ -60,6 +62,14 @@ func (s *Stream) Feed(b []byte) (int, Verdict) {
 		return n, Await
 	}
 	return n, Fine
+}
+
+// Checked are the size limits Feed holds every request head to (the
+// request line, the field lines and each one's size), for the request's
+// head.Names: Check need not count again what Feed counted exactly.
+func (s *Stream) Checked() head.Limits {
+	l := s.sc.lim
+	return head.Limits{RequestLine: l.RequestLine, Fields: l.Fields, FieldSize: l.FieldSize}
 }
 
 // Refusal is the answer to the refused request once Feed returned
