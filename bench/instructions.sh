@@ -36,6 +36,11 @@
 #   CACHE=1         simulate the caches too (--cache-sim=yes, valgrind's
 #                   model of this machine's L1 and last-level caches; slower)
 #                   and report each run's simulated misses per request
+#   FIELDS=browser  each request carries ten fields a browser sends (User-
+#                   Agent, Accept, Accept-Language, Accept-Encoding, Referer,
+#                   Cookie, Upgrade-Insecure-Requests, three Sec-Fetch-*;
+#                   about 420 bytes) where wrk alone sends only Host: every
+#                   front then parses, checks, forwards and logs them
 #
 # Usage: bash bench/instructions.sh
 set -euo pipefail
@@ -50,6 +55,24 @@ ROWS=${ROWS:-nginx gsup nginx-gunicorn gsup-gunicorn}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-2}
 CONNS=${CONNS:-50}
+FIELD_ARGS=()
+case ${FIELDS:-} in
+  '') ;;
+  browser)
+    FIELD_ARGS=(
+      -H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0'
+      -H 'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
+      -H 'Accept-Language: en-US,en;q=0.5'
+      -H 'Accept-Encoding: gzip, deflate, br'
+      -H 'Referer: http://example.com/'
+      -H 'Cookie: session=abc123; theme=dark'
+      -H 'Upgrade-Insecure-Requests: 1'
+      -H 'Sec-Fetch-Dest: document'
+      -H 'Sec-Fetch-Mode: navigate'
+      -H 'Sec-Fetch-Site: same-origin'
+    ) ;;
+  *) echo "FIELDS: browser or nothing, not $FIELDS" >&2; exit 2 ;;
+esac
 FRONT_PORT=${FRONT_PORT:-18610}
 APP_PORT=${APP_PORT:-18620}
 
@@ -158,11 +181,11 @@ run_row() {
   if [[ $ok != 1 ]]; then
     R[$row.$round]="did not answer"
   else
-    taskset -c 1 wrk -t1 -c"$CONNS" -d2 "$url" >/dev/null
+    taskset -c 1 wrk -t1 -c"$CONNS" -d2 "${FIELD_ARGS[@]}" "$url" >/dev/null
     local l0 l1
     l0=$(wc -l <"$dir/access.log")
     callgrind_control -i on "$FRONT_PID" >/dev/null 2>&1
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "$url" >"$dir/wrk.txt"
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "${FIELD_ARGS[@]}" "$url" >"$dir/wrk.txt"
     callgrind_control -i off "$FRONT_PID" >/dev/null 2>&1
     # the access log's lines of the measured requests are written by now:
     # both fronts write each one before the next request on its connection
@@ -203,6 +226,7 @@ done
 
 report() {
   echo "instructions per request (callgrind), front on CPU 0, wrk -t1 -c$CONNS ${DURATION}s on CPU 1"
+  [[ ${FIELDS:-} == browser ]] && echo "each request with ten browser fields (FIELDS=browser, about 420 bytes)"
   if [[ -n $GSUP_GIVEN ]]; then
     echo "gsup: $GSUP_BIN"
   else
