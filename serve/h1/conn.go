@@ -389,6 +389,28 @@ func (c *conn) maxHead() int { return httpcheck.MaxHeaderBytes(c.lim) + 4 }
 
 var crlfcrlf = []byte("\r\n\r\n")
 
+// headEnd returns the length of the request head at the start of b, its
+// empty line included, or -1 when b does not hold it whole; the search
+// begins at from (what b held before was searched). The stream lets no
+// bare LF through in a head, so its end is the first LF that CRLF follows:
+// one IndexByte per line, where bytes.Index of CRLFCRLF also compares
+// four bytes at each CR.
+func headEnd(b []byte, from int) int {
+	for i := from; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		if i+1 >= len(b) {
+			return -1
+		}
+		if b[i] == '\r' && b[i+1] == '\n' && i >= 2 && b[i-2] == '\r' {
+			return i + 2
+		}
+	}
+}
+
 // prepare readies the connection for its next request: the read buffer
 // let go while nothing is buffered, what the watch read taken, and the
 // read deadline for the wait: IdleTimeout for a request on a kept
@@ -439,13 +461,16 @@ func (c *conn) readRequest(first, started bool) (*http.Request, error) {
 				started, begun = true, true
 			}
 		}
-		from := c.rp + max(0, seen-3)
-		i := bytes.Index(c.buf[from:c.wp], crlfcrlf)
-		if begun && i < 0 && c.srv.IdleTimeout > 0 && !first {
+		end := headEnd(c.buf[c.rp:c.wp], max(0, seen-3))
+		if begun && end < 0 && c.srv.IdleTimeout > 0 && !first {
+			// Not whole in what came: ReadHeaderTimeout from its first
+			// byte (the wait that got it may have been one shortened
+			// for parking: its deadline is not the one left now).
+			c.shortWait = false
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.ReadHeaderTimeout))
 		}
-		if i >= 0 {
-			end := from + i + 4
+		if end >= 0 {
+			end += c.rp
 			head := string(c.buf[c.rp:end])
 			c.rp = end
 			c.setState(http.StateActive)

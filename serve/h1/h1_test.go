@@ -1005,3 +1005,30 @@ func TestParseLength(t *testing.T) {
 		}
 	}
 }
+
+// headEnd finds what bytes.Index of CRLFCRLF finds in the bytes the stream
+// lets through, in every prefix of a stream of heads and bodies, from
+// every place the search may begin again.
+func TestHeadEnd(t *testing.T) {
+	stream := "GET / HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\na\n\r\nb\r\n" +
+		"GET /q HTTP/1.0\r\n\r\n"
+	first := strings.Index(stream, "POST")
+	for _, start := range []int{0, first, strings.Index(stream, "GET /q")} {
+		for n := start; n <= len(stream); n++ {
+			b := []byte(stream[start:n])
+			want := bytes.Index(b, crlfcrlf)
+			if want >= 0 {
+				want += 4
+			}
+			for from := 0; from <= max(0, len(b)-3); from++ {
+				if from > 0 && bytes.Contains(b[:from+3], crlfcrlf) {
+					break // the caller searched there and stopped
+				}
+				if got := headEnd(b, from); got != want {
+					t.Fatalf("headEnd(%q, %d) = %d, want %d", b, from, got, want)
+				}
+			}
+		}
+	}
+}

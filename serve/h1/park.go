@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 	"os"
@@ -127,8 +126,8 @@ func (c *conn) waitIdle() (parked bool) {
 	switch {
 	case c.readErr == nil:
 		// A body gets IdleTimeout's deadline back (bodyDeadline); a
-		// head not yet whole gets ReadHeaderTimeout's (readRequest).
-		c.shortWait = c.shortWait && (c.srv.IdleTimeout <= 0 || bytes.Contains(c.buf[c.rp:c.wp], crlfcrlf))
+		// head not yet whole gets ReadHeaderTimeout's (readRequest,
+		// which clears shortWait then).
 	case c.shortWait && errors.Is(c.readErr, os.ErrDeadlineExceeded) && !c.idleOver(time.Now()):
 		c.readErr, c.shortWait = nil, false
 		c.dropHeaders()

@@ -204,13 +204,12 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 		}
 		// The map was empty: a name the filter does not hold yet is not
 		// in it.
-		if names.Holds(key) {
+		if names.Note(key) {
 			if vv, ok := h[key]; ok {
 				h[key] = append(vv, v)
 				continue
 			}
 		}
-		names.Add(key)
 		vals[i] = v
 		h[key] = vals[i : i+1 : i+1]
 		i++

@@ -49,10 +49,13 @@ func (s *Names) Add(name string) {
 	s.bits[w] |= b
 }
 
-// Holds reports whether the filter may hold name: false is sure.
-func (s *Names) Holds(name string) bool {
+// Note puts a canonical name in the filter and reports whether it may
+// have held it before (false is sure): Holds, then Add, with one hash.
+func (s *Names) Note(name string) (held bool) {
 	w, b := nameBit(name)
-	return s.bits[w]&b != 0
+	held = s.bits[w]&b != 0
+	s.bits[w] |= b
+	return held
 }
 
 // Seal binds the filter to h, which holds the names added (and may hold
