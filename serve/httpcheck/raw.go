@@ -301,7 +301,7 @@ func (s *scanner) feed(b []byte) (int, event) {
 				}
 				s.st, s.n = stName, 1
 				r.nameLen, r.hdr = 1, hdrOther
-				r.name[0] = lower(c)
+				r.name[0] = c
 			default:
 				return s.refuseAt(i, http.StatusBadRequest, "invalid header name")
 			}
@@ -309,12 +309,12 @@ func (s *scanner) feed(b []byte) (int, event) {
 			// Run over the name's token bytes.
 			j := i
 			for j < len(b) && isTchar(b[j]) {
-				if r.nameLen < len(r.name) {
-					r.name[r.nameLen] = lower(b[j])
-				}
-				r.nameLen++
 				j++
 			}
+			if r.nameLen < len(r.name) {
+				copy(r.name[r.nameLen:], b[i:j]) // as sent: fieldName lowers what it compares
+			}
+			r.nameLen += j - i
 			s.n += j - i
 			if s.n+2 > s.lim.FieldSize {
 				return s.refuseAt(j-(s.n+2-s.lim.FieldSize), http.StatusRequestHeaderFieldsTooLarge, "header field too long")
@@ -531,6 +531,15 @@ func (s *scanner) fieldName() (int, string) {
 		return 0, ""
 	}
 	name := r.name[:r.nameLen]
+	// The names looked for below are of four lengths, a trailer's any
+	// forbidden one's: only those are lowered, to be compared.
+	switch {
+	case r.trailer, r.nameLen == len("upgrade"), r.nameLen == len("connection"),
+		r.nameLen == len("content-length"), r.nameLen == len("transfer-encoding"):
+		for k, c := range name {
+			name[k] = lower(c)
+		}
+	}
 	if r.trailer {
 		if forbiddenTrailers[string(name)] {
 			return http.StatusBadRequest, "field not allowed in a trailer"

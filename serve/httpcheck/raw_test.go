@@ -157,6 +157,13 @@ var rawTests = []struct {
 	{name: "too many trailers", lim: Limits{Fields: 2}, raw: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", status: 431, ev: evRefuseBody},
 	{name: "chunked over the body limit", lim: Limits{Body: 5}, raw: chunkedHead + "3\r\nhel\r\n3\r\nlo!\r\n0\r\n\r\n", status: 413, ev: evRefuseBody},
 
+	// The names looked for are found in any case (the scanner keeps them
+	// as sent and lowers only those of the lengths it looks for).
+	{name: "mixed-case TE and CL", raw: "POST / HTTP/1.1\r\nHost: a\r\ncOnTeNt-LeNgTh: 3\r\nTRANSFER-ENCODING: chunked\r\n\r\n", status: 400, reason: "both", ev: evRefuseHead},
+	{name: "two upper-case CL", raw: "POST / HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 3\r\nContent-length: 3\r\n\r\nabc", status: 400, reason: "more than one", ev: evRefuseHead},
+	{name: "upper-case trailer HOST", raw: chunkedHead + "0\r\nHOST: evil\r\n\r\n", status: 400, reason: "trailer", ev: evRefuseBody},
+	{name: "upper-case Connection upgrade", raw: "GET / HTTP/1.1\r\nHost: a\r\nCONNECTION: UPGRADE\r\nUPGRADE: websocket\r\n\r\n", ev: evAwait},
+
 	// The next request on the connection is checked too.
 	{name: "second request obs-fold", raw: "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\nX: 1\r\n 2\r\n\r\n", status: 400, reason: "folding", ev: evRefuseHead},
 	{name: "request after a CL body", raw: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\nHost: a\r\n\r\n", status: 400, reason: "bare LF", ev: evRefuseHead},
