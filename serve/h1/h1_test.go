@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1031,4 +1032,40 @@ func TestHeadEnd(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The goroutines that served connections and wait for the next one end
+// when the server is closed, and while it serves, a new connection is
+// handed to one of them.
+func TestIdleWorkersEndAtClose(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 10 * time.Second}
+	l := listenTest(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	for i := range 5 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if _, err := io.ReadAll(c); err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		c.Close()
+		testprog.Eventually(t, "the worker to wait for the next connection", 5*time.Second, func() (bool, string) {
+			return s.idleWorkers.Load() >= 1, ""
+		})
+	}
+	if n := s.idleWorkers.Load(); n > 2 {
+		t.Errorf("%d workers wait after five connections one after another; want the same one or two", n)
+	}
+	s.Close()
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+	testprog.Eventually(t, "the waiting workers to end", 5*time.Second, func() (bool, string) {
+		buf := make([]byte, 1<<20)
+		n := strings.Count(string(buf[:runtime.Stack(buf, true)]), "h1.(*Server).work(")
+		return n == 0, fmt.Sprintf("%d workers left", n)
+	})
 }
