@@ -89,7 +89,11 @@
 #                   nginx-tls-new
 # Each row: wrk, CONNS keep-alive connections, DURATION seconds, --latency,
 # after a WARMUP-second wrk run that is not counted. Rounds are interleaved
-# (every row once, then the next round) and the table shows medians.
+# (every row once, then the next round) and the table shows medians. Even
+# rounds run the rows in the reverse order (ORDER=alternate, the default),
+# so that a machine that slows down or speeds up through a round does not
+# favour the rows that run first in it; ORDER=fixed runs them in ROWS's
+# order every round.
 #
 # Per row: req/s, p50, p99, errors (wrk's socket errors + non-2xx), req/s and
 # p99 as ratios to nginx (per round, then the median), CPU µs per request of
@@ -102,7 +106,7 @@
 # targets for gsup with PASS/FAIL.
 #
 # Knobs (environment):
-#   DURATION=10 CONNS=50 ROUNDS=3 WARMUP=1 THREADS=2 (wrk threads)
+#   DURATION=10 CONNS=50 ROUNDS=3 WARMUP=1 THREADS=2 (wrk threads) ORDER=alternate
 #   ROWS="direct nginx haproxy gsup-tcp gsup-unix nginx-static-4k gsup-static-4k
 #         nginx-static-1m gsup-static-1m" (also: nginx-buffered nginx-tls gsup-tls
 #         and the opt-in rows above)
@@ -153,6 +157,8 @@ LOAD_CPU=${LOAD_CPU:-1}
 ACCESS_LOG=${ACCESS_LOG:-1}
 PROFILE=${PROFILE:-0}
 GSUP_BIN=${GSUP_BIN:-}
+ORDER=${ORDER:-alternate}
+[[ $ORDER == alternate || $ORDER == fixed ]] || { echo "ORDER: alternate or fixed, not $ORDER" >&2; exit 2; }
 GSUP_ARGS=${GSUP_ARGS:-'start {config} -b {listen} --port {port} --access-logfile {access_log} --control {dir}/gsup.sock'}
 KEEP_WORK=${KEEP_WORK:-0}
 INSTALL=${INSTALL:-0}
@@ -989,7 +995,12 @@ if [[ $H2LOAD == 1 && -z $H2LOAD_BIN && " ${ACTIVE[*]} " == *"-tls "* ]]; then
 fi
 start_shared_app
 for round in $(seq 1 "$ROUNDS"); do
-  for row in "${ACTIVE[@]}"; do
+  order=("${ACTIVE[@]}")
+  if [[ $ORDER == alternate ]] && (( round % 2 == 0 )); then
+    order=()
+    for (( k = ${#ACTIVE[@]} - 1; k >= 0; k-- )); do order+=("${ACTIVE[k]}"); done
+  fi
+  for row in "${order[@]}"; do
     log "round $round: $row"
     if row_start "$row" "$round"; then
       idle=0
@@ -1071,7 +1082,7 @@ report() {
   for row in "${LISTED[@]}"; do (( ${#row} <= W )) || W=${#row}; done
   echo
   echo "HTTP front: $(date -u +%Y-%m-%dT%H:%MZ), $NCPU cpus, $([[ $PIN == 1 ]] && echo "front + app pinned to cpu $SERVER_CPU, wrk to cpu $LOAD_CPU" || echo unpinned)"
-  echo "wrk: $THREADS threads, $CONNS keep-alive connections, ${DURATION}s per run after ${WARMUP}s of warm-up, GET / (6-byte body; static rows: a 4 KiB or 1 MiB file); $ROUNDS interleaved round(s), medians; access logs $([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
+  echo "wrk: $THREADS threads, $CONNS keep-alive connections, ${DURATION}s per run after ${WARMUP}s of warm-up, GET / (6-byte body; static rows: a 4 KiB or 1 MiB file); $ROUNDS interleaved round(s)$([[ $ORDER == alternate && $ROUNDS -gt 1 ]] && echo ', even ones in reverse row order'), medians; access logs $([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
   echo "load average: at start $LOAD_START; 1-min after each run $(range "${loads[@]+"${loads[@]}"}" | sed 's/-/ to /'); at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "versions: $(versions)"
   [[ -n $GSUP_NOTE ]] && echo "note: $GSUP_NOTE"

@@ -17,6 +17,10 @@
 #   nginx-gunicorn, gsup-gunicorn
 #                   the same fronts before Gunicorn (2 sync workers, the
 #                   bench WSGI app): a new app connection per request
+#   nginx-close, gsup-close
+#                   the nginx and gsup rows with wrk -H 'Connection: close':
+#                   a new client connection per request (http.sh's close
+#                   rows; not in the default rows)
 #
 # Each row: the front starts under callgrind with its counting off, wrk
 # warms it up (2 s), the counting is switched on (callgrind_control -i on),
@@ -181,11 +185,13 @@ run_row() {
   if [[ $ok != 1 ]]; then
     R[$row.$round]="did not answer"
   else
-    taskset -c 1 wrk -t1 -c"$CONNS" -d2 "${FIELD_ARGS[@]}" "$url" >/dev/null
+    local args=("${FIELD_ARGS[@]}")
+    [[ $row == *-close ]] && args+=(-H 'Connection: close')
+    taskset -c 1 wrk -t1 -c"$CONNS" -d2 "${args[@]}" "$url" >/dev/null
     local l0 l1
     l0=$(wc -l <"$dir/access.log")
     callgrind_control -i on "$FRONT_PID" >/dev/null 2>&1
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "${FIELD_ARGS[@]}" "$url" >"$dir/wrk.txt"
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" "${args[@]}" "$url" >"$dir/wrk.txt"
     callgrind_control -i off "$FRONT_PID" >/dev/null 2>&1
     # the access log's lines of the measured requests are written by now:
     # both fronts write each one before the next request on its connection
@@ -242,7 +248,7 @@ report() {
     for round in $(seq "$ROUNDS"); do printf '%12s' "${R[$row.$round]}"; vals+=("${R[$row.$round]}"); done
     R[$row.med]=$(median "${vals[@]}")
     [[ ${R[$row.med]} == - ]] || R[$row.med]=$(printf '%.0f' "${R[$row.med]}")
-    ref=nginx; [[ $row == *gunicorn ]] && ref=nginx-gunicorn
+    ref=nginx; [[ $row == *gunicorn ]] && ref=nginx-gunicorn; [[ $row == *-close ]] && ref=nginx-close
     local ratio=-
     if [[ $row == gsup* && ${R[$row.med]} != - && ${R[$ref.med]-} != - && -n ${R[$ref.med]-} ]]; then
       ratio=$(awk -v a="${R[$row.med]}" -v b="${R[$ref.med]}" 'BEGIN{printf "%.2f", a/b}')
