@@ -50,7 +50,7 @@ func (s *Names) Add(name string) {
 }
 
 // Note puts a canonical name in the filter and reports whether it may
-// have held it before (false is sure): Holds, then Add, with one hash.
+// have held it before (false is sure), with one hash of the name.
 func (s *Names) Note(name string) (held bool) {
 	w, b := nameBit(name)
 	held = s.bits[w]&b != 0
