@@ -82,6 +82,9 @@ var epoch = time.Now()
 
 func monoOf(t time.Time) int64 { return int64(t.Sub(epoch)) }
 
+// monoNow is monoOf(time.Now()), without the wall clock.
+func monoNow() int64 { return int64(time.Since(epoch)) }
+
 // testHookWake, when set, runs in wake between its first look at waiting
 // and its store of kept.
 var testHookWake atomic.Pointer[func(*half)]
@@ -175,7 +178,7 @@ func (h *half) passed() bool {
 		return true
 	}
 	at := h.pending.Load()
-	return at != 0 && int64(time.Since(epoch)) >= at // monoOf(time.Now()), without the wall clock
+	return at != 0 && monoNow() >= at
 }
 
 // expire runs when the armed deadline passes: it marks the direction expired, unless

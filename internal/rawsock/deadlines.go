@@ -30,9 +30,6 @@ type deadlines struct {
 
 var timers deadlines
 
-// monoNow is monoOf(time.Now()), without the wall clock.
-func monoNow() int64 { return int64(time.Since(epoch)) }
-
 // add arms h's deadline: at is when it passes (monoOf), d from now.
 // h.dmu is held; add takes q.mu after it (fire takes q.mu alone, and
 // h.dmu only once q.mu is let go).

@@ -387,8 +387,6 @@ func (c *conn) refuse(e httpcheck.Error) {
 // maxHead is the largest request head read.
 func (c *conn) maxHead() int { return httpcheck.MaxHeaderBytes(c.lim) + 4 }
 
-var crlfcrlf = []byte("\r\n\r\n")
-
 // headEnd returns the length of the request head at the start of b, its
 // empty line included, or -1 when b does not hold it whole; the search
 // begins at from (what b held before was searched). The stream lets no

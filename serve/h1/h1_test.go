@@ -1011,6 +1011,7 @@ func TestParseLength(t *testing.T) {
 // lets through, in every prefix of a stream of heads and bodies, from
 // every place the search may begin again.
 func TestHeadEnd(t *testing.T) {
+	crlfcrlf := []byte("\r\n\r\n")
 	stream := "GET / HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\na\n\r\nb\r\n" +
 		"GET /q HTTP/1.0\r\n\r\n"

@@ -43,12 +43,6 @@ func (s *Names) Covers(l Limits) bool {
 	return c.RequestLine <= l.RequestLine && c.Fields <= l.Fields && c.FieldSize <= l.FieldSize
 }
 
-// Add puts a canonical name in the filter.
-func (s *Names) Add(name string) {
-	w, b := nameBit(name)
-	s.bits[w] |= b
-}
-
 // Note puts a canonical name in the filter and reports whether it may
 // have held it before (false is sure), with one hash of the name.
 func (s *Names) Note(name string) (held bool) {

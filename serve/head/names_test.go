@@ -36,7 +36,7 @@ func TestLookupIsTheMaps(t *testing.T) {
 		for _, name := range all {
 			if rng.IntN(4) == 0 {
 				h[name] = []string{"v"}
-				s.Add(name)
+				s.Note(name)
 			}
 		}
 		s.Seal(h)

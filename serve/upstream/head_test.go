@@ -69,7 +69,7 @@ func FuzzRequestHead(f *testing.F) {
 		if status, _ := httpcheck.Check(r, httpcheck.Limits{}); status != 0 {
 			return // the handling layer refuses it before the proxy
 		}
-		upType := upgradeType(r.Header)
+		upType := upgradeOf(r.Header, r.Header["Connection"], nil)
 		if !isPrint(upType) {
 			return // refused with 400 before any head is written
 		}

@@ -31,11 +31,9 @@ func listedIn(conn []string, k string) bool {
 	return false
 }
 
-// upgradeType returns the protocol a request asks to switch to, or "".
-func upgradeType(h http.Header) string { return upgradeOf(h, h["Connection"], nil) }
-
-// upgradeOf is upgradeType given the request's Connection values, and its
-// head's names filter (which may be nil).
+// upgradeOf returns the protocol a request asks to switch to, or "",
+// given its Connection values and its head's names filter (which may be
+// nil).
 func upgradeOf(h http.Header, conn []string, names *head.Names) string {
 	if len(conn) == 0 || !listedIn(conn, "Upgrade") {
 		return ""
