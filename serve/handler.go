@@ -55,6 +55,7 @@ type reqInfo struct {
 	once            sync.Once
 	ci              forward.ClientInfo
 	trust           atomic.Pointer[trustOf] // whether the client is trusted, by the front that decided it
+	first           trustOf                 // the first decision, written once (in once)
 }
 
 // Value makes a reqInfo the context ConnContext returns: ctx with the
@@ -103,7 +104,12 @@ func (f *handling) info(r *http.Request) (*reqInfo, bool) {
 	if ri == nil {
 		return &reqInfo{}, false
 	}
-	ri.once.Do(func() { ri.ci = clientInfo(ri.conn) })
+	ri.once.Do(func() {
+		ri.ci = clientInfo(ri.conn)
+		// The first front's decision, in ri's own allocation.
+		ri.first = trustOf{f: f, trusted: f.policy.Trusted(ri.ci)}
+		ri.trust.Store(&ri.first)
+	})
 	if t := ri.trust.Load(); t != nil && t.f == f {
 		return ri, t.trusted
 	}

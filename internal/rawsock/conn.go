@@ -40,14 +40,23 @@ type Conn struct {
 	laddrMu sync.Mutex
 	laddr   net.Addr
 	raddr   net.Addr
+	// peer and peerIP hold an accepted TCP connection's raddr, in the
+	// Conn's own allocation.
+	peer   net.TCPAddr
+	peerIP [16]byte
 }
 
 const closedBit = 1 << 62
 
 // half is one direction: its waiter's token, its deadline.
 type half struct {
-	mu    sync.Mutex    // one call at a time in this direction
-	ready chan struct{} // a token for a call waiting: the socket may be ready, or see why not
+	mu sync.Mutex // one call at a time in this direction
+	// ready holds the direction's chan struct{} (capacity 1): a token
+	// for a call waiting, the socket may be ready, or see why not. It is
+	// made by the first call that waits, before it stores waiting: most
+	// connections never wait in one direction, or in either (a new
+	// connection's request is there at accept), and pay no channel.
+	ready atomic.Value
 	// kept: a token left while no call waited, taken by the next wait
 	// (most events find no one waiting in one direction: each event of
 	// a socket that is writable says so, and most writes do not wait).
@@ -106,9 +115,17 @@ func (h *half) wake() {
 		}
 	}
 	select {
-	case h.ready <- struct{}{}:
+	case h.readyChan() <- struct{}{}:
 	default:
 	}
+}
+
+// readyChan is the direction's token channel, nil while no call has
+// waited (wake sends on it only after it saw waiting, which a waiter
+// stores after it made the channel).
+func (h *half) readyChan() chan struct{} {
+	ch, _ := h.ready.Load().(chan struct{})
+	return ch
 }
 
 // setDeadline sets the direction's deadline, as net's SetReadDeadline.
@@ -215,17 +232,19 @@ func (h *half) stop() {
 }
 
 // newConn registers fd (non-blocking, close-on-exec) with the poller;
-// fd is closed if that fails.
-func newConn(fd int, network string, laddr, raddr net.Addr) (*Conn, error) {
+// fd is closed if that fails. The remote address is raddr, or when rsa
+// is not nil the socket address the kernel wrote there.
+func newConn(fd int, network string, laddr, raddr net.Addr, rsa *syscall.RawSockaddrAny) (*Conn, error) {
 	p, err := getPoller()
 	if err != nil {
 		syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0)
 		return nil, err
 	}
 	c := &Conn{fd: fd, p: p, network: network, laddr: laddr, raddr: raddr}
+	if rsa != nil {
+		c.setPeer(rsa)
+	}
 	c.state.Store(1)
-	c.rd.ready = make(chan struct{}, 1)
-	c.wr.ready = make(chan struct{}, 1)
 	c.raw.c = c
 	c.io.Init(&c.raw)
 	if err := p.add(c); err != nil {
@@ -291,12 +310,19 @@ func (c *Conn) Close() error {
 // wait waits for h's token, then reports why the caller cannot go on, if
 // it cannot.
 func (c *Conn) wait(h *half) error {
+	ready := h.readyChan()
+	if ready == nil {
+		// A RawConn's callers may wait at once in one direction: the
+		// channel the first of them made is the others' too.
+		h.ready.CompareAndSwap(nil, make(chan struct{}, 1))
+		ready = h.readyChan()
+	}
 	h.waiting.Store(true)
 	if h.pending.Load() != 0 {
 		h.armPending()
 	}
 	if !h.expired.Load() && c.state.Load()&closedBit == 0 && !h.kept.Swap(false) {
-		<-h.ready
+		<-ready
 	}
 	h.waiting.Store(false)
 	return c.check(h)
@@ -618,7 +644,7 @@ func (r *rawConn) WatchRead(e rawio.ReadEvents) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c.onRead = e
-	look := !c.rd.drained.Load() || c.ended.Load() || c.rd.kept.Load() || len(c.rd.ready) > 0
+	look := !c.rd.drained.Load() || c.ended.Load() || c.rd.kept.Load() || len(c.rd.readyChan()) > 0
 	if look && c.fd < len(p.socks) && p.socks[c.fd] == c {
 		e.OnRead(c.fd)
 	}

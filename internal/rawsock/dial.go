@@ -118,7 +118,7 @@ func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
 	// reported writable and hung up at once (it is not connected yet).
 	// Added while connecting, it is reported when the connect ends, or at
 	// once if it has ended already.
-	c, err := newConn(fd, network, nil, raddr)
+	c, err := newConn(fd, network, nil, raddr, nil)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}

@@ -41,7 +41,7 @@ func NewListener(l net.Listener) (*Listener, error) {
 		return nil, os.NewSyscallError("fcntl", errno)
 	}
 	// The duplicate shares the socket's O_NONBLOCK, which net set.
-	c, err := newConn(int(fd), l.Addr().Network(), l.Addr(), nil)
+	c, err := newConn(int(fd), l.Addr().Network(), l.Addr(), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,33 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		// wildcard: LocalAddr then asks the kernel.
 		laddr = nil
 	}
-	return newConn(fd, network, laddr, sockaddrAddr(&rsa))
+	return newConn(fd, network, laddr, nil, &rsa)
+}
+
+// setPeer sets c's remote address from the socket address the kernel
+// wrote: an IPv4 or IPv6 one without a zone in c's own fields, others
+// as sockaddrAddr makes them.
+func (c *Conn) setPeer(rsa *syscall.RawSockaddrAny) {
+	var port *[2]byte
+	switch rsa.Addr.Family {
+	case syscall.AF_INET:
+		s := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		port = (*[2]byte)(unsafe.Pointer(&s.Port))
+		c.peer.IP = c.peerIP[:copy(c.peerIP[:], s.Addr[:]):4]
+	case syscall.AF_INET6:
+		s := (*syscall.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		if s.Scope_id != 0 {
+			c.raddr = sockaddrAddr(rsa)
+			return
+		}
+		port = (*[2]byte)(unsafe.Pointer(&s.Port))
+		c.peer.IP = c.peerIP[:copy(c.peerIP[:], s.Addr[:]):16]
+	default:
+		c.raddr = sockaddrAddr(rsa)
+		return
+	}
+	c.peer.Port = int(port[0])<<8 | int(port[1])
+	c.raddr = &c.peer
 }
 
 // sockaddrAddr is the net.Addr of a socket address the kernel wrote.

@@ -26,10 +26,16 @@ import (
 func listener(t *testing.T, network string) net.Listener {
 	t.Helper()
 	addr := "127.0.0.1:0"
-	if network == "unix" {
+	switch network {
+	case "unix":
 		addr = filepath.Join(t.TempDir(), "s.sock")
+	case "tcp6":
+		addr = "[::1]:0"
 	}
 	l, err := net.Listen(network, addr)
+	if err != nil && network == "tcp6" {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +80,7 @@ func pair(t *testing.T, network string) (srv *Conn, cli net.Conn) {
 }
 
 func TestEchoAndAddresses(t *testing.T) {
-	for _, network := range []string{"tcp", "unix"} {
+	for _, network := range []string{"tcp", "tcp6", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			srv, cli := pair(t, network)
 			go func() {
@@ -95,7 +101,7 @@ func TestEchoAndAddresses(t *testing.T) {
 			if _, err := io.ReadFull(cli, buf); err != nil || string(buf) != "hello" {
 				t.Fatalf("echo: %q, %v", buf, err)
 			}
-			if network == "tcp" {
+			if network != "unix" {
 				if got, want := srv.RemoteAddr().String(), cli.LocalAddr().String(); got != want {
 					t.Errorf("server's RemoteAddr %s, client's LocalAddr %s", got, want)
 				}
@@ -516,10 +522,10 @@ func TestReadAfterShortReadWaitsForEvent(t *testing.T) {
 			// (harmless, and not what is looked at here).
 			cli.Write([]byte("a"))
 			testprog.Eventually(t, "the event of a byte sent", 10*time.Second, func() (bool, string) {
-				return srv.rd.kept.Load() || len(srv.rd.ready) == 1, "no token"
+				return srv.rd.kept.Load() || len(srv.rd.readyChan()) == 1, "no token"
 			})
 			if !srv.rd.kept.Swap(false) {
-				<-srv.rd.ready
+				<-srv.rd.readyChan()
 			}
 			short("a")
 
@@ -616,7 +622,7 @@ func newConnAllocs(t *testing.T, use func(*Conn)) float64 {
 		}
 		defer syscall.Close(fds[1])
 		var c *Conn
-		if c, err = newConn(fds[0], "unix", addr, addr); err != nil {
+		if c, err = newConn(fds[0], "unix", addr, addr, nil); err != nil {
 			return
 		}
 		if use != nil {
@@ -789,7 +795,7 @@ func TestWakeRacesAWait(t *testing.T) {
 		testHookWake.Store(nil)
 		srv.rd.kept.Store(false) // a token both kept and sent: the next round starts with none
 		select {
-		case <-srv.rd.ready:
+		case <-srv.rd.readyChan():
 		default:
 		}
 	}

@@ -32,9 +32,19 @@ type ClientInfo struct {
 
 // Fix makes Host and Port's texts once, for a ClientInfo that will not
 // change (the connection's): every request of the connection then uses
-// them without formatting the address again.
+// them without formatting the address again. Both are cut from the
+// address's text as one string ("192.0.2.1:8080", "[2001:db8::1]:8080").
 func (ci *ClientInfo) Fix() {
-	ci.host, ci.port = ci.Host(), ci.Port()
+	if !ci.Addr.IsValid() {
+		return
+	}
+	s := ci.Addr.String()
+	i := strings.LastIndexByte(s, ':')
+	host := s[:i]
+	if ci.Addr.Addr().Is6() {
+		host = host[1 : len(host)-1] // the brackets
+	}
+	ci.host, ci.port = host, s[i+1:]
 }
 
 // Host is the client's IP address as text, "" without one.

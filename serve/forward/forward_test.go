@@ -296,3 +296,25 @@ func TestForwardingNamesPassTheFirstLook(t *testing.T) {
 		}
 	}
 }
+
+// Fix's texts are what Host and Port give of an unfixed ClientInfo, for
+// every kind of address, cut from one string.
+func TestFixGivesHostAndPort(t *testing.T) {
+	for _, a := range []string{
+		"192.0.2.1:8080", "127.0.0.1:1", "[2001:db8::1]:443", "[::1]:65535",
+		"[fe80::1%eth0]:80", "[::ffff:192.0.2.1]:99", "0.0.0.0:0",
+	} {
+		ap := netip.MustParseAddrPort(a)
+		plain := ClientInfo{Addr: ap}
+		fixed := plain
+		fixed.Fix()
+		if fixed.Host() != plain.Host() || fixed.Port() != plain.Port() {
+			t.Errorf("%s: fixed %q %q, want %q %q", a, fixed.Host(), fixed.Port(), plain.Host(), plain.Port())
+		}
+	}
+	var none ClientInfo
+	none.Fix()
+	if none.Host() != "" || none.Port() != "" {
+		t.Errorf("no address: fixed %q %q, want none", none.Host(), none.Port())
+	}
+}

@@ -232,6 +232,8 @@ type headers struct {
 	keys  []field
 	vals  []string
 	given []head.Field
+	// state is a request state (reqState) the connection kept, emptied.
+	state *reqState
 }
 
 var headersPool sync.Pool // *headers, cleared
@@ -250,6 +252,9 @@ func (c *conn) takeHeaders() {
 	}
 	c.hdr, c.hvals = hs.hdr, hs.hvals
 	c.resp.header, c.resp.keys, c.resp.vals, c.resp.given = hs.resp, hs.keys, hs.vals, hs.given
+	if c.spare == nil {
+		c.spare = hs.state
+	}
 	*hs = headers{}
 	c.hdrHolder = hs
 }
@@ -262,12 +267,16 @@ func (c *conn) takeHeaders() {
 // of its runs (one that panicked or took the connection over may have left
 // something running that reads them: such a connection keeps its own).
 func (c *conn) dropHeaders() {
+	st := c.spare
 	c.spare = nil
+	if st != nil {
+		*st = reqState{} // nothing of the connection is held in the pool
+	}
 	hs := c.hdrHolder
 	if hs == nil {
 		hs = new(headers)
 	}
-	*hs = headers{hdr: c.hdr, hvals: c.hvals, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals, given: c.resp.given}
+	*hs = headers{hdr: c.hdr, hvals: c.hvals, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals, given: c.resp.given, state: st}
 	c.hdrHolder = nil
 	c.hdr, c.hvals = nil, nil
 	c.resp.header, c.resp.keys, c.resp.vals, c.resp.given = nil, nil, nil, nil
@@ -590,6 +599,7 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		b.onEOF = nil
 	}
 	if w.err != nil || w.closeAfter || req.Close {
+		c.keepState(st) // for the next connection (dropHeaders)
 		return false
 	}
 	w.idle() // nothing of this request is kept while the connection waits
@@ -667,27 +677,22 @@ type watcher struct {
 	err   error // the read failed: the client is gone
 	// gone is the request's hook (response.OnClientGone), called once
 	// when the client goes; ran says it was.
-	gone   func()
-	ran    bool
-	stopFn func() bool // stopGone, bound once
+	gone func()
+	ran  bool
 	// The event watch: on says it is set for the request numbered seq.
 	on  bool
 	seq uint64
 }
 
 // onGone sets the request's hook.
-func (w *watcher) onGone(f func()) (stop func() bool) {
+func (w *watcher) onGone(f func()) {
 	w.mu.Lock()
 	w.gone, w.ran = f, false
-	if w.stopFn == nil {
-		w.stopFn = w.stopGone
-	}
 	w.mu.Unlock()
-	return w.stopFn
 }
 
-// stopGone removes the hook; false if it ran (or is running).
-func (w *watcher) stopGone() bool {
+// Stop removes the request's hook; false if it ran (or is running).
+func (w *watcher) Stop() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.gone = nil

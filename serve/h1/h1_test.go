@@ -333,7 +333,7 @@ func TestClientGoneCancelsRequest(t *testing.T) {
 // it ran; on a request that ends first, stop reports that it did not.
 func TestOnClientGone(t *testing.T) {
 	type notifier interface {
-		OnClientGone(func()) (stop func() bool)
+		OnClientGone(func()) (stop interface{ Stop() bool })
 	}
 	ran := make(chan bool, 2)
 	stopped := make(chan bool, 2)
@@ -342,7 +342,7 @@ func TestOnClientGone(t *testing.T) {
 		gone := make(chan struct{})
 		stop := w.(notifier).OnClientGone(func() { close(gone) })
 		if r.URL.Path == "/quick" {
-			stopped <- stop()
+			stopped <- stop.Stop()
 			io.WriteString(w, "ok")
 			return
 		}
@@ -353,7 +353,7 @@ func TestOnClientGone(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			ran <- false
 		}
-		stopped <- stop()
+		stopped <- stop.Stop()
 	})})
 	c, br := dial(t, addr)
 	io.WriteString(c, "GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -22,8 +22,12 @@ type reqState struct {
 }
 
 // newState returns the state for the request being parsed: the one the
-// connection's last request left, emptied, or a new one.
+// connection's last request left, or one an ended connection left with
+// its header maps (takeHeaders), emptied, or a new one.
 func (c *conn) newState() *reqState {
+	if c.spare == nil && c.hdr == nil {
+		c.takeHeaders()
+	}
 	st := c.spare
 	if st == nil {
 		st = new(reqState)

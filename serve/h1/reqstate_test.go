@@ -1,17 +1,20 @@
 package h1
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 )
 
 // A kept connection's next request reuses the state of the one before
-// (Request, context, URL): it carries nothing of it, whatever the
-// handler before did with its Request (a form parsed, a chunked body with
-// a trailer, a query, a context asked for its error).
+// (Request, context, URL), and a new connection's first request may reuse
+// the state an ended connection left: it carries nothing of it, whatever
+// the handler before did with its Request (a form parsed, a chunked body
+// with a trailer, a query, a context asked for its error).
 func TestReusedRequestCarriesNothing(t *testing.T) {
 	type seen struct {
 		r       *http.Request
@@ -24,37 +27,78 @@ func TestReusedRequestCarriesNothing(t *testing.T) {
 		err     error
 		path    string
 		host    string
+		remote  string
 	}
-	got := make(chan seen, 1)
-	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/first" {
-			r.ParseForm()
-			io.Copy(io.Discard, r.Body)
+	first := func(t *testing.T, got <-chan seen, c net.Conn, br *bufio.Reader, closing string) seen {
+		t.Helper()
+		io.WriteString(c, "POST /first?x=1 HTTP/1.1\r\nHost: one\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n"+closing+
+			"Content-Type: application/x-www-form-urlencoded\r\n\r\n3\r\ny=2\r\n0\r\nX-T: 1\r\n\r\n")
+		readResponse(t, br, "POST")
+		s := <-got
+		if !s.form || s.query != "x=1" || s.te == nil || s.trailer.Get("X-T") != "1" {
+			t.Fatalf("first request: %+v", s)
 		}
-		got <- seen{r: r, form: r.Form != nil || r.PostForm != nil, query: r.URL.RawQuery, trailer: r.Trailer,
-			te: r.TransferEncoding, length: r.ContentLength, noBody: r.Body == http.NoBody,
-			err: r.Context().Err(), path: r.URL.Path, host: r.Host}
-		io.WriteString(w, "ok")
-	})})
-	c, br := dial(t, addr)
-	io.WriteString(c, "POST /first?x=1 HTTP/1.1\r\nHost: one\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n"+
-		"Content-Type: application/x-www-form-urlencoded\r\n\r\n3\r\ny=2\r\n0\r\nX-T: 1\r\n\r\n")
-	readResponse(t, br, "POST")
-	first := <-got
-	if !first.form || first.query != "x=1" || first.te == nil || first.trailer.Get("X-T") != "1" {
-		t.Fatalf("first request: %+v", first)
+		return s
 	}
-	io.WriteString(c, "GET /second HTTP/1.1\r\nHost: two\r\n\r\n")
-	readResponse(t, br, "GET")
-	second := <-got
-	if second.r != first.r {
-		t.Fatal("the second request did not reuse the first's state: this test checks nothing")
+	second := func(t *testing.T, got <-chan seen, c net.Conn, br *bufio.Reader, closing string) seen {
+		t.Helper()
+		io.WriteString(c, "GET /second HTTP/1.1\r\nHost: two\r\n"+closing+"\r\n")
+		readResponse(t, br, "GET")
+		return <-got
 	}
-	if second.form || second.query != "" || second.trailer != nil || second.te != nil || second.length != 0 ||
-		!second.noBody || second.err != nil || second.path != "/second" || second.host != "two" {
-		t.Errorf("second request: form %v, query %q, trailer %v, transfer encoding %v, length %d, NoBody %v, context error %v, path %q, host %q;"+
-			" want nothing of the first's", second.form, second.query, second.trailer, second.te, second.length, second.noBody, second.err, second.path, second.host)
+	check := func(t *testing.T, s seen, c net.Conn) {
+		t.Helper()
+		if s.form || s.query != "" || s.trailer != nil || s.te != nil || s.length != 0 ||
+			!s.noBody || s.err != nil || s.path != "/second" || s.host != "two" || s.remote != c.LocalAddr().String() {
+			t.Errorf("second request: form %v, query %q, trailer %v, transfer encoding %v, length %d, NoBody %v, context error %v, path %q, host %q, remote %s;"+
+				" want nothing of the first's", s.form, s.query, s.trailer, s.te, s.length, s.noBody, s.err, s.path, s.host, s.remote)
+		}
 	}
+	serve := func(t *testing.T) (string, <-chan seen) {
+		got := make(chan seen, 1)
+		addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/first" {
+				r.ParseForm()
+				io.Copy(io.Discard, r.Body)
+			}
+			got <- seen{r: r, form: r.Form != nil || r.PostForm != nil, query: r.URL.RawQuery, trailer: r.Trailer,
+				te: r.TransferEncoding, length: r.ContentLength, noBody: r.Body == http.NoBody,
+				err: r.Context().Err(), path: r.URL.Path, host: r.Host, remote: r.RemoteAddr}
+			io.WriteString(w, "ok")
+		})})
+		return addr, got
+	}
+
+	t.Run("kept", func(t *testing.T) {
+		addr, got := serve(t)
+		c, br := dial(t, addr)
+		f := first(t, got, c, br, "")
+		s := second(t, got, c, br, "")
+		if s.r != f.r {
+			t.Fatal("the second request did not reuse the first's state: this test checks nothing")
+		}
+		check(t, s, c)
+	})
+	t.Run("new connection", func(t *testing.T) {
+		// The state goes through a sync.Pool, whose Get finds what
+		// another processor Put only some of the time: pairs of
+		// connections until one reuses a first request's state.
+		addr, got := serve(t)
+		firsts := map[*http.Request]bool{}
+		for range 200 {
+			c, br := dial(t, addr)
+			firsts[first(t, got, c, br, "Connection: close\r\n").r] = true
+			c, br = dial(t, addr)
+			if s := second(t, got, c, br, "Connection: close\r\n"); firsts[s.r] {
+				check(t, s, c)
+				return
+			}
+		}
+		if raceEnabled {
+			t.Skip("no state was reused (the race detector's pools drop at random): nothing to check")
+		}
+		t.Fatal("no new connection reused an ended one's request state: this test checks nothing")
+	})
 }
 
 // A request's context that something waits on (Done, a context derived

@@ -661,9 +661,11 @@ func (w *response) release() {
 // OnClientGone has f called once, from another goroutine, if the client
 // goes away while the request runs (as the request's context is then
 // cancelled): context.AfterFunc on the request's context, without its
-// allocations. stop removes f and reports whether it had not run.
-func (w *response) OnClientGone(f func()) (stop func() bool) {
-	return w.c.watch.onGone(f)
+// allocations. stop's Stop removes f and reports whether it had not
+// run.
+func (w *response) OnClientGone(f func()) (stop interface{ Stop() bool }) {
+	w.c.watch.onGone(f)
+	return &w.c.watch
 }
 
 // writeContinue answers Expect: 100-continue, once, before the head.

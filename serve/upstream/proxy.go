@@ -221,7 +221,7 @@ type exchange struct {
 	// Client-abort cancellation.
 	cur     atomic.Pointer[pconn]
 	aborted atomic.Bool
-	stop    func() bool
+	stop    interface{ Stop() bool }
 	abortFn func()
 	noReuse bool
 }
@@ -270,8 +270,13 @@ func (x *exchange) abort() {
 // calls a function when the client goes away, as context.AfterFunc on the
 // request's context would, for less.
 type clientGoneNotifier interface {
-	OnClientGone(f func()) (stop func() bool)
+	OnClientGone(f func()) (stop interface{ Stop() bool })
 }
+
+// stopFunc is context.AfterFunc's stop as clientGoneNotifier's.
+type stopFunc func() bool
+
+func (f stopFunc) Stop() bool { return f() }
 
 // headerValueStore is a ResponseWriter (gsup's HTTP/1.1 layer's) that
 // lends the backing array of its header's values for one response, where
@@ -301,7 +306,7 @@ func (x *exchange) stopAbort() bool {
 	if x.stop == nil {
 		return !x.aborted.Load()
 	}
-	ok := x.stop()
+	ok := x.stop.Stop()
 	x.stop = nil
 	if !ok {
 		x.noReuse = true // abort may still be running and looking at x
@@ -534,7 +539,7 @@ func (x *exchange) roundTrip(be *backend, pc *pconn, reused bool) outcome {
 			if n, ok := writerAs[clientGoneNotifier](x.w); ok {
 				x.stop = n.OnClientGone(x.abortFn)
 			} else {
-				x.stop = context.AfterFunc(x.r.Context(), x.abortFn)
+				x.stop = stopFunc(context.AfterFunc(x.r.Context(), x.abortFn))
 			}
 		}
 		if x.aborted.Load() {
