@@ -44,11 +44,11 @@ type Entry struct {
 }
 
 // field returns the request's values of a canonical field name.
-func (e *Entry) field(name string) []string {
+func (e *Entry) field(n head.Name) []string {
 	if !e.looked {
 		e.names, e.looked = head.NamesOf(e.Request), true
 	}
-	return e.names.Lookup(e.Request.Header, name)
+	return e.names.Lookup(e.Request.Header, n)
 }
 
 // Append appends the line for e, with its trailing newline, to dst and
@@ -105,7 +105,7 @@ func (f *Format) appendAtom(dst []byte, s *segment, e *Entry) []byte {
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendBasicUser(dst, e.field("Authorization"))
+		return appendBasicUser(dst, e.field(head.Asked.Authorization))
 	case kTime:
 		return f.appendTime(dst, e.Start.Add(e.Duration))
 	case kRequestLine:
@@ -153,12 +153,12 @@ func (f *Format) appendAtom(dst []byte, s *segment, e *Entry) []byte {
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendJoined(dst, e.field("Referer"))
+		return appendJoined(dst, e.field(head.Asked.Referer))
 	case kUserAgent:
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendJoined(dst, e.field("User-Agent"))
+		return appendJoined(dst, e.field(head.Asked.UserAgent))
 	case kSeconds:
 		return strconv.AppendInt(dst, int64(e.Duration/time.Second), 10)
 	case kMillis:
@@ -186,7 +186,7 @@ func (f *Format) appendAtom(dst []byte, s *segment, e *Entry) []byte {
 		if r == nil {
 			return append(dst, '-')
 		}
-		return appendLast(dst, requestHeader(e, s.text))
+		return appendLast(dst, requestHeader(e, s.name))
 	case kRespHeader:
 		return appendLast(dst, e.ResponseHeader[s.text])
 	case kEnv:
@@ -222,9 +222,9 @@ func (f *Format) appendTime(dst []byte, t time.Time) []byte {
 
 // requestHeader returns the values of a request header, including the ones
 // net/http moves out of Request.Header.
-func requestHeader(e *Entry, name string) []string {
+func requestHeader(e *Entry, n head.Name) []string {
 	r := e.Request
-	switch name {
+	switch n.S {
 	case "Host":
 		if r.Host == "" {
 			return nil
@@ -235,7 +235,7 @@ func requestHeader(e *Entry, name string) []string {
 			return []string{strings.Join(r.TransferEncoding, ", ")}
 		}
 	}
-	return e.field(name)
+	return e.field(n)
 }
 
 func rawURI(r *http.Request) string {
@@ -297,11 +297,11 @@ func appendEnv(dst []byte, s *segment, e *Entry) []byte {
 	case envRawURI:
 		return appendOr(dst, rawURI(r))
 	case envContentType:
-		return appendJoined(dst, e.field("Content-Type"))
+		return appendJoined(dst, e.field(head.Asked.ContentType))
 	case envContentLength:
-		return appendJoined(dst, requestHeader(e, "Content-Length"))
+		return appendJoined(dst, requestHeader(e, head.Asked.ContentLength))
 	case envHTTP:
-		return appendJoined(dst, requestHeader(e, s.text))
+		return appendJoined(dst, requestHeader(e, s.name))
 	}
 	return append(dst, '-')
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"gsup/serve/head"
 )
 
 // DefaultFormat is Gunicorn's default access_log_format (Apache's combined
@@ -106,8 +108,10 @@ type segment struct {
 	pre  string // literal text before the atom
 	kind kind
 	// text is the canonical header name for kReqHeader, kRespHeader and
-	// envHTTP, and the value for envProcess.
+	// envHTTP, and the value for envProcess; name is text as a head.Name
+	// for kReqHeader and envHTTP.
 	text    string
+	name    head.Name
 	env     envKind
 	envSet  bool // envProcess: the variable exists
 	conv    byte // 's', 'r', 'a' or 'd'
@@ -289,6 +293,7 @@ func resolve(seg *segment, name string, env []string) {
 	case 'i':
 		seg.kind = kReqHeader
 		seg.text = http.CanonicalHeaderKey(inner)
+		seg.name = head.NameOf(seg.text)
 	case 'o':
 		seg.kind = kRespHeader
 		seg.text = http.CanonicalHeaderKey(inner)
@@ -302,6 +307,7 @@ func resolve(seg *segment, name string, env []string) {
 		if h, ok := strings.CutPrefix(lower, "http_"); ok && h != "" {
 			seg.env = envHTTP
 			seg.text = http.CanonicalHeaderKey(strings.ReplaceAll(h, "_", "-"))
+			seg.name = head.NameOf(seg.text)
 			return
 		}
 		seg.env = envProcess

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"gsup/serve/head"
 )
 
 // ClientInfo is what a connection says about its client. The connection
@@ -97,6 +99,16 @@ const (
 	HeaderFor   = "X-Forwarded-For"
 	HeaderProto = "X-Forwarded-Proto"
 	HeaderHost  = "X-Forwarded-Host"
+)
+
+// The fields Decide reads, as head.Names.
+var (
+	nameFor           = head.NameOf(HeaderFor)
+	nameProto         = head.NameOf(HeaderProto)
+	nameHost          = head.NameOf(HeaderHost)
+	nameSsl           = head.NameOf("X-Forwarded-Ssl")
+	nameProtocol      = head.NameOf("X-Forwarded-Protocol")
+	nameFrontEndHTTPS = head.NameOf("Front-End-Https")
 )
 
 // forwardingNames are the forwarding headers, other than the X-Forwarded-*
@@ -218,14 +230,14 @@ func Rewrite(out http.Header, host string, ci ClientInfo, trusted bool) (scheme 
 // Source gives a request's fields by canonical name: those that go on
 // to the app, before the forwarding ones are decided.
 type Source interface {
-	Field(name string) []string
+	Field(n head.Name) []string
 }
 
 // Header is an http.Header as a Source.
 type Header http.Header
 
-// Field returns h's values for name.
-func (h Header) Field(name string) []string { return h[name] }
+// Field returns h's values for n.
+func (h Header) Field(n head.Name) []string { return h[n.S] }
 
 // Field is one field line a Plan adds.
 type Field struct{ Name, Value string }
@@ -259,7 +271,7 @@ func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
 	proto, hasProto := protoOf(in)
 	*p = Plan{Scheme: schemeOf(in, ci, trusted, proto, hasProto), policy: true, trusted: trusted}
 	client := ci.Host()
-	if chain := joinValues(in.Field(HeaderFor)); trusted && chain != "" {
+	if chain := joinValues(in.Field(nameFor)); trusted && chain != "" {
 		if client != "" {
 			chain += ", " + client
 		}
@@ -272,7 +284,7 @@ func (p *Plan) Decide(in Source, host string, ci ClientInfo, trusted bool) {
 	if !trusted || !hasProto {
 		p.Set(HeaderProto, p.Scheme)
 	}
-	if !trusted || joinValues(in.Field(HeaderHost)) == "" {
+	if !trusted || joinValues(in.Field(nameHost)) == "" {
 		if host != "" {
 			p.Set(HeaderHost, host)
 		} else {
@@ -364,9 +376,9 @@ func schemeOf(in Source, ci ClientInfo, trusted bool, proto string, hasProto boo
 		if hasProto {
 			return proto
 		}
-		if strings.EqualFold(firstValue(in, "X-Forwarded-Ssl"), "on") ||
-			strings.EqualFold(firstValue(in, "X-Forwarded-Protocol"), "ssl") ||
-			strings.EqualFold(firstValue(in, "Front-End-Https"), "on") {
+		if strings.EqualFold(firstValue(in, nameSsl), "on") ||
+			strings.EqualFold(firstValue(in, nameProtocol), "ssl") ||
+			strings.EqualFold(firstValue(in, nameFrontEndHTTPS), "on") {
 			return "https"
 		}
 	}
@@ -379,7 +391,7 @@ func schemeOf(in Source, ci ClientInfo, trusted bool, proto string, hasProto boo
 // protoOf returns the first element of X-Forwarded-Proto, lower-cased,
 // when it is "http" or "https".
 func protoOf(h Source) (string, bool) {
-	switch p := strings.ToLower(firstValue(h, HeaderProto)); p {
+	switch p := strings.ToLower(firstValue(h, nameProto)); p {
 	case "http", "https":
 		return p, true
 	}
@@ -387,10 +399,10 @@ func protoOf(h Source) (string, bool) {
 }
 
 // firstValue returns the first comma-separated element of a header,
-// trimmed. name is in canonical form (every caller's is a constant), so
-// the map is read without canonicalizing it again.
-func firstValue(h Source, name string) string {
-	vs := h.Field(name)
+// trimmed. n is a canonical name (every caller's is a package variable),
+// so the map is read without canonicalizing it again.
+func firstValue(h Source, n head.Name) string {
+	vs := h.Field(n)
 	if len(vs) == 0 {
 		return "" // most often
 	}

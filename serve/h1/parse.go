@@ -98,7 +98,7 @@ func (c *conn) setBody(r *http.Request, names *head.Names) error {
 	h := r.Header
 	var chunked bool
 	var remain int64
-	if te := names.Lookup(h, "Transfer-Encoding"); te != nil {
+	if te := names.Lookup(h, head.Asked.TransferEncoding); te != nil {
 		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") {
 			return &httpcheck.Error{Status: http.StatusNotImplemented, Reason: "unsupported transfer encoding"}
 		}
@@ -106,7 +106,7 @@ func (c *conn) setBody(r *http.Request, names *head.Names) error {
 		r.TransferEncoding = []string{"chunked"}
 		r.ContentLength = -1
 		chunked = true
-		if tr := names.Lookup(h, "Trailer"); tr != nil {
+		if tr := names.Lookup(h, head.Asked.Trailer); tr != nil {
 			delete(h, "Trailer")
 			for _, v := range tr {
 				for k := range strings.SplitSeq(v, ",") {
@@ -119,14 +119,14 @@ func (c *conn) setBody(r *http.Request, names *head.Names) error {
 				}
 			}
 		}
-	} else if cl := names.Lookup(h, "Content-Length"); cl != nil {
+	} else if cl := names.Lookup(h, head.Asked.ContentLength); cl != nil {
 		n, err := strconv.ParseInt(strings.TrimSpace(cl[0]), 10, 64)
 		if err != nil || n < 0 {
 			return bad("malformed Content-Length")
 		}
 		r.ContentLength, remain = n, n
 	}
-	ex := names.Lookup(h, "Expect")
+	ex := names.Lookup(h, head.Asked.Expect)
 	if ex != nil && !hasToken(ex, "100-continue") {
 		return &httpcheck.Error{Status: http.StatusExpectationFailed, Reason: "unsupported expectation"}
 	}
@@ -142,7 +142,7 @@ func (c *conn) setBody(r *http.Request, names *head.Names) error {
 // shouldClose: HTTP/1.0 keeps the connection only when asked to, 1.1 unless
 // asked not to.
 func shouldClose(r *http.Request, names *head.Names) bool {
-	conn := names.Lookup(r.Header, "Connection")
+	conn := names.Lookup(r.Header, head.Asked.Connection)
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
 		return !hasToken(conn, "keep-alive")
 	}

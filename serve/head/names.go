@@ -56,20 +56,33 @@ func (s *Names) Note(name string) (held bool) {
 // fewer: h1 deletes the framing fields it takes out of the map).
 func (s *Names) Seal(h http.Header) { s.n, s.m = len(h), mapOf(h) }
 
-// Lookup returns h[name] for a canonical name, without searching h when
-// s (which may be nil) speaks for h and does not hold the name.
-func (s *Names) Lookup(h http.Header, name string) []string {
-	if s != nil && s.m != nil && s.m == mapOf(h) && len(h) == s.n {
-		if w, b := nameBit(name); s.bits[w]&b == 0 {
-			return nil
-		}
+// Name is a canonical field name with its bit in the filter, worked out
+// once (NameOf): the names the front asks of every request are package
+// variables, so that Lookup only tests a bit.
+type Name struct {
+	S string // the name
+	w int
+	b uint64
+}
+
+// NameOf is name (canonical) as a Name.
+func NameOf(name string) Name {
+	w, b := nameBit(name)
+	return Name{S: name, w: w, b: b}
+}
+
+// Lookup returns h[n.S], without searching h when s (which may be nil)
+// speaks for h and does not hold the name.
+func (s *Names) Lookup(h http.Header, n Name) []string {
+	if s != nil && s.bits[n.w&1]&n.b == 0 && s.m == mapOf(h) && s.m != nil && len(h) == s.n {
+		return nil
 	}
-	return h[name]
+	return h[n.S]
 }
 
 // Get is Lookup's first value, or "".
-func (s *Names) Get(h http.Header, name string) string {
-	if vs := s.Lookup(h, name); len(vs) > 0 {
+func (s *Names) Get(h http.Header, n Name) string {
+	if vs := s.Lookup(h, n); len(vs) > 0 {
 		return vs[0]
 	}
 	return ""

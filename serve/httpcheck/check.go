@@ -69,7 +69,7 @@ func Check(r *http.Request, l Limits) (status int, reason string) {
 	// RFC 9110 section 5.3: Content-Type is a singleton field; two lines of
 	// it leave the representation's type ambiguous (Gunicorn 26.1 refuses).
 	names := head.NamesOf(r)
-	if len(names.Lookup(r.Header, "Content-Type")) > 1 {
+	if len(names.Lookup(r.Header, head.Asked.ContentType)) > 1 {
 		return http.StatusBadRequest, "more than one Content-Type"
 	}
 	if contradictoryScheme(r.Header, names) {
@@ -192,10 +192,13 @@ func contradictoryScheme(h http.Header, names *head.Names) bool {
 
 // schemeFields are Gunicorn's secure_scheme_headers: each field's name
 // and the value that says https.
-var schemeFields = [...]struct{ name, secure string }{
-	{"X-Forwarded-Proto", "https"},
-	{"X-Forwarded-Protocol", "ssl"},
-	{"X-Forwarded-Ssl", "on"},
+var schemeFields = [...]struct {
+	name   head.Name
+	secure string
+}{
+	{head.NameOf("X-Forwarded-Proto"), "https"},
+	{head.NameOf("X-Forwarded-Protocol"), "ssl"},
+	{head.NameOf("X-Forwarded-Ssl"), "on"},
 }
 
 // DropUnderscoreFields deletes every header field whose name contains an

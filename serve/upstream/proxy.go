@@ -345,7 +345,7 @@ func (x *exchange) serve() {
 		return
 	}
 	x.names = head.NamesOf(r)
-	x.conn = x.names.Lookup(r.Header, "Connection")
+	x.conn = x.names.Lookup(r.Header, head.Asked.Connection)
 	upType := upgradeOf(r.Header, x.conn, x.names)
 	if !isPrint(upType) {
 		x.reply(http.StatusBadRequest)
@@ -361,7 +361,7 @@ func (x *exchange) serve() {
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	if hasBody {
-		expect := strings.EqualFold(x.names.Get(r.Header, "Expect"), "100-continue")
+		expect := strings.EqualFold(x.names.Get(r.Header, head.Asked.Expect), "100-continue")
 		if err := x.takeBody(expect); err != nil {
 			x.bodyFailed(err)
 			return

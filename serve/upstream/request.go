@@ -38,7 +38,7 @@ func upgradeOf(h http.Header, conn []string, names *head.Names) string {
 	if len(conn) == 0 || !listedIn(conn, "Upgrade") {
 		return ""
 	}
-	return names.Get(h, "Upgrade")
+	return names.Get(h, head.Asked.Upgrade)
 }
 
 func isPrint(s string) bool {
@@ -73,9 +73,9 @@ func (x *exchange) endToEnd(k string) bool {
 
 // Field gives Options.Forward the request's end-to-end fields. Most
 // names asked for are absent: the map is looked in first.
-func (x *exchange) Field(name string) []string {
-	vs := x.names.Lookup(x.r.Header, name)
-	if vs == nil || !x.endToEnd(name) {
+func (x *exchange) Field(n head.Name) []string {
+	vs := x.names.Lookup(x.r.Header, n)
+	if vs == nil || !x.endToEnd(n.S) {
 		return nil
 	}
 	return vs
@@ -107,7 +107,7 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 			b = appendField(b, k, v)
 		}
 	}
-	if te := x.names.Lookup(r.Header, "Te"); len(te) > 0 && listedIn(te, "trailers") {
+	if te := x.names.Lookup(r.Header, head.Asked.Te); len(te) > 0 && listedIn(te, "trailers") {
 		b = append(b, "Te: trailers\r\n"...)
 	}
 	if x.upType != "" {
