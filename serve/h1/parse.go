@@ -88,6 +88,7 @@ func (c *conn) parse(head string) (*http.Request, error) {
 	}
 	st.ctx.names.Seal(h) // setBody may have taken fields out
 	st.ctx.names.Checked = c.stream.Checked()
+	st.ctx.names.Head = head
 	c.st = st
 	c.bodyDeadline(r.Body != http.NoBody)
 	return r, nil

@@ -26,6 +26,25 @@ type Names struct {
 	// Checked are the limits the connection layer checked the head's raw
 	// bytes against as it read it (zero: none).
 	Checked Limits
+	// Head is the request head as the connection layer checked it, byte
+	// by byte, against the grammar of a head (no control byte in a
+	// value but a tab, no bare CR or LF); its field values are
+	// substrings of it (InHead). "" when it gives none.
+	Head string
+}
+
+// InHead reports whether v's bytes lie in s.Head (s may be nil): v is
+// then a field value as the client sent it, or a part of one (a Go
+// string cannot reach past the one it was cut from), and holds no CR,
+// LF or other control byte but a tab. A value made or changed since
+// lies elsewhere.
+func (s *Names) InHead(v string) bool {
+	if s == nil || len(s.Head) == 0 || len(v) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.StringData(v)))
+	h := uintptr(unsafe.Pointer(unsafe.StringData(s.Head)))
+	return h <= p && p-h <= uintptr(len(s.Head)-len(v))
 }
 
 // Limits are a request head's size limits, as httpcheck.Limits has them

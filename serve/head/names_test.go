@@ -3,6 +3,7 @@ package head
 import (
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -101,5 +102,31 @@ func TestCovers(t *testing.T) {
 		if got := tt.s.Covers(l); got != tt.want {
 			t.Errorf("%+v covers %+v: %v, want %v", tt.s, l, got, tt.want)
 		}
+	}
+}
+
+// InHead holds for every part of the head and nothing else: not a copy,
+// not the bytes right after it, not one that reaches past its end.
+func TestInHead(t *testing.T) {
+	mem := "GET / HTTP/1.1\r\nX-A: value\r\n\r\nafter"
+	raw := mem[:len(mem)-len("after")]
+	s := &Names{Head: raw}
+	for i := 0; i < len(raw); i++ {
+		for j := i + 1; j <= len(raw); j++ {
+			if !s.InHead(raw[i:j]) {
+				t.Fatalf("raw[%d:%d] not in the head", i, j)
+			}
+		}
+	}
+	for _, v := range []string{
+		strings.Clone(raw[16:24]), mem[len(raw):], mem[len(raw)-1 : len(raw)+1], mem[len(raw)-2:], "", "value",
+	} {
+		if s.InHead(v) {
+			t.Errorf("%q said to be in the head", v)
+		}
+	}
+	var none *Names
+	if none.InHead(raw) || (&Names{}).InHead(raw) {
+		t.Error("a head said to hold a value with no head given")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"gsup/serve/forward"
+	"gsup/serve/head"
 )
 
 // startApp serves h over tcp or unix.
@@ -1331,5 +1332,30 @@ func TestConnectIsBounded(t *testing.T) {
 	b.Add(2, startBackend(t, helloApp))
 	if status, _, _ := get(t, f.URL); status != 200 {
 		t.Errorf("next request: %d", status)
+	}
+}
+
+// A value that lies in the head the connection layer checked goes to the
+// app as it is; one a handler made or changed since is cleaned as the
+// Forward hook's are, even beside values from the head: it cannot add a
+// field of its own.
+func TestChangedValueWithNewlinesStaysOneField(t *testing.T) {
+	addr := startBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "kept=%q changed=%q injected=%q", r.Header.Values("X-Kept"), r.Header.Values("X-Changed"), r.Header.Values("Injected"))
+	}))
+	b := NewBalancer()
+	b.Add(1, addr)
+	p := NewProxy(b, Options{Forward: stripForwarded})
+	f := startFront(t, func(w http.ResponseWriter, r *http.Request, rec *Record) {
+		raw := "GET / HTTP/1.1\r\nX-Kept: as sent\r\nX-Changed: was\r\n\r\n"
+		i := strings.Index(raw, "as sent")
+		names := &head.Names{Head: raw}
+		r.Header["X-Kept"] = []string{raw[i : i+len("as sent")]}
+		r.Header["X-Changed"] = []string{"a\r\nInjected: 1"}
+		p.Serve(w, r.WithContext(context.WithValue(r.Context(), head.NamesKey{}, names)), rec)
+	})
+	status, _, body := get(t, f.URL)
+	if want := `kept=["as sent"] changed=["a  Injected: 1"] injected=[]`; status != 200 || body != want {
+		t.Errorf("the app saw %d %s, want 200 %s", status, body, want)
 	}
 }

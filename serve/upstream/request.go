@@ -97,14 +97,17 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 	b = append(b, ' ')
 	b = append(b, x.uri...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = appendValue(b, host)
+	b = x.appendValue(b, host)
 	b = append(b, "\r\n"...)
 	for k, vv := range r.Header {
 		if !x.endToEnd(k) || !x.fwd.Keep(k) {
 			continue
 		}
 		for _, v := range vv {
-			b = appendField(b, k, v)
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = x.appendValue(b, v)
+			b = append(b, "\r\n"...)
 		}
 	}
 	if te := x.names.Lookup(r.Header, head.Asked.Te); len(te) > 0 && listedIn(te, "trailers") {
@@ -148,6 +151,16 @@ func appendField(b []byte, k, v string) []byte {
 	b = append(b, ": "...)
 	b = appendValue(b, v)
 	return append(b, "\r\n"...)
+}
+
+// appendValue appends v, a value of the request's: as the client sent it
+// when it lies in the head the connection layer checked, else as
+// appendValue does.
+func (x *exchange) appendValue(b []byte, v string) []byte {
+	if x.names.InHead(v) {
+		return append(b, v...)
+	}
+	return appendValue(b, v)
 }
 
 // appendValue appends v with CR and LF replaced by spaces, as
