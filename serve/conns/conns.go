@@ -266,6 +266,15 @@ type Conn struct {
 // NetConn returns the connection the listener accepted.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
 
+// RemoteAddrText is the accepted connection's, when it has one (a
+// listener's: RemoteAddr as text, made once), else "".
+func (c *Conn) RemoteAddrText() string {
+	if t, ok := c.Conn.(interface{ RemoteAddrText() string }); ok {
+		return t.RemoteAddrText()
+	}
+	return ""
+}
+
 // SyscallConn is the accepted connection's (reads are not counted or
 // bounded here: a reader may read its descriptor directly).
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {

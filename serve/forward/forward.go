@@ -28,8 +28,8 @@ type ClientInfo struct {
 	// Proxied is set when a PROXY header was accepted, including v1 UNKNOWN
 	// and v2 LOCAL, which leave Addr at the socket peer.
 	Proxied bool
-	// host and port are Addr as text, made once by Fix.
-	host, port string
+	// text, host and port are Addr as text, made once by Fix.
+	text, host, port string
 }
 
 // Fix makes Host and Port's texts once, for a ClientInfo that will not
@@ -46,7 +46,19 @@ func (ci *ClientInfo) Fix() {
 	if ci.Addr.Addr().Is6() {
 		host = host[1 : len(host)-1] // the brackets
 	}
-	ci.host, ci.port = host, s[i+1:]
+	ci.text, ci.host, ci.port = s, host, s[i+1:]
+}
+
+// AddrText is Addr as text ("192.0.2.1:8080", "[2001:db8::1]:8080"),
+// "" without one.
+func (ci *ClientInfo) AddrText() string {
+	switch {
+	case ci.text != "":
+		return ci.text
+	case ci.Addr.IsValid():
+		return ci.Addr.String()
+	}
+	return ""
 }
 
 // Host is the client's IP address as text, "" without one.

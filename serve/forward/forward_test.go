@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
 	"reflect"
@@ -308,13 +309,18 @@ func TestFixGivesHostAndPort(t *testing.T) {
 		plain := ClientInfo{Addr: ap}
 		fixed := plain
 		fixed.Fix()
-		if fixed.Host() != plain.Host() || fixed.Port() != plain.Port() {
-			t.Errorf("%s: fixed %q %q, want %q %q", a, fixed.Host(), fixed.Port(), plain.Host(), plain.Port())
+		if fixed.Host() != plain.Host() || fixed.Port() != plain.Port() || fixed.AddrText() != plain.AddrText() {
+			t.Errorf("%s: fixed %q %q %q, want %q %q %q", a, fixed.Host(), fixed.Port(), fixed.AddrText(), plain.Host(), plain.Port(), plain.AddrText())
+		}
+		// As RemoteAddr's text (a connection's ClientInfo holds no
+		// IPv4-mapped address: it is unmapped).
+		if tcp := net.TCPAddrFromAddrPort(ap).String(); !ap.Addr().Is4In6() && fixed.AddrText() != tcp {
+			t.Errorf("%s: AddrText %q, net's %q", a, fixed.AddrText(), tcp)
 		}
 	}
 	var none ClientInfo
 	none.Fix()
-	if none.Host() != "" || none.Port() != "" {
+	if none.Host() != "" || none.Port() != "" || none.AddrText() != "" {
 		t.Errorf("no address: fixed %q %q, want none", none.Host(), none.Port())
 	}
 }

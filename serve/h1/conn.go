@@ -171,7 +171,7 @@ func (c *conn) setup() {
 		c.lim = c.srv.LimitsNow()
 	}
 	c.stream.Init(c.lim)
-	c.remoteAddr = addrString(c.nc.RemoteAddr())
+	c.remoteAddr = remoteAddrText(c.nc)
 	c.lctx.local = c.nc.LocalAddr()
 	var ctx context.Context = &c.lctx
 	if f := c.srv.ConnContext; f != nil {
@@ -206,6 +206,21 @@ func (l *localCtx) Value(key any) any {
 		return l.local
 	}
 	return nil
+}
+
+// remoteAddrText is nc's remote address as text: as the connection has
+// it made already (a listener's, through TLS too), else addrString's.
+func remoteAddrText(nc net.Conn) string {
+	under := nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		under = tc.NetConn()
+	}
+	if t, ok := under.(interface{ RemoteAddrText() string }); ok {
+		if s := t.RemoteAddrText(); s != "" {
+			return s
+		}
+	}
+	return addrString(nc.RemoteAddr())
 }
 
 // addrString is a.String(), made with one allocation for an IPv4 TCP

@@ -274,6 +274,13 @@ func (c *conn) RemoteAddr() net.Addr {
 	return c.sock.RemoteAddr()
 }
 
+// RemoteAddrText is RemoteAddr as text, made once for the connection
+// (its ClientInfo's), or "" on a UNIX socket with no PROXY client.
+func (c *conn) RemoteAddrText() string {
+	c.handshake()
+	return c.info.AddrText()
+}
+
 // handshake reads the PROXY header, decides, and fills c.info, once. It
 // blocks for HeaderTimeout at most (plus the short goodbye of a refusal).
 func (c *conn) handshake() {

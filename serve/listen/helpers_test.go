@@ -28,6 +28,7 @@ type seen struct {
 	Proxied bool   `json:"proxied"`
 	Remote  string `json:"remote"` // http.Request.RemoteAddr
 	Direct  bool   `json:"direct"` // Info(conn) agreed with FromContext
+	Text    string `json:"text"`   // the connection's RemoteAddrText
 }
 
 func apString(ap interface {
@@ -51,6 +52,9 @@ func infoHandler(w http.ResponseWriter, r *http.Request) {
 	s := seen{
 		Addr: apString(ci.Addr), Peer: apString(ci.Peer), Unix: ci.Unix, HTTPS: ci.HTTPS, Proxied: ci.Proxied,
 		Remote: r.RemoteAddr, Direct: Info(c) == ci,
+	}
+	if lc, ok := c.(*conn); ok {
+		s.Text = lc.RemoteAddrText()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(s)
@@ -179,6 +183,11 @@ func getConn(t testing.TB, c net.Conn, prefix []byte, n int) (net.Conn, []seen) 
 		}
 		if !s.Direct {
 			t.Errorf("request %d: Info(conn) differs from FromContext", i+1)
+		}
+		// RemoteAddrText is RemoteAddr's text, where it gives one (not
+		// on a UNIX socket without a PROXY client).
+		if s.Text != s.Remote && (s.Text != "" || !s.Unix) {
+			t.Errorf("request %d: RemoteAddrText %q, RemoteAddr %q", i+1, s.Text, s.Remote)
 		}
 		out = append(out, s)
 	}

@@ -191,9 +191,9 @@ func TestProxyTCP(t *testing.T) {
 			}
 			c, got := get(t, l, tt.prefix, 3) // keep-alive: the header holds for every request
 			peer := c.LocalAddr().String()
-			want := seen{Addr: peer, Peer: peer, Remote: peer, Proxied: tt.proxied, HTTPS: tt.wantHTTPS, Direct: true}
+			want := seen{Addr: peer, Peer: peer, Remote: peer, Text: peer, Proxied: tt.proxied, HTTPS: tt.wantHTTPS, Direct: true}
 			if tt.wantAddr != "" {
-				want.Addr, want.Remote = tt.wantAddr, tt.wantAddr
+				want.Addr, want.Remote, want.Text = tt.wantAddr, tt.wantAddr, tt.wantAddr
 			}
 			for i, s := range got {
 				if s != want {
@@ -231,7 +231,7 @@ func TestProxyUnix(t *testing.T) {
 			_, got := get(t, l, tt.prefix, 2)
 			want := seen{Unix: true, Proxied: tt.proxied, HTTPS: tt.wantHTTPS, Direct: true}
 			if tt.wantAddr != "" {
-				want.Addr = tt.wantAddr
+				want.Addr, want.Text = tt.wantAddr, tt.wantAddr
 			}
 			for i, s := range got {
 				s.Remote = ""
