@@ -59,6 +59,11 @@ type conn struct {
 	// request to request (parseFields).
 	hdr   http.Header
 	hvals []string
+	// seen are the names of the last head's field lines, in order, as
+	// sent and as keys (parseFields): a client on a kept connection
+	// sends the same names in the same order, request after request.
+	seen []seenName
+	kept bool // a request of c's was answered and c went on
 
 	// The read side, owned by the connection's goroutine (and the handler
 	// it runs): c.buf[c.rp:c.wp] are checked bytes not yet used.
@@ -247,6 +252,7 @@ type headers struct {
 	keys  []field
 	vals  []string
 	given []head.Field
+	seen  []seenName
 	// state is a request state (reqState) the connection kept, emptied.
 	state *reqState
 }
@@ -265,7 +271,7 @@ func (c *conn) takeHeaders() {
 	if hs == nil {
 		return
 	}
-	c.hdr, c.hvals = hs.hdr, hs.hvals
+	c.hdr, c.hvals, c.seen = hs.hdr, hs.hvals, hs.seen
 	c.resp.header, c.resp.keys, c.resp.vals, c.resp.given = hs.resp, hs.keys, hs.vals, hs.given
 	if c.spare == nil {
 		c.spare = hs.state
@@ -291,9 +297,9 @@ func (c *conn) dropHeaders() {
 	if hs == nil {
 		hs = new(headers)
 	}
-	*hs = headers{hdr: c.hdr, hvals: c.hvals, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals, given: c.resp.given, state: st}
+	*hs = headers{hdr: c.hdr, hvals: c.hvals, seen: c.seen, resp: c.resp.header, keys: c.resp.keys, vals: c.resp.vals, given: c.resp.given, state: st}
 	c.hdrHolder = nil
-	c.hdr, c.hvals = nil, nil
+	c.hdr, c.hvals, c.seen = nil, nil, nil
 	c.resp.header, c.resp.keys, c.resp.vals, c.resp.given = nil, nil, nil, nil
 	if hs.hdr == nil || hs.resp == nil || cap(hs.hvals) > maxPooledFields || cap(hs.vals) > maxPooledFields ||
 		cap(hs.keys) > maxPooledFields || cap(hs.given) > maxPooledFields {
@@ -301,11 +307,12 @@ func (c *conn) dropHeaders() {
 	}
 	clear(hs.hdr)
 	clear(hs.hvals[:cap(hs.hvals)])
+	clear(hs.seen) // they hold the last head's string (those past its length are clear: seen only grows by append)
 	clear(hs.resp)
 	clear(hs.keys[:cap(hs.keys)])
 	clear(hs.vals[:cap(hs.vals)])
 	clear(hs.given[:cap(hs.given)])
-	hs.hvals, hs.keys, hs.vals, hs.given = hs.hvals[:0], hs.keys[:0], hs.vals[:0], hs.given[:0]
+	hs.hvals, hs.seen, hs.keys, hs.vals, hs.given = hs.hvals[:0], hs.seen[:0], hs.keys[:0], hs.vals[:0], hs.given[:0]
 	headersPool.Put(hs)
 }
 
@@ -618,6 +625,7 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		return false
 	}
 	w.idle() // nothing of this request is kept while the connection waits
+	c.kept = true
 	clear(c.hdr)
 	clear(c.hvals)
 	if b != nil && !b.eof {

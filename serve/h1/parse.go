@@ -183,8 +183,11 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 	}
 	c.hvals = c.hvals[:n] // what handle clears: the values this head set
 	vals := c.hvals
+	if c.seen == nil && c.kept {
+		c.seen = make([]seenName, 0, maxSeen)
+	}
 	i := 0
-	for {
+	for j := 0; ; j++ {
 		line, rest := cutLine(s)
 		if line == "" {
 			break
@@ -194,7 +197,27 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 		if colon <= 0 {
 			return nil, "", 0, bad("malformed header field")
 		}
-		key := canonicalKey(line[:colon])
+		// A name sent as in the last head has its key and bit from
+		// there; the names of a kept connection's heads are noted for
+		// the next (not a first request's: most connections that end
+		// after one request say so in it).
+		name := line[:colon]
+		var kn head.Name
+		seen := j < len(c.seen) && c.seen[j].sent == name
+		if seen {
+			kn = c.seen[j].key
+		} else {
+			kn.S = canonicalKey(name)
+			switch {
+			case j < len(c.seen):
+				kn = head.NameOf(kn.S)
+				c.seen[j] = seenName{name, kn}
+			case c.seen != nil && j < maxSeen:
+				kn = head.NameOf(kn.S)
+				c.seen = append(c.seen, seenName{name, kn})
+			}
+		}
+		key := kn.S
 		v := trimOWS(line[colon+1:])
 		if key == "Host" {
 			if nHost == 0 {
@@ -205,7 +228,13 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 		}
 		// The map was empty: a name the filter does not hold yet is not
 		// in it.
-		if names.Note(key) {
+		var held bool
+		if seen {
+			held = names.NoteName(kn)
+		} else {
+			held = names.Note(key)
+		}
+		if held {
 			if vv, ok := h[key]; ok {
 				h[key] = append(vv, v)
 				continue
@@ -217,6 +246,17 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 	}
 	return h, host, nHost, nil
 }
+
+// seenName is a field name of a head as sent and as a key (canonical,
+// with its filter bit).
+type seenName struct {
+	sent string
+	key  head.Name
+}
+
+// maxSeen: the names of a head's first maxSeen field lines are kept for
+// the next head.
+const maxSeen = 32
 
 // cutLine returns s's first line without its CRLF, and the rest (the
 // stream has checked that lines end in CRLF).

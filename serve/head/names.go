@@ -71,6 +71,13 @@ func (s *Names) Note(name string) (held bool) {
 	return held
 }
 
+// NoteName is Note for a Name, whose bit is worked out already.
+func (s *Names) NoteName(n Name) (held bool) {
+	held = s.bits[n.w&1]&n.b != 0
+	s.bits[n.w&1] |= n.b
+	return held
+}
+
 // Seal binds the filter to h, which holds the names added (and may hold
 // fewer: h1 deletes the framing fields it takes out of the map).
 func (s *Names) Seal(h http.Header) { s.n, s.m = len(h), mapOf(h) }
