@@ -135,7 +135,9 @@ func (h *half) readyChan() chan struct{} {
 // the deadline then in force, if any (nginx's timers are lazy the same
 // way). So a busy connection pays a field update per deadline, not a
 // timer update. A deadline that no armed timer covers is armed only when
-// a call waits (pending): until then, calls compare it with the clock.
+// a call waits (pending): until then, calls compare it with the clock,
+// and setting it reads none (a deadline already past is seen as such by
+// the next call, or by a wait as it arms it).
 func (h *half) setDeadline(t time.Time) {
 	h.dmu.Lock()
 	h.when = t
@@ -147,20 +149,24 @@ func (h *half) setDeadline(t time.Time) {
 		h.dmu.Unlock()
 		return
 	}
-	d := time.Until(t)
-	if d <= 0 {
-		h.pending.Store(0)
-		h.expired.Store(true)
-		h.dmu.Unlock()
-		h.wake()
-		return
-	}
 	h.expired.Store(false)
 	// pending, then waiting; a wait stores waiting, then loads pending:
 	// one of the two sees the other's store, and arms the timer.
-	h.pending.Store(monoOf(t))
+	at := monoOf(t)
+	if at == 0 {
+		at = -1 // 0 says none; the epoch itself is past
+	}
+	h.pending.Store(at)
 	if h.waiting.Load() {
-		h.armLocked(d)
+		if d := time.Until(t); d > 0 {
+			h.armLocked(d)
+		} else {
+			h.pending.Store(0)
+			h.expired.Store(true)
+			h.dmu.Unlock()
+			h.wake()
+			return
+		}
 	}
 	h.dmu.Unlock()
 }

@@ -371,12 +371,13 @@ var epoch = time.Now()
 // arm sets the write deadline d from now, unless one set less than d/16
 // ago is still in force (a deadline costs a timer update).
 func (c *Conn) arm(d time.Duration, force bool) {
-	now := int64(time.Since(epoch)) // monotonic only: no wall clock read
+	t := time.Now()
+	now := int64(t.Sub(epoch)) // the monotonic readings'
 	if !force && c.wdl.Load()-now > int64(d-d/16) {
 		return
 	}
 	c.wdl.Store(now + int64(d))
-	c.Conn.SetWriteDeadline(time.Now().Add(d))
+	c.Conn.SetWriteDeadline(t.Add(d))
 }
 
 // SetDeadline sets both deadlines; a zero one hands the write deadline

@@ -461,7 +461,10 @@ func (c *conn) prepare(first bool) (started bool) {
 	if first || started || wait <= 0 {
 		wait = c.srv.ReadHeaderTimeout
 	}
-	now := time.Now() // one reading for idleFor and the deadline
+	now := c.since // a new connection's first wait counts from its accept
+	if !first {
+		now = time.Now() // one reading for idleFor and the deadline
+	}
 	if !first && !started {
 		wait = c.idleFor(now, wait)
 	}
