@@ -288,11 +288,11 @@ func (c *conn) takeHeaders() {
 // of its runs (one that panicked or took the connection over may have left
 // something running that reads them: such a connection keeps its own).
 func (c *conn) dropHeaders() {
+	// The spare state goes as it is (newState empties it): a caller that
+	// broke the handler's contract and still reads its request's context
+	// would race with the emptying here, at the connection's end.
 	st := c.spare
 	c.spare = nil
-	if st != nil {
-		*st = reqState{} // nothing of the connection is held in the pool
-	}
 	hs := c.hdrHolder
 	if hs == nil {
 		hs = new(headers)
@@ -624,7 +624,6 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		b.onEOF = nil
 	}
 	if w.err != nil || w.closeAfter || req.Close {
-		c.keepState(st) // for the next connection (dropHeaders)
 		return false
 	}
 	w.idle() // nothing of this request is kept while the connection waits
