@@ -56,6 +56,9 @@ func (e *Entry) field(n head.Name) []string {
 // once dst has room (a Basic user name longer than 96 bytes is the
 // exception), and it is safe for concurrent use.
 func (f *Format) Append(dst []byte, e *Entry) []byte {
+	if f.combined {
+		return f.appendCombined(dst, e)
+	}
 	for i := range f.segs {
 		s := &f.segs[i]
 		dst = append(dst, s.pre...)
@@ -73,6 +76,53 @@ func (f *Format) Append(dst []byte, e *Entry) []byte {
 	}
 	dst = append(dst, f.tail...)
 	return append(dst, '\n')
+}
+
+// appendCombined is Append for DefaultFormat,
+// `%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"`, the
+// atoms written in turn as appendAtom writes them (every access log that
+// keeps Gunicorn's default; TestCombinedIsTheLoops).
+func (f *Format) appendCombined(dst []byte, e *Entry) []byte {
+	r := e.Request
+	dst = appendOr(dst, e.RemoteAddr)
+	if r == nil {
+		dst = append(dst, " - - "...)
+	} else {
+		dst = append(dst, " - "...)
+		dst = appendBasicUser(dst, e.field(head.Asked.Authorization))
+		dst = append(dst, ' ')
+	}
+	dst = f.appendTime(dst, e.Start.Add(e.Duration))
+	if r == nil {
+		dst = append(dst, ` "-" `...)
+	} else {
+		dst = append(dst, ' ', '"')
+		dst = appendEscaped(dst, r.Method)
+		dst = append(dst, ' ')
+		dst = appendEscaped(dst, rawURI(r))
+		dst = append(dst, ' ')
+		dst = appendEscaped(dst, r.Proto)
+		dst = append(dst, '"', ' ')
+	}
+	if e.Status == 0 {
+		dst = append(dst, '-')
+	} else {
+		dst = strconv.AppendInt(dst, int64(e.Status), 10)
+	}
+	dst = append(dst, ' ')
+	if e.BytesSent < 0 {
+		dst = append(dst, '-')
+	} else {
+		dst = strconv.AppendInt(dst, e.BytesSent, 10)
+	}
+	if r == nil {
+		return append(dst, ` "-" "-"`+"\n"...)
+	}
+	dst = append(dst, ' ', '"')
+	dst = appendJoined(dst, e.field(head.Asked.Referer))
+	dst = append(dst, '"', ' ', '"')
+	dst = appendJoined(dst, e.field(head.Asked.UserAgent))
+	return append(dst, '"', '\n')
 }
 
 // number returns the value of a numeric atom.

@@ -132,6 +132,9 @@ type Format struct {
 	pid        int    // os.Getpid() at Compile, for entries with PID 0
 	lastTime   atomic.Pointer[timeText]
 	respHeader bool // a segment is kRespHeader
+	// combined: the format is DefaultFormat (Apache's combined log
+	// format), which appendCombined writes without the atom loop.
+	combined bool
 }
 
 // ReadsResponseHeader reports whether the format prints a response
@@ -270,6 +273,7 @@ func Compile(format string) (*Format, error) {
 	}
 	flushLit()
 	f.tail = pending
+	f.combined = format == DefaultFormat
 	return f, nil
 }
 

@@ -298,3 +298,54 @@ func benchAppend(b *testing.B, format string) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// The default format's line is written without the atom loop
+// (appendCombined); it is the loop's line for every kind of entry: no
+// request, each field absent, present, repeated, with bytes to escape, a
+// Basic user that decodes or not, no status, an unknown byte count, IPv6
+// and quoted client addresses.
+func TestCombinedIsTheLoops(t *testing.T) {
+	fast, loop := compile(t, ""), compile(t, "")
+	if !fast.combined {
+		t.Fatal("the default format is not written by appendCombined: this test checks nothing")
+	}
+	loop.combined = false
+	heads := []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /a?b=%22c%22&d=\"e\" HTTP/1.0\r\nReferer: http://r/\"q\"\r\nUser-Agent: ua \"x\"\r\n\r\n",
+		"GET /x HTTP/1.1\r\nHost: x\r\nReferer: one\r\nReferer: two\r\nUser-Agent: a\r\nUser-Agent: b\r\n\r\n",
+		"GET /u HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n",
+		"GET /u HTTP/1.1\r\nHost: x\r\nAuthorization: Basic !!!\r\n\r\n",
+		"GET /u HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abc\r\n\r\n",
+		"GET /u HTTP/1.1\r\nHost: x\r\nAuthorization: Basic dXNlcjpwYXNz\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n",
+		"GET /u HTTP/1.1\r\nHost: x\r\nAuthorization: basic IHVzZXIiOnA=\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET http://example.com/abs?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+	}
+	var reqs []*http.Request
+	for _, h := range heads {
+		reqs = append(reqs, readRequest(t, h))
+	}
+	noURI := readRequest(t, heads[0])
+	noURI.RequestURI = "" // as a request made in the process has it
+	controls := readRequest(t, heads[0])
+	controls.Header["User-Agent"] = []string{"\x01\x7f\"é"} // as a handler may set it
+	controls.Method = "G\x00T"
+	reqs = append(reqs, noURI, controls, nil)
+	n := 0
+	for _, r := range reqs {
+		for _, addr := range []string{"", "192.0.2.1", "2001:db8::1", `a"b`} {
+			for _, status := range []int{0, 200, 499} {
+				for _, bytes := range []int64{-1, 0, 123456} {
+					e := &Entry{Request: r, RemoteAddr: addr, RemotePort: "80", Status: status, BytesSent: bytes,
+						Start: start, Duration: time.Duration(n) * time.Millisecond}
+					want, got := string(loop.Append(nil, e)), string(fast.Append(nil, e))
+					if got != want {
+						t.Fatalf("entry %+v:\n got %q\nwant %q", e, got, want)
+					}
+					n++
+				}
+			}
+		}
+	}
+}
