@@ -63,6 +63,9 @@ type conn struct {
 	// sent and as keys (parseFields): a client on a kept connection
 	// sends the same names in the same order, request after request.
 	seen []seenName
+	// host is the last Host value found valid (a kept connection's
+	// requests most often name the same one).
+	host string
 	kept bool // a request of c's was answered and c went on
 
 	// The read side, owned by the connection's goroutine (and the handler
@@ -292,7 +295,7 @@ func (c *conn) dropHeaders() {
 	// broke the handler's contract and still reads its request's context
 	// would race with the emptying here, at the connection's end.
 	st := c.spare
-	c.spare = nil
+	c.spare, c.host = nil, ""
 	hs := c.hdrHolder
 	if hs == nil {
 		hs = new(headers)

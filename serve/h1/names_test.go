@@ -58,3 +58,23 @@ func TestKeptConnectionHeadsWithOtherNames(t *testing.T) {
 		}
 	}
 }
+
+// A kept connection's Host is checked for each request: the same valid
+// one again is taken, another one that is not valid is refused.
+func TestKeptConnectionHostCheckedEachTime(t *testing.T) {
+	addr, _ := serveTest(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Host)
+	})})
+	c, br := dial(t, addr)
+	for i, host := range []string{"a.example:8080", "a.example:8080", `a"example`} {
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+		resp, body := readResponse(t, br, "GET")
+		if want := 200; i == 2 {
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("Host %q after a valid one: %s %q, want 400", host, resp.Status, body)
+			}
+		} else if resp.StatusCode != want || body != host {
+			t.Errorf("Host %q: %s %q, want %d %q", host, resp.Status, body, want, host)
+		}
+	}
+}

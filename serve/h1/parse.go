@@ -69,8 +69,11 @@ func (c *conn) parse(head string) (*http.Request, error) {
 		return nil, bad("missing required Host header")
 	case nHost > 1:
 		return nil, bad("too many Host headers")
-	case nHost == 1 && !httpguts.ValidHostHeader(host):
+	case nHost == 1 && host != c.host && !httpguts.ValidHostHeader(host):
 		return nil, bad("malformed Host header")
+	}
+	if nHost == 1 {
+		c.host = host
 	}
 	r.Host = r.URL.Host
 	if r.Host == "" {
