@@ -256,7 +256,8 @@ type headers struct {
 	vals  []string
 	given []head.Field
 	seen  []seenName
-	// state is a request state (reqState) the connection kept, emptied.
+	// state is the state (reqState) of a kept connection's last
+	// request, as it was: newState empties it.
 	state *reqState
 }
 

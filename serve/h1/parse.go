@@ -215,7 +215,7 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 			case j < len(c.seen):
 				kn = head.NameOf(kn.S)
 				c.seen[j] = seenName{name, kn}
-			case c.seen != nil && j < maxSeen:
+			case c.kept && j < maxSeen:
 				kn = head.NameOf(kn.S)
 				c.seen = append(c.seen, seenName{name, kn})
 			}
