@@ -167,10 +167,7 @@ func hasToken(vv []string, token string) bool {
 // handler), and a parked connection lets them go.
 func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host string, nHost int, _ error) {
 	n := strings.Count(s, "\n") - 1 // field lines, or more (one byte is counted faster than two)
-	if c.hdr == nil {
-		c.takeHeaders()
-	}
-	if c.hdr == nil {
+	if c.hdr == nil {               // newState took none from the pool
 		c.hdr = make(http.Header, max(n, 8))
 	}
 	h := c.hdr
@@ -206,19 +203,18 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 		// after one request say so in it).
 		name := line[:colon]
 		var kn head.Name
-		seen := j < len(c.seen) && c.seen[j].sent == name
-		if seen {
+		hasBit := true // kn's filter bit is worked out
+		switch {
+		case j < len(c.seen) && c.seen[j].sent == name:
 			kn = c.seen[j].key
-		} else {
-			kn.S = canonicalKey(name)
-			switch {
-			case j < len(c.seen):
-				kn = head.NameOf(kn.S)
-				c.seen[j] = seenName{name, kn}
-			case c.kept && j < maxSeen:
-				kn = head.NameOf(kn.S)
-				c.seen = append(c.seen, seenName{name, kn})
-			}
+		case j < len(c.seen):
+			kn = head.NameOf(canonicalKey(name))
+			c.seen[j] = seenName{name, kn}
+		case c.kept && j < maxSeen:
+			kn = head.NameOf(canonicalKey(name))
+			c.seen = append(c.seen, seenName{name, kn})
+		default:
+			kn.S, hasBit = canonicalKey(name), false
 		}
 		key := kn.S
 		v := trimOWS(line[colon+1:])
@@ -232,7 +228,7 @@ func (c *conn) parseFields(s string, names *head.Names) (_ http.Header, host str
 		// The map was empty: a name the filter does not hold yet is not
 		// in it.
 		var held bool
-		if seen {
+		if hasBit {
 			held = names.NoteName(kn)
 		} else {
 			held = names.Note(key)

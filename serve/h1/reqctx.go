@@ -25,8 +25,8 @@ type reqState struct {
 // connection's last request left, or one an ended connection left with
 // its header maps (takeHeaders), emptied, or a new one.
 func (c *conn) newState() *reqState {
-	if c.spare == nil && c.hdr == nil {
-		c.takeHeaders()
+	if c.hdr == nil {
+		c.takeHeaders() // the maps parseFields fills come with it
 	}
 	st := c.spare
 	if st == nil {

@@ -1137,7 +1137,7 @@ func (x *exchange) sendBody(pc *pconn) {
 			for _, v := range vv {
 				end = append(end, k...)
 				end = append(end, ": "...)
-				end = appendValue(end, v)
+				end = appendValue(end, v, false)
 				end = append(end, "\r\n"...)
 			}
 		}

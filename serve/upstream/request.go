@@ -97,17 +97,14 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 	b = append(b, ' ')
 	b = append(b, x.uri...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = x.appendValue(b, host)
+	b = appendValue(b, host, x.names.InHead(host))
 	b = append(b, "\r\n"...)
 	for k, vv := range r.Header {
 		if !x.endToEnd(k) || !x.fwd.Keep(k) {
 			continue
 		}
 		for _, v := range vv {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = x.appendValue(b, v)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v, x.names.InHead(v))
 		}
 	}
 	if te := x.names.Lookup(r.Header, head.Asked.Te); len(te) > 0 && listedIn(te, "trailers") {
@@ -115,7 +112,7 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 	}
 	if x.upType != "" {
 		b = append(b, "Connection: Upgrade\r\n"...)
-		b = appendField(b, "Upgrade", x.upType)
+		b = appendField(b, "Upgrade", x.upType, false)
 	}
 	if x.expect {
 		b = append(b, "Expect: 100-continue\r\n"...)
@@ -125,7 +122,7 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 		case "Host", "Content-Length", "Transfer-Encoding":
 			continue
 		}
-		b = appendField(b, f.Name, f.Value)
+		b = appendField(b, f.Name, f.Value, false)
 	}
 	switch {
 	case x.stream != nil && x.streamLen < 0:
@@ -145,29 +142,20 @@ func (x *exchange) appendHead(b []byte, host string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendField appends the field line "k: v".
-func appendField(b []byte, k, v string) []byte {
+// appendField appends the field line "k: v" (appendValue's v).
+func appendField(b []byte, k, v string, checked bool) []byte {
 	b = append(b, k...)
 	b = append(b, ": "...)
-	b = appendValue(b, v)
+	b = appendValue(b, v, checked)
 	return append(b, "\r\n"...)
-}
-
-// appendValue appends v, a value of the request's: as the client sent it
-// when it lies in the head the connection layer checked, else as
-// appendValue does.
-func (x *exchange) appendValue(b []byte, v string) []byte {
-	if x.names.InHead(v) {
-		return append(b, v...)
-	}
-	return appendValue(b, v)
 }
 
 // appendValue appends v with CR and LF replaced by spaces, as
 // http.Header.Write does: values from the Forward hook are not checked
-// elsewhere.
-func appendValue(b []byte, v string) []byte {
-	if !fieldbytes.Controls(v) {
+// elsewhere. A value checked already (one that lies in the head the
+// connection layer checked, Names.InHead) goes as it is.
+func appendValue(b []byte, v string, checked bool) []byte {
+	if checked || !fieldbytes.Controls(v) {
 		return append(b, v...)
 	}
 	for i := 0; i < len(v); i++ {
