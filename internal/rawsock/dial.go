@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -125,9 +126,17 @@ func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
 	if e == 0 || e == syscall.EISCONN {
 		return c, nil
 	}
-	// A connect in progress is looked at before any wait: to a peer on
-	// this machine it has most often ended by now, and a wait would arm
-	// the deadline's timer, stop it, and go through the poller.
+	// A connect in progress lets the goroutines ready to run go first, as
+	// an event loop handles the rest of its ready events before it writes
+	// to a socket it is connecting: an app's worker on the same CPU, woken
+	// by the connect, takes the CPU, accepts, and waits for the request;
+	// a request written at once woke it a second time, and the app's
+	// workers took the connections one at a time, sleeping between them
+	// (bench/README.md, Gunicorn on TCP). Then the connect is looked at
+	// before any wait: to a peer on this machine it has most often ended
+	// by now, and a wait would arm the deadline's timer, stop it, and go
+	// through the poller.
+	runtime.Gosched()
 	deadline := false
 	for {
 		ended, e := connectEnded(fd)
