@@ -127,6 +127,10 @@
 #   ACCESS_LOG=1    0: no access log in any front
 #   PROFILE=1       one extra, uncounted wrk run per gsup row (round 1) under
 #                   perf record -g on the gsup process; report in bench/.work/
+#   COUNTS=1        one extra, uncounted run per row (round 1) under perf
+#                   stat -e raw_syscalls:sys_enter on the front's and the
+#                   app's processes: system calls per request, reported
+#                   apart (not the tls-new or idle rows)
 #   GSUP_BIN=path   (default: go build -o bench/.work/gsup . from the repo root)
 #   GSUP_ARGS='start {config} -b {listen} --port {port} --access-logfile {access_log} --control {dir}/gsup.sock'
 #                   ({config}: "-f DIR/Procfile" or "-c DIR/gsup.toml")
@@ -156,6 +160,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 ACCESS_LOG=${ACCESS_LOG:-1}
 PROFILE=${PROFILE:-0}
+COUNTS=${COUNTS:-0}
 GSUP_BIN=${GSUP_BIN:-}
 ORDER=${ORDER:-alternate}
 [[ $ORDER == alternate || $ORDER == fixed ]] || { echo "ORDER: alternate or fixed, not $ORDER" >&2; exit 2; }
@@ -810,6 +815,18 @@ measure() {  # measure ROW ROUND
       R["$k.app_cpu"]=$(( a1 - a0 ))
       R["$k.app_us"]=$(calc "printf \"%.1f\", ($a1 - $a0) / $req")
     fi
+    # context switches per request, the front's and the app's: the thread
+    # waited (w) or was preempted (p)
+    local who sw
+    for who in f:front a:app; do
+      for sw in vcsw:w ivcsw:p; do
+        local s0 s1
+        s0=$(val "$k.c0${who%%:*}.${sw%%:*}"); s1=$(val "$k.c1${who%%:*}.${sw%%:*}")
+        if num "$s0" && num "$s1"; then
+          R["$k.${who#*:}_cs${sw#*:}"]=$(calc "printf \"%.2f\", ($s1 - $s0) / $req")
+        fi
+      done
+    done
     # CPU of the servers (front + app) per request, and their share of the server
     # CPU during the run: well below 100 % means something else had that CPU
     if [[ $row == direct ]] || num "$(val "$k.front_cpu")"; then
@@ -844,7 +861,7 @@ measure() {  # measure ROW ROUND
       note "$row round $round: access log has $(( l1 - l0 )) lines for the run, wrk counted $req requests"
     fi
   fi
-  log "$row r$round: $(val "$k.rps") req/s, p50 $(val "$k.p50_ms") ms, p99 $(val "$k.p99_ms") ms, errors $(val "$k.errors"), front $(val "$k.front_us") µs/req, app $(val "$k.app_us") µs/req, cpu$SERVER_CPU ours/other/idle $(val "$k.srv_ours")/$(val "$k.srv_other")/$(val "$k.srv_idle") %, cpu$LOAD_CPU wrk/other/idle $(val "$k.load_wrk")/$(val "$k.load_other")/$(val "$k.load_idle") %, app conns $(val "$k.upconns"), app requests $(val "$k.upreqs"), logged $(val "$k.logged"), load $(val "$k.load")"
+  log "$row r$round: $(val "$k.rps") req/s, p50 $(val "$k.p50_ms") ms, p99 $(val "$k.p99_ms") ms, errors $(val "$k.errors"), front $(val "$k.front_us") µs/req, app $(val "$k.app_us") µs/req, switches per request front $(val "$k.front_csw")+$(val "$k.front_csp") app $(val "$k.app_csw")+$(val "$k.app_csp"), cpu$SERVER_CPU ours/other/idle $(val "$k.srv_ours")/$(val "$k.srv_other")/$(val "$k.srv_idle") %, cpu$LOAD_CPU wrk/other/idle $(val "$k.load_wrk")/$(val "$k.load_other")/$(val "$k.load_idle") %, app conns $(val "$k.upconns"), app requests $(val "$k.upreqs"), logged $(val "$k.logged"), load $(val "$k.load")"
 }
 
 # idle_open ROW ROUND : an idle row, before its measured run: a warm-up, the
@@ -955,6 +972,40 @@ profile() {
   log "$row: profile in $out (perf data: ${out%.txt}.data)"
 }
 
+# counts ROW : an extra load run (not counted) while perf stat counts the
+# system calls of the front's processes and of the app's, per request
+counts() {
+  local row=$1 k=$1.cnt who pids stat n
+  if [[ -z $PERF ]]; then
+    note "COUNTS=1: perf is not installed (linux-perf); no counts"
+    return 0
+  fi
+  local perf_pids=()
+  for who in front app; do
+    pids=$(val "$row.r1.c1${who:0:1}.pids")
+    [[ -n $pids && $pids != - ]] || continue
+    "$PERF" stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$DIR/stat-$who.txt" >/dev/null 2>&1 &
+    perf_pids+=($!)
+  done
+  (( ${#perf_pids[@]} )) || return 0
+  sleep 0.3   # perf has attached
+  wrk_run "$DURATION" "$DIR/wrk-counts.txt"
+  kill -INT "${perf_pids[@]}" 2>/dev/null; wait "${perf_pids[@]}" 2>/dev/null || true
+  kvs "$k" "$PROBE" wrk "$DIR/wrk-counts.txt"
+  num "$(val "$k.requests")" && (( $(val "$k.requests") > 0 )) || { note "COUNTS=1: $row: wrk gave no figure"; return 0; }
+  for who in front app; do
+    stat=$DIR/stat-$who.txt
+    [[ -s $stat ]] || continue
+    n=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$stat")
+    if num "$n"; then
+      R["$row.${who}_sys"]=$(calc "printf \"%.2f\", $n / $(val "$k.requests")")
+    else
+      note "COUNTS=1: $row: perf stat on the $who gave no count: $(grep -v '^#' "$stat" | head -n 2 | tr '\n' ' ' | cut -c1-200)"
+    fi
+  done
+  log "$row: system calls per request (perf stat, $(val "$k.requests") requests): front $(val "$row.front_sys"), app $(val "$row.app_sys")"
+}
+
 versions() {
   local v=()
   [[ -n $NGINX ]] && v+=("nginx $("$NGINX" -v 2>&1 | sed -n 's|.*nginx/||p')")
@@ -1008,6 +1059,7 @@ for round in $(seq 1 "$ROUNDS"); do
       measure "$row" "$round"
       [[ $idle == 1 ]] && idle_close "$row" "$round"
       if [[ $PROFILE == 1 && $round == 1 && $row == gsup-* ]]; then profile "$row"; fi
+      if [[ $COUNTS == 1 && $round == 1 && $row != *-tls-new && $row != *-idle ]]; then counts "$row"; fi
       if [[ $H2LOAD == 1 && $row == *-tls ]]; then h2load_run "$row" "$round"; fi
     fi
     row_stop "$row" "$round"
@@ -1020,7 +1072,7 @@ summarize() {  # per row: medians over rounds, ratios to nginx per round, then t
   local row r k key vals ratios p99r cpur ref base baser cpub
   for row in "${ACTIVE[@]}"; do
     ref=$(ref_row "$row"); base=$(base_row "$row")
-    for key in rps h2_rps p50_ms p99_ms front_us app_us srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle \
+    for key in rps h2_rps p50_ms p99_ms front_us app_us front_csw front_csp app_csw app_csp srv_us upconns srv_ours srv_other srv_idle load_wrk load_other load_idle \
       idle_n idle_fds rss0_kb rss1_kb rss2_kb idle_b_open idle_b_after; do
       vals=()
       for r in $(seq 1 "$ROUNDS"); do vals+=("$(val "$row.r$r.$key")"); done
@@ -1124,6 +1176,26 @@ report() {
   echo "cpu$LOAD_CPU %: the same for the load cpu: wrk / other / idle. Much 'other' on either = the row was slowed by other work."
   echo "app conns: connections the app accepted during the measured run (a front that keeps upstream connections opens ~0)."
   echo
+  printf "%-${W}s %14s %14s\n" "context switches per request" "front" "app"
+  printf "%-${W}s %14s %14s\n" "row" "wait+preempt" "wait+preempt"
+  for row in "${LISTED[@]}"; do
+    [[ -z ${R["$row.skip"]-} && $(val "$row.rounds") != 0 ]] || continue
+    printf "%-${W}s %14s %14s\n" "$row" \
+      "$([[ $row == direct ]] && echo - || echo "$(f %.2f "$(val "$row.front_csw")")+$(f %.2f "$(val "$row.front_csp")")")" \
+      "$(f %.2f "$(val "$row.app_csw")")+$(f %.2f "$(val "$row.app_csp")")"
+  done
+  echo "  /proc/PID/task/*/status over the measured run, medians: the threads waited (voluntary_ctxt_switches) +"
+  echo "  were preempted (nonvoluntary_ctxt_switches), per request."
+  echo
+  if [[ $COUNTS == 1 ]]; then
+    printf "%-${W}s %14s %14s\n" "system calls per request" "front" "app"
+    for row in "${LISTED[@]}"; do
+      [[ -n $(val "$row.cnt.requests") && $(val "$row.cnt.requests") != - ]] || continue
+      printf "%-${W}s %14s %14s\n" "$row" "$(f %.2f "$(val "$row.front_sys")")" "$(f %.2f "$(val "$row.app_sys")")"
+    done
+    echo "  COUNTS=1: perf stat -e raw_syscalls:sys_enter on each process during one more run of round 1, over wrk's requests."
+    echo
+  fi
   printf "%-$(( W > 15 ? W : 14 ))s %-26s %8s %12s  %-9s %s\n" row "target (issue)" measured "cpu x nginx" target verdict
   target_line gsup-tcp "req/s x nginx (TCP app)" x_nginx ge "$TARGET_TCP"
   target_line gsup-unix "req/s x nginx (UNIX app)" x_nginx ge "$TARGET_UNIX"

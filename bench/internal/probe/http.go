@@ -218,6 +218,46 @@ func parseStatCPU(b []byte) (uint64, bool) {
 	return u + s, true
 }
 
+// switches returns the context switches of pid's live threads so far,
+// voluntary (the thread waited) and not (it was preempted), from each
+// /proc/PID/task/TID/status.
+func switches(pid int) (vol, invol uint64) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, _ := os.ReadDir(dir)
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		v, n := parseSwitches(b)
+		vol += v
+		invol += n
+	}
+	return vol, invol
+}
+
+// parseSwitches takes the voluntary_ctxt_switches and
+// nonvoluntary_ctxt_switches lines of a status file.
+func parseSwitches(b []byte) (vol, invol uint64) {
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "voluntary_ctxt_switches":
+			vol = n
+		case "nonvoluntary_ctxt_switches":
+			invol = n
+		}
+	}
+	return vol, invol
+}
+
 // descendants returns pid and every live process below it.
 func descendants(pid int) []int {
 	kids := map[int][]int{}
@@ -280,25 +320,30 @@ func joinPids(pids []int) string {
 	return strings.Join(s, ",")
 }
 
-// cmdCPU prints the CPU time used so far by a set of processes (see procSet).
+// cmdCPU prints the CPU time used so far by a set of processes (see
+// procSet), and their threads' context switches, voluntary (vcsw) and not
+// (ivcsw).
 func cmdCPU(args []string) {
 	fs := flag.NewFlagSet("cpu", flag.ExitOnError)
 	set := newProcSet(fs)
 	hz := fs.Int("hz", 100, "clock ticks per second (getconf CLK_TCK)")
 	fs.Parse(args)
-	var ticks uint64
+	var ticks, vol, invol uint64
 	var pids []int
 	for _, q := range set.pids("cpu", fs.Args()) {
 		if t, ok := cpuTicks(q); ok {
 			ticks += t
 			pids = append(pids, q)
+			v, n := switches(q)
+			vol += v
+			invol += n
 		}
 	}
 	if len(pids) == 0 {
-		emit(kv{"cpu_us", "none"}, kv{"pids", ""})
+		emit(kv{"cpu_us", "none"}, kv{"vcsw", "none"}, kv{"ivcsw", "none"}, kv{"pids", ""})
 		os.Exit(1)
 	}
-	emit(kv{"cpu_us", ticks * 1_000_000 / uint64(max(*hz, 1))}, kv{"pids", joinPids(pids)})
+	emit(kv{"cpu_us", ticks * 1_000_000 / uint64(max(*hz, 1))}, kv{"vcsw", vol}, kv{"ivcsw", invol}, kv{"pids", joinPids(pids)})
 }
 
 // cmdMem prints the resident memory (VmRSS, in kB) and the open file

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 const wrkClean = `Running 10s test @ http://127.0.0.1:41000/
@@ -84,6 +85,19 @@ func TestParseStatCPU(t *testing.T) {
 	}
 	if _, ok := cpuTicks(os.Getpid()); !ok {
 		t.Error("own /proc/PID/stat not readable")
+	}
+}
+
+func TestSwitches(t *testing.T) {
+	status := "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t3\n"
+	if v, n := parseSwitches([]byte(status)); v != 12 || n != 3 {
+		t.Errorf("parseSwitches: %d %d, want 12 3", v, n)
+	}
+	// this process's threads have waited: the sleep below is one more
+	v0, _ := switches(os.Getpid())
+	time.Sleep(time.Millisecond)
+	if v1, _ := switches(os.Getpid()); v1 <= v0 {
+		t.Errorf("voluntary switches %d then %d after a sleep, want more", v0, v1)
 	}
 }
 
