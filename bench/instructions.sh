@@ -208,6 +208,7 @@ run_row() {
     else
       R[$row.$round]=$((ir / (l1 - l0)))
       R[$row.$round.n]=$((l1 - l0))
+      R[$row.$round.allocs]=$(awk -v n=$((l1 - l0)) -f "$BENCH/allocs.awk" "$dir"/callgrind.out.*)
       if [[ ${CACHE:-} == 1 ]]; then
         R[$row.$round.cache]=$(awk -v n=$((l1 - l0)) '
           /^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
@@ -254,6 +255,12 @@ report() {
       ratio=$(awk -v a="${R[$row.med]}" -v b="${R[$ref.med]}" 'BEGIN{printf "%.2f", a/b}')
     fi
     printf '%10s %10s\n' "${R[$row.med]}" "$ratio"
+  done
+  echo "heap allocations per request (calls into the allocator: Go's runtime.mallocgc, C's malloc family), by round:"
+  for row in $ROWS; do
+    local a=()
+    for round in $(seq "$ROUNDS"); do a+=("${R[$row.$round.allocs]:--}"); done
+    echo "  $row: ${a[*]}"
   done
   if [[ ${CACHE:-} == 1 ]]; then
     echo "simulated cache misses per request (callgrind --cache-sim=yes):"
