@@ -996,7 +996,8 @@ counts() {
   for who in front app; do
     stat=$DIR/stat-$who.txt
     [[ -s $stat ]] || continue
-    n=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print $1 }' "$stat")
+    # "<not counted>": the process did not run meanwhile
+    n=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print ($1 == "<not counted>" ? 0 : $1) }' "$stat")
     if num "$n"; then
       R["$row.${who}_sys"]=$(calc "printf \"%.2f\", $n / $(val "$k.requests")")
     else
