@@ -516,9 +516,13 @@ http {
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host \$host;
+            # the fields gsup sends, so that the app behind either front
+            # parses the same request (Host as the client sent it, and
+            # X-Forwarded-Host, which gsup always sets)
+            proxy_set_header Host \$http_host;
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Forwarded-Host \$http_host;
         }
     }
 }
