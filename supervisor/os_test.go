@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"gsup/internal/testprog"
 	"gsup/procfile"
 )
@@ -138,38 +136,6 @@ func TestRealRestartAfterSIGKILL(t *testing.T) {
 	sts, _ := s.Status()
 	if sts[0].Restarts != 1 || sts[0].Pid != second.Pid {
 		t.Errorf("status %+v", sts[0])
-	}
-}
-
-// An instance starts a session of its own, as systemd starts a service:
-// where the kernel schedules by session (autogroup), gsup's front then
-// shares the CPU with an app's workers as a separate service would, not
-// thread against thread.
-func TestRealInstanceRunsInASessionOfItsOwn(t *testing.T) {
-	_, _, evs, _ := runReal(t, testSpec(procfile.Process{Name: "sleeper", Command: "sleep 1000"}))
-	pid := waitEvent(t, evs, func(e Event) bool { return e.Kind == EventStarted }).Pid
-	sid, err := unix.Getsid(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	own, _ := unix.Getsid(0)
-	if sid != pid || sid == own {
-		t.Errorf("instance %d is in session %d (gsup's: %d), want a session of its own", pid, sid, own)
-	}
-	if p, ok := readStat(pid); !ok || p.pgid != pid {
-		t.Errorf("instance %d is in process group %d, want its own", pid, p.pgid)
-	}
-	// /proc/PID/autogroup exists when the kernel has autogroup scheduling.
-	mine, err := os.ReadFile("/proc/self/autogroup")
-	if err != nil {
-		return
-	}
-	theirs, err := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if name := strings.Fields(string(theirs)); len(name) == 0 || name[0] == strings.Fields(string(mine))[0] {
-		t.Errorf("instance in autogroup %q, gsup in %q: want another", theirs, mine)
 	}
 }
 

@@ -78,13 +78,12 @@ func (s *osStarter) start(req StartRequest, pdeathsig bool) (*osProc, error) {
 	}
 	cmd.ExtraFiles = req.Files
 	cmd.WaitDelay = time.Second
-	// A session leader cannot change its group: setsid alone makes the
-	// group.
-	setsid := req.Setsid || req.Terminal
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: req.Setpgid && !setsid, Setsid: setsid, Credential: req.Cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: req.Setpgid, Credential: req.Cred}
 	if req.Terminal {
-		// Ctty is fd 1 of the child, the terminal.
-		cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = true, 1
+		// A session leader cannot change its group: setsid alone makes
+		// the group. Ctty is fd 1 of the child, the terminal.
+		cmd.SysProcAttr.Setpgid = false
+		cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = true, true, 1
 	}
 	intoCgroup := req.Cgroup != nil && !s.noClone3.Load()
 	if intoCgroup {

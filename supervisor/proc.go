@@ -19,16 +19,7 @@ type StartRequest struct {
 	Files   []*os.File // passed as fds 3.. (sockets)
 	Cred    *syscall.Credential
 	Setpgid bool
-	// Setsid: the process starts a session of its own (so also a group of
-	// its own, as with Setpgid), as systemd starts each service. Where the
-	// kernel groups tasks by session for scheduling (autogroup: with
-	// kernel.sched_autogroup_enabled, for tasks outside any cgroup with the
-	// cpu controller), the CPU is then shared between
-	// gsup and the instance as between separate services, not between
-	// their threads: gsup's front is not outweighed by the workers behind
-	// it.
-	Setsid bool
-	Cgroup *os.File // the open folder of a cgroup v2 the process starts in (CLONE_INTO_CGROUP); nil = gsup's
+	Cgroup  *os.File // the open folder of a cgroup v2 the process starts in (CLONE_INTO_CGROUP); nil = gsup's
 	// Terminal: Stdout is a pseudo-terminal's slave. The process starts a
 	// session of its own (so also a group of its own, as with Setpgid)
 	// with that terminal as its controlling terminal.

@@ -746,7 +746,7 @@ func (s *Supervisor) spawnLocked(inst *instance, argv, env []string, cred *sysca
 			return nil, err
 		}
 	}
-	req := StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setsid: true, Terminal: d.p.TTY}
+	req := StartRequest{Name: inst.name, Argv: argv, Env: env, Dir: dir, Stdout: w, Files: files, Cred: cred, Setpgid: true, Terminal: d.p.TTY}
 	if inst.cg != nil {
 		req.Cgroup = inst.cg.f
 	}
