@@ -283,7 +283,7 @@ func (c *Conn) finish(o *op, name string, err error) (int, error) {
 		return o.n, err
 	}
 	if o.errno != 0 {
-		return o.n, opError(name, o.errno)
+		return o.n, c.opError(name, o.errno)
 	}
 	return o.n, nil
 }
@@ -334,7 +334,18 @@ func (o *op) write(fd uintptr) bool {
 	return true
 }
 
-// opError is what net's own calls return for errno.
-func opError(op string, errno syscall.Errno) error {
-	return &net.OpError{Op: op, Net: "tcp", Err: os.NewSyscallError(op, errno)}
+// OpErrorer is a RawConn that makes its socket's errors as net's own
+// calls do, with its network and addresses (rawsock's).
+type OpErrorer interface {
+	OpError(op string, err error) error
+}
+
+// opError is what net's own calls return for errno: the RawConn's error
+// when it makes them, else one that names no network (net's RawConn does
+// not say which): "read: connection reset by peer".
+func (c *Conn) opError(op string, errno syscall.Errno) error {
+	if oe, ok := c.rc.(OpErrorer); ok {
+		return oe.OpError(op, os.NewSyscallError(op, errno))
+	}
+	return &net.OpError{Op: op, Err: errno}
 }

@@ -334,3 +334,36 @@ func TestWriteWaitPeerGone(t *testing.T) {
 		t.Fatal("WriteWait and Read on a closed peer still wait after 10s")
 	}
 }
+
+// A read error on a RawConn that does not make its errors (net's) names
+// no network rather than a wrong one: a UNIX socket's reset reads
+// "read: connection reset by peer", never "read tcp: ...".
+func TestReadErrorOnAUNIXSocketNamesNoOtherNetwork(t *testing.T) {
+	path := t.TempDir() + "/s.sock"
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write([]byte("unread")); err != nil {
+		t.Fatal(err)
+	}
+	server.Close() // with data unread: the client's next read is reset
+	_, err = conn(t, client).Read(make([]byte, 16))
+	var oe *net.OpError
+	if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) {
+		t.Fatalf("read after the reset: %v; want a *net.OpError of ECONNRESET", err)
+	}
+	if got, want := err.Error(), "read: connection reset by peer"; got != want {
+		t.Errorf("read error %q, want %q", got, want)
+	}
+}

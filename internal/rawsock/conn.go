@@ -620,6 +620,8 @@ func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c
 
 // ReadTry and WriteTry make the socket a rawio.TryConn: Read and Write
 // with a Try, which rawio's Conn has without binding a function.
+func (r *rawConn) OpError(op string, err error) error { return r.c.opError(op, err) }
+
 func (r *rawConn) ReadTry(t rawio.Try) error  { return r.c.rawWait(&r.c.rd, nil, t) }
 func (r *rawConn) WriteTry(t rawio.Try) error { return r.c.rawWait(&r.c.wr, nil, t) }
 

@@ -828,3 +828,57 @@ func TestWakeRacesAWait(t *testing.T) {
 		}
 	}
 }
+
+// An error of a read by the descriptor (rawio's, as the upstream pool
+// reads) names the connection as net's would: its network and the
+// address it went to, not "tcp" for every socket. The app here resets
+// the connection: it closes with the request unread.
+func TestRawIOErrorNamesTheConnection(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			ln := listener(t, network)
+			c, err := Dial(network, ln.Addr().String(), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			srv, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			// Closing with unread data resets the peer (a TCP RST, or
+			// ECONNRESET on a UNIX socket) once the data has arrived.
+			testprog.Eventually(t, "the request to arrive", 5*time.Second, func() (bool, string) {
+				n, _ := unreadBytes(srv)
+				return n > 0, ""
+			})
+			srv.Close()
+			_, err = c.RawIO().Read(make([]byte, 64))
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("read after the reset: %v, want ECONNRESET", err)
+			}
+			var oe *net.OpError
+			if !errors.As(err, &oe) || oe.Net != network || oe.Addr == nil || oe.Addr.String() != ln.Addr().String() {
+				t.Errorf("read error %q: want a *net.OpError on %s to %s", err, network, ln.Addr())
+			}
+		})
+	}
+}
+
+// unreadBytes is how many bytes wait in c's receive queue (SIOCINQ).
+func unreadBytes(c net.Conn) (int, error) {
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	var ierr error
+	err = rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	if err == nil {
+		err = ierr
+	}
+	return n, err
+}
