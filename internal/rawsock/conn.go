@@ -618,10 +618,12 @@ func (r *rawConn) Control(f func(fd uintptr)) error {
 func (r *rawConn) Read(f func(fd uintptr) bool) error  { return r.c.rawWait(&r.c.rd, f, nil) }
 func (r *rawConn) Write(f func(fd uintptr) bool) error { return r.c.rawWait(&r.c.wr, f, nil) }
 
-// ReadTry and WriteTry make the socket a rawio.TryConn: Read and Write
-// with a Try, which rawio's Conn has without binding a function.
+// OpError makes the socket a rawio.OpErrorer: rawio's errors name its
+// network and addresses.
 func (r *rawConn) OpError(op string, err error) error { return r.c.opError(op, err) }
 
+// ReadTry and WriteTry make the socket a rawio.TryConn: Read and Write
+// with a Try, which rawio's Conn has without binding a function.
 func (r *rawConn) ReadTry(t rawio.Try) error  { return r.c.rawWait(&r.c.rd, nil, t) }
 func (r *rawConn) WriteTry(t rawio.Try) error { return r.c.rawWait(&r.c.wr, nil, t) }
 
