@@ -239,20 +239,11 @@ func switches(pid int) (vol, invol uint64) {
 // parseSwitches takes the voluntary_ctxt_switches and
 // nonvoluntary_ctxt_switches lines of a status file.
 func parseSwitches(b []byte) (vol, invol uint64) {
-	for _, line := range strings.Split(string(b), "\n") {
-		name, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseUint(strings.TrimSpace(val), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "voluntary_ctxt_switches":
-			vol = n
-		case "nonvoluntary_ctxt_switches":
-			invol = n
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if n, ok := fieldValue(line, "voluntary_ctxt_switches:"); ok {
+			vol = uint64(n)
+		} else if n, ok := fieldValue(line, "nonvoluntary_ctxt_switches:"); ok {
+			invol = uint64(n)
 		}
 	}
 	return vol, invol

@@ -95,16 +95,26 @@ func kbField(path, prefix string) int {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, prefix) {
-			fs := strings.Fields(line[len(prefix):])
-			if len(fs) > 0 {
-				v, _ := strconv.Atoi(fs[0])
-				return v
-			}
+		if v, ok := fieldValue(sc.Text(), prefix); ok {
+			return v
 		}
 	}
 	return 0
+}
+
+// fieldValue is the number that follows prefix at the start of line, as
+// in "VmRSS:    1234 kB" or "voluntary_ctxt_switches:\t5".
+func fieldValue(line, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(line, prefix)
+	if !ok {
+		return 0, false
+	}
+	fs := strings.Fields(rest)
+	if len(fs) == 0 {
+		return 0, false
+	}
+	v, err := strconv.Atoi(fs[0])
+	return v, err == nil
 }
 
 // tagOf returns the value of environment entry key=... of pid, and whether present.
