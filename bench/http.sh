@@ -126,7 +126,8 @@
 #   PIN=1           servers (front + app) on CPU SERVER_CPU=0, wrk on LOAD_CPU=1
 #   ACCESS_LOG=1    0: no access log in any front
 #   PROFILE=1       one extra, uncounted wrk run per gsup row (round 1) under
-#                   perf record -g on the gsup process; report in bench/.work/
+#                   perf record -g on the gsup process; report in bench/.work/;
+#                   PROFILE=all: every row's front (nginx: master and workers)
 #   COUNTS=1        one extra, uncounted run per row (round 1) under perf
 #                   stat -e raw_syscalls:sys_enter on the front's and the
 #                   app's processes: system calls per request, reported
@@ -953,8 +954,12 @@ profile() {
     note "PROFILE=1: perf is not installed (linux-perf); no profile"
     return 0
   fi
+  local pids=$FRONT_PID kid
+  for kid in $(pgrep -P "$FRONT_PID" 2>/dev/null || true); do
+    [[ $row == gsup-* ]] || pids+=",$kid" # nginx's workers; not gsup's apps
+  done
   timeout --foreground --kill-after=5 $(( DURATION + 30 )) "${LOAD_PIN[@]+"${LOAD_PIN[@]}"}" "$PERF" record -F 999 -g \
-    -p "$FRONT_PID" -o "$data" -- sleep "$DURATION" >"$DIR/perf-record.log" 2>&1 &
+    -p "$pids" -o "$data" -- sleep "$DURATION" >"$DIR/perf-record.log" 2>&1 &
   local perf_pid=$!
   sleep 0.3
   wrk_run "$DURATION" "$DIR/wrk-profile.txt"
@@ -964,7 +969,7 @@ profile() {
     return 0
   fi
   {
-    echo "# $row: perf record -F 999 -g on the gsup process during ${DURATION}s of wrk ($CONNS connections); $(date -u +%FT%TZ)"
+    echo "# $row: perf record -F 999 -g on the front's processes ($pids) during ${DURATION}s of wrk ($CONNS connections); $(date -u +%FT%TZ)"
     echo "# wrk during the profile: $(grep -E 'Requests/sec' "$DIR/wrk-profile.txt" | tr -s ' ')"
     echo "# ---- self time by symbol"
     timeout 120 "$PERF" report -i "$data" --stdio --no-children --sort symbol --percent-limit 0.5 -g none 2>/dev/null | grep -vE '^#|^$' | sed -E 's/( +-)+ *$//' || true
@@ -1063,7 +1068,7 @@ for round in $(seq 1 "$ROUNDS"); do
       [[ $row == *-idle ]] && idle_open "$row" "$round" && idle=1
       measure "$row" "$round"
       [[ $idle == 1 ]] && idle_close "$row" "$round"
-      if [[ $PROFILE == 1 && $round == 1 && $row == gsup-* ]]; then profile "$row"; fi
+      if [[ $round == 1 && ( $PROFILE == all || ( $PROFILE == 1 && $row == gsup-* ) ) ]]; then profile "$row"; fi
       if [[ $COUNTS == 1 && $round == 1 && $row != *-tls-new && $row != *-idle ]]; then counts "$row"; fi
       if [[ $H2LOAD == 1 && $row == *-tls ]]; then h2load_run "$row" "$round"; fi
     fi
