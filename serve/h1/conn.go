@@ -50,6 +50,10 @@ type conn struct {
 	lim    httpcheck.Limits
 	stream httpcheck.Stream
 	lctx   localCtx
+	// prev and next link the server's connections (connList, under its
+	// mu); listed is set while c is in the list.
+	prev, next *conn
+	listed     bool
 	// st is the state of the request parse made last, until handle
 	// takes it; spare is an answered request's, for the next parse to
 	// reuse (handle keeps it when nothing can hold it any more).
@@ -628,6 +632,9 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		b.onEOF = nil
 	}
 	if w.err != nil || w.closeAfter || req.Close {
+		// The state goes with the header maps to the next connection
+		// (dropHeaders), as a kept connection's goes to its next request.
+		c.keepState(st)
 		return false
 	}
 	w.idle() // nothing of this request is kept while the connection waits

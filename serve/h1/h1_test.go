@@ -1070,3 +1070,31 @@ func TestIdleWorkersEndAtClose(t *testing.T) {
 		return n == 0, fmt.Sprintf("%d workers left", n)
 	})
 }
+
+// The server's list of connections: one taken out from the head, the
+// middle or the tail leaves the others in it, and one taken out twice,
+// or never added, changes nothing.
+func TestConnListRemovesEachOnce(t *testing.T) {
+	var l connList
+	cs := make([]*conn, 5)
+	for i := range cs {
+		cs[i] = &conn{}
+		l.add(cs[i])
+	}
+	for _, i := range []int{4, 2, 0, 2} { // the head (added last), a middle one, the tail, the middle again
+		l.remove(cs[i])
+	}
+	l.remove(&conn{})
+	var left []*conn
+	for c := l.head; c != nil; c = c.next {
+		left = append(left, c)
+	}
+	if l.n != 2 || len(left) != 2 || left[0] != cs[3] || left[1] != cs[1] || cs[3].prev != nil || cs[1].prev != cs[3] {
+		t.Fatalf("after removing 3 of 5: n %d, %d linked; want n 2, the 4th then the 2nd", l.n, len(left))
+	}
+	l.remove(cs[3])
+	l.remove(cs[1])
+	if l.n != 0 || l.head != nil {
+		t.Fatalf("after removing all: n %d, head %p", l.n, l.head)
+	}
+}

@@ -30,7 +30,7 @@ func TestHangUpsProbe(t *testing.T) {
 	}
 	testprog.Eventually(t, "all closed", 10*time.Second, func() (bool, string) {
 		s.mu.Lock()
-		n := len(s.conns)
+		n := s.conns.n
 		s.mu.Unlock()
 		return n == 0, fmt.Sprint(n)
 	})

@@ -79,29 +79,36 @@ func TestReusedRequestCarriesNothing(t *testing.T) {
 		}
 		check(t, s, c)
 	})
-	t.Run("new connection", func(t *testing.T) {
-		// The state goes through a sync.Pool, whose Get finds what
-		// another processor Put only some of the time: pairs of
-		// connections until one reuses a first request's state.
-		// A kept connection's last state goes when it ends (here the
-		// client closes it after the first request).
-		addr, got := serve(t)
-		firsts := map[*http.Request]bool{}
-		for range 200 {
-			c, br := dial(t, addr)
-			firsts[first(t, got, c, br, "").r] = true
-			c.Close()
-			c, br = dial(t, addr)
-			if s := second(t, got, c, br, "Connection: close\r\n"); firsts[s.r] {
-				check(t, s, c)
-				return
+	// The state goes through a sync.Pool, whose Get finds what another
+	// processor Put only some of the time: pairs of connections until one
+	// reuses a first request's state. A kept connection's last state goes
+	// when it ends (the client closes it after the first request), and so
+	// does the state of a request that closes its connection
+	// (Connection: close).
+	for _, closing := range []string{"", "Connection: close\r\n"} {
+		name := "new connection after the client closed"
+		if closing != "" {
+			name = "new connection after Connection: close"
+		}
+		t.Run(name, func(t *testing.T) {
+			addr, got := serve(t)
+			firsts := map[*http.Request]bool{}
+			for range 200 {
+				c, br := dial(t, addr)
+				firsts[first(t, got, c, br, closing).r] = true
+				c.Close()
+				c, br = dial(t, addr)
+				if s := second(t, got, c, br, "Connection: close\r\n"); firsts[s.r] {
+					check(t, s, c)
+					return
+				}
 			}
-		}
-		if raceEnabled {
-			t.Skip("no state was reused (the race detector's pools drop at random): nothing to check")
-		}
-		t.Fatal("no new connection reused an ended one's request state: this test checks nothing")
-	})
+			if raceEnabled {
+				t.Skip("no state was reused (the race detector's pools drop at random): nothing to check")
+			}
+			t.Fatal("no new connection reused an ended one's request state: this test checks nothing")
+		})
+	}
 }
 
 // A request's context that something waits on (Done, a context derived

@@ -97,7 +97,7 @@ type Server struct {
 	mu        sync.Mutex
 	stopped   bool // workq is closed (under mu)
 	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
+	conns     connList
 	gone      chan struct{} // made by Shutdown, closed once no connection is left
 	shutting  atomic.Bool
 }
@@ -212,12 +212,9 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.shutting.Load() {
 		return nil
 	}
-	if s.conns == nil {
-		s.conns = map[*conn]struct{}{}
-	}
 	c := &conn{srv: s, nc: nc, since: time.Now()}
 	c.state.Store(int32(http.StateNew))
-	s.conns[c] = struct{}{}
+	s.conns.add(c)
 	if s.ConnState != nil {
 		s.ConnState(nc, http.StateNew)
 	}
@@ -240,11 +237,45 @@ func (s *Server) stop() {
 }
 
 // forget drops c, closed or hijacked.
+// connList is the server's connections, linked through their prev and
+// next: adding and removing one is a few stores, where a set in a map
+// hashed and probed for every connection.
+type connList struct {
+	head *conn
+	n    int
+}
+
+func (l *connList) add(c *conn) {
+	c.prev, c.next, c.listed = nil, l.head, true
+	if l.head != nil {
+		l.head.prev = c
+	}
+	l.head = c
+	l.n++
+}
+
+// remove takes c out of the list; a c not in it is left as it is.
+func (l *connList) remove(c *conn) {
+	if !c.listed {
+		return
+	}
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next, c.listed = nil, nil, false
+	l.n--
+}
+
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.conns, c)
-	if len(s.conns) == 0 && s.gone != nil {
+	s.conns.remove(c)
+	if s.conns.n == 0 && s.gone != nil {
 		select {
 		case <-s.gone:
 		default:
@@ -267,7 +298,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.gone == nil {
 		s.gone = make(chan struct{})
-		if len(s.conns) == 0 {
+		if s.conns.n == 0 {
 			close(s.gone)
 		}
 	}
@@ -278,7 +309,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		s.mu.Lock()
-		for c := range s.conns {
+		for c := s.conns.head; c != nil; c = c.next {
 			c.closeIfIdle()
 		}
 		s.mu.Unlock()
@@ -303,7 +334,7 @@ func (s *Server) Close() error {
 	for l := range s.listeners {
 		errs = append(errs, l.Close())
 	}
-	for c := range s.conns {
+	for c := s.conns.head; c != nil; c = c.next {
 		c.nc.Close()
 	}
 	return errors.Join(errs...)
