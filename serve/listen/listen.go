@@ -203,6 +203,11 @@ func listenTCP(hostport string) (net.Listener, error) {
 	// front's own idle timeout ends an idle one, and each accepted
 	// connection is spared four setsockopt calls.
 	lc := net.ListenConfig{Control: deferAccept, KeepAlive: -1}
+	// Plain TCP, as nginx and haproxy listen: net makes a Multipath TCP
+	// socket where the kernel has MPTCP, and every connection accepted
+	// through one goes through MPTCP's handshake and accept code, for
+	// clients that almost never speak it.
+	lc.SetMultipathTCP(false)
 	return lc.Listen(context.Background(), network, hostport)
 }
 

@@ -369,3 +369,25 @@ func TestTCPBindDefersIdleConnections(t *testing.T) {
 		t.Fatal("a connection that sent a byte was not accepted within 5s")
 	}
 }
+
+// A TCP bind is a plain TCP socket, as nginx's and haproxy's are, not the
+// Multipath TCP one Go's net makes by default where the kernel has MPTCP
+// (net.mptcp.enabled, on in Debian's kernels): each connection accepted
+// through an MPTCP listener costs the kernel more (the accept and the
+// handshake go through MPTCP's code) for a client that almost never
+// speaks it.
+func TestTCPBindIsPlainTCP(t *testing.T) {
+	l := openOne(t, procfile.Bind{Address: "127.0.0.1:0"}, Options{})
+	f, err := l.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	proto, err := syscall.GetsockoptInt(int(f.Fd()), syscall.SOL_SOCKET, syscall.SO_PROTOCOL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proto != syscall.IPPROTO_TCP {
+		t.Errorf("the listening socket's protocol is %d; want %d (TCP; 262 is MPTCP)", proto, syscall.IPPROTO_TCP)
+	}
+}
