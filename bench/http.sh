@@ -128,6 +128,14 @@
 #   PROFILE=1       one extra, uncounted wrk run per gsup row (round 1) under
 #                   perf record -g on the gsup process; report in bench/.work/;
 #                   PROFILE=all: every row's front (nginx: master and workers)
+#   PAIRED=N        after the rounds, each gsup row and its nginx row run at
+#                   once and wrk alternates PAIR_SLICE=1 s on each, N times
+#                   (the order swapped every pair): a ratio per pair of
+#                   adjacent runs, reported apart with their median. The
+#                   rounds compare runs DURATION s apart, and this machine
+#                   changes speed on that scale; PAIRED's runs are a second
+#                   apart. ROUNDS=0 runs the pairs only. Not for the idle
+#                   and tls-new rows
 #   COUNTS=1        one extra, uncounted run per row (round 1) under perf
 #                   stat -e raw_syscalls:sys_enter on the front's and the
 #                   app's processes: system calls per request, reported
@@ -162,6 +170,8 @@ LOAD_CPU=${LOAD_CPU:-1}
 ACCESS_LOG=${ACCESS_LOG:-1}
 PROFILE=${PROFILE:-0}
 COUNTS=${COUNTS:-0}
+PAIRED=${PAIRED:-0}
+PAIR_SLICE=${PAIR_SLICE:-1}
 GSUP_BIN=${GSUP_BIN:-}
 ORDER=${ORDER:-alternate}
 [[ $ORDER == alternate || $ORDER == fixed ]] || { echo "ORDER: alternate or fixed, not $ORDER" >&2; exit 2; }
@@ -1031,6 +1041,150 @@ versions() {
   join_comma "${v[@]}"
 }
 
+# --- pairs (PAIRED=N) ------------------------------------------------------------------
+# save_row NAME / use_row NAME : row_start's globals of one row, kept while
+# another row is started, and made current again
+ROW_VARS=(TAG DIR READY FRONT_PID ALOG ERRLOG URL URL_PATH ROW_APP_PID STATS FRONT_CPU APP_CPU WRK_EXTRA)
+declare -A SAVED=()
+save_row() {
+  local v d=
+  for v in "${ROW_VARS[@]}"; do d+="$(declare -p "$v"); "; done
+  SAVED[$1]=${d//declare -/declare -g -}
+}
+use_row() { eval "${SAVED[$1]}"; }
+
+# paired ROW : the gsup row ROW and its nginx row started at once; after a
+# warm-up of each, wrk runs PAIR_SLICE s on one then the other, PAIRED
+# times, the nginx row first in odd pairs; sets ROW.pair.* (the median
+# ratio of a pair's req/s and p99, their range and middle half, and each
+# front's CPU per request over all its runs)
+paired() {
+  local g=$1 n k=$1.pair i side file rows ratios=() p99s=() req fu au
+  n=$(ref_row "$g")
+  log "pairs: $n and $g"
+  if ! row_start "$n" p; then row_stop "$n" p; return 0; fi
+  save_row n
+  if ! row_start "$g" p; then row_stop "$g" p; use_row n; row_stop "$n" p; return 0; fi
+  save_row g
+  for side in n g; do
+    use_row "$side"
+    load_run "${!side}" "$WARMUP" "$DIR/warmup.txt"
+    kvs "$k.$side.c0f" "$PROBE" cpu -hz "$HZ" "${FRONT_CPU[@]}"
+    kvs "$k.$side.c0a" "$PROBE" cpu -hz "$HZ" "${APP_CPU[@]}"
+    R["$k.$side.requests"]=0
+  done
+  for i in $(seq 1 "$PAIRED"); do
+    rows=(n g); (( i % 2 == 0 )) && rows=(g n)
+    for side in "${rows[@]}"; do
+      use_row "$side"
+      file=$DIR/pair-$i.txt
+      load_run "${!side}" "$PAIR_SLICE" "$file"
+      load_result "${!side}" "$k.$side.$i" "$file"
+      req=$(val "$k.$side.$i.requests")
+      num "$req" && R["$k.$side.requests"]=$(( ${R["$k.$side.requests"]} + req ))
+      num "$(val "$k.$side.$i.errors")" && (( $(val "$k.$side.$i.errors") > 0 )) &&
+        note "$g pairs: ${!side} run $i: $(val "$k.$side.$i.errors") errors"
+    done
+    if num "$(val "$k.g.$i.rps")" && num "$(val "$k.n.$i.rps")" && [[ $(val "$k.n.$i.rps") != 0 ]]; then
+      ratios+=("$(calc "printf \"%.4f\", $(val "$k.g.$i.rps") / $(val "$k.n.$i.rps")")")
+    fi
+    if num "$(val "$k.g.$i.p99_ms")" && num "$(val "$k.n.$i.p99_ms")" && [[ $(val "$k.n.$i.p99_ms") != 0 ]]; then
+      p99s+=("$(calc "printf \"%.4f\", $(val "$k.g.$i.p99_ms") / $(val "$k.n.$i.p99_ms")")")
+    fi
+  done
+  for side in n g; do
+    use_row "$side"
+    kvs "$k.$side.c1f" "$PROBE" cpu -hz "$HZ" "${FRONT_CPU[@]}"
+    kvs "$k.$side.c1a" "$PROBE" cpu -hz "$HZ" "${APP_CPU[@]}"
+    req=${R["$k.$side.requests"]}
+    if (( req > 0 )); then
+      fu=$(( $(val "$k.$side.c1f.cpu_us") - $(val "$k.$side.c0f.cpu_us") ))
+      au=$(( $(val "$k.$side.c1a.cpu_us") - $(val "$k.$side.c0a.cpu_us") ))
+      R["$k.$side.front_us"]=$(calc "printf \"%.1f\", $fu / $req")
+      R["$k.$side.app_us"]=$(calc "printf \"%.1f\", $au / $req")
+      R["$k.$side.srv_us"]=$(calc "printf \"%.2f\", ($fu + $au) / $req")
+    fi
+  done
+  R["$k.pairs"]=${#ratios[@]}
+  R["$k.x_nginx"]=$(median "${ratios[@]+"${ratios[@]}"}")
+  R["$k.x_nginx_range"]=$(range "${ratios[@]+"${ratios[@]}"}")
+  R["$k.x_nginx_mid"]=$(middle_half "${ratios[@]+"${ratios[@]}"}")
+  R["$k.p99_x_nginx"]=$(median "${p99s[@]+"${p99s[@]}"}")
+  if num "$(val "$k.n.srv_us")" && num "$(val "$k.g.srv_us")"; then
+    R["$k.cpu_x_nginx"]=$(calc "printf \"%.2f\", $(val "$k.n.srv_us") / $(val "$k.g.srv_us")")
+  fi
+  log "pairs $g: ${#ratios[@]} pairs, req/s x $n median $(val "$k.x_nginx") (middle half $(val "$k.x_nginx_mid"), range $(val "$k.x_nginx_range")), p99 x $(val "$k.p99_x_nginx"), cpu x $(val "$k.cpu_x_nginx")"
+  use_row g; row_stop "$g" p
+  use_row n; row_stop "$n" p
+}
+
+# middle_half VALUE... : "q1-q3" of the numbers (the middle half of them)
+middle_half() {
+  printf '%s\n' "$@" | { grep -E '^-?[0-9]+(\.[0-9]+)?$' || true; } | sort -g |
+    awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} lo=int((NR+3)/4); hi=NR+1-lo; printf "%.2f-%.2f", a[lo], a[hi]}'
+}
+
+# pair_rows : the gsup rows that PAIRED measures (their nginx row active too)
+pair_rows() {
+  local row
+  for row in "${ACTIVE[@]}"; do
+    [[ $row == gsup-* && $row != *-idle && $row != *-tls-new ]] || continue
+    [[ " ${ACTIVE[*]} " == *" $(ref_row "$row") "* ]] && echo "$row"
+  done
+  return 0
+}
+
+# pairs_report : PAIRED's table and its verdicts
+pairs_report() {
+  (( PAIRED > 0 )) || return 0
+  local row k
+  echo
+  echo "pairs (PAIRED=$PAIRED): each gsup row and its nginx row running at once, wrk alternating ${PAIR_SLICE}s on each,"
+  echo "  $PAIRED times (nginx first in odd pairs); req/s and p99 x nginx: per pair of adjacent runs, then the median;"
+  echo "  front and app us/req: each front's CPU over all its runs; cpu x nginx: nginx's (front + app) us/req over gsup's"
+  printf "%-${W}s %5s %8s %11s %11s %7s %12s %12s %7s\n" row pairs "x nginx" "middle half" range "p99 x" "front g/n" "app g/n" "cpu x"
+  for row in $(pair_rows); do
+    k=$row.pair
+    printf "%-${W}s %5s %8s %11s %11s %7s %12s %12s %7s\n" "$row" "$(val "$k.pairs")" "$(f %.2f "$(val "$k.x_nginx")")" \
+      "$(val "$k.x_nginx_mid")" "$(val "$k.x_nginx_range")" "$(f %.2f "$(val "$k.p99_x_nginx")")" \
+      "$(val "$k.g.front_us")/$(val "$k.n.front_us")" "$(val "$k.g.app_us")/$(val "$k.n.app_us")" "$(val "$k.cpu_x_nginx")"
+  done
+  echo
+  printf "%-$(( W > 15 ? W : 14 ))s %-26s %8s %12s  %-9s %s\n" row "target (issue), pairs" measured "cpu x nginx" target verdict
+  local limit label v verdict
+  for row in $(pair_rows); do
+    k=$row.pair
+    case $row in
+      gsup-tcp) limit=$TARGET_TCP; label="req/s x nginx (TCP app)" ;;
+      gsup-unix) limit=$TARGET_UNIX; label="req/s x nginx (UNIX app)" ;;
+      gsup-static-*) limit=$TARGET_STATIC; label="req/s x nginx (${row#gsup-static-} file)" ;;
+      gsup-gunicorn*) limit=$TARGET_APP; label="req/s x nginx (Gunicorn)" ;;
+      gsup-proxy-1m) limit=$TARGET_LARGE; label="MB/s x nginx (1 MiB GET)" ;;
+      gsup-upload-1m) limit=$TARGET_LARGE; label="MB/s x nginx (1 MiB POST)" ;;
+      gsup-close) limit=$TARGET_CLOSE; label="req/s x nginx (close)" ;;
+      gsup-tls) limit=$TARGET_TLS; label="req/s x nginx (TLS, wrk)" ;;
+      gsup-tls-close) limit=$TARGET_CLOSE; label="handshakes/s x nginx" ;;
+      *) continue ;;
+    esac
+    for v in x_nginx p99_x_nginx; do
+      if [[ $v == p99_x_nginx ]]; then
+        [[ $row == gsup-tcp || $row == gsup-unix ]] || continue
+        limit=$TARGET_P99; label="p99 x nginx"
+      fi
+      verdict=FAIL
+      if ! num "$(val "$k.$v")"; then
+        verdict="FAIL (no figure)"
+      elif [[ $v == x_nginx ]]; then
+        calc "exit !($(val "$k.$v") >= $limit)" && verdict=PASS
+      else
+        calc "exit !($(val "$k.$v") <= $limit)" && verdict=PASS
+      fi
+      printf "%-$(( W > 15 ? W : 14 ))s %-26s %8s %12s  %-9s %s\n" "$row" "$label" "$(f %.2f "$(val "$k.$v")")" \
+        "$([[ $v == x_nginx ]] && f %.2f "$(val "$k.cpu_x_nginx")")" "$([[ $v == x_nginx ]] && echo '>=' || echo '<=') $limit" "$verdict"
+    done
+  done
+}
+
 # --- run ------------------------------------------------------------------------------
 t_start=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -1075,6 +1229,9 @@ for round in $(seq 1 "$ROUNDS"); do
     row_stop "$row" "$round"
   done
 done
+if (( PAIRED > 0 )); then
+  for row in $(pair_rows); do paired "$row"; done
+fi
 stop_server "$UP_PID" app
 
 # --- report ---------------------------------------------------------------------------
@@ -1145,13 +1302,19 @@ report() {
   echo
   echo "HTTP front: $(date -u +%Y-%m-%dT%H:%MZ), $NCPU cpus, $([[ $PIN == 1 ]] && echo "front + app pinned to cpu $SERVER_CPU, wrk to cpu $LOAD_CPU" || echo unpinned)"
   echo "wrk: $THREADS threads, $CONNS keep-alive connections, ${DURATION}s per run after ${WARMUP}s of warm-up, GET / (6-byte body; static rows: a 4 KiB or 1 MiB file); $ROUNDS interleaved round(s)$([[ $ORDER == alternate && $ROUNDS -gt 1 ]] && echo ', even ones in reverse row order'), medians; access logs $([[ $ACCESS_LOG == 1 ]] && echo on || echo off)"
-  echo "load average: at start $LOAD_START; 1-min after each run $(range "${loads[@]+"${loads[@]}"}" | sed 's/-/ to /'); at end $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load average: at start $LOAD_START; 1-min after each run $( (( ${#loads[@]} )) && range "${loads[@]}" | sed 's/-/ to /' || echo -); at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "versions: $(versions)"
   [[ -n $GSUP_NOTE ]] && echo "note: $GSUP_NOTE"
   [[ -n $NOFILE_NOTE ]] && echo "$NOFILE_NOTE"
   local kinds
   kinds=$(row_kinds)
   [[ -n $kinds ]] && echo "other rows: $kinds"
+  if (( ROUNDS == 0 )); then
+    echo "ROUNDS=0: no rounds, the pairs only"
+    pairs_report
+    print_notes
+    return 0
+  fi
   echo
   local fmt="%-${W}s"' %7s %6s %7s %6s %7s %-10s %7s | %6s %6s %7s | %-11s %-11s %5s\n' trio
   trio() {  # trio ROW A B C : "a/b/c" of the medians
@@ -1232,6 +1395,7 @@ report() {
     num "$(val "$row.mbs")" && printf "%-$(( W + 1 ))s %8s MB/s (median)\n" "$row" "$(val "$row.mbs")"
   done
   idle_report
+  pairs_report
   if [[ " ${ACTIVE[*]} " == *"-tls-close "* ]]; then
     echo
     echo "TLS handshakes per second (wrk -H 'Connection: close' over https: a new connection and handshake per request, the"
