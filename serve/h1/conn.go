@@ -632,9 +632,13 @@ func (c *conn) handle(req *http.Request) (keep bool) {
 		b.onEOF = nil
 	}
 	if w.err != nil || w.closeAfter || req.Close {
-		// The state goes with the header maps to the next connection
-		// (dropHeaders), as a kept connection's goes to its next request.
-		c.keepState(st)
+		if w.err == nil && (b == nil || b.eof) {
+			// An answer written whole, its request's body read to its
+			// end: the state goes with the header maps to the next
+			// connection (dropHeaders), as a kept connection's goes to
+			// its next request.
+			c.keepState(st)
+		}
 		return false
 	}
 	w.idle() // nothing of this request is kept while the connection waits
