@@ -236,7 +236,6 @@ func (s *Server) stop() {
 	}
 }
 
-// forget drops c, closed or hijacked.
 // connList is the server's connections, linked through their prev and
 // next: adding and removing one is a few stores, where a set in a map
 // hashed and probed for every connection.
@@ -271,6 +270,7 @@ func (l *connList) remove(c *conn) {
 	l.n--
 }
 
+// forget drops c, closed or hijacked.
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
