@@ -42,10 +42,11 @@ func (c *conn) newState() *reqState {
 // keepState keeps st, the state of a request just answered, for the next
 // request's parse (on this connection, or, when it closes, on the next
 // connection to take its header maps), unless something may still use
-// it: a goroutine that waits on its context (Done or AfterFunc made waitOn), or the watch's
-// goroutine that saw the client go and is about to cancel it. handle
-// calls it for a request whose handler returned without a panic and did
-// not take the connection over; the handler and what it called are done
+// it: a goroutine that waits on its context (Done or AfterFunc made
+// waitOn), or the watch's goroutine that saw the client go and is about
+// to cancel it. handle calls it for a request whose handler returned
+// without a panic and did not take the connection over, its body read to
+// the end; the handler and what it called are done
 // with the Request, as they are with its header map, which the
 // connection reuses the same way (net/http's Handler contract: nothing
 // of a request is used after ServeHTTP returns but what it copied).
