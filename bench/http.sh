@@ -1047,9 +1047,12 @@ versions() {
 ROW_VARS=(TAG DIR READY FRONT_PID ALOG ERRLOG URL URL_PATH ROW_APP_PID STATS FRONT_CPU APP_CPU WRK_EXTRA)
 declare -A SAVED=()
 save_row() {
-  local v d=
-  for v in "${ROW_VARS[@]}"; do d+="$(declare -p "$v"); "; done
-  SAVED[$1]=${d//declare -/declare -g -}
+  local v x d=
+  for v in "${ROW_VARS[@]}"; do
+    x=$(declare -p "$v")
+    d+="declare -g ${x#declare }; "   # -g: use_row sets the globals, not locals of its own
+  done
+  SAVED[$1]=$d
 }
 use_row() { eval "${SAVED[$1]}"; }
 
