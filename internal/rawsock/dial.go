@@ -161,14 +161,36 @@ func (a *Addr) Dial(timeout time.Duration) (*Conn, error) {
 	}
 }
 
+// TCP states (include/net/tcp_states.h), the first byte of TCP_INFO.
+const (
+	tcpEstablished = 1
+	tcpSynSent     = 2
+	tcpSynRecv     = 3
+	tcpCloseWait   = 8
+)
+
 // connectEnded reports whether the connect in progress on fd has ended
-// with the socket connected, or the error it failed with. SO_ERROR says
-// whether it failed, and a peer address that it is connected (as net's:
-// a writable socket need not mean the connect ended).
+// with the socket connected, or the error it failed with. A TCP socket's
+// state says it in one call: connected (the peer may have closed its side
+// already), or still connecting. Otherwise, and for other sockets, SO_ERROR
+// says whether it failed, and a peer address that it is connected (as
+// net's: a writable socket need not mean the connect ended).
 func connectEnded(fd int) (bool, syscall.Errno) {
+	var state [1]byte
+	sl := uint32(len(state))
+	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_INFO,
+		uintptr(unsafe.Pointer(&state[0])), uintptr(unsafe.Pointer(&sl)), 0)
+	if e == 0 && sl == 1 {
+		switch state[0] {
+		case tcpEstablished, tcpCloseWait:
+			return true, 0
+		case tcpSynSent, tcpSynRecv:
+			return false, 0
+		}
+	}
 	var soerr int32
 	n := uint32(4)
-	_, _, e := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+	_, _, e = syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(fd), syscall.SOL_SOCKET, syscall.SO_ERROR,
 		uintptr(unsafe.Pointer(&soerr)), uintptr(unsafe.Pointer(&n)), 0)
 	if e == 0 {
 		e = syscall.Errno(soerr)

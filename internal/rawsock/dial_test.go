@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // echoServer answers every read on its connections with the same bytes,
@@ -213,5 +215,84 @@ func TestDialTimesOut(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 200*time.Millisecond {
 		t.Errorf("the dial gave up after %v; its timeout was 200ms", waited)
+	}
+}
+
+// connectEnded on each state a TCP connect can be in when it is looked at:
+// still connecting (the listener's queue full), connected, connected with
+// the peer's side already shut (the app answered and closed), refused.
+func TestConnectEndedByState(t *testing.T) {
+	connect := func(t *testing.T, port int) int {
+		t.Helper()
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Close(fd) })
+		err = syscall.Connect(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port})
+		if err != nil && err != syscall.EINPROGRESS {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	// ended waits for the connect to leave SYN_SENT (loopback ends it at
+	// once, or drops the SYN when the queue is full) for a bounded time.
+	ended := func(t *testing.T, fd int) (bool, syscall.Errno) {
+		t.Helper()
+		var ok bool
+		var e syscall.Errno
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if ok, e = connectEnded(fd); ok || e != 0 || time.Now().After(deadline) {
+				return ok, e
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(lfd)
+	if err := syscall.Bind(lfd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(lfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*syscall.SockaddrInet4).Port
+
+	first := connect(t, port) // fills the queue (backlog 0 takes one)
+	if ok, e := ended(t, first); !ok || e != 0 {
+		t.Fatalf("a connect the listener took: connected %v, error %v; want connected", ok, e)
+	}
+	pending := connect(t, port) // its SYN is dropped: the queue is full
+	if ok, e := connectEnded(pending); ok || e != 0 {
+		t.Errorf("a connect whose SYN was dropped: connected %v, error %v; want still connecting", ok, e)
+	}
+
+	// The peer closes its side: the connect has ended, connected.
+	afd, _, err := syscall.Accept(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(afd)
+	fds := []unix.PollFd{{Fd: int32(first), Events: unix.POLLIN}}
+	if _, err := unix.Poll(fds, 5000); err != nil || fds[0].Revents&unix.POLLIN == 0 {
+		t.Fatalf("the peer's close did not reach the socket: %v", err)
+	}
+	if ok, e := connectEnded(first); !ok || e != 0 {
+		t.Errorf("a connected socket whose peer closed: connected %v, error %v; want connected", ok, e)
+	}
+
+	syscall.Close(lfd)
+	refused := connect(t, port)
+	if ok, e := ended(t, refused); ok || e != syscall.ECONNREFUSED {
+		t.Errorf("a connect to a closed port: connected %v, error %v; want ECONNREFUSED", ok, e)
 	}
 }
