@@ -182,22 +182,8 @@ func TestWriteBuffers(t *testing.T) {
 // at its timeout: the listener's queue (backlog 0) is full with one
 // connection, and the system drops the next ones' SYNs.
 func TestDialTimesOut(t *testing.T) {
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(fd)
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	_, port := listenBacklog0(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	first, err := Dial("tcp", addr, time.Second)
 	if err != nil {
 		t.Fatalf("the connection that fills the queue: %v", err)
@@ -250,22 +236,7 @@ func TestConnectEndedByState(t *testing.T) {
 		}
 	}
 
-	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Close(lfd)
-	if err := syscall.Bind(lfd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(lfd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(lfd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := sa.(*syscall.SockaddrInet4).Port
+	lfd, port := listenBacklog0(t)
 
 	first := connect(t, port) // fills the queue (backlog 0 takes one)
 	if ok, e := ended(t, first); !ok || e != 0 {
@@ -290,9 +261,37 @@ func TestConnectEndedByState(t *testing.T) {
 		t.Errorf("a connected socket whose peer closed: connected %v, error %v; want connected", ok, e)
 	}
 
-	syscall.Close(lfd)
-	refused := connect(t, port)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	refused := connect(t, closedPort)
 	if ok, e := ended(t, refused); ok || e != syscall.ECONNREFUSED {
 		t.Errorf("a connect to a closed port: connected %v, error %v; want ECONNREFUSED", ok, e)
 	}
+}
+
+// listenBacklog0 is a TCP listener on 127.0.0.1 whose queue holds one
+// connection: the system drops the SYNs of the ones after it. It is closed
+// at the test's end.
+func listenBacklog0(t *testing.T) (fd, port int) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd, sa.(*syscall.SockaddrInet4).Port
 }
