@@ -206,6 +206,13 @@ func (a *arbiter) run(ctx context.Context, cfg Config, snap *supervisor.Snapshot
 		}
 	}
 	if a.srv != nil {
+		if snap == nil {
+			// The served instances start once the front listens (after
+			// the release phase, if any): a request that comes before
+			// the first of them says it started waits for them, as for an
+			// instance restarting, instead of a 503 at once.
+			a.srv.SetExpected(servedScale(spec))
+		}
 		a.srv.Serve()
 	}
 
@@ -312,6 +319,16 @@ func (a *arbiter) drain(ctx context.Context, ev supervisor.Event) { a.srv.Drain(
 // its max_requests (serve.Config.OnLimit).
 func (a *arbiter) replace(id uint64) {
 	a.sup.Replace(id, supervisor.ReasonMaxRequests, "served max_requests requests")
+}
+
+// servedScale is how many instances of the served type spec starts.
+func servedScale(spec *procfile.Spec) int {
+	for _, p := range spec.Processes {
+		if p.Name == spec.Serve.Upstream {
+			return p.Scale
+		}
+	}
+	return 0
 }
 
 // setHealth gives the front the passive health settings of the served
