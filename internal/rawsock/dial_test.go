@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gsup/internal/testprog"
 )
 
 // echoServer answers every read on its connections with the same bytes,
@@ -182,7 +184,7 @@ func TestWriteBuffers(t *testing.T) {
 // at its timeout: the listener's queue (backlog 0) is full with one
 // connection, and the system drops the next ones' SYNs.
 func TestDialTimesOut(t *testing.T) {
-	_, port := listenBacklog0(t)
+	_, port := testprog.ListenBacklog0(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	first, err := Dial("tcp", addr, time.Second)
 	if err != nil {
@@ -236,7 +238,7 @@ func TestConnectEndedByState(t *testing.T) {
 		}
 	}
 
-	lfd, port := listenBacklog0(t)
+	lfd, port := testprog.ListenBacklog0(t)
 
 	first := connect(t, port) // fills the queue (backlog 0 takes one)
 	if ok, e := ended(t, first); !ok || e != 0 {
@@ -271,27 +273,4 @@ func TestConnectEndedByState(t *testing.T) {
 	if ok, e := ended(t, refused); ok || e != syscall.ECONNREFUSED {
 		t.Errorf("a connect to a closed port: connected %v, error %v; want ECONNREFUSED", ok, e)
 	}
-}
-
-// listenBacklog0 is a TCP listener on 127.0.0.1 whose queue holds one
-// connection: the system drops the SYNs of the ones after it. It is closed
-// at the test's end.
-func listenBacklog0(t *testing.T) (fd, port int) {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fd, sa.(*syscall.SockaddrInet4).Port
 }

@@ -13,12 +13,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"gsup/internal/testprog"
 	"gsup/serve/forward"
 	"gsup/serve/head"
 )
@@ -1288,19 +1288,8 @@ func TestConnectIsBounded(t *testing.T) {
 	old := dialTimeout
 	dialTimeout = 300 * time.Millisecond
 	t.Cleanup(func() { dialTimeout = old })
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, _ := syscall.Getsockname(fd)
-	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	_, port := testprog.ListenBacklog0(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	// Fill the queue: connects complete until one does not.
 	full := false
 	for range 8 {
