@@ -51,9 +51,8 @@ type conn struct {
 	stream httpcheck.Stream
 	lctx   localCtx
 	// prev and next link the server's connections (connList, under its
-	// mu); listed is set while c is in the list.
+	// mu).
 	prev, next *conn
-	listed     bool
 	// st is the state of the request parse made last, until handle
 	// takes it; spare is an answered request's, for the next parse to
 	// reuse (handle keeps it when nothing can hold it any more).

@@ -245,7 +245,7 @@ type connList struct {
 }
 
 func (l *connList) add(c *conn) {
-	c.prev, c.next, c.listed = nil, l.head, true
+	c.prev, c.next = nil, l.head
 	if l.head != nil {
 		l.head.prev = c
 	}
@@ -253,9 +253,10 @@ func (l *connList) add(c *conn) {
 	l.n++
 }
 
-// remove takes c out of the list; a c not in it is left as it is.
+// remove takes c out of the list; a c not in it (no one before it, and
+// not the head) is left as it is.
 func (l *connList) remove(c *conn) {
-	if !c.listed {
+	if c.prev == nil && l.head != c {
 		return
 	}
 	if c.prev != nil {
@@ -266,7 +267,7 @@ func (l *connList) remove(c *conn) {
 	if c.next != nil {
 		c.next.prev = c.prev
 	}
-	c.prev, c.next, c.listed = nil, nil, false
+	c.prev, c.next = nil, nil
 	l.n--
 }
 
