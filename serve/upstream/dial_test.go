@@ -1,8 +1,14 @@
 package upstream
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -85,4 +91,57 @@ func TestDialFollowsAChangeOfHabit(t *testing.T) {
 	if _, raw := pc.c.(*rawsock.Conn); raw {
 		t.Errorf("the connection kept for the app is rawsock's (%T); want net's", pc.c)
 	}
+}
+
+// An app that answers "Connection: close" and closes (Gunicorn's sync
+// workers) gets its connections ended by a reset once its answer is in
+// whole: ended by a FIN, one side of each would wait in TIME_WAIT for a
+// minute, a socket per request.
+func TestClosingAppLeavesNoTimeWait(t *testing.T) {
+	const body = "answered whole"
+	app := rawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, ok := readRequest(br); !ok {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	})
+	_, portText, _ := net.SplitHostPort(app)
+	port, _ := strconv.Atoi(portText)
+	f, _ := gsupFront(t, Options{}, app)
+	const n = 20
+	for i := range n {
+		status, _, got := get(t, f.URL)
+		if status != http.StatusOK || got != body {
+			t.Fatalf("request %d: status %d, body %q", i, status, got)
+		}
+	}
+	if tw := timeWaits(t, port); tw != 0 {
+		t.Errorf("after %d requests, %d sockets to or from the app's port are in TIME_WAIT; want none", n, tw)
+	}
+}
+
+// timeWaits counts the IPv4 TCP sockets in TIME_WAIT with port at either
+// end (/proc/net/tcp).
+func timeWaits(t *testing.T, port int) int {
+	t.Helper()
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skipf("no /proc/net/tcp: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 || f[3] != "06" { // 06: TCP_TIME_WAIT
+			continue
+		}
+		for _, addr := range f[1:3] {
+			_, hexPort, _ := strings.Cut(addr, ":")
+			if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }

@@ -744,19 +744,22 @@ func (x *exchange) headFailed(be *backend, pc *pconn, err error) {
 
 // finishUpstream ends the exchange with the app: the connection goes back
 // to the pool if it can carry another request, and the instance counts one
-// request fewer in flight.
-func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
+// request fewer in flight. whole says the response was read to its end;
+// the connection is kept only if the request went whole too and the app
+// did not say it closes (x.h.close).
+func (x *exchange) finishUpstream(be *backend, pc *pconn, whole bool) {
 	if x.bodyDone != nil {
 		select {
 		case <-x.bodyDone:
 		default:
-			reusable = false
+			whole = false
 		}
 		x.cutBody(pc)
-		reusable = reusable && x.bodyComplete
+		whole = whole && x.bodyComplete
 	}
-	reusable = reusable && !x.skipBody && x.writeErr == nil && pc.br.Buffered() == 0
-	if x.stopAbort() && reusable {
+	whole = whole && !x.skipBody && x.writeErr == nil && pc.br.Buffered() == 0
+	stopped := x.stopAbort()
+	if stopped && whole && !x.h.close {
 		x.cur.Store(nil)
 		if be.oneShot.Load() {
 			be.oneShot.Store(false)
@@ -773,6 +776,9 @@ func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
 		if pc.uses == 0 && x.h.close && !be.oneShot.Load() {
 			be.oneShot.Store(true)
 		}
+		if stopped && whole && x.h.close {
+			pc.reset()
+		}
 		pc.recycle()
 	}
 	be.done(true)
@@ -782,7 +788,7 @@ func (x *exchange) finishUpstream(be *backend, pc *pconn, reusable bool) {
 func (x *exchange) forward(be *backend, pc *pconn) {
 	h, w, rec := &x.h, x.w, x.rec
 	if !h.hasBody(x.r.Method) {
-		x.finishUpstream(be, pc, !h.close)
+		x.finishUpstream(be, pc, true)
 		x.writeHead(be)
 		return
 	}
@@ -799,7 +805,7 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 				rec.BytesSent += int64(n)
 			}
 			pc.br.Discard(len(body))
-			x.finishUpstream(be, pc, !h.close)
+			x.finishUpstream(be, pc, true)
 			if err != nil {
 				x.clientAbort(be, err)
 			}
@@ -817,7 +823,7 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 				return
 			}
 		}
-		x.finishUpstream(be, pc, !h.close)
+		x.finishUpstream(be, pc, true)
 		if x.writeHead(be) && bp != nil {
 			n, err := w.Write(*bp)
 			rec.BytesSent += int64(n)
@@ -902,7 +908,7 @@ func (x *exchange) forward(be *backend, pc *pconn) {
 				dst[k] = append(dst[k], f.Value)
 			}
 		}
-		x.finishUpstream(be, pc, !h.close)
+		x.finishUpstream(be, pc, true)
 	}
 }
 
