@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gsup/metrics"
+	"gsup/serve/listen"
 )
 
 // serveMetrics opens [serve] metrics_bind, if set, and serves GET
@@ -19,7 +20,7 @@ func (a *arbiter) serveMetrics(ctx context.Context, addr string, h http.Handler)
 	if addr == "" {
 		return "", nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen.TCP(addr)
 	if err != nil {
 		return "", fmt.Errorf("metrics_bind: %w", err)
 	}

@@ -178,7 +178,7 @@ func (o *options) open(b procfile.Bind) (*Listener, error) {
 	case strings.HasPrefix(addr, "fd://"):
 		l.sock, err = listenFD(strings.TrimPrefix(addr, "fd://"))
 	default:
-		l.sock, err = listenTCP(strings.TrimPrefix(addr, "tcp://"))
+		l.sock, err = TCP(strings.TrimPrefix(addr, "tcp://"))
 	}
 	if err != nil {
 		return nil, err
@@ -187,7 +187,9 @@ func (o *options) open(b procfile.Bind) (*Listener, error) {
 	return l, nil
 }
 
-func listenTCP(hostport string) (net.Listener, error) {
+// TCP listens on hostport the way every TCP socket gsup binds does: the
+// front's binds and [serve] metrics_bind.
+func TCP(hostport string) (net.Listener, error) {
 	if strings.Contains(hostport, "://") {
 		return nil, errors.New("unknown scheme (use host:port, unix:/path or fd://N)")
 	}

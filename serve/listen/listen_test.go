@@ -370,7 +370,8 @@ func TestTCPBindDefersIdleConnections(t *testing.T) {
 	}
 }
 
-// A TCP bind is a plain TCP socket, as nginx's and haproxy's are, not the
+// A TCP bind (the front's, and metrics_bind's: both go by TCP) is a plain
+// TCP socket, as nginx's and haproxy's are, not the
 // Multipath TCP one Go's net makes by default where the kernel has MPTCP
 // (net.mptcp.enabled, on in Debian's kernels): each connection accepted
 // through an MPTCP listener costs the kernel more (the accept and the
