@@ -371,12 +371,11 @@ func TestTCPBindDefersIdleConnections(t *testing.T) {
 }
 
 // A TCP bind (the front's, and metrics_bind's: both go by TCP) is a plain
-// TCP socket, as nginx's and haproxy's are, not the
-// Multipath TCP one Go's net makes by default where the kernel has MPTCP
-// (net.mptcp.enabled, on in Debian's kernels): each connection accepted
-// through an MPTCP listener costs the kernel more (the accept and the
-// handshake go through MPTCP's code) for a client that almost never
-// speaks it.
+// TCP socket, as nginx's and haproxy's are, not the Multipath TCP one Go's
+// net makes by default where the kernel has MPTCP (net.mptcp.enabled, on
+// in Debian's kernels): each connection accepted through an MPTCP
+// listener costs the kernel more (the accept and the handshake go through
+// MPTCP's code) for a client that almost never speaks it.
 func TestTCPBindIsPlainTCP(t *testing.T) {
 	l := openOne(t, procfile.Bind{Address: "127.0.0.1:0"}, Options{})
 	f, err := l.File()
