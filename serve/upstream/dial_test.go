@@ -108,6 +108,10 @@ func TestClosingAppLeavesNoTimeWait(t *testing.T) {
 	})
 	_, portText, _ := net.SplitHostPort(app)
 	port, _ := strconv.Atoi(portText)
+	// A socket of an earlier test may have had the port as its own before
+	// the app listened on it, and still wait in TIME_WAIT: only new ones
+	// count.
+	before := timeWaits(t, port)
 	f, _ := gsupFront(t, Options{}, app)
 	const n = 20
 	for i := range n {
@@ -116,20 +120,26 @@ func TestClosingAppLeavesNoTimeWait(t *testing.T) {
 			t.Fatalf("request %d: status %d, body %q", i, status, got)
 		}
 	}
-	if tw := timeWaits(t, port); tw != 0 {
-		t.Errorf("after %d requests, %d sockets to or from the app's port are in TIME_WAIT; want none", n, tw)
+	var added []string
+	for s := range timeWaits(t, port) {
+		if !before[s] {
+			added = append(added, s)
+		}
+	}
+	if len(added) != 0 {
+		t.Errorf("after %d requests, %d sockets to or from the app's port are in TIME_WAIT (%s); want none", n, len(added), strings.Join(added, ", "))
 	}
 }
 
-// timeWaits counts the IPv4 TCP sockets in TIME_WAIT with port at either
-// end (/proc/net/tcp).
-func timeWaits(t *testing.T, port int) int {
+// timeWaits returns the IPv4 TCP sockets in TIME_WAIT with port at either
+// end, each as its local and remote address (/proc/net/tcp).
+func timeWaits(t *testing.T, port int) map[string]bool {
 	t.Helper()
 	data, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		t.Skipf("no /proc/net/tcp: %v", err)
 	}
-	n := 0
+	tw := map[string]bool{}
 	for _, line := range strings.Split(string(data), "\n")[1:] {
 		f := strings.Fields(line)
 		if len(f) < 4 || f[3] != "06" { // 06: TCP_TIME_WAIT
@@ -138,10 +148,10 @@ func timeWaits(t *testing.T, port int) int {
 		for _, addr := range f[1:3] {
 			_, hexPort, _ := strings.Cut(addr, ":")
 			if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
-				n++
+				tw[f[1]+" "+f[2]] = true
 				break
 			}
 		}
 	}
-	return n
+	return tw
 }
