@@ -145,6 +145,13 @@ func (p *osProc) Signal(sig syscall.Signal, group bool) error {
 	return err
 }
 
+// GroupAlive reports whether any process is left in p's process group
+// (a zombie counts until it is reaped).
+func (p *osProc) GroupAlive() bool {
+	err := syscall.Kill(-p.cmd.Process.Pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 func (p *osProc) Wait() ExitStatus {
 	err := p.cmd.Wait()
 	s := p.starter

@@ -188,11 +188,14 @@ type instance struct {
 	readyShort   error // ...because gsup could not check it (out of fds)
 	short        int   // starts in a row that failed for want of gsup's resources
 
-	timer    *time.Timer // backoff or kill timer
-	due      time.Time   // when the backoff timer fires
-	probeEnd context.CancelFunc
-	notify   *notifyListener
-	status   string // last STATUS= from the child
+	timer *time.Timer // backoff or kill timer
+	// groupStop is the process whose whole group was sent the stop
+	// signal: its group may outlive it until the KILL (exitedLocked).
+	groupStop Proc
+	due       time.Time // when the backoff timer fires
+	probeEnd  context.CancelFunc
+	notify    *notifyListener
+	status    string // last STATUS= from the child
 
 	health    string             // "", "ok", "failing N/M", "sick"
 	healthEnd context.CancelFunc // stops the active health checks
@@ -896,11 +899,56 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 	s.startWaitingLocked(inst.t.app)
 }
 
-// exitedLocked handles the exit of inst's process p.
+// groupWaiter is a Proc that tells whether any process is left in its
+// process group (osProc).
+type groupWaiter interface {
+	GroupAlive() bool
+}
+
+// groupPoll is how often the group of a process that exited during a
+// stop is looked at (awaitGroupLocked).
+const groupPoll = 10 * time.Millisecond
+
+// exitedLocked handles the exit of inst's process p. When p's whole group
+// was sent the stop signal and the group outlives p, the rest of the group
+// has until the stop's KILL to end, as the main process had (systemd's
+// KillMode=control-group): the exit is handled once the group is empty.
+// Otherwise, what is left of the group is killed at once.
 func (s *Supervisor) exitedLocked(inst *instance, p Proc, st ExitStatus) {
 	if inst.proc != p {
 		return
 	}
+	if g, ok := p.(groupWaiter); ok && inst.groupStop == p && g.GroupAlive() {
+		s.awaitGroupLocked(inst, p, g, st)
+		return
+	}
+	s.endedLocked(inst, p, st)
+}
+
+// awaitGroupLocked handles p's exit once nothing is left in its group. The
+// stop's timer, still armed, kills the group at stop_timeout; the wait
+// ends a little after that whatever the group does.
+func (s *Supervisor) awaitGroupLocked(inst *instance, p Proc, g groupWaiter, st ExitStatus) {
+	limit := time.Now().Add(inst.def.p.StopTimeout + 5*time.Second)
+	go func() {
+		t := time.NewTicker(groupPoll)
+		defer t.Stop()
+		for range t.C {
+			if !g.GroupAlive() || time.Now().After(limit) {
+				break
+			}
+		}
+		s.post(func() {
+			if inst.proc == p {
+				s.endedLocked(inst, p, st)
+			}
+		})
+	}()
+}
+
+// endedLocked handles the end of inst's process p and of its group.
+func (s *Supervisor) endedLocked(inst *instance, p Proc, st ExitStatus) {
+	inst.groupStop = nil
 	s.killLocked(inst, p) // whatever is left of the group, the cgroup
 	if inst.cg != nil {
 		// Each start gets a new cgroup: the kernel kills a process
@@ -1152,6 +1200,9 @@ func (s *Supervisor) signalStopLocked(inst *instance) {
 	group := inst.def.p.KillMode != "mixed"
 	if err := p.Signal(sig, group); err != nil {
 		s.instLog(inst).Warnf("sending %s to %s: %v", signalName(sig), inst.name, err)
+	}
+	if group {
+		inst.groupStop = p
 	}
 	if group && s.tracksOrphans() {
 		marker := inst.marker
