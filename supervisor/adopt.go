@@ -376,6 +376,9 @@ func (s *osStarter) adopt(pid int) *adoptedProc {
 
 func (p *adoptedProc) Pid() int { return p.pid }
 
+// GroupAlive reports whether any process is left in p's process group.
+func (p *adoptedProc) GroupAlive() bool { return groupAlive(p.pid) }
+
 func (p *adoptedProc) Signal(sig syscall.Signal, group bool) error {
 	if group {
 		err := syscall.Kill(-p.pid, sig)

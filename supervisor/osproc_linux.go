@@ -145,10 +145,13 @@ func (p *osProc) Signal(sig syscall.Signal, group bool) error {
 	return err
 }
 
-// GroupAlive reports whether any process is left in p's process group
+// GroupAlive reports whether any process is left in p's process group.
+func (p *osProc) GroupAlive() bool { return groupAlive(p.cmd.Process.Pid) }
+
+// groupAlive reports whether any process is left in process group pgid
 // (a zombie counts until it is reaped).
-func (p *osProc) GroupAlive() bool {
-	err := syscall.Kill(-p.cmd.Process.Pid, 0)
+func groupAlive(pgid int) bool {
+	err := syscall.Kill(-pgid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 

@@ -900,7 +900,7 @@ func (s *Supervisor) readyLocked(inst *instance, p Proc) {
 }
 
 // groupWaiter is a Proc that tells whether any process is left in its
-// process group (osProc).
+// process group (osProc, adoptedProc).
 type groupWaiter interface {
 	GroupAlive() bool
 }
