@@ -99,9 +99,10 @@ var fuzzAllowed = map[string]string{
 	"priority-update": "a PRIORITY_UPDATE on a stream other than 0, naming stream 0 or under 4 bytes ends " +
 		"gsup's connection (RFC 9218 7.1, which x/net's framer applies); the older copy of the framer in " +
 		"net/http ignores the frame as of an unknown type",
-	"preface-settings-ack": "a SETTINGS ACK in place of the client's preface SETTINGS: gsup ends the " +
-		"connection (RFC 9113 3.4: the preface carries the client's settings), net/http takes it as " +
-		"the acknowledgement of its own",
+	"preface-settings": "the client's preface followed by a frame other than its SETTINGS: gsup ends the " +
+		"connection (RFC 9113 3.4: the preface carries the client's settings); net/http takes a SETTINGS " +
+		"ACK as the acknowledgement of its own, and resets the stream of a header block its framer " +
+		"refuses (a pseudo-header twice) before it looks at what the first frame was",
 }
 
 func allowed(name string) string {
@@ -135,19 +136,19 @@ var fuzzMarker = [8]byte{'h', '2', 'f', 'u', 'z', 'z', 0, 1}
 // script is what a fuzz input decodes to: the bytes the client sends,
 // and what a check needs to know of them.
 type script struct {
-	wire        []byte
-	quick       bool                           // handlers return once they have read the body (else: when the request ends)
-	requests    map[uint32][]*sentRequest      // the structured HEADERS that opened each stream
-	trailers    map[uint32][]hpack.HeaderField // the fields of later HEADERS on each stream
-	reset       map[uint32]bool                // streams the client reset
-	goAway      bool                           // the client sent GOAWAY
-	firstAck    bool                           // a SETTINGS ACK stands for the preface's SETTINGS
-	badPrioUpd  bool                           // a malformed PRIORITY_UPDATE (RFC 9218 7.1)
-	lateHeader  bool                           // HEADERS on a stream the client had ended
-	frames      []string                       // the frames, for messages
-	headersOn   map[uint32]int                 // HEADERS-type frames per stream
-	rawHeaders  bool                           // a raw HEADERS frame or raw bytes: requests the script cannot know
-	fieldsFirst map[uint32]bool                // the stream's first HEADERS was fields alone (opTrailers), before any request on it
+	wire              []byte
+	quick             bool                           // handlers return once they have read the body (else: when the request ends)
+	requests          map[uint32][]*sentRequest      // the structured HEADERS that opened each stream
+	trailers          map[uint32][]hpack.HeaderField // the fields of later HEADERS on each stream
+	reset             map[uint32]bool                // streams the client reset
+	goAway            bool                           // the client sent GOAWAY
+	noPrefaceSettings bool                           // the preface is followed by a frame other than SETTINGS (an ACK counts as other)
+	badPrioUpd        bool                           // a malformed PRIORITY_UPDATE (RFC 9218 7.1)
+	lateHeader        bool                           // HEADERS on a stream the client had ended
+	frames            []string                       // the frames, for messages
+	headersOn         map[uint32]int                 // HEADERS-type frames per stream
+	rawHeaders        bool                           // a raw HEADERS frame or raw bytes: requests the script cannot know
+	fieldsFirst       map[uint32]bool                // the stream's first HEADERS was fields alone (opTrailers), before any request on it
 }
 
 // sentRequest is a request as the client encoded it.
@@ -402,8 +403,8 @@ func decodeScript(in []byte) *script {
 	}
 	for n := 0; len(d.in) > 0 && n < maxOps; n++ {
 		b := d.byte()
-		if cfg&cfgNoSettings != 0 && n == 0 && b&0x0f == opSettings && b&fAck != 0 {
-			d.s.firstAck = true
+		if cfg&cfgNoSettings != 0 && n == 0 && (b&0x0f != opSettings || b&fAck != 0) {
+			d.s.noPrefaceSettings = true
 		}
 		d.op(b&0x0f, b&0xf0)
 	}
@@ -1223,8 +1224,8 @@ func (ck *checker) pair(id uint32, g, n *seen) {
 // net/http did not ("": no reason).
 func (ck *checker) connExcuse() string {
 	switch {
-	case ck.s.firstAck:
-		return allowed("preface-settings-ack")
+	case ck.s.noPrefaceSettings:
+		return allowed("preface-settings")
 	case ck.s.badPrioUpd:
 		return allowed("priority-update")
 	case ck.s.lateHeader:
